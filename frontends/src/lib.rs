@@ -1,0 +1,2 @@
+//! tessera-frontends: ways to get a graph into Tessera — the Rust `GraphBuilder` and (next) the
+//! ONNX importer.

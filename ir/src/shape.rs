@@ -1,0 +1,178 @@
+//! Tensor shapes: a list of dimensions, static today and open to symbolic dimensions.
+
+use std::fmt;
+
+/// One dimension of a shape.
+///
+/// Graphs are compiled for static shapes; `Symbolic` dims appear where a shape depends on data
+/// that shape inference cannot see (for example a `Reshape` whose target shape is a graph
+/// input). They are resolved when the graph is specialized to concrete inputs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Dim {
+    /// A known extent.
+    Static(usize),
+    /// An extent known only by name until run time.
+    Symbolic(String),
+}
+
+impl Dim {
+    /// The static extent, if known.
+    pub fn as_static(&self) -> Option<usize> {
+        match self {
+            Dim::Static(n) => Some(*n),
+            Dim::Symbolic(_) => None,
+        }
+    }
+}
+
+impl From<usize> for Dim {
+    fn from(n: usize) -> Self {
+        Dim::Static(n)
+    }
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dim::Static(n) => write!(f, "{n}"),
+            Dim::Symbolic(s) => write!(f, "?{s}"),
+        }
+    }
+}
+
+/// The shape of a tensor: one [`Dim`] per axis; rank 0 is a scalar.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Shape(pub Vec<Dim>);
+
+impl Shape {
+    /// A shape of static dims.
+    pub fn new(dims: &[usize]) -> Self {
+        Shape(dims.iter().map(|&d| Dim::Static(d)).collect())
+    }
+
+    /// The rank-0 shape.
+    pub fn scalar() -> Self {
+        Shape(Vec::new())
+    }
+
+    /// Number of axes.
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The dims as `usize`s, if every dim is static.
+    pub fn as_static(&self) -> Option<Vec<usize>> {
+        self.0.iter().map(Dim::as_static).collect()
+    }
+
+    /// True when every dim is static.
+    pub fn is_static(&self) -> bool {
+        self.0.iter().all(|d| d.as_static().is_some())
+    }
+
+    /// Element count, if static and it fits in `usize`.
+    pub fn num_elements(&self) -> Option<usize> {
+        self.as_static().and_then(|d| checked_product(&d))
+    }
+}
+
+impl From<&[usize]> for Shape {
+    fn from(dims: &[usize]) -> Self {
+        Shape::new(dims)
+    }
+}
+
+impl From<Vec<usize>> for Shape {
+    fn from(dims: Vec<usize>) -> Self {
+        Shape::new(&dims)
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// Product of dims, `None` on overflow.
+pub fn checked_product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// Row-major (C-order) strides, in elements, of a static shape.
+pub fn strides_of(dims: &[usize]) -> Vec<usize> {
+    let mut strides = vec![1usize; dims.len()];
+    for i in (0..dims.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * dims[i + 1].max(1);
+    }
+    strides
+}
+
+/// ONNX multidirectional (NumPy) broadcasting of two static shapes.
+///
+/// Returns `None` when some aligned pair of dims differs and neither is 1.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let mut out = vec![0; rank];
+    for (i, o) in out.iter_mut().enumerate() {
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
+        *o = if da == db {
+            da
+        } else if da == 1 {
+            db
+        } else if db == 1 {
+            da
+        } else {
+            return None;
+        };
+    }
+    Some(out)
+}
+
+/// Normalizes a possibly negative axis against `rank` (ONNX convention: `-1` is the last axis).
+///
+/// Returns `None` when the axis is outside `[-rank, rank)`.
+pub fn normalize_axis(axis: i64, rank: usize) -> Option<usize> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    (0..r).contains(&a).then_some(a as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting() {
+        assert_eq!(broadcast_shapes(&[2, 1, 3], &[4, 1]), Some(vec![2, 4, 3]));
+        assert_eq!(broadcast_shapes(&[], &[5]), Some(vec![5]));
+        assert_eq!(broadcast_shapes(&[0, 3], &[1, 3]), Some(vec![0, 3]));
+        assert_eq!(broadcast_shapes(&[2], &[3]), None);
+    }
+
+    #[test]
+    fn axes_and_strides() {
+        assert_eq!(normalize_axis(-1, 3), Some(2));
+        assert_eq!(normalize_axis(3, 3), None);
+        assert_eq!(normalize_axis(-4, 3), None);
+        assert_eq!(strides_of(&[2, 3, 4]), vec![12, 4, 1]);
+        assert_eq!(checked_product(&[usize::MAX, 2]), None);
+        assert_eq!(Shape::new(&[2, 3]).to_string(), "[2, 3]");
+    }
+}

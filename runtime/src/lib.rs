@@ -1,0 +1,1 @@
+//! tessera-runtime: backends, devices and executables.
