@@ -176,3 +176,151 @@ mod tests {
         assert_eq!(Shape::new(&[2, 3]).to_string(), "[2, 3]");
     }
 }
+
+/// Padding rule of a sliding window (convolution and pooling), mirroring ONNX `auto_pad`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowPad<'a> {
+    /// Explicit pads `[b_0, b_1, ..., e_0, e_1, ...]` (empty = all zero).
+    Explicit(&'a [i64]),
+    /// Output `ceil(in / stride)`, odd padding at the end.
+    SameUpper,
+    /// Output `ceil(in / stride)`, odd padding at the start.
+    SameLower,
+    /// No padding.
+    Valid,
+}
+
+/// The geometry of one spatial axis of a sliding window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowAxis {
+    /// Output extent.
+    pub out: usize,
+    /// Padding before the first element.
+    pub pad_begin: usize,
+    /// Padding after the last element.
+    pub pad_end: usize,
+}
+
+/// Output extents and resolved pads of a sliding window over the spatial axes `input`, with
+/// `kernel`, `strides` and `dilations` (each one entry per spatial axis), following ONNX
+/// Conv/MaxPool/AveragePool. With `ceil_mode`, the output rounds up, but a window that would
+/// start inside the end padding is dropped.
+///
+/// Returns a message when pads are negative or of the wrong length, when a stride or dilation
+/// is zero, or when the (dilated) kernel does not fit the padded input.
+pub fn window_geometry(
+    input: &[usize],
+    kernel: &[usize],
+    strides: &[usize],
+    dilations: &[usize],
+    pad: WindowPad<'_>,
+    ceil_mode: bool,
+) -> Result<Vec<WindowAxis>, String> {
+    let n = input.len();
+    if kernel.len() != n || strides.len() != n || dilations.len() != n {
+        return Err(format!(
+            "kernel {kernel:?}, strides {strides:?} and dilations {dilations:?} must each have {n} entries"
+        ));
+    }
+    if let WindowPad::Explicit(p) = pad {
+        if !p.is_empty() && p.len() != 2 * n {
+            return Err(format!("pads {p:?} must have {} entries", 2 * n));
+        }
+        if p.iter().any(|&x| x < 0) {
+            return Err(format!("pads {p:?} must not be negative"));
+        }
+    }
+    let mut axes = Vec::with_capacity(n);
+    for i in 0..n {
+        let (k, s, d, x) = (kernel[i], strides[i], dilations[i], input[i]);
+        if s == 0 || d == 0 || k == 0 {
+            return Err(format!(
+                "axis {i}: kernel, stride and dilation must be positive"
+            ));
+        }
+        let ek = (k - 1) * d + 1;
+        let (pb, pe) = match pad {
+            WindowPad::Explicit(p) if p.is_empty() => (0, 0),
+            WindowPad::Explicit(p) => (p[i] as usize, p[i + n] as usize),
+            WindowPad::Valid => (0, 0),
+            WindowPad::SameUpper | WindowPad::SameLower => {
+                let out = x.div_ceil(s);
+                let total = ((out.max(1) - 1) * s + ek).saturating_sub(x);
+                let small = total / 2;
+                if pad == WindowPad::SameUpper {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                }
+            }
+        };
+        let padded = x + pb + pe;
+        if padded < ek {
+            return Err(format!(
+                "axis {i}: dilated kernel {ek} is larger than the padded input {padded}"
+            ));
+        }
+        let span = padded - ek;
+        let mut out = if ceil_mode {
+            span.div_ceil(s) + 1
+        } else {
+            span / s + 1
+        };
+        if ceil_mode && out > 1 && (out - 1) * s >= x + pb {
+            out -= 1;
+        }
+        axes.push(WindowAxis {
+            out,
+            pad_begin: pb,
+            pad_end: pe,
+        });
+    }
+    Ok(axes)
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    fn geometry() {
+        let g =
+            window_geometry(&[5], &[3], &[1], &[1], WindowPad::Explicit(&[1, 1]), false).unwrap();
+        assert_eq!(
+            g[0],
+            WindowAxis {
+                out: 5,
+                pad_begin: 1,
+                pad_end: 1
+            }
+        );
+        let g = window_geometry(&[5], &[2], &[2], &[1], WindowPad::SameUpper, false).unwrap();
+        assert_eq!(
+            g[0],
+            WindowAxis {
+                out: 3,
+                pad_begin: 0,
+                pad_end: 1
+            }
+        );
+        let g = window_geometry(&[5], &[2], &[2], &[1], WindowPad::SameLower, false).unwrap();
+        assert_eq!(
+            g[0],
+            WindowAxis {
+                out: 3,
+                pad_begin: 1,
+                pad_end: 0
+            }
+        );
+        let g = window_geometry(&[32], &[5], &[1], &[1], WindowPad::Valid, false).unwrap();
+        assert_eq!(g[0].out, 28);
+        // ceil_mode: 4x4 input, kernel 3, stride 2 -> 2 (not 1).
+        let g = window_geometry(&[4], &[3], &[2], &[1], WindowPad::Explicit(&[]), true).unwrap();
+        assert_eq!(g[0].out, 2);
+        // dilation 2, kernel 3 -> effective 5.
+        let g = window_geometry(&[7], &[3], &[1], &[2], WindowPad::Valid, false).unwrap();
+        assert_eq!(g[0].out, 3);
+        assert!(window_geometry(&[2], &[3], &[1], &[1], WindowPad::Valid, false).is_err());
+        assert!(window_geometry(&[4], &[3], &[0], &[1], WindowPad::Valid, false).is_err());
+    }
+}
