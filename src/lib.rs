@@ -1,2 +1,131 @@
-//! Tessera: a cross-accelerator tensor compiler. This facade re-exports the library crates.
+//! Tessera: a cross-accelerator tensor compiler and portability layer.
+//!
+//! A model is written (with [`GraphBuilder`]) or loaded (text form `.tir`) once as a tensor
+//! graph, then run on any backend compiled in. This facade re-exports the library crates and
+//! offers the few entry points most users need:
+//!
+//! ```
+//! use tessera::{GraphBuilder, DType, Tensor};
+//! let mut b = GraphBuilder::new("double");
+//! let x = b.input("x", DType::F32, &[3]);
+//! let y = b.add(x, x).unwrap();
+//! b.output(y, "y").unwrap();
+//! let graph = b.finish().unwrap();
+//!
+//! let exe = tessera::compile(&graph, "auto").unwrap();
+//! let x = Tensor::from_vec(&[3], vec![1f32, 2.0, 3.0]).unwrap();
+//! let out = exe.run(&[("x".to_string(), x)].into()).unwrap();
+//! assert_eq!(out[0].0, "y");
+//! assert_eq!(out[0].1.to_vec::<f32>().unwrap(), vec![2.0, 4.0, 6.0]);
+//! ```
+
+pub use tessera_frontends as frontends;
+pub use tessera_frontends::{GraphBuilder, Var};
 pub use tessera_ir as ir;
+pub use tessera_ir::{DType, Graph, Tensor, TensorType};
+pub use tessera_runtime as runtime;
+pub use tessera_runtime::{Availability, Backend, Executable, NamedTensors, Registry, RuntimeError};
+
+use std::path::{Path, PathBuf};
+
+/// The README's examples, compiled and run as doc-tests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+/// Errors of the facade and the CLI: each wraps the layer it came from and says which file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A text-form graph did not parse.
+    #[error("{path}:{source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Where and what.
+        source: tessera_ir::ParseError,
+    },
+    /// A `.npy` file could not be read or written.
+    #[error("{path}: {source}")]
+    Npy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: tessera_ir::npy::NpyError,
+    },
+    /// The file's extension names no format Tessera reads.
+    #[error("{0}: unknown graph format (expected a `.tir` text-form graph)")]
+    UnknownFormat(PathBuf),
+    /// The graph is invalid.
+    #[error(transparent)]
+    Ir(#[from] tessera_ir::IrError),
+    /// Backend selection, compilation or execution failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A command-line argument is malformed.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Every backend compiled into this build, available or not.
+pub fn registry() -> Registry {
+    Registry::with_reference()
+}
+
+/// Loads a graph from a file, by extension: `.tir` (text form). The graph is verified.
+pub fn load_graph(path: &Path) -> Result<Graph, Error> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match ext {
+        "tir" => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+            let graph = tessera_ir::text::parse_graph(&text)
+                .map_err(|source| Error::Parse { path: path.to_path_buf(), source })?;
+            tessera_ir::verify::verify(&graph)?;
+            Ok(graph)
+        }
+        _ => Err(Error::UnknownFormat(path.to_path_buf())),
+    }
+}
+
+/// Compiles a graph for the backend called `backend` (`auto` picks the best available).
+pub fn compile(graph: &Graph, backend: &str) -> Result<Box<dyn Executable>, Error> {
+    let b = registry().get(backend)?;
+    Ok(b.compile(graph)?)
+}
+
+/// Compiles and runs a graph once.
+pub fn run(graph: &Graph, backend: &str, inputs: &NamedTensors) -> Result<Vec<(String, Tensor)>, Error> {
+    Ok(compile(graph, backend)?.run(inputs)?)
+}
+
+/// A file name for an output called `name`: characters other than ASCII letters, digits, `.`,
+/// `-` and `_` become `_`; an empty or dot-only name becomes `_`.
+pub fn output_file_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    if s.is_empty() || s.chars().all(|c| c == '.') { "_".into() } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names_are_file_safe() {
+        assert_eq!(output_file_name("logits"), "logits");
+        assert_eq!(output_file_name("a/b:0"), "a_b_0");
+        assert_eq!(output_file_name(".."), "_");
+        assert_eq!(output_file_name(""), "_");
+        assert_eq!(output_file_name("é"), "_");
+    }
+}

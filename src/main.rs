@@ -1,2 +1,107 @@
-//! The `tessera` command-line tool.
-fn main() {}
+//! The `tessera` command-line tool: list backends, run graphs on `.npy` inputs.
+
+use clap::{Parser, Subcommand};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tessera::{Availability, Error, output_file_name};
+use tessera_ir::npy;
+
+/// Tessera: compile a tensor graph once, run it on any backend.
+#[derive(Parser)]
+#[command(name = "tessera", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every backend compiled into this build, whether it can run here, and why not.
+    Devices,
+    /// Run a graph on .npy inputs and write one .npy file per output.
+    ///
+    /// Example: tessera run examples/mlp.tir --input x=examples/mlp_x.npy --output-dir out
+    Run {
+        /// The graph: a `.tir` text-form file.
+        graph: PathBuf,
+        /// Backend to run on: `auto` (the best available), `reference`, ... (see `tessera devices`).
+        #[arg(long, short, default_value = "auto")]
+        backend: String,
+        /// A graph input as NAME=FILE.npy; repeat for each input.
+        #[arg(long = "input", short, value_name = "NAME=FILE.npy")]
+        inputs: Vec<String>,
+        /// Directory for the outputs (created if missing): DIR/<output-name>.npy, with characters
+        /// not valid in file names replaced by `_`.
+        #[arg(long, short, default_value = "out")]
+        output_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> Result<(), Error> {
+    match cmd {
+        Command::Devices => {
+            devices();
+            Ok(())
+        }
+        Command::Run { graph, backend, inputs, output_dir } => run(&graph, &backend, &inputs, &output_dir),
+    }
+}
+
+fn devices() {
+    for (name, avail) in tessera::registry().list() {
+        match avail {
+            Availability::Available(what) => println!("{name:<10} available    {what}"),
+            Availability::Unavailable(why) => println!("{name:<10} unavailable  {why}"),
+        }
+    }
+}
+
+fn parse_inputs(specs: &[String]) -> Result<HashMap<String, tessera::Tensor>, Error> {
+    let mut out = HashMap::new();
+    for spec in specs {
+        let (name, file) = spec
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--input `{spec}` must be NAME=FILE.npy")))?;
+        let path = Path::new(file);
+        let t = npy::load_npy(path).map_err(|source| Error::Npy { path: path.to_path_buf(), source })?;
+        if out.insert(name.to_string(), t).is_some() {
+            return Err(Error::Usage(format!("input `{name}` is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+fn run(graph: &Path, backend: &str, inputs: &[String], output_dir: &Path) -> Result<(), Error> {
+    let g = tessera::load_graph(graph)?;
+    let inputs = parse_inputs(inputs)?;
+    let outputs = tessera::run(&g, backend, &inputs)?;
+    std::fs::create_dir_all(output_dir)
+        .map_err(|source| Error::Io { path: output_dir.to_path_buf(), source })?;
+    // Distinct outputs must not overwrite each other after name sanitizing.
+    let mut used = HashSet::new();
+    for (name, t) in &outputs {
+        let base = output_file_name(name);
+        let mut file = format!("{base}.npy");
+        let mut k = 1;
+        while !used.insert(file.clone()) {
+            file = format!("{base}_{k}.npy");
+            k += 1;
+        }
+        let path = output_dir.join(&file);
+        npy::save_npy(&path, t).map_err(|source| Error::Npy { path: path.clone(), source })?;
+        println!("{name}: {}{:?} -> {}", t.dtype(), t.shape(), path.display());
+    }
+    Ok(())
+}

@@ -1,2 +1,6 @@
-//! tessera-frontends: ways to get a graph into Tessera — the Rust `GraphBuilder` and (next) the
+//! tessera-frontends: ways to get a graph into Tessera — the Rust [`GraphBuilder`] and the
 //! ONNX importer.
+
+pub mod builder;
+
+pub use builder::{ConvAttrs, GraphBuilder, Var};

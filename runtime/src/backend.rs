@@ -1,0 +1,45 @@
+//! The backend interface: a backend compiles a graph into an [`Executable`] that runs it.
+
+use crate::error::RuntimeError;
+use std::collections::HashMap;
+use tessera_ir::{Graph, Tensor};
+
+/// Tensors by name: graph inputs going in, graph outputs coming out.
+pub type NamedTensors = HashMap<String, Tensor>;
+
+/// Whether a backend can run on this machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Availability {
+    /// Ready; the string describes the device (e.g. "host interpreter", a GPU's name).
+    Available(String),
+    /// Compiled in but unusable here, with the reason (no driver, no device, ...).
+    Unavailable(String),
+}
+
+impl Availability {
+    /// True when the backend can run.
+    pub fn is_available(&self) -> bool {
+        matches!(self, Availability::Available(_))
+    }
+}
+
+/// A way to execute graphs: the reference interpreter, or a compiling backend with its device.
+pub trait Backend: Send + Sync {
+    /// The name used on the command line (`reference`, `cpu`, `vulkan`, `cuda`).
+    fn name(&self) -> &str;
+
+    /// Whether, and on what, it can run here. Never panics, even when a driver is missing.
+    fn availability(&self) -> Availability;
+
+    /// Compiles (verifies, lowers) a graph once; the result runs many times.
+    fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError>;
+}
+
+/// A graph compiled for one backend. `run` may be called from many threads at once.
+pub trait Executable: Send + Sync {
+    /// The graph's outputs for the given inputs, in graph output order, with their names.
+    ///
+    /// Missing, unknown or mismatched inputs are errors that list the expected names, dtypes
+    /// and shapes.
+    fn run(&self, inputs: &NamedTensors) -> Result<Vec<(String, Tensor)>, RuntimeError>;
+}

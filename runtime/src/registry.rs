@@ -1,0 +1,139 @@
+//! The backend registry: every backend compiled in, looked up by name, with `auto` choosing the
+//! first available one in order of preference (CUDA, Vulkan, CPU, then the reference).
+
+use crate::backend::{Availability, Backend};
+use crate::error::RuntimeError;
+use crate::reference::ReferenceBackend;
+use std::sync::Arc;
+
+/// The order `auto` tries backends in.
+pub const AUTO_PREFERENCE: [&str; 4] = ["cuda", "vulkan", "cpu", "reference"];
+
+/// A set of backends by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    backends: Vec<Arc<dyn Backend>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The backends built into this crate (the reference interpreter). The facade adds the
+    /// compiled backends it links.
+    pub fn with_reference() -> Self {
+        let mut r = Registry::new();
+        r.register(Arc::new(ReferenceBackend));
+        r
+    }
+
+    /// Adds a backend; one with the same name is replaced (vendors can override).
+    pub fn register(&mut self, backend: Arc<dyn Backend>) {
+        self.backends.retain(|b| b.name() != backend.name());
+        self.backends.push(backend);
+    }
+
+    /// Every backend with its availability, in registration order.
+    pub fn list(&self) -> Vec<(String, Availability)> {
+        self.backends.iter().map(|b| (b.name().to_string(), b.availability())).collect()
+    }
+
+    /// The backend called `name`, or for `auto` the first available in [`AUTO_PREFERENCE`]
+    /// order (then any other available backend). An unavailable backend is an error that says
+    /// why.
+    pub fn get(&self, name: &str) -> Result<Arc<dyn Backend>, RuntimeError> {
+        if name == "auto" {
+            return self.auto();
+        }
+        let b = self.backends.iter().find(|b| b.name() == name).ok_or_else(|| {
+            RuntimeError::UnknownBackend {
+                name: name.to_string(),
+                known: self.names().join(", "),
+            }
+        })?;
+        match b.availability() {
+            Availability::Available(_) => Ok(b.clone()),
+            Availability::Unavailable(reason) => {
+                Err(RuntimeError::Unavailable { name: name.to_string(), reason })
+            }
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.backends.iter().map(|b| b.name().to_string()).collect()
+    }
+
+    fn auto(&self) -> Result<Arc<dyn Backend>, RuntimeError> {
+        let rank = |b: &Arc<dyn Backend>| {
+            AUTO_PREFERENCE.iter().position(|p| *p == b.name()).unwrap_or(AUTO_PREFERENCE.len())
+        };
+        let mut order: Vec<&Arc<dyn Backend>> = self.backends.iter().collect();
+        order.sort_by_key(|b| rank(b));
+        let mut reasons = Vec::new();
+        for b in order {
+            match b.availability() {
+                Availability::Available(_) => return Ok(b.clone()),
+                Availability::Unavailable(r) => reasons.push(format!("{}: {r}", b.name())),
+            }
+        }
+        Err(RuntimeError::NoBackend(if reasons.is_empty() {
+            "no backends registered".into()
+        } else {
+            reasons.join("; ")
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Executable;
+    use tessera_ir::{Graph, TensorType};
+
+    struct Missing;
+    impl Backend for Missing {
+        fn name(&self) -> &str {
+            "cuda"
+        }
+        fn availability(&self) -> Availability {
+            Availability::Unavailable("libcuda.so not found".into())
+        }
+        fn compile(&self, _: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {
+            Err(RuntimeError::Unavailable { name: "cuda".into(), reason: "no driver".into() })
+        }
+    }
+
+    #[test]
+    fn auto_skips_unavailable_backends() {
+        let mut r = Registry::with_reference();
+        r.register(Arc::new(Missing));
+        assert_eq!(r.get("auto").unwrap().name(), "reference");
+        let err = r.get("cuda").err().unwrap().to_string();
+        assert!(err.contains("libcuda.so not found"), "{err}");
+        let err = r.get("tpu").err().unwrap().to_string();
+        assert!(err.contains("reference") && err.contains("cuda"), "{err}");
+        assert_eq!(r.list().len(), 2);
+    }
+
+    #[test]
+    fn no_backend_at_all() {
+        let mut r = Registry::new();
+        r.register(Arc::new(Missing));
+        assert!(matches!(r.get("auto"), Err(RuntimeError::NoBackend(m)) if m.contains("cuda")));
+    }
+
+    #[test]
+    fn reference_rejects_bad_inputs() {
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(tessera_ir::DType::F32, &[2]));
+        g.add_output(x);
+        let exe = ReferenceBackend.compile(&g).unwrap();
+        let err = exe.run(&Default::default()).err().unwrap().to_string();
+        assert!(err.contains("missing input `x`") && err.contains("f32[2]"), "{err}");
+        let t = tessera_ir::Tensor::from_vec(&[2], vec![1f32, 2.0]).unwrap();
+        let out = exe.run(&[("x".to_string(), t.clone())].into()).unwrap();
+        assert_eq!(out, vec![("x".to_string(), t)]);
+    }
+}
