@@ -17,7 +17,7 @@ use super::values::{Arr, Data, broadcast_index, eval_err};
 use crate::dtype::DType;
 use crate::error::{At, IrError, Result};
 use crate::op::Op;
-use crate::shape::{Shape, broadcast_shapes};
+use crate::shape::{Shape, broadcast_shapes, checked_product};
 use crate::tensor::Tensor;
 
 /// Evaluates one elementwise operator; the result is always exactly one tensor.
@@ -89,6 +89,13 @@ fn broadcast_all(at: &At, ts: &[&Tensor]) -> Result<(Vec<usize>, Vec<Vec<usize>>
             message: "operand shapes do not broadcast together".into(),
             shapes: shapes_of(ts),
         })?;
+    }
+    if checked_product(&shape).is_none() {
+        return Err(IrError::InputShape {
+            at: at.clone(),
+            message: "the broadcast result has more elements than fit in memory".into(),
+            shapes: shapes_of(ts),
+        });
     }
     let idx = ts
         .iter()
@@ -211,6 +218,15 @@ mod tests {
             out[1].to_vec::<bool>().unwrap(),
             vec![false, false, false, false, true, true]
         );
+    }
+
+    #[test]
+    fn empty_operands_with_huge_dims_stay_empty() {
+        let big = 1usize << 40;
+        let a = Tensor::zeros(DType::Bool, &[0, big]).unwrap();
+        let b = Tensor::zeros(DType::Bool, &[1]).unwrap();
+        let r = run(Op::Binary(BinaryOp::Equal), &[&a, &b]).unwrap();
+        assert_eq!((r.shape(), r.len()), (&[0, big][..], 0));
     }
 
     #[test]
