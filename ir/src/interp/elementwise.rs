@@ -3,8 +3,8 @@
 //!
 //! Every operator widens its operands to f64 (floats) or i128 (integers and bools), computes
 //! each element exactly or in f64, and narrows once: integers wrap to their dtype, floats are
-//! rounded to the output dtype with a single correct round-to-nearest-even
-//! ([`rounding::round_to_dtype`]), so f16 and bf16 results never suffer double rounding.
+//! rounded from that f64 value to the output dtype with one correct round-to-nearest-even
+//! (`rounding::round_to_dtype`), never through an intermediate f32.
 
 mod activation;
 mod binary;
@@ -13,7 +13,7 @@ mod rounding;
 mod select;
 mod unary;
 
-use super::values::{Arr, Data, broadcast_index, eval_err};
+use super::values::{Arr, Data, broadcast_index, eval_err, need};
 use crate::dtype::DType;
 use crate::error::{At, IrError, Result};
 use crate::op::Op;
@@ -73,7 +73,7 @@ fn operands<'a, const N: usize>(at: &At, inputs: &[Option<&'a Tensor>]) -> Resul
     arity(at, inputs, N, N)?;
     let mut out = Vec::with_capacity(N);
     for i in 0..N {
-        out.push(super::values::need(inputs, i, at)?);
+        out.push(need(inputs, i, at)?);
     }
     out.try_into()
         .map_err(|_| eval_err(at, "operand count changed while reading"))

@@ -2,7 +2,7 @@
 //! Where.
 
 use super::{
-    arity, broadcast_all, float_tensor, floats_of, int_tensor, ints_of, operands, same_dtype,
+    arity, broadcast_all, float_tensor, floats_of, int_tensor, ints_of, need, operands, same_dtype,
     shapes_of, unsupported,
 };
 use crate::dtype::DType;
@@ -14,7 +14,7 @@ use crate::tensor::Tensor;
 pub(super) fn variadic(op: VariadicOp, at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
     arity(at, inputs, 1, usize::MAX)?;
     let ts = (0..inputs.len())
-        .map(|i| super::super::values::need(inputs, i, at))
+        .map(|i| need(inputs, i, at))
         .collect::<Result<Vec<&Tensor>>>()?;
     let dtype = ts[0].dtype();
     let accepted = match op {
@@ -106,7 +106,7 @@ fn bound<'a>(
 /// every element becomes `max` when `min > max`.
 pub(super) fn clip(at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
     arity(at, inputs, 1, 3)?;
-    let x = super::super::values::need(inputs, 0, at)?;
+    let x = need(inputs, 0, at)?;
     let dtype = x.dtype();
     if !dtype.is_numeric() {
         return Err(unsupported(at, dtype, "`clip` needs a numeric operand"));
