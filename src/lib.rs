@@ -24,7 +24,9 @@ pub use tessera_frontends::{GraphBuilder, Var};
 pub use tessera_ir as ir;
 pub use tessera_ir::{DType, Graph, Tensor, TensorType};
 pub use tessera_runtime as runtime;
-pub use tessera_runtime::{Availability, Backend, Executable, NamedTensors, Registry, RuntimeError};
+pub use tessera_runtime::{
+    Availability, Backend, Executable, NamedTensors, Registry, RuntimeError,
+};
 
 use std::path::{Path, PathBuf};
 
@@ -84,10 +86,14 @@ pub fn load_graph(path: &Path) -> Result<Graph, Error> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     match ext {
         "tir" => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-            let graph = tessera_ir::text::parse_graph(&text)
-                .map_err(|source| Error::Parse { path: path.to_path_buf(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let graph = tessera_ir::text::parse_graph(&text).map_err(|source| Error::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
             tessera_ir::verify::verify(&graph)?;
             Ok(graph)
         }
@@ -102,7 +108,11 @@ pub fn compile(graph: &Graph, backend: &str) -> Result<Box<dyn Executable>, Erro
 }
 
 /// Compiles and runs a graph once.
-pub fn run(graph: &Graph, backend: &str, inputs: &NamedTensors) -> Result<Vec<(String, Tensor)>, Error> {
+pub fn run(
+    graph: &Graph,
+    backend: &str,
+    inputs: &NamedTensors,
+) -> Result<Vec<(String, Tensor)>, Error> {
     Ok(compile(graph, backend)?.run(inputs)?)
 }
 
@@ -111,9 +121,19 @@ pub fn run(graph: &Graph, backend: &str, inputs: &NamedTensors) -> Result<Vec<(S
 pub fn output_file_name(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    if s.is_empty() || s.chars().all(|c| c == '.') { "_".into() } else { s }
+    if s.is_empty() || s.chars().all(|c| c == '.') {
+        "_".into()
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]

@@ -55,7 +55,12 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
             devices();
             Ok(())
         }
-        Command::Run { graph, backend, inputs, output_dir } => run(&graph, &backend, &inputs, &output_dir),
+        Command::Run {
+            graph,
+            backend,
+            inputs,
+            output_dir,
+        } => run(&graph, &backend, &inputs, &output_dir),
     }
 }
 
@@ -75,7 +80,10 @@ fn parse_inputs(specs: &[String]) -> Result<HashMap<String, tessera::Tensor>, Er
             .split_once('=')
             .ok_or_else(|| Error::Usage(format!("--input `{spec}` must be NAME=FILE.npy")))?;
         let path = Path::new(file);
-        let t = npy::load_npy(path).map_err(|source| Error::Npy { path: path.to_path_buf(), source })?;
+        let t = npy::load_npy(path).map_err(|source| Error::Npy {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if out.insert(name.to_string(), t).is_some() {
             return Err(Error::Usage(format!("input `{name}` is given twice")));
         }
@@ -87,8 +95,10 @@ fn run(graph: &Path, backend: &str, inputs: &[String], output_dir: &Path) -> Res
     let g = tessera::load_graph(graph)?;
     let inputs = parse_inputs(inputs)?;
     let outputs = tessera::run(&g, backend, &inputs)?;
-    std::fs::create_dir_all(output_dir)
-        .map_err(|source| Error::Io { path: output_dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(output_dir).map_err(|source| Error::Io {
+        path: output_dir.to_path_buf(),
+        source,
+    })?;
     // Distinct outputs must not overwrite each other after name sanitizing.
     let mut used = HashSet::new();
     for (name, t) in &outputs {
@@ -100,7 +110,10 @@ fn run(graph: &Path, backend: &str, inputs: &[String], output_dir: &Path) -> Res
             k += 1;
         }
         let path = output_dir.join(&file);
-        npy::save_npy(&path, t).map_err(|source| Error::Npy { path: path.clone(), source })?;
+        npy::save_npy(&path, t).map_err(|source| Error::Npy {
+            path: path.clone(),
+            source,
+        })?;
         println!("{name}: {}{:?} -> {}", t.dtype(), t.shape(), path.display());
     }
     Ok(())

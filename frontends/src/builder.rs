@@ -33,7 +33,10 @@
 //! assert!(err.to_string().contains("matmul"));
 //! ```
 
-use tessera_ir::attr::{AutoPad, CoordTransform, GeluApprox, KeepAspectRatio, NearestMode, PadMode, ResizeMode, ScatterReduction};
+use tessera_ir::attr::{
+    AutoPad, CoordTransform, GeluApprox, KeepAspectRatio, NearestMode, PadMode, ResizeMode,
+    ScatterReduction,
+};
 use tessera_ir::error::{IrError, Result};
 use tessera_ir::infer::{Operand, infer_op};
 use tessera_ir::op::{BinaryOp, Op, ReduceOp, UnaryOp, VariadicOp};
@@ -89,7 +92,10 @@ macro_rules! reduce_methods {
 impl GraphBuilder {
     /// A builder for an empty graph called `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        GraphBuilder { graph: Graph::new(name), counter: 0 }
+        GraphBuilder {
+            graph: Graph::new(name),
+            counter: 0,
+        }
     }
 
     /// Adds a graph input with static dims.
@@ -132,12 +138,18 @@ impl GraphBuilder {
     /// node and the operator, and leaves the graph unchanged.
     pub fn node(&mut self, op: Op, inputs: &[Option<Var>], num_outputs: usize) -> Result<Vec<Var>> {
         let name = format!("{}_{}", op.name(), self.counter);
-        let at = At { node: name.clone(), op: op.name() };
+        let at = At {
+            node: name.clone(),
+            op: op.name(),
+        };
         for (i, v) in inputs.iter().enumerate() {
             if let Some(v) = v
                 && self.graph.values.get(*v).is_none()
             {
-                return Err(IrError::UndefinedValue { at: at.clone(), input: i });
+                return Err(IrError::UndefinedValue {
+                    at: at.clone(),
+                    input: i,
+                });
             }
         }
         let operands: Vec<Option<Operand<'_>>> = inputs
@@ -166,7 +178,12 @@ impl GraphBuilder {
             Some(n) if n != name => self.identity(v)?,
             _ => v,
         };
-        if self.graph.values.iter().any(|(h, val)| h != v && val.name.as_deref() == Some(name)) {
+        if self
+            .graph
+            .values
+            .iter()
+            .any(|(h, val)| h != v && val.name.as_deref() == Some(name))
+        {
             return Err(IrError::Structure {
                 graph: self.graph.name.clone(),
                 message: format!("output name `{name}` is already used by another value"),
@@ -310,7 +327,14 @@ impl GraphBuilder {
 
     fn reduce(&mut self, kind: ReduceOp, x: Var, axes: &[i64], keepdims: bool) -> Result<Var> {
         let axes = (!axes.is_empty()).then(|| self.ints(axes));
-        self.op1(Op::Reduce { kind, keepdims, noop_with_empty_axes: false }, &[Some(x), axes])
+        self.op1(
+            Op::Reduce {
+                kind,
+                keepdims,
+                noop_with_empty_axes: false,
+            },
+            &[Some(x), axes],
+        )
     }
 
     reduce_methods! {
@@ -370,7 +394,13 @@ impl GraphBuilder {
     }
     /// Infinity test.
     pub fn is_inf(&mut self, x: Var, detect_negative: bool, detect_positive: bool) -> Result<Var> {
-        self.op1(Op::IsInf { detect_negative, detect_positive }, &[Some(x)])
+        self.op1(
+            Op::IsInf {
+                detect_negative,
+                detect_positive,
+            },
+            &[Some(x)],
+        )
     }
     /// Converts to `to`.
     pub fn cast(&mut self, x: Var, to: DType) -> Result<Var> {
@@ -390,38 +420,131 @@ impl GraphBuilder {
     }
     /// `alpha * op(A) op(B) + beta * C`.
     #[allow(clippy::too_many_arguments)]
-    pub fn gemm(&mut self, a: Var, b: Var, c: Option<Var>, alpha: f32, beta: f32, trans_a: bool, trans_b: bool) -> Result<Var> {
-        self.op1(Op::Gemm { alpha, beta, trans_a, trans_b }, &[Some(a), Some(b), c])
+    pub fn gemm(
+        &mut self,
+        a: Var,
+        b: Var,
+        c: Option<Var>,
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    ) -> Result<Var> {
+        self.op1(
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a,
+                trans_b,
+            },
+            &[Some(a), Some(b), c],
+        )
     }
     /// Einstein summation.
     pub fn einsum(&mut self, equation: &str, xs: &[Var]) -> Result<Var> {
         let ins: Vec<Option<Var>> = xs.iter().map(|&x| Some(x)).collect();
-        self.op1(Op::Einsum { equation: equation.to_string() }, &ins)
+        self.op1(
+            Op::Einsum {
+                equation: equation.to_string(),
+            },
+            &ins,
+        )
     }
     /// N-d convolution with explicit attributes (use `Default`-like empty vectors for defaults).
     pub fn conv(&mut self, x: Var, w: Var, bias: Option<Var>, attrs: ConvAttrs) -> Result<Var> {
-        let ConvAttrs { auto_pad, dilations, group, kernel_shape, pads, strides } = attrs;
-        self.op1(Op::Conv { auto_pad, dilations, group, kernel_shape, pads, strides }, &[Some(x), Some(w), bias])
+        let ConvAttrs {
+            auto_pad,
+            dilations,
+            group,
+            kernel_shape,
+            pads,
+            strides,
+        } = attrs;
+        self.op1(
+            Op::Conv {
+                auto_pad,
+                dilations,
+                group,
+                kernel_shape,
+                pads,
+                strides,
+            },
+            &[Some(x), Some(w), bias],
+        )
     }
     /// Transposed convolution.
-    pub fn conv_transpose(&mut self, x: Var, w: Var, bias: Option<Var>, attrs: ConvAttrs, output_padding: Vec<i64>, output_shape: Vec<i64>) -> Result<Var> {
-        let ConvAttrs { auto_pad, dilations, group, kernel_shape, pads, strides } = attrs;
+    pub fn conv_transpose(
+        &mut self,
+        x: Var,
+        w: Var,
+        bias: Option<Var>,
+        attrs: ConvAttrs,
+        output_padding: Vec<i64>,
+        output_shape: Vec<i64>,
+    ) -> Result<Var> {
+        let ConvAttrs {
+            auto_pad,
+            dilations,
+            group,
+            kernel_shape,
+            pads,
+            strides,
+        } = attrs;
         self.op1(
-            Op::ConvTranspose { auto_pad, dilations, group, kernel_shape, output_padding, output_shape, pads, strides },
+            Op::ConvTranspose {
+                auto_pad,
+                dilations,
+                group,
+                kernel_shape,
+                output_padding,
+                output_shape,
+                pads,
+                strides,
+            },
             &[Some(x), Some(w), bias],
         )
     }
     /// Max pooling (values only).
-    pub fn max_pool(&mut self, x: Var, kernel_shape: Vec<i64>, strides: Vec<i64>, pads: Vec<i64>, ceil_mode: bool) -> Result<Var> {
+    pub fn max_pool(
+        &mut self,
+        x: Var,
+        kernel_shape: Vec<i64>,
+        strides: Vec<i64>,
+        pads: Vec<i64>,
+        ceil_mode: bool,
+    ) -> Result<Var> {
         self.op1(
-            Op::MaxPool { auto_pad: AutoPad::NotSet, ceil_mode, dilations: Vec::new(), kernel_shape, pads, storage_order: 0, strides },
+            Op::MaxPool {
+                auto_pad: AutoPad::NotSet,
+                ceil_mode,
+                dilations: Vec::new(),
+                kernel_shape,
+                pads,
+                storage_order: 0,
+                strides,
+            },
             &[Some(x)],
         )
     }
     /// Average pooling.
-    pub fn average_pool(&mut self, x: Var, kernel_shape: Vec<i64>, strides: Vec<i64>, pads: Vec<i64>, count_include_pad: bool) -> Result<Var> {
+    pub fn average_pool(
+        &mut self,
+        x: Var,
+        kernel_shape: Vec<i64>,
+        strides: Vec<i64>,
+        pads: Vec<i64>,
+        count_include_pad: bool,
+    ) -> Result<Var> {
         self.op1(
-            Op::AveragePool { auto_pad: AutoPad::NotSet, ceil_mode: false, count_include_pad, dilations: Vec::new(), kernel_shape, pads, strides },
+            Op::AveragePool {
+                auto_pad: AutoPad::NotSet,
+                ceil_mode: false,
+                count_include_pad,
+                dilations: Vec::new(),
+                kernel_shape,
+                pads,
+                strides,
+            },
             &[Some(x)],
         )
     }
@@ -434,19 +557,54 @@ impl GraphBuilder {
         self.op1(Op::GlobalMaxPool {}, &[Some(x)])
     }
     /// Inference-mode batch normalization.
-    pub fn batch_normalization(&mut self, x: Var, scale: Var, bias: Var, mean: Var, var: Var, epsilon: f32) -> Result<Var> {
+    pub fn batch_normalization(
+        &mut self,
+        x: Var,
+        scale: Var,
+        bias: Var,
+        mean: Var,
+        var: Var,
+        epsilon: f32,
+    ) -> Result<Var> {
         self.op1(
-            Op::BatchNormalization { epsilon, momentum: 0.9, training_mode: false },
+            Op::BatchNormalization {
+                epsilon,
+                momentum: 0.9,
+                training_mode: false,
+            },
             &[Some(x), Some(scale), Some(bias), Some(mean), Some(var)],
         )
     }
     /// Instance normalization.
-    pub fn instance_normalization(&mut self, x: Var, scale: Var, bias: Var, epsilon: f32) -> Result<Var> {
-        self.op1(Op::InstanceNormalization { epsilon }, &[Some(x), Some(scale), Some(bias)])
+    pub fn instance_normalization(
+        &mut self,
+        x: Var,
+        scale: Var,
+        bias: Var,
+        epsilon: f32,
+    ) -> Result<Var> {
+        self.op1(
+            Op::InstanceNormalization { epsilon },
+            &[Some(x), Some(scale), Some(bias)],
+        )
     }
     /// Layer normalization over axes `axis..`.
-    pub fn layer_normalization(&mut self, x: Var, scale: Var, bias: Option<Var>, axis: i64, epsilon: f32) -> Result<Var> {
-        self.op1(Op::LayerNormalization { axis, epsilon, stash_type: 1 }, &[Some(x), Some(scale), bias])
+    pub fn layer_normalization(
+        &mut self,
+        x: Var,
+        scale: Var,
+        bias: Option<Var>,
+        axis: i64,
+        epsilon: f32,
+    ) -> Result<Var> {
+        self.op1(
+            Op::LayerNormalization {
+                axis,
+                epsilon,
+                stash_type: 1,
+            },
+            &[Some(x), Some(scale), bias],
+        )
     }
     /// Softmax along `axis`.
     pub fn softmax(&mut self, x: Var, axis: i64) -> Result<Var> {
@@ -462,11 +620,25 @@ impl GraphBuilder {
     }
     /// Index of the maximum along `axis`.
     pub fn argmax(&mut self, x: Var, axis: i64, keepdims: bool) -> Result<Var> {
-        self.op1(Op::ArgMax { axis, keepdims, select_last_index: false }, &[Some(x)])
+        self.op1(
+            Op::ArgMax {
+                axis,
+                keepdims,
+                select_last_index: false,
+            },
+            &[Some(x)],
+        )
     }
     /// Index of the minimum along `axis`.
     pub fn argmin(&mut self, x: Var, axis: i64, keepdims: bool) -> Result<Var> {
-        self.op1(Op::ArgMin { axis, keepdims, select_last_index: false }, &[Some(x)])
+        self.op1(
+            Op::ArgMin {
+                axis,
+                keepdims,
+                select_last_index: false,
+            },
+            &[Some(x)],
+        )
     }
     /// Cumulative sum along `axis`.
     pub fn cumsum(&mut self, x: Var, axis: i64, exclusive: bool, reverse: bool) -> Result<Var> {
@@ -476,7 +648,15 @@ impl GraphBuilder {
     /// The `k` largest (or smallest) entries along `axis`: `(values, indices)`.
     pub fn top_k(&mut self, x: Var, k: i64, axis: i64, largest: bool) -> Result<(Var, Var)> {
         let k = self.ints(&[k]);
-        let o = self.node(Op::TopK { axis, largest, sorted: true }, &[Some(x), Some(k)], 2)?;
+        let o = self.node(
+            Op::TopK {
+                axis,
+                largest,
+                sorted: true,
+            },
+            &[Some(x), Some(k)],
+            2,
+        )?;
         Ok((o[0], o[1]))
     }
     /// Reshape (0 copies a dim, -1 is inferred).
@@ -486,7 +666,12 @@ impl GraphBuilder {
     }
     /// Axis permutation.
     pub fn transpose(&mut self, x: Var, perm: &[i64]) -> Result<Var> {
-        self.op1(Op::Transpose { perm: perm.to_vec() }, &[Some(x)])
+        self.op1(
+            Op::Transpose {
+                perm: perm.to_vec(),
+            },
+            &[Some(x)],
+        )
     }
     /// Broadcast to `shape`.
     pub fn expand(&mut self, x: Var, shape: &[i64]) -> Result<Var> {
@@ -515,10 +700,24 @@ impl GraphBuilder {
     /// Splits along `axis` into pieces of the given sizes.
     pub fn split(&mut self, x: Var, axis: i64, sizes: &[i64]) -> Result<Vec<Var>> {
         let s = self.ints(sizes);
-        self.node(Op::Split { axis, num_outputs: None }, &[Some(x), Some(s)], sizes.len())
+        self.node(
+            Op::Split {
+                axis,
+                num_outputs: None,
+            },
+            &[Some(x), Some(s)],
+            sizes.len(),
+        )
     }
     /// Slices `starts..ends` by `steps` on `axes`.
-    pub fn slice(&mut self, x: Var, starts: &[i64], ends: &[i64], axes: &[i64], steps: &[i64]) -> Result<Var> {
+    pub fn slice(
+        &mut self,
+        x: Var,
+        starts: &[i64],
+        ends: &[i64],
+        axes: &[i64],
+        steps: &[i64],
+    ) -> Result<Var> {
         let (s, e) = (self.ints(starts), self.ints(ends));
         let a = (!axes.is_empty()).then(|| self.ints(axes));
         let st = (!steps.is_empty()).then(|| self.ints(steps));
@@ -537,12 +736,31 @@ impl GraphBuilder {
         self.op1(Op::GatherND { batch_dims }, &[Some(x), Some(indices)])
     }
     /// Writes updates at index tuples.
-    pub fn scatter_nd(&mut self, x: Var, indices: Var, updates: Var, reduction: ScatterReduction) -> Result<Var> {
-        self.op1(Op::ScatterND { reduction }, &[Some(x), Some(indices), Some(updates)])
+    pub fn scatter_nd(
+        &mut self,
+        x: Var,
+        indices: Var,
+        updates: Var,
+        reduction: ScatterReduction,
+    ) -> Result<Var> {
+        self.op1(
+            Op::ScatterND { reduction },
+            &[Some(x), Some(indices), Some(updates)],
+        )
     }
     /// Per-element scatter along `axis`.
-    pub fn scatter_elements(&mut self, x: Var, indices: Var, updates: Var, axis: i64, reduction: ScatterReduction) -> Result<Var> {
-        self.op1(Op::ScatterElements { axis, reduction }, &[Some(x), Some(indices), Some(updates)])
+    pub fn scatter_elements(
+        &mut self,
+        x: Var,
+        indices: Var,
+        updates: Var,
+        axis: i64,
+        reduction: ScatterReduction,
+    ) -> Result<Var> {
+        self.op1(
+            Op::ScatterElements { axis, reduction },
+            &[Some(x), Some(indices), Some(updates)],
+        )
     }
     /// Pads with `pads = [begins..., ends...]`.
     pub fn pad(&mut self, x: Var, pads: &[i64], mode: PadMode, value: Option<Var>) -> Result<Var> {
@@ -556,7 +774,13 @@ impl GraphBuilder {
     }
     /// The shape of `x` as a 1-D i64 tensor.
     pub fn shape(&mut self, x: Var) -> Result<Var> {
-        self.op1(Op::Shape { start: 0, end: None }, &[Some(x)])
+        self.op1(
+            Op::Shape {
+                start: 0,
+                end: None,
+            },
+            &[Some(x)],
+        )
     }
     /// The element count of `x`.
     pub fn size(&mut self, x: Var) -> Result<Var> {
@@ -576,8 +800,15 @@ impl GraphBuilder {
         self.op1(Op::Trilu { upper }, &[Some(x), Some(k)])
     }
     /// Resize by per-axis `scales`.
-    pub fn resize(&mut self, x: Var, scales: &[f32], mode: ResizeMode, coordinate_transformation_mode: CoordTransform) -> Result<Var> {
-        let s = self.constant(Tensor::from_slice(&[scales.len()], scales).expect("1-D length matches"));
+    pub fn resize(
+        &mut self,
+        x: Var,
+        scales: &[f32],
+        mode: ResizeMode,
+        coordinate_transformation_mode: CoordTransform,
+    ) -> Result<Var> {
+        let s =
+            self.constant(Tensor::from_slice(&[scales.len()], scales).expect("1-D length matches"));
         self.op1(
             Op::Resize {
                 antialias: false,

@@ -240,7 +240,7 @@ pub fn window_geometry(
         }
         let ek = (k - 1) * d + 1;
         let (pb, pe) = match pad {
-            WindowPad::Explicit(p) if p.is_empty() => (0, 0),
+            WindowPad::Explicit([]) => (0, 0),
             WindowPad::Explicit(p) => (p[i] as usize, p[i + n] as usize),
             WindowPad::Valid => (0, 0),
             WindowPad::SameUpper | WindowPad::SameLower => {

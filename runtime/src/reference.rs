@@ -20,7 +20,9 @@ impl Backend for ReferenceBackend {
 
     fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {
         verify::verify(graph)?;
-        Ok(Box::new(ReferenceExecutable { graph: graph.clone() }))
+        Ok(Box::new(ReferenceExecutable {
+            graph: graph.clone(),
+        }))
     }
 }
 

@@ -37,7 +37,10 @@ impl Registry {
 
     /// Every backend with its availability, in registration order.
     pub fn list(&self) -> Vec<(String, Availability)> {
-        self.backends.iter().map(|b| (b.name().to_string(), b.availability())).collect()
+        self.backends
+            .iter()
+            .map(|b| (b.name().to_string(), b.availability()))
+            .collect()
     }
 
     /// The backend called `name`, or for `auto` the first available in [`AUTO_PREFERENCE`]
@@ -47,17 +50,20 @@ impl Registry {
         if name == "auto" {
             return self.auto();
         }
-        let b = self.backends.iter().find(|b| b.name() == name).ok_or_else(|| {
-            RuntimeError::UnknownBackend {
+        let b = self
+            .backends
+            .iter()
+            .find(|b| b.name() == name)
+            .ok_or_else(|| RuntimeError::UnknownBackend {
                 name: name.to_string(),
                 known: self.names().join(", "),
-            }
-        })?;
+            })?;
         match b.availability() {
             Availability::Available(_) => Ok(b.clone()),
-            Availability::Unavailable(reason) => {
-                Err(RuntimeError::Unavailable { name: name.to_string(), reason })
-            }
+            Availability::Unavailable(reason) => Err(RuntimeError::Unavailable {
+                name: name.to_string(),
+                reason,
+            }),
         }
     }
 
@@ -67,7 +73,10 @@ impl Registry {
 
     fn auto(&self) -> Result<Arc<dyn Backend>, RuntimeError> {
         let rank = |b: &Arc<dyn Backend>| {
-            AUTO_PREFERENCE.iter().position(|p| *p == b.name()).unwrap_or(AUTO_PREFERENCE.len())
+            AUTO_PREFERENCE
+                .iter()
+                .position(|p| *p == b.name())
+                .unwrap_or(AUTO_PREFERENCE.len())
         };
         let mut order: Vec<&Arc<dyn Backend>> = self.backends.iter().collect();
         order.sort_by_key(|b| rank(b));
@@ -101,7 +110,10 @@ mod tests {
             Availability::Unavailable("libcuda.so not found".into())
         }
         fn compile(&self, _: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {
-            Err(RuntimeError::Unavailable { name: "cuda".into(), reason: "no driver".into() })
+            Err(RuntimeError::Unavailable {
+                name: "cuda".into(),
+                reason: "no driver".into(),
+            })
         }
     }
 
@@ -131,7 +143,10 @@ mod tests {
         g.add_output(x);
         let exe = ReferenceBackend.compile(&g).unwrap();
         let err = exe.run(&Default::default()).err().unwrap().to_string();
-        assert!(err.contains("missing input `x`") && err.contains("f32[2]"), "{err}");
+        assert!(
+            err.contains("missing input `x`") && err.contains("f32[2]"),
+            "{err}"
+        );
         let t = tessera_ir::Tensor::from_vec(&[2], vec![1f32, 2.0]).unwrap();
         let out = exe.run(&[("x".to_string(), t.clone())].into()).unwrap();
         assert_eq!(out, vec![("x".to_string(), t)]);

@@ -9,7 +9,7 @@
 mod activation;
 mod binary;
 mod cast;
-mod rounding;
+
 mod select;
 mod unary;
 
@@ -151,7 +151,7 @@ fn ints_of(t: &Tensor) -> Vec<i128> {
 fn float_tensor(dtype: DType, shape: Vec<usize>, values: Vec<f64>) -> Tensor {
     let rounded = values
         .into_iter()
-        .map(|x| rounding::round_to_dtype(x, dtype))
+        .map(|x| super::rounding::round_to_dtype(x, dtype))
         .collect();
     Arr::floats(dtype, shape, rounded).to_tensor()
 }

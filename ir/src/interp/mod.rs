@@ -10,6 +10,7 @@ pub mod linalg;
 pub mod movement;
 pub mod reduce;
 pub mod resize;
+pub mod rounding;
 pub mod values;
 
 use crate::error::{At, IrError, Result};

@@ -6,6 +6,7 @@
 
 use crate::dtype::DType;
 use crate::error::{At, IrError, Result};
+use crate::interp::rounding::round_to_dtype;
 use crate::tensor::Tensor;
 use half::{bf16, f16};
 
@@ -143,10 +144,13 @@ impl Arr {
 }
 
 fn push_float(out: &mut Vec<u8>, dtype: DType, x: f64) {
+    // Round once, exactly, to the dtype's grid; the conversions below are then exact (the
+    // `half` crate's own f64 conversion may round through f32 and double-round).
+    let r = round_to_dtype(x, dtype);
     match dtype {
-        DType::F16 => out.extend_from_slice(&f16::from_f64(x).to_le_bytes()),
-        DType::BF16 => out.extend_from_slice(&bf16::from_f64(x).to_le_bytes()),
-        DType::F32 => out.extend_from_slice(&(x as f32).to_le_bytes()),
+        DType::F16 => out.extend_from_slice(&f16::from_f64(r).to_le_bytes()),
+        DType::BF16 => out.extend_from_slice(&bf16::from_f64(r).to_le_bytes()),
+        DType::F32 => out.extend_from_slice(&(r as f32).to_le_bytes()),
         DType::F64 => out.extend_from_slice(&x.to_le_bytes()),
         // A float array tagged with a non-float dtype converts like a C cast (saturating).
         _ => push_int(out, dtype, x as i128),
@@ -183,12 +187,7 @@ pub fn wrap_int(x: i128, dtype: DType) -> i128 {
 
 /// Rounds an f64 to the nearest value of a float dtype (identity for f64).
 pub fn round_float(x: f64, dtype: DType) -> f64 {
-    match dtype {
-        DType::F16 => f16::from_f64(x).to_f64(),
-        DType::BF16 => bf16::from_f64(x).to_f64(),
-        DType::F32 => x as f32 as f64,
-        _ => x,
-    }
+    round_to_dtype(x, dtype)
 }
 
 /// Row-major multi-index of flat index `flat` in `shape`.
@@ -285,6 +284,9 @@ mod tests {
         assert_eq!(a.to_tensor().to_vec::<i8>().unwrap(), vec![-128, 127]);
         let f = Arr::floats(DType::F16, vec![1], vec![1.0 + 1.0 / 4096.0]);
         assert_eq!(f.to_tensor().to_vec::<f16>().unwrap()[0].to_f64(), 1.0);
+        // A tie broken by bits below f32's precision: 2049 + 2^-14 rounds up to 2050 in f16.
+        let f = Arr::floats(DType::F16, vec![1], vec![2049.0 + 2f64.powi(-14)]);
+        assert_eq!(f.to_tensor().to_vec::<f16>().unwrap()[0].to_f64(), 2050.0);
         assert_eq!(wrap_int(256, DType::U8), 0);
         assert_eq!(unravel(5, &[2, 3]), vec![1, 2]);
     }

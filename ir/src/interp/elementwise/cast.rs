@@ -1,10 +1,10 @@
 //! `Cast`: conversion between any two dtypes with one correct rounding.
 
 use super::binary::float_to_int;
-use super::rounding::int_to_float;
 use super::{bool_tensor, float_tensor, floats_of, int_tensor, ints_of, operands};
 use crate::dtype::DType;
 use crate::error::{At, Result};
+use crate::interp::rounding::int_to_float;
 use crate::tensor::Tensor;
 
 /// Converts the single operand to dtype `to`.
