@@ -20,7 +20,8 @@ use tessera_ir::{At, Dim, Graph, IrError, Op, Shape, Tensor, TensorType, UnaryOp
 pub(crate) type InferFn =
     fn(&Op, &At, &[Option<Operand<'_>>], usize) -> Result<Vec<TensorType>, IrError>;
 
-/// The oldest default-domain opset the importer maps.
+/// The oldest default-domain opset the importer maps every operator of; older opsets (1-6)
+/// are accepted for the operators whose semantics did not change up to this one.
 pub(crate) const MIN_OPSET: i64 = 7;
 
 /// How deeply model-local functions may call each other.
@@ -58,7 +59,7 @@ fn opset_map(imports: &[OperatorSetIdProto]) -> Result<HashMap<String, i64>, Onn
     for o in imports {
         let domain = normalize_domain(o.domain.as_deref());
         let version = o.version.unwrap_or(0);
-        if domain.is_empty() && version < MIN_OPSET {
+        if domain.is_empty() && version < 1 {
             return Err(OnnxError::UnsupportedOpset { domain, version });
         }
         map.insert(domain, version);

@@ -3,7 +3,7 @@
 //! coercion, Resize-10/Upsample) and small compositions for ops without an IR variant.
 
 use super::error::OnnxError;
-use super::import::NodeCtx;
+use super::import::{MIN_OPSET, NodeCtx};
 use super::tensor::dtype_of;
 use half::{bf16, f16};
 use tessera_ir::attr::{
@@ -105,6 +105,9 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         return Ok(Vec::new());
     }
     let op_type = ctx.op_type;
+    if ctx.opset < MIN_OPSET && unchanged_since(op_type).is_none_or(|v| v > ctx.opset) {
+        return Err(unsupported(ctx));
+    }
     if let Some(u) = unary_op(op_type) {
         let x = ctx.required(0)?;
         return emit1(ctx, Op::Unary(u), vec![Some(x)]);
@@ -421,13 +424,58 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         "Dropout" => dropout(ctx),
         "NonZero" => unary_with(ctx, Op::NonZero {}),
         "Constant" => constant(ctx),
-        _ => Err(OnnxError::UnsupportedOp {
-            node: ctx.label.to_string(),
-            op_type: op_type.to_string(),
-            domain: String::new(),
-            opset: ctx.opset,
-        }),
+        _ => Err(unsupported(ctx)),
     }
+}
+
+/// The `UnsupportedOp` error for this node.
+fn unsupported(ctx: &NodeCtx<'_, '_>) -> OnnxError {
+    OnnxError::UnsupportedOp {
+        node: ctx.label.to_string(),
+        op_type: ctx.op_type.to_string(),
+        domain: String::new(),
+        opset: ctx.opset,
+    }
+}
+
+/// For opsets before [`MIN_OPSET`]: the opset from which an operator means what it means at
+/// `MIN_OPSET` (its schema did not change in between). `None` for operators that changed.
+fn unchanged_since(op_type: &str) -> Option<i64> {
+    Some(match op_type {
+        "ArgMax" | "ArgMin" | "Constant" | "DepthToSpace" | "Flatten" | "Gather"
+        | "GlobalAveragePool" | "GlobalMaxPool" | "Hardmax" | "Identity" | "LogSoftmax"
+        | "MatMul" | "Not" | "ReduceL1" | "ReduceL2" | "ReduceLogSum" | "ReduceLogSumExp"
+        | "ReduceMax" | "ReduceMean" | "ReduceMin" | "ReduceProd" | "ReduceSum"
+        | "ReduceSumSquare" | "Shape" | "Size" | "Slice" | "Softmax" | "Softplus" | "Softsign"
+        | "SpaceToDepth" | "Squeeze" | "Transpose" | "Unsqueeze" => 1,
+        "Split" | "Pad" => 2,
+        "Concat" => 4,
+        "Reshape" => 5,
+        "Abs"
+        | "Ceil"
+        | "Exp"
+        | "Floor"
+        | "Log"
+        | "Neg"
+        | "Reciprocal"
+        | "Relu"
+        | "Sigmoid"
+        | "Sqrt"
+        | "Tanh"
+        | "Cast"
+        | "Clip"
+        | "Elu"
+        | "HardSigmoid"
+        | "LeakyRelu"
+        | "Selu"
+        | "InstanceNormalization"
+        | "Tile"
+        | "Max"
+        | "Min"
+        | "Mean"
+        | "Sum" => 6,
+        _ => return None,
+    })
 }
 
 /// Emits a single-output op, refusing nodes that name more outputs.

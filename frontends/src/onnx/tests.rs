@@ -394,11 +394,39 @@ fn structural_errors() {
 #[test]
 fn opsets_and_domains() {
     let x = || vec![vi("x", DataType::Float, &[2])];
-    let m = model(6, vec![], x(), vec![], &[]);
+    let m = model(0, vec![], x(), vec![], &[]);
     assert!(matches!(
         import(&m),
-        Err(OnnxError::UnsupportedOpset { version: 6, .. })
+        Err(OnnxError::UnsupportedOpset { version: 0, .. })
     ));
+    // Before opset 7, only operators unchanged since their version are mapped.
+    let m = model(
+        1,
+        vec![node("Not", &["x"], &["y"], vec![])],
+        x(),
+        vec![],
+        &["y"],
+    );
+    assert_eq!(ops(&import(&m).unwrap()), vec![Op::Unary(UnaryOp::Not)]);
+    let m = model(
+        6,
+        vec![node("Add", &["x", "x"], &["y"], vec![])],
+        x(),
+        vec![],
+        &["y"],
+    );
+    assert!(matches!(
+        import(&m),
+        Err(OnnxError::UnsupportedOp { opset: 6, .. })
+    ));
+    let m = model(
+        4,
+        vec![node("Reshape", &["x", "x"], &["y"], vec![])],
+        x(),
+        vec![],
+        &["y"],
+    );
+    assert!(matches!(import(&m), Err(OnnxError::UnsupportedOp { .. })));
     // "ai.onnx" is the default domain.
     let m = model_with(
         &[("ai.onnx", 13)],
@@ -753,9 +781,8 @@ fn split_11_13_18() {
 
 #[test]
 fn clip_6_vs_11() {
-    // Clip-6 (attributes) is in force for opsets 7 to 10.
     let g = one(
-        7,
+        6,
         node(
             "Clip",
             &["x"],
@@ -864,9 +891,9 @@ fn ops_of(g: &Graph) -> Vec<Op> {
 }
 
 #[test]
-fn pad_attributes_before_11_inputs_after() {
+fn pad_2_vs_11() {
     let g = one(
-        10,
+        2,
         node(
             "Pad",
             &["x"],
@@ -913,9 +940,9 @@ fn pad_attributes_before_11_inputs_after() {
 }
 
 #[test]
-fn slice_9_vs_10() {
+fn slice_1_vs_10() {
     let g = one(
-        9,
+        1,
         node(
             "Slice",
             &["x"],
@@ -1814,9 +1841,8 @@ fn sample_model_imports_with_stub_inference() {
 }
 
 /// Imports every `model.onnx` of the ONNX node tests (when the Python package is installed)
-/// and reports how many import and which errors the rest hit. Asserts only "no panic".
-#[test]
-fn onnx_node_tests_never_panic() {
+/// with `infer`, and reports how many import and which errors the rest hit.
+fn scan_node_tests(infer: super::import::InferFn, label: &str) {
     let Some(dir) = node_test_dir() else {
         eprintln!("onnx node tests not found; skipped");
         return;
@@ -1828,6 +1854,7 @@ fn onnx_node_tests_never_panic() {
     let (mut ok, mut total) = (0usize, 0usize);
     let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
     let mut unsupported: std::collections::BTreeMap<String, usize> = Default::default();
+    let verbose = std::env::var_os("TESSERA_ONNX_VERBOSE").is_some();
     for case in entries {
         let path = case.join("model.onnx");
         let Ok(bytes) = std::fs::read(&path) else {
@@ -1838,7 +1865,7 @@ fn onnx_node_tests_never_panic() {
             *kinds.entry("Decode".into()).or_default() += 1;
             continue;
         };
-        match import_proto(&m, Some(&case), stub_infer) {
+        match import_proto(&m, Some(&case), infer) {
             Ok(_) => ok += 1,
             Err(e) => {
                 let kind = format!("{e:?}")
@@ -1848,13 +1875,28 @@ fn onnx_node_tests_never_panic() {
                     .to_string();
                 if let OnnxError::UnsupportedOp { op_type, .. } = &e {
                     *unsupported.entry(op_type.clone()).or_default() += 1;
+                } else if verbose {
+                    eprintln!("{}: {e}", case.display());
                 }
                 *kinds.entry(kind).or_default() += 1;
             }
         }
     }
-    eprintln!("onnx node tests: {ok}/{total} imported (stub inference); errors: {kinds:?}");
+    eprintln!("onnx node tests: {ok}/{total} imported ({label}); errors: {kinds:?}");
     eprintln!("unsupported ops: {unsupported:?}");
+}
+
+/// Every ONNX node test model imports or fails with a typed error; never panics.
+#[test]
+fn onnx_node_tests_never_panic() {
+    scan_node_tests(stub_infer, "stub inference");
+}
+
+/// The same, with the real inference: prints the summary.
+#[test]
+#[ignore = "needs inference branch merged"]
+fn onnx_node_tests_with_real_inference() {
+    scan_node_tests(tessera_ir::infer::infer_op, "real inference");
 }
 
 fn node_test_dir() -> Option<std::path::PathBuf> {
