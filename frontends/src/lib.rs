@@ -2,5 +2,6 @@
 //! ONNX importer.
 
 pub mod builder;
+pub mod onnx;
 
 pub use builder::{ConvAttrs, GraphBuilder, Var};

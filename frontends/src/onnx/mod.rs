@@ -1,0 +1,56 @@
+//! The ONNX importer: an `.onnx` protobuf model to a [`tessera_ir::Graph`].
+//!
+//! ```text
+//! bytes --prost--> ModelProto --import--> Graph
+//!                  (proto.rs)   opsets, initializers -> named constants (tensor.rs),
+//!                               inputs, nodes in topological order (import.rs),
+//!                               each node -> IR op(s) by opset version (ops.rs),
+//!                               node output types from tessera_ir::infer::infer_op
+//! ```
+//!
+//! The default domain (`""` / `"ai.onnx"`) is supported from opset 7; model-local functions are
+//! inlined; every other domain or operator is a typed [`OnnxError::UnsupportedOp`].
+
+mod attrs;
+mod error;
+mod import;
+mod ops;
+pub mod proto;
+mod tensor;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::OnnxError;
+pub use tensor::onnx_dtype;
+
+use prost::Message;
+use std::path::Path;
+use tessera_ir::Graph;
+
+/// Decodes the ONNX model in `bytes` and converts it to a graph.
+///
+/// `model_dir` is the directory that external tensor data files are relative to (the model
+/// file's directory); with `None`, a model with external data is an error.
+pub fn import_model(bytes: &[u8], model_dir: Option<&Path>) -> Result<Graph, OnnxError> {
+    let model = decode_model(bytes)?;
+    import::import_proto(&model, model_dir, tessera_ir::infer::infer_op)
+}
+
+/// Reads and imports the ONNX model file at `path` (external data next to it).
+pub fn load_model(path: &Path) -> Result<Graph, OnnxError> {
+    let bytes = std::fs::read(path).map_err(|e| OnnxError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    import_model(&bytes, Some(dir))
+}
+
+/// Decodes the protobuf message of a model.
+fn decode_model(bytes: &[u8]) -> Result<proto::ModelProto, OnnxError> {
+    proto::ModelProto::decode(bytes).map_err(|e| OnnxError::Decode(e.to_string()))
+}
