@@ -87,6 +87,9 @@ fn one(t: Tensor) -> Vec<Tensor> {
 
 /// The lines of a tensor along one axis: `outer * inner` lanes of `len` elements each, lane
 /// `l` being the elements whose index differs only on the axis.
+///
+/// When the axis is empty there are no elements to visit, so [`Lanes::count`] is 0 (and never
+/// overflows, however large the other extents of an empty tensor are).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Lanes {
     /// Product of the extents before the axis.
@@ -100,16 +103,27 @@ struct Lanes {
 impl Lanes {
     /// The lanes of `shape` along `axis` (`axis < shape.len()`).
     fn new(shape: &[usize], axis: usize) -> Lanes {
+        // Saturating: a product can only overflow when another extent is 0, and then no
+        // lane is visited.
         Lanes {
-            outer: shape[..axis].iter().product(),
+            outer: saturating_product(&shape[..axis]),
             len: shape[axis],
-            inner: shape[axis + 1..].iter().product(),
+            inner: saturating_product(&shape[axis + 1..]),
         }
     }
 
-    /// Number of lanes.
+    /// Number of lanes that hold elements (0 when the axis is empty).
     fn count(&self) -> usize {
-        self.outer * self.inner
+        if self.len == 0 {
+            0
+        } else {
+            self.outer * self.inner
+        }
+    }
+
+    /// True when there are no lanes at all (an extent before or after the axis is 0).
+    fn is_empty(&self) -> bool {
+        self.outer == 0 || self.inner == 0
     }
 
     /// Flat index of element `k` of lane `l` in a tensor whose axis has extent `len` (the
@@ -123,6 +137,12 @@ impl Lanes {
     fn lane(&self, l: usize) -> Vec<usize> {
         (0..self.len).map(|k| self.flat(l, k, self.len)).collect()
     }
+}
+
+/// Product of `dims`, saturating at `usize::MAX`. A part of a valid tensor's shape can only
+/// overflow when another extent is 0, so callers that visit elements never see the cap.
+fn saturating_product(dims: &[usize]) -> usize {
+    dims.iter().fold(1usize, |p, &d| p.saturating_mul(d))
 }
 
 /// Resolves the `axis` attribute of a single-axis operator against `rank`.
@@ -300,9 +320,15 @@ mod tests {
         assert_eq!(l.lane(5), vec![13, 17, 21]);
         // Output with the axis shrunk to 1 (ArgMax with keepdims).
         assert_eq!(l.flat(5, 0, 1), 5);
-        let empty = Lanes::new(&[2, 0, 4], 1);
-        assert_eq!(empty.lane(3), Vec::<usize>::new());
-        assert_eq!(Lanes::new(&[0, 3], 1).count(), 0);
+        let empty_axis = Lanes::new(&[2, 0, 4], 1);
+        assert_eq!((empty_axis.count(), empty_axis.is_empty()), (0, false));
+        let no_lanes = Lanes::new(&[0, 3], 1);
+        assert_eq!((no_lanes.count(), no_lanes.is_empty()), (0, true));
+        // Extents whose product overflows, around an empty axis.
+        let huge = Lanes::new(&[1 << 40, 0, 1 << 40], 1);
+        assert_eq!((huge.count(), huge.is_empty()), (0, false));
+        let huge = Lanes::new(&[1 << 40, 1 << 40, 0], 2);
+        assert_eq!((huge.count(), huge.is_empty()), (0, false));
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub(super) fn arg_extreme(
     let x = numeric_input(inputs, 0, at)?;
     let ax = axis_attr(at, axis, x.rank())?;
     let lanes = Lanes::new(x.shape(), ax);
-    if lanes.len == 0 && lanes.count() > 0 {
+    if lanes.len == 0 && !lanes.is_empty() {
         return Err(eval_err(
             at,
             format!(
@@ -243,6 +243,16 @@ mod tests {
         // No lanes at all: an empty result, not an error.
         let y = run1(&argmax(1, true, false), &[&f32t(&[0, 3], &[])]).unwrap();
         assert_eq!(y.shape(), &[0, 1]);
+        // Empty tensors whose other extents multiply past usize.
+        let huge = Tensor::from_bytes(DType::F32, &[1 << 40, 0, 1 << 40], vec![]).unwrap();
+        let e = run1(&argmin(1, false, false), &[&huge]);
+        assert!(matches!(e, Err(IrError::Eval { .. })));
+        let y = run1(&argmin(0, false, false), &[&huge]).unwrap();
+        assert_eq!(y.shape(), &[0, 1 << 40]);
+        let y = run1(&Op::Softmax { axis: 1 }, &[&huge]).unwrap();
+        assert_eq!(y.shape(), huge.shape());
+        let y = run1(&cumsum(false, true), &[&huge, &Tensor::scalar(-1i64)]).unwrap();
+        assert_eq!(y.shape(), huge.shape());
         let e = run1(&argmax(2, true, false), &[&f32t(&[2, 2], &[0.0; 4])]);
         assert!(matches!(e, Err(IrError::Attribute { .. })));
         let e = run1(&argmin(0, true, false), &[&Tensor::scalar(1.0f32)]);

@@ -2,7 +2,7 @@
 //! LayerNormalization. Statistics are population mean and variance, computed in f64.
 
 use super::super::values::{Arr, broadcast_index};
-use super::{axis_attr, float_input, shape_err};
+use super::{axis_attr, float_input, saturating_product, shape_err};
 use crate::dtype::DType;
 use crate::error::{At, IrError, Result};
 use crate::shape::broadcast_shapes;
@@ -40,7 +40,7 @@ fn channel_layout(x: &Tensor, at: &At, inputs: &[Option<&Tensor>]) -> Result<(us
     match x.shape() {
         [] => Err(shape_err(at, inputs, "X must have rank 1 or more")),
         [_] => Ok((1, 1)),
-        [_, c, rest @ ..] => Ok((*c, rest.iter().product())),
+        [_, c, rest @ ..] => Ok((*c, saturating_product(rest))),
     }
 }
 
@@ -197,8 +197,10 @@ pub(super) fn layer_norm(
     let scale = broadcast_param(inputs, 1, shape, at)?
         .ok_or_else(|| super::eval_err(at, "required input 1 (Scale) is absent"))?;
     let bias = broadcast_param(inputs, 2, shape, at)?;
-    let cols: usize = shape[ax..].iter().product();
-    let rows: usize = shape[..ax].iter().product();
+    // A tensor's leading products always fit (its element count was checked in order); the
+    // trailing one may only overflow when `rows` is 0.
+    let rows = saturating_product(&shape[..ax]);
+    let cols = saturating_product(&shape[ax..]);
     let xv = floats(x);
     let eps = f64::from(epsilon);
     let mut y = vec![0.0; xv.len()];
@@ -358,6 +360,13 @@ mod tests {
         assert_close(&y, DType::F32, &[2, 2, 2], &want, 1e-7);
         let e = run1(&Op::InstanceNormalization { epsilon: 1e-5 }, &[&s, &s, &b]);
         assert!(matches!(e, Err(IrError::InputShape { .. })));
+        let huge = Tensor::from_bytes(DType::F32, &[0, 2, 1 << 40, 1 << 40], vec![]).unwrap();
+        let y = run1(
+            &Op::InstanceNormalization { epsilon: 1e-5 },
+            &[&huge, &s, &b],
+        )
+        .unwrap();
+        assert_eq!(y.shape(), huge.shape());
         let empty = f32t(&[0, 2, 3], &[]);
         let y = run1(
             &Op::InstanceNormalization { epsilon: 1e-5 },
@@ -392,6 +401,13 @@ mod tests {
         );
         assert_close(&out[1], DType::F32, &[2, 1], &[2.0, 5.0], 0.0);
         assert_close(&out[2], DType::F32, &[2, 1], &[inv, inv0], 1e-7);
+        // An empty X whose normalized extent overflows usize.
+        let huge = Tensor::from_bytes(DType::F32, &[0, 1 << 40, 1 << 40], vec![]).unwrap();
+        let out = run_n(&ln(1), &[Some(&huge), Some(&f32t(&[1], &[1.0]))], 3).unwrap();
+        assert_eq!(
+            (out[0].shape(), out[1].shape()),
+            (huge.shape(), &[0, 1, 1][..])
+        );
         // Without B, and asking for Y only.
         let y = run_n(&ln(1), &[Some(&x), Some(&s), None], 1).unwrap();
         assert_close(

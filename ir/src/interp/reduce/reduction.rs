@@ -5,7 +5,7 @@ use super::shape_err;
 use crate::dtype::DType;
 use crate::error::{At, IrError, Result};
 use crate::op::ReduceOp;
-use crate::shape::{normalize_axis, strides_of};
+use crate::shape::{checked_product, normalize_axis, strides_of};
 use crate::tensor::Tensor;
 
 /// Evaluates `kind` on inputs `(data, axes?)`.
@@ -24,7 +24,13 @@ pub(super) fn reduce(
     let x = need(inputs, 0, at)?;
     check_dtype(kind, x.dtype(), at)?;
     let reduced = reduced_axes(at, inputs, x.rank(), noop_with_empty_axes)?;
-    let groups = groups(x.shape(), &reduced);
+    let groups = groups(x.shape(), &reduced).ok_or_else(|| {
+        shape_err(
+            at,
+            inputs,
+            "the reduced shape has more elements than fit in memory",
+        )
+    })?;
     let out_shape: Vec<usize> = x
         .shape()
         .iter()
@@ -111,15 +117,16 @@ fn reduced_axes(
 }
 
 /// For each output element (row-major over the shape with reduced axes set to 1), the flat
-/// indices of the input elements it reduces, in row-major order.
-fn groups(shape: &[usize], reduced: &[bool]) -> Vec<Vec<usize>> {
+/// indices of the input elements it reduces, in row-major order. `None` when the output's
+/// element count overflows (an empty input with huge kept extents).
+fn groups(shape: &[usize], reduced: &[bool]) -> Option<Vec<Vec<usize>>> {
     let kept: Vec<usize> = shape
         .iter()
         .zip(reduced)
         .map(|(&d, &r)| if r { 1 } else { d })
         .collect();
     let kept_strides = strides_of(&kept);
-    let mut groups = vec![Vec::new(); kept.iter().product()];
+    let mut groups = vec![Vec::new(); checked_product(&kept)?];
     let n: usize = shape.iter().product();
     let mut idx = vec![0usize; shape.len()];
     for flat in 0..n {
@@ -136,7 +143,7 @@ fn groups(shape: &[usize], reduced: &[bool]) -> Vec<Vec<usize>> {
             idx[a] = 0;
         }
     }
-    groups
+    Some(groups)
 }
 
 fn pick<T: Copy>(v: &[T], idx: &[usize]) -> Vec<T> {
@@ -374,6 +381,10 @@ mod tests {
             let y = run1(&op(k, true, false), &[&x, &ax]).unwrap();
             assert_close(&y, DType::F32, &[2, 1], &[want, want], 0.0);
         }
+        // An empty input whose reduced shape is too large to build.
+        let huge = Tensor::from_bytes(DType::F32, &[1 << 40, 0, 1 << 40], vec![]).unwrap();
+        let e = run1(&op(ReduceOp::Sum, true, false), &[&huge, &i64s(&[1])]);
+        assert!(matches!(e, Err(IrError::InputShape { .. })));
         // Reducing the non-empty axis of an empty tensor gives an empty result.
         let y = run1(&op(ReduceOp::Sum, false, false), &[&x, &i64s(&[0])]).unwrap();
         assert_close(&y, DType::F32, &[0], &[], 0.0);
