@@ -58,7 +58,12 @@ pub(super) fn reduce(
                 .ok_or_else(|| {
                     super::eval_err(
                         at,
-                        format!("{} of an empty set has no {} value", kind.name(), x.dtype()),
+                        format!(
+                            "{} gives a non-finite result, which has no {} value \
+                             (the mean of an empty set, the log of 0, ...)",
+                            kind.name(),
+                            x.dtype()
+                        ),
                     )
                 })?;
             Arr::ints(x.dtype(), out_shape, r)
@@ -127,7 +132,7 @@ fn groups(shape: &[usize], reduced: &[bool]) -> Option<Vec<Vec<usize>>> {
         .collect();
     let kept_strides = strides_of(&kept);
     let mut groups = vec![Vec::new(); checked_product(&kept)?];
-    let n: usize = shape.iter().product();
+    let n = super::saturating_product(shape);
     let mut idx = vec![0usize; shape.len()];
     for flat in 0..n {
         let g: usize = (0..shape.len())
@@ -146,6 +151,7 @@ fn groups(shape: &[usize], reduced: &[bool]) -> Option<Vec<Vec<usize>>> {
     Some(groups)
 }
 
+/// The elements of `v` at `idx`, in order.
 fn pick<T: Copy>(v: &[T], idx: &[usize]) -> Vec<T> {
     idx.iter().map(|&i| v[i]).collect()
 }
