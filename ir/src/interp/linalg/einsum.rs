@@ -270,3 +270,168 @@ pub(super) fn einsum(at: &At, equation: &str, inputs: &[Option<&Tensor>]) -> Res
     };
     Ok(pack(arrs[0].dtype, p.out_shape, data))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{f, iota, run1};
+    use super::*;
+    use crate::error::IrError;
+    use crate::op::Op;
+
+    fn es(eq: &str, inputs: &[&Tensor]) -> Result<Tensor> {
+        let inputs: Vec<Option<&Tensor>> = inputs.iter().map(|&t| Some(t)).collect();
+        run1(
+            Op::Einsum {
+                equation: eq.into(),
+            },
+            &inputs,
+        )
+    }
+
+    fn check(eq: &str, inputs: &[&Tensor], shape: &[usize], expect: &[f32]) {
+        let y = es(eq, inputs).unwrap_or_else(|e| panic!("{eq}: {e}"));
+        assert_eq!(y.shape(), shape, "{eq}");
+        assert_eq!(y.to_vec::<f32>().unwrap(), expect, "{eq}");
+    }
+
+    // Expected values below come from numpy.einsum.
+
+    #[test]
+    fn products_and_transposes() {
+        check(
+            "ij,jk->ik",
+            &[&iota(&[2, 3]), &iota(&[3, 2])],
+            &[2, 2],
+            &[10., 13., 28., 40.],
+        );
+        check(
+            " i j , j k ",
+            &[&iota(&[2, 3]), &iota(&[3, 2])],
+            &[2, 2],
+            &[10., 13., 28., 40.],
+        );
+        check(
+            "ij->ji",
+            &[&iota(&[2, 3])],
+            &[3, 2],
+            &[0., 3., 1., 4., 2., 5.],
+        );
+        // Implicit output is alphabetical: `ba` is a transpose.
+        check("ba", &[&iota(&[2, 3])], &[3, 2], &[0., 3., 1., 4., 2., 5.]);
+        // Capitals sort first.
+        check(
+            "Ba,a",
+            &[&iota(&[2, 3]), &f(&[3], &[1., 1., 1.])],
+            &[2],
+            &[3., 12.],
+        );
+        check(
+            "i,j->ij",
+            &[&iota(&[2]), &iota(&[3])],
+            &[2, 3],
+            &[0., 0., 0., 0., 1., 2.],
+        );
+        check(
+            "bij,bjk->bik",
+            &[&iota(&[2, 2, 3]), &iota(&[2, 3, 1])],
+            &[2, 2, 1],
+            &[5., 14., 86., 122.],
+        );
+        // Scalar operands and outputs.
+        check(
+            ",->",
+            &[&Tensor::scalar(3f32), &Tensor::scalar(4f32)],
+            &[],
+            &[12.],
+        );
+        check("i->", &[&iota(&[4])], &[], &[6.]);
+    }
+
+    #[test]
+    fn diagonals_and_traces() {
+        check("ii->", &[&iota(&[3, 3])], &[], &[12.]);
+        check("ii", &[&iota(&[3, 3])], &[], &[12.]);
+        check("ii->i", &[&iota(&[3, 3])], &[3], &[0., 4., 8.]);
+        check("bii->bi", &[&iota(&[2, 2, 2])], &[2, 2], &[0., 3., 4., 7.]);
+        check("iji->j", &[&iota(&[2, 3, 2])], &[3], &[7., 11., 15.]);
+    }
+
+    #[test]
+    fn ellipsis_and_broadcasting() {
+        check(
+            "...ij,...jk",
+            &[&iota(&[2, 1, 2, 2]), &iota(&[3, 2, 1])],
+            &[2, 3, 2, 1],
+            &[1., 3., 3., 13., 5., 23., 5., 7., 23., 33., 41., 59.],
+        );
+        check("i...->...", &[&iota(&[2, 3])], &[3], &[3., 5., 7.]);
+        check("...->...", &[&Tensor::scalar(2f32)], &[], &[2.]);
+        // Size-1 label extents broadcast across operands, as in NumPy.
+        check(
+            "ij,ij->ij",
+            &[&iota(&[2, 1]), &iota(&[2, 3])],
+            &[2, 3],
+            &[0., 0., 0., 3., 4., 5.],
+        );
+    }
+
+    #[test]
+    fn ints_empty_and_nan() {
+        let a = Tensor::from_vec(&[2], vec![i32::MAX, 1]).unwrap();
+        let y = es("i,i->", &[&a, &a]).unwrap();
+        // MAX^2 + 1 wraps to 2 in i32.
+        assert_eq!(y.to_vec::<i32>().unwrap(), vec![2]);
+        check(
+            "ij,jk->ik",
+            &[&f(&[2, 0], &[]), &f(&[0, 2], &[])],
+            &[2, 2],
+            &[0.; 4],
+        );
+        check("ij->j", &[&f(&[0, 2], &[])], &[2], &[0., 0.]);
+        let y = es("i,i", &[&f(&[2], &[f32::NAN, 1.]), &f(&[2], &[1., 1.])]).unwrap();
+        assert!(y.to_vec::<f32>().unwrap()[0].is_nan());
+    }
+
+    #[test]
+    fn errors() {
+        let m = iota(&[2, 3]);
+        let attr = |eq: &str, ins: &[&Tensor]| {
+            matches!(
+                es(eq, ins),
+                Err(IrError::Attribute {
+                    attr: "equation",
+                    ..
+                })
+            )
+        };
+        let shape =
+            |eq: &str, ins: &[&Tensor]| matches!(es(eq, ins), Err(IrError::InputShape { .. }));
+        assert!(attr("ij,jk->ik", &[&m]));
+        assert!(attr("i1->i", &[&iota(&[2])]));
+        assert!(attr("i->ii", &[&iota(&[2])]));
+        assert!(attr("i->j", &[&iota(&[2])]));
+        assert!(attr("i..->i", &[&iota(&[2])]));
+        assert!(attr("......->", &[&iota(&[2])]));
+        assert!(attr("i->i->i", &[&iota(&[2])]));
+        // Rank and extent mismatches.
+        assert!(shape("ijk->i", &[&m]));
+        assert!(shape("i->i", &[&m]));
+        assert!(shape("ij,jk->ik", &[&m, &m]));
+        assert!(shape("ii->i", &[&m]));
+        assert!(shape("...i->i", &[&m]));
+        assert!(matches!(
+            run1(
+                Op::Einsum {
+                    equation: "->".into()
+                },
+                &[]
+            ),
+            Err(IrError::Attribute { .. })
+        ));
+        let i = Tensor::from_vec(&[3], vec![1i64, 2, 3]).unwrap();
+        assert!(matches!(
+            es("ij,j->i", &[&m, &i]),
+            Err(IrError::InputDType { input: 1, .. })
+        ));
+    }
+}
