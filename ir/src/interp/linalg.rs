@@ -14,7 +14,7 @@ use super::values::{Arr, Data, broadcast_index, need};
 use crate::dtype::DType;
 use crate::error::{At, IrError, Result};
 use crate::op::Op;
-use crate::shape::{Shape, broadcast_shapes};
+use crate::shape::{Shape, broadcast_shapes, checked_product};
 use crate::tensor::Tensor;
 
 /// Evaluates one linalg operator (MatMul, Gemm, Einsum, Conv, ConvTranspose, MaxPool,
@@ -196,6 +196,28 @@ pub(crate) fn shape_err(
     }
 }
 
+/// Checks that an output of `shape` can be materialized: its element count, in the
+/// interpreter's 16-byte working form, must be addressable. Guards against shapes whose product
+/// overflows (e.g. `(2^40, 0) x (0, 2^40)` matmuls or huge pads).
+pub(crate) fn check_output(at: &At, inputs: &[Option<&Tensor>], shape: &[usize]) -> Result<()> {
+    if addressable(shape) {
+        Ok(())
+    } else {
+        Err(shape_err(
+            at,
+            inputs,
+            format!("the output shape {shape:?} is too large to evaluate"),
+        ))
+    }
+}
+
+/// True when `shape`'s elements, at 16 bytes each, fit in an allocation.
+pub(crate) fn addressable(shape: &[usize]) -> bool {
+    checked_product(shape)
+        .and_then(|n| n.checked_mul(16))
+        .is_some_and(|bytes| bytes <= isize::MAX as usize)
+}
+
 /// An [`IrError::Attribute`] at a node.
 pub(crate) fn attr_err(at: &At, attr: &'static str, message: impl Into<String>) -> IrError {
     IrError::Attribute {
@@ -285,6 +307,7 @@ fn matmul(at: &At, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if b.rank() > 1 {
         out_shape.push(n);
     }
+    check_output(at, &inputs, &[&batch[..], &[m, n]].concat())?;
     fn run<T: Num>(
         a: &[T],
         b: &[T],
@@ -357,6 +380,7 @@ fn gemm(at: &At, inputs: &[Option<&Tensor>], g: GemmAttrs) -> Result<Tensor> {
         }
         None => None,
     };
+    check_output(at, inputs, &[m, n])?;
     // Row/column strides of A' and B' in the stored (possibly transposed) operands.
     let sa = if g.trans_a { (1, m) } else { (k, 1) };
     let sb = if g.trans_b { (1, k) } else { (n, 1) };
@@ -387,9 +411,14 @@ fn gemm(at: &At, inputs: &[Option<&Tensor>], g: GemmAttrs) -> Result<Tensor> {
         Slices::I(v) => run(&v, g, (sa, sb), (m, k, n), ci).map(Data::I),
     };
     let data = data.ok_or_else(|| {
+        let bad = if i128::from_attr(g.alpha).is_none() {
+            "alpha"
+        } else {
+            "beta"
+        };
         attr_err(
             at,
-            "alpha",
+            bad,
             format!(
                 "alpha = {} and beta = {} must be integers for dtype {}",
                 g.alpha,
@@ -520,6 +549,10 @@ pub(crate) mod tests {
             mm(&iota(&[2]), &i),
             Err(IrError::InputDType { input: 1, .. })
         ));
+        // Empty operands whose product would not be addressable.
+        let wide = f(&[1 << 40, 0], &[]);
+        let tall = f(&[0, 1 << 40], &[]);
+        assert!(matches!(mm(&wide, &tall), Err(IrError::InputShape { .. })));
         let bools = Tensor::from_vec(&[1], vec![true]).unwrap();
         assert!(matches!(
             mm(&bools, &bools),
@@ -594,6 +627,13 @@ pub(crate) mod tests {
         assert!(matches!(
             run1(gemm_op(0.5, 1.0, false, false), &[Some(&a), Some(&a), None]),
             Err(IrError::Attribute { attr: "alpha", .. })
+        ));
+        assert!(matches!(
+            run1(
+                gemm_op(1.0, 0.25, false, false),
+                &[Some(&a), Some(&a), None]
+            ),
+            Err(IrError::Attribute { attr: "beta", .. })
         ));
         let bad_c = f(&[3], &[0.; 3]);
         assert!(matches!(

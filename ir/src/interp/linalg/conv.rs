@@ -1,7 +1,7 @@
 //! Conv and ConvTranspose: N-d grouped convolution and its transpose, NC... layout.
 
 use super::window::{self, Window, WindowAttrs, all_indices, axis_list, check_pads};
-use super::{Accept, Num, Slices, attr_err, pack, shape_err, slices, widen_same};
+use super::{Accept, Num, Slices, attr_err, check_output, pack, shape_err, slices, widen_same};
 use crate::attr::AutoPad;
 use crate::error::{At, Result};
 use crate::interp::values::{Data, eval_err, need};
@@ -117,12 +117,13 @@ pub(super) fn conv(op: &Op, at: &At, inputs: &[Option<&Tensor>]) -> Result<Tenso
         m,
         group,
     };
+    let mut shape = vec![ch.batch, m];
+    shape.extend(win.out());
+    check_output(at, inputs, &shape)?;
     let data = match slices(at, &arrs)? {
         Slices::F(v) => Data::F(conv_kernel(v[0], v[1], v.get(2).copied(), ch, &win)),
         Slices::I(v) => Data::I(conv_kernel(v[0], v[1], v.get(2).copied(), ch, &win)),
     };
-    let mut shape = vec![ch.batch, m];
-    shape.extend(win.out());
     Ok(pack(x.dtype(), shape, data))
 }
 
@@ -237,15 +238,17 @@ fn trans_geometry(
     let mut begin = Vec::with_capacity(n);
     let mut out = Vec::with_capacity(n);
     for a in 0..n {
+        // Exact in i128: attribute values may be as large as i64 allows.
+        let wide = |v: usize| v as i128;
         let (x, k, s, d) = (
-            input[a] as i64,
-            kernel[a] as i64,
-            strides[a] as i64,
-            dilations[a] as i64,
+            wide(input[a]),
+            wide(kernel[a]),
+            wide(strides[a]),
+            wide(dilations[a]),
         );
-        let full = s * (x - 1) + output_padding[a] as i64 + (k - 1) * d + 1;
-        let given = target.map(|s| s[a]);
-        let explicit = |i: usize| t.pads.get(i).copied().unwrap_or(0);
+        let full = s * (x - 1) + wide(output_padding[a]) + (k - 1) * d + 1;
+        let given = target.map(|s| s[a] as i128);
+        let explicit = |i: usize| t.pads.get(i).copied().unwrap_or(0) as i128;
         let (b, o) = match t.auto_pad {
             AutoPad::SameUpper | AutoPad::SameLower => {
                 let o = given.unwrap_or(x * s);
@@ -271,8 +274,16 @@ fn trans_geometry(
                 format!("spatial axis {a}: the output extent {o} is negative"),
             ));
         }
+        let (Ok(b), Ok(o), Ok(_)) = (i64::try_from(b), usize::try_from(o), i64::try_from(full))
+        else {
+            return Err(shape_err(
+                at,
+                inputs,
+                format!("spatial axis {a}: the output geometry overflows (extent {o}, offset {b})"),
+            ));
+        };
         begin.push(b);
-        out.push(o as usize);
+        out.push(o);
     }
     Ok(TransGeom {
         input: input.to_vec(),
@@ -343,12 +354,13 @@ pub(super) fn conv_transpose(op: &Op, at: &At, inputs: &[Option<&Tensor>]) -> Re
         m,
         group,
     };
+    let mut shape = vec![ch.batch, m];
+    shape.extend(&geom.out);
+    check_output(at, inputs, &shape)?;
     let data = match slices(at, &arrs)? {
         Slices::F(v) => Data::F(transpose_kernel(v[0], v[1], v.get(2).copied(), ch, &geom)),
         Slices::I(v) => Data::I(transpose_kernel(v[0], v[1], v.get(2).copied(), ch, &geom)),
     };
-    let mut shape = vec![ch.batch, m];
-    shape.extend(&geom.out);
     Ok(pack(x.dtype(), shape, data))
 }
 
@@ -739,6 +751,14 @@ mod tests {
                 attr: "output_shape",
                 ..
             })
+        ));
+        // A stride whose output extent overflows.
+        assert!(matches!(
+            run1(
+                ct_op(1, &[i64::MAX], &[]),
+                &[Some(&x), Some(&iota(&[2, 1, 2]))]
+            ),
+            Err(IrError::InputShape { .. })
         ));
         // Bias of the wrong length (M = 1 * group 1).
         assert!(matches!(

@@ -2,7 +2,7 @@
 //! repeated labels (diagonals), `...` broadcasting and size-1 broadcasting of labels.
 
 use super::window::all_indices;
-use super::{Accept, Num, Slices, attr_err, pack, shape_err, slices, widen_same};
+use super::{Accept, Num, Slices, addressable, attr_err, pack, shape_err, slices, widen_same};
 use crate::error::{At, Result};
 use crate::interp::values::Data;
 use crate::shape::strides_of;
@@ -200,6 +200,11 @@ fn plan(eq: &Equation, shapes: &[&[usize]]) -> Result<Plan, String> {
             summed.push(id);
         }
     }
+    let sum_shape: Vec<usize> = summed.iter().map(|&id| sizes[id]).collect();
+    let out_shape: Vec<usize> = out.iter().map(|&id| sizes[id]).collect();
+    if !addressable(&sum_shape) || !addressable(&out_shape) {
+        return Err("the output or summation space is too large".into());
+    }
     let mut out_offsets = Vec::with_capacity(shapes.len());
     let mut sum_offsets = Vec::with_capacity(shapes.len());
     for (op_ids, shape) in ids.iter().zip(shapes) {
@@ -214,7 +219,7 @@ fn plan(eq: &Equation, shapes: &[&[usize]]) -> Result<Plan, String> {
         sum_offsets.push(offsets(&summed, &sizes, &label_stride));
     }
     Ok(Plan {
-        out_shape: out.iter().map(|&id| sizes[id]).collect(),
+        out_shape,
         out_offsets,
         sum_offsets,
     })
@@ -427,6 +432,10 @@ mod tests {
                 &[]
             ),
             Err(IrError::Attribute { .. })
+        ));
+        assert!(shape(
+            "ij,jk->ik",
+            &[&f(&[1 << 40, 0], &[]), &f(&[0, 1 << 40], &[])]
         ));
         let i = Tensor::from_vec(&[3], vec![1i64, 2, 3]).unwrap();
         assert!(matches!(

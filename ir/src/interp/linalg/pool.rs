@@ -7,7 +7,7 @@
 //! NaN propagates through max pooling (the first NaN wins, with its index).
 
 use super::window::{self, Window, WindowAttrs, all_indices};
-use super::{Accept, Num, Slices, attr_err, pack, shape_err, slices, widen_same};
+use super::{Accept, Num, Slices, attr_err, check_output, pack, shape_err, slices, widen_same};
 use crate::dtype::DType;
 use crate::error::{At, Result};
 use crate::interp::values::{Arr, Data, eval_err, unravel};
@@ -73,7 +73,9 @@ fn pool_window(
     }
     let spatial = &x.shape()[2..];
     let kernel = window::kernel_shape(at, kernel_shape, None, spatial.len())?;
-    window::resolve(at, &inputs, spatial, kernel, attrs)
+    let win = window::resolve(at, &inputs, spatial, kernel, attrs)?;
+    check_output(at, &inputs, &[&x.shape()[..2], &win.out()[..]].concat())?;
+    Ok(win)
 }
 
 /// True when `v` should replace the running maximum `best` (strictly greater, or the first NaN).
