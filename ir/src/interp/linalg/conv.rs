@@ -417,7 +417,8 @@ fn transpose_kernel<T: Num>(
     }
     if let Some(b) = b {
         for (k, y) in out.iter_mut().enumerate() {
-            *y = y.add(b[(k / out_size.max(1)) % ch.m.max(1)]);
+            // Element k is in channel (k / out_size) % m; when out has elements, both are >= 1.
+            *y = y.add(b[(k / out_size) % ch.m]);
         }
     }
     out
