@@ -20,7 +20,10 @@ fn stderr(o: &Output) -> String {
 /// Runs a command that must fail; returns its stderr.
 fn fails(args: &[&str]) -> String {
     let o = tessera(args);
-    assert!(!o.status.success(), "expected failure for {args:?}, got success");
+    assert!(
+        !o.status.success(),
+        "expected failure for {args:?}, got success"
+    );
     let err = stderr(&o);
     assert!(err.starts_with("error: "), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -48,7 +51,11 @@ fn devices_lists_the_reference_backend() {
     let o = tessera(&["devices"]);
     assert!(o.status.success());
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.lines().any(|l| l.starts_with("reference") && l.contains("available")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("reference") && l.contains("available")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -58,7 +65,10 @@ fn help_explains_each_command() {
     assert!(out.contains("devices") && out.contains("run"), "{out}");
     let o = tessera(&["run", "--help"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("--input") && out.contains("--output-dir") && out.contains("--backend"), "{out}");
+    assert!(
+        out.contains("--input") && out.contains("--output-dir") && out.contains("--backend"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -96,9 +106,20 @@ graph g(%x: i32[3]) -> (%"a/b:0", %x) {
 fn output_files_are_named_after_outputs_with_odd_characters_replaced() {
     let d = tmp();
     let g = write(d.path(), "g.tir", TWO_OUTPUTS);
-    let x = npy_file(d.path(), "x.npy", &Tensor::from_vec(&[3], vec![1i32, -2, i32::MIN]).unwrap());
+    let x = npy_file(
+        d.path(),
+        "x.npy",
+        &Tensor::from_vec(&[3], vec![1i32, -2, i32::MIN]).unwrap(),
+    );
     let out: PathBuf = d.path().join("o");
-    let o = tessera(&["run", &g, "--input", &format!("x={x}"), "--output-dir", out.to_str().unwrap()]);
+    let o = tessera(&[
+        "run",
+        &g,
+        "--input",
+        &format!("x={x}"),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let a = npy::load_npy(&out.join("a_b_0.npy")).unwrap();
     assert_eq!(a.to_vec::<i32>().unwrap(), vec![-1, 2, i32::MIN]);
@@ -109,7 +130,11 @@ fn output_files_are_named_after_outputs_with_odd_characters_replaced() {
 #[test]
 fn malformed_text_reports_file_line_and_column() {
     let d = tmp();
-    let g = write(d.path(), "bad.tir", "graph g(%x: f32[2]) -> (%x) {\n  %y = relu(%x : f32[2]\n  return %x\n}\n");
+    let g = write(
+        d.path(),
+        "bad.tir",
+        "graph g(%x: f32[2]) -> (%x) {\n  %y = relu(%x : f32[2]\n  return %x\n}\n",
+    );
     let err = fails(&["run", &g]);
     assert!(err.contains("bad.tir:2:"), "{err}");
 }
@@ -117,9 +142,16 @@ fn malformed_text_reports_file_line_and_column() {
 #[test]
 fn unknown_operator_is_named() {
     let d = tmp();
-    let g = write(d.path(), "op.tir", "graph g(%x: f32[2]) -> (%y) {\n  %y = frobnicate(%x) : f32[2]\n  return %y\n}\n");
+    let g = write(
+        d.path(),
+        "op.tir",
+        "graph g(%x: f32[2]) -> (%y) {\n  %y = frobnicate(%x) : f32[2]\n  return %y\n}\n",
+    );
     let err = fails(&["run", &g]);
-    assert!(err.contains("frobnicate") && err.contains("op.tir:2:"), "{err}");
+    assert!(
+        err.contains("frobnicate") && err.contains("op.tir:2:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -131,27 +163,54 @@ fn ill_typed_graph_is_rejected_with_node_and_op() {
         "graph g(%x: f32[2], %y: f32[3]) -> (%z) {\n  %z = add(%x, %y) : f32[2]\n  return %z\n}\n",
     );
     let err = fails(&["run", &g]);
-    assert!(err.contains("add") && err.contains("[2]") && err.contains("[3]"), "{err}");
+    assert!(
+        err.contains("add") && err.contains("[2]") && err.contains("[3]"),
+        "{err}"
+    );
 }
 
 #[test]
 fn input_problems_list_the_expected_inputs() {
     let d = tmp();
-    let f64x = npy_file(d.path(), "f64.npy", &Tensor::from_vec(&[2, 3], vec![0f64; 6]).unwrap());
-    let f32x = npy_file(d.path(), "short.npy", &Tensor::from_vec(&[3], vec![0f32; 3]).unwrap());
+    let f64x = npy_file(
+        d.path(),
+        "f64.npy",
+        &Tensor::from_vec(&[2, 3], vec![0f64; 6]).unwrap(),
+    );
+    let f32x = npy_file(
+        d.path(),
+        "short.npy",
+        &Tensor::from_vec(&[3], vec![0f32; 3]).unwrap(),
+    );
     let mlp = "examples/mlp.tir";
 
     let err = fails(&["run", mlp, "--output-dir", d.path().to_str().unwrap()]);
-    assert!(err.contains("missing input `x`") && err.contains("f32[2, 3]"), "{err}");
+    assert!(
+        err.contains("missing input `x`") && err.contains("f32[2, 3]"),
+        "{err}"
+    );
 
     let err = fails(&["run", mlp, "--input", &format!("x={f64x}")]);
-    assert!(err.contains("input `x`") && err.contains("f64[2, 3]") && err.contains("f32[2, 3]"), "{err}");
+    assert!(
+        err.contains("input `x`") && err.contains("f64[2, 3]") && err.contains("f32[2, 3]"),
+        "{err}"
+    );
 
     let err = fails(&["run", mlp, "--input", &format!("x={f32x}")]);
     assert!(err.contains("f32[3]") && err.contains("f32[2, 3]"), "{err}");
 
-    let err = fails(&["run", mlp, "--input", &format!("x=examples/mlp_x.npy"), "--input", &format!("q={f32x}")]);
-    assert!(err.contains("unknown input `q`") && err.contains("x: f32[2, 3]"), "{err}");
+    let err = fails(&[
+        "run",
+        mlp,
+        "--input",
+        &format!("x=examples/mlp_x.npy"),
+        "--input",
+        &format!("q={f32x}"),
+    ]);
+    assert!(
+        err.contains("unknown input `q`") && err.contains("x: f32[2, 3]"),
+        "{err}"
+    );
 
     let err = fails(&["run", mlp, "--input", "x"]);
     assert!(err.contains("NAME=FILE.npy"), "{err}");
@@ -161,13 +220,26 @@ fn input_problems_list_the_expected_inputs() {
 
     let garbage = write(d.path(), "garbage.npy", "not numpy");
     let err = fails(&["run", mlp, "--input", &format!("x={garbage}")]);
-    assert!(err.contains("garbage.npy") && err.contains("magic"), "{err}");
+    assert!(
+        err.contains("garbage.npy") && err.contains("magic"),
+        "{err}"
+    );
 }
 
 #[test]
 fn backend_problems_are_explained() {
-    let err = fails(&["run", "examples/mlp.tir", "--backend", "tpu", "--input", "x=examples/mlp_x.npy"]);
-    assert!(err.contains("unknown backend `tpu`") && err.contains("reference"), "{err}");
+    let err = fails(&[
+        "run",
+        "examples/mlp.tir",
+        "--backend",
+        "tpu",
+        "--input",
+        "x=examples/mlp_x.npy",
+    ]);
+    assert!(
+        err.contains("unknown backend `tpu`") && err.contains("reference"),
+        "{err}"
+    );
     let err = fails(&["run", "missing.tir"]);
     assert!(err.contains("missing.tir"), "{err}");
     let err = fails(&["run", "README.md"]);
