@@ -114,8 +114,9 @@ struct Lexer<'a> {
 }
 
 /// Splits `text` into tokens, ending with [`Tok::Eof`] or, at the first lexical error, with a
-/// [`Tok::Error`].
+/// [`Tok::Error`]. A leading byte-order mark is skipped.
 pub(crate) fn tokenize(text: &str) -> Vec<Token> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lx = Lexer {
         chars: text.chars().peekable(),
         line: 1,
@@ -418,5 +419,10 @@ mod tests {
         assert!(matches!(&toks("\"\\q\"")[0], Tok::Error(m) if m.contains("unknown escape")));
         assert!(matches!(&toks("\"\\u{110000}\"")[0], Tok::Error(m) if m.contains("Unicode")));
         assert!(matches!(&toks("% x")[0], Tok::Error(m) if m.contains("after `%`")));
+        let t = tokenize("\u{feff}graph");
+        assert_eq!(
+            (&t[0].tok, t[0].line, t[0].col),
+            (&Tok::Word("graph".into()), 1, 1)
+        );
     }
 }

@@ -109,10 +109,12 @@ fn is_odd_nan(t: &Tensor, i: usize) -> bool {
 pub(crate) fn fmt_tensor_data(t: &Tensor) -> String {
     let n = t.len();
     if n > HEX_THRESHOLD || (0..n).any(|i| is_odd_nan(t, i)) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut s = String::with_capacity(t.bytes().len() * 2 + 5);
         s.push_str("hex\"");
-        for b in t.bytes() {
-            s.push_str(&format!("{b:02x}"));
+        for &b in t.bytes() {
+            s.push(char::from(DIGITS[usize::from(b >> 4)]));
+            s.push(char::from(DIGITS[usize::from(b & 0xf)]));
         }
         s.push('"');
         return s;

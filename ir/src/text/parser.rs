@@ -247,7 +247,15 @@ impl Parser {
 
     fn param(&mut self) -> PResult<()> {
         let name = self.value_name("an input like `%x: f32[2]`")?;
-        self.expect(&Tok::Colon, "`:` and the input's type")?;
+        if !self.eat(&Tok::Colon) {
+            let mut e = self.expected("`:` and the input's type");
+            if name.name.contains(':') {
+                e.message.push_str(
+                    " (names may contain `:`; put a space between the name and `:`, or quote it)",
+                );
+            }
+            return Err(e);
+        }
         let ty = self.tensor_type()?;
         self.check_fresh(&name)?;
         let v = self.graph.add_input(name.name.clone(), ty);

@@ -369,6 +369,12 @@ fn unexpected_token_says_what_was_expected() {
     );
     check_err(&with_stmt("  %y relu(%x) : f32[2]"), 2, 6, "expected `=`");
     check_err("graph g(", 1, 9, "found end of input");
+    check_err(
+        "graph g(%x:f32[2]) {\n  return\n}",
+        1,
+        15,
+        "put a space between",
+    );
     check_err("grph g() {}", 1, 1, "expected `graph`");
     check_err(
         &with_stmt("  %y = relu(%x) : f32[2.5]"),
