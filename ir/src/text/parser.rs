@@ -3,6 +3,7 @@
 
 use super::lexer::{Tok, Token, tokenize};
 use super::literal::{Lit, push_element};
+use super::printer::fmt_type;
 use crate::attr::Attr;
 use crate::dtype::DType;
 use crate::error::ParseError;
@@ -119,6 +120,15 @@ impl Parser {
         }
     }
 
+    /// Moves the bytes out of the current `hex"..."` token (no copy of a large constant).
+    fn take_hex(&mut self) -> Vec<u8> {
+        let i = self.bump();
+        match self.toks.get_mut(i).map(|t| &mut t.tok) {
+            Some(Tok::Hex(bytes)) => std::mem::take(bytes),
+            _ => Vec::new(),
+        }
+    }
+
     fn value_name(&mut self, what: &str) -> PResult<NameAt> {
         match self.peek().clone() {
             Tok::Value(name) => Ok(NameAt {
@@ -215,8 +225,8 @@ impl Parser {
                     return Err(self.err_at(
                         r.tok,
                         format!(
-                            "return value {} is `%{}`, but the signature says `%{}`",
-                            i, r.name, d.name
+                            "`return` gives `%{}` where the signature names `%{}`",
+                            r.name, d.name
                         ),
                     ));
                 }
@@ -274,15 +284,12 @@ impl Parser {
             self.check_fresh(o)?;
         }
         if self.eat_word("const") {
-            if outs.len() != 1 {
-                let at = outs.get(1).map_or(self.pos, |o| o.tok);
-                return Err(self.err_at(at, "`const` defines exactly one value"));
+            if let Some(extra) = outs.get(1) {
+                return Err(self.err_at(extra.tok, "`const` defines exactly one value"));
             }
             let t = self.tensor_literal()?;
-            for o in outs {
-                let v = self
-                    .graph
-                    .add_named_constant(Some(o.name.clone()), t.clone());
+            if let Some(o) = outs.into_iter().next() {
+                let v = self.graph.add_named_constant(Some(o.name.clone()), t);
                 self.scope.insert(o.name, v);
             }
             return Ok(());
@@ -400,16 +407,15 @@ impl Parser {
     }
 
     fn build_op(&self, name: &str, tok: usize, attrs: Vec<(String, Attr, usize)>) -> PResult<Op> {
+        let positions: Vec<(String, usize)> =
+            attrs.iter().map(|(n, _, t)| (n.clone(), *t)).collect();
         let at_attr = |attr: &str| {
-            attrs
+            positions
                 .iter()
-                .find(|(n, _, _)| n == attr)
-                .map_or(tok, |(_, _, t)| *t)
+                .find(|(n, _)| n == attr)
+                .map_or(tok, |(_, t)| *t)
         };
-        let list = attrs
-            .iter()
-            .map(|(n, a, _)| (n.clone(), a.clone()))
-            .collect();
+        let list = attrs.into_iter().map(|(n, a, _)| (n, a)).collect();
         Op::from_parts(name, list).map_err(|e| {
             let at = match &e {
                 AttrError::Unknown { attr, .. } => at_attr(attr),
@@ -475,9 +481,9 @@ impl Parser {
             return Err(self.err_at(type_tok, "the constant's shape has too many elements"));
         };
         let data_tok = self.pos;
-        let bytes = match self.peek().clone() {
-            Tok::Hex(bytes) => {
-                self.bump();
+        let bytes = match self.peek() {
+            Tok::Hex(_) => {
+                let bytes = self.take_hex();
                 let need = count.checked_mul(ty.dtype.size_bytes());
                 if need != Some(bytes.len()) {
                     return Err(self.err_at(
@@ -485,7 +491,7 @@ impl Parser {
                         format!(
                             "hex data has {} bytes, but {} needs {} ({count} elements of {} bytes)",
                             bytes.len(),
-                            super::printer::fmt_type(&ty),
+                            fmt_type(&ty),
                             count.saturating_mul(ty.dtype.size_bytes()),
                             ty.dtype.size_bytes()
                         ),
@@ -521,7 +527,7 @@ impl Parser {
                 open,
                 format!(
                     "{} has {count} elements, but {n} literals are given",
-                    super::printer::fmt_type(ty)
+                    fmt_type(ty)
                 ),
             ));
         }
@@ -564,11 +570,14 @@ impl Parser {
                 self.bump();
                 Ok(Attr::Ident(w))
             }
-            _ => {
+            Tok::Minus | Tok::Number(_) | Tok::Word(_) => {
                 let tok = self.pos;
                 let lit = self.literal()?;
                 self.scalar_attr(&lit, tok)
             }
+            _ => Err(self.expected(
+                "an attribute value (a number, string, word, `[list]` or tensor like `f32[] [0.0]`)",
+            )),
         }
     }
 

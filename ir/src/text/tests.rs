@@ -368,6 +368,18 @@ fn unexpected_token_says_what_was_expected() {
         "expected an operand",
     );
     check_err(&with_stmt("  %y relu(%x) : f32[2]"), 2, 6, "expected `=`");
+    check_err(
+        &with_stmt("  %y = elu(%x) {alpha = } : f32[2]"),
+        2,
+        25,
+        "expected an attribute value",
+    );
+    check_err(
+        &with_stmt("  %y = elu(%x) {alpha = -x} : f32[2]"),
+        2,
+        26,
+        "expected a literal",
+    );
     check_err("graph g(", 1, 9, "found end of input");
     check_err(
         "graph g(%x:f32[2]) {\n  return\n}",
@@ -602,7 +614,7 @@ fn missing_return_and_trailing_garbage() {
         "graph g(%x: f32[2]) -> (%x) {\n  %y = relu(%x) : f32[2]\n  return %y\n}",
         3,
         10,
-        "signature says `%x`",
+        "where the signature names `%x`",
     );
 }
 
