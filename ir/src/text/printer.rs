@@ -4,7 +4,7 @@
 use super::lexer::{is_bare_name, is_word};
 use super::literal::{fmt_f32, fmt_tensor_data, quote};
 use crate::attr::Attr;
-use crate::graph::{Graph, TensorType, ValueDef, ValueId};
+use crate::graph::{Graph, Node, TensorType, ValueDef, ValueId};
 use crate::shape::Dim;
 use crate::tensor::Tensor;
 use std::collections::HashSet;
@@ -12,75 +12,119 @@ use std::fmt::Write;
 
 /// Prints `graph` in the text form (see the module docs for the grammar).
 pub(crate) fn print(graph: &Graph) -> String {
-    let names = assign_names(graph);
-    let name = |v: ValueId| value_ref(names.get(v.index()).and_then(|n| n.as_deref()), v);
-    let mut out = String::new();
-
-    let graph_name = if is_word(&graph.name) {
-        graph.name.clone()
-    } else {
-        quote(&graph.name)
+    let p = Printer {
+        graph,
+        names: assign_names(graph),
     };
-    let params: Vec<String> = graph
-        .inputs
-        .iter()
-        .map(|&v| format!("{}: {}", name(v), type_of(graph, v)))
-        .collect();
-    let outs: Vec<String> = graph.outputs.iter().map(|&v| name(v)).collect();
-    let _ = writeln!(
-        out,
-        "graph {graph_name}({}) -> ({}) {{",
-        params.join(", "),
-        outs.join(", ")
-    );
-
+    let mut out = p.header();
     for (v, value) in graph.values.iter() {
         if let ValueDef::Constant(_) = value.def {
-            let body = match graph.constant_of(v) {
-                Some(t) => fmt_tensor(t),
-                None => format!("{} hex\"\"", fmt_type(&value.ty)),
-            };
-            let _ = writeln!(out, "  {} = const {body}", name(v));
+            out.push_str(&p.constant_line(v));
+        }
+    }
+    for (_, node) in graph.nodes.iter() {
+        out.push_str(&p.node_line(node));
+    }
+    out.push_str(&p.footer());
+    out
+}
+
+/// A graph with the printed name of each of its values.
+struct Printer<'g> {
+    graph: &'g Graph,
+    names: Vec<Option<String>>,
+}
+
+impl Printer<'_> {
+    /// `%name` of a value.
+    fn value(&self, v: ValueId) -> String {
+        value_ref(self.names.get(v.index()).and_then(|n| n.as_deref()), v)
+    }
+
+    /// `%a, %b`.
+    fn values(&self, vs: &[ValueId]) -> String {
+        let names: Vec<String> = vs.iter().map(|&v| self.value(v)).collect();
+        names.join(", ")
+    }
+
+    fn type_of(&self, v: ValueId) -> String {
+        match self.graph.values.get(v) {
+            Some(value) => fmt_type(&value.ty),
+            None => "<dangling>".to_string(),
         }
     }
 
-    for (_, node) in graph.nodes.iter() {
-        out.push_str("  ");
+    /// `graph name(%x: f32[2]) -> (%y) {`.
+    fn header(&self) -> String {
+        let g = self.graph;
+        let name = if is_word(&g.name) {
+            g.name.clone()
+        } else {
+            quote(&g.name)
+        };
+        let params: Vec<String> = g
+            .inputs
+            .iter()
+            .map(|&v| format!("{}: {}", self.value(v), self.type_of(v)))
+            .collect();
+        format!(
+            "graph {name}({}) -> ({}) {{\n",
+            params.join(", "),
+            self.values(&g.outputs)
+        )
+    }
+
+    /// `  %w = const f32[2] [1.0, 2.0]`. A value whose tensor is missing (a malformed graph)
+    /// prints with empty data, which the parser rejects unless the type is empty.
+    fn constant_line(&self, v: ValueId) -> String {
+        let body = match (self.graph.constant_of(v), self.graph.values.get(v)) {
+            (Some(t), _) => fmt_tensor(t),
+            (None, Some(value)) => format!("{} hex\"\"", fmt_type(&value.ty)),
+            (None, None) => "<dangling>".to_string(),
+        };
+        format!("  {} = const {body}\n", self.value(v))
+    }
+
+    /// `  %a, %b = op(%x, _) {attr = 1} @"name" : f32[1], f32[1]`.
+    fn node_line(&self, node: &Node) -> String {
+        let mut line = String::from("  ");
         if !node.outputs.is_empty() {
-            let lhs: Vec<String> = node.outputs.iter().map(|&v| name(v)).collect();
-            let _ = write!(out, "{} = ", lhs.join(", "));
+            line.push_str(&self.values(&node.outputs));
+            line.push_str(" = ");
         }
         let operands: Vec<String> = node
             .inputs
             .iter()
-            .map(|i| i.map_or_else(|| "_".to_string(), name))
+            .map(|i| i.map_or_else(|| "_".to_string(), |v| self.value(v)))
             .collect();
-        let _ = write!(out, "{}({})", node.op.name(), operands.join(", "));
+        let _ = write!(line, "{}({})", node.op.name(), operands.join(", "));
         let attrs = node.op.attributes();
         if !attrs.is_empty() {
             let items: Vec<String> = attrs
                 .iter()
                 .map(|(k, a)| format!("{k} = {}", fmt_attr(a)))
                 .collect();
-            let _ = write!(out, " {{{}}}", items.join(", "));
+            let _ = write!(line, " {{{}}}", items.join(", "));
         }
         if let Some(n) = &node.name {
-            let _ = write!(out, " @{}", quote(n));
+            let _ = write!(line, " @{}", quote(n));
         }
         if !node.outputs.is_empty() {
-            let tys: Vec<String> = node.outputs.iter().map(|&v| type_of(graph, v)).collect();
-            let _ = write!(out, " : {}", tys.join(", "));
+            let tys: Vec<String> = node.outputs.iter().map(|&v| self.type_of(v)).collect();
+            let _ = write!(line, " : {}", tys.join(", "));
         }
-        out.push('\n');
+        line.push('\n');
+        line
     }
 
-    if outs.is_empty() {
-        out.push_str("  return\n");
-    } else {
-        let _ = writeln!(out, "  return {}", outs.join(", "));
+    /// `  return %y` and the closing brace.
+    fn footer(&self) -> String {
+        if self.graph.outputs.is_empty() {
+            "  return\n}\n".to_string()
+        } else {
+            format!("  return {}\n}}\n", self.values(&self.graph.outputs))
+        }
     }
-    out.push_str("}\n");
-    out
 }
 
 /// `%name`, quoted when needed; a dangling handle prints as a name no graph defines.
@@ -89,13 +133,6 @@ fn value_ref(name: Option<&str>, v: ValueId) -> String {
         Some(n) if is_bare_name(n) => format!("%{n}"),
         Some(n) => format!("%{}", quote(n)),
         None => format!("%{}", quote(&format!("<dangling value #{}>", v.index()))),
-    }
-}
-
-fn type_of(graph: &Graph, v: ValueId) -> String {
-    match graph.values.get(v) {
-        Some(value) => fmt_type(&value.ty),
-        None => "<dangling>".to_string(),
     }
 }
 
@@ -119,6 +156,7 @@ fn fmt_tensor(t: &Tensor) -> String {
     format!("{} {}", fmt_type(&TensorType::of(t)), fmt_tensor_data(t))
 }
 
+/// An attribute value: `1`, `0.5`, `true`, `[1, 2]`, `"s"`, `notset`, `f32[] [0.0]`.
 fn fmt_attr(a: &Attr) -> String {
     let list = |items: Vec<String>| format!("[{}]", items.join(", "));
     match a {
