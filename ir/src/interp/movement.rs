@@ -84,8 +84,13 @@ fn attr_err(at: &At, attr: &'static str, message: impl Into<String>) -> IrError 
 
 /// Normalizes attribute axis `axis` against `rank`, or an attribute error.
 fn attr_axis(at: &At, attr: &'static str, axis: i64, rank: usize) -> Result<usize> {
-    normalize_axis(axis, rank)
-        .ok_or_else(|| attr_err(at, attr, format!("axis {axis} is out of range for rank {rank}")))
+    normalize_axis(axis, rank).ok_or_else(|| {
+        attr_err(
+            at,
+            attr,
+            format!("axis {axis} is out of range for rank {rank}"),
+        )
+    })
 }
 
 /// Reads an axes operand: each axis normalized against `rank`, none repeated.
@@ -94,7 +99,10 @@ fn axes_operand(at: &At, t: &Tensor, rank: usize, what: &str) -> Result<Vec<usiz
     let mut axes = Vec::with_capacity(raw.len());
     for &a in &raw {
         let n = normalize_axis(a, rank).ok_or_else(|| {
-            eval_err(at, format!("{what} entry {a} is out of range for rank {rank}"))
+            eval_err(
+                at,
+                format!("{what} entry {a} is out of range for rank {rank}"),
+            )
         })?;
         if axes.contains(&n) {
             return Err(eval_err(at, format!("{what} {raw:?} repeat axis {n}")));
@@ -109,10 +117,20 @@ fn extent(at: &At, v: i64, what: &str) -> Result<usize> {
     usize::try_from(v).map_err(|_| eval_err(at, format!("{what} {v} must not be negative")))
 }
 
-/// The element count of `shape`, or an error when it overflows.
+/// The most elements an output sized by operand values (Expand, Tile, Pad, ConstantOfShape)
+/// may have: a guard against absurd allocations from bad operands.
+const MAX_ELEMENTS: usize = 1 << 36;
+
+/// The element count of `shape`, or an error when it exceeds [`MAX_ELEMENTS`].
 fn element_count(at: &At, shape: &[usize]) -> Result<usize> {
     checked_product(shape)
-        .ok_or_else(|| eval_err(at, format!("shape {} has too many elements", Shape::new(shape))))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| {
+            eval_err(
+                at,
+                format!("shape {} has too many elements", Shape::new(shape)),
+            )
+        })
 }
 
 /// Calls `f` with every multi-index of `shape` in row-major order (once for rank 0, never for

@@ -84,7 +84,9 @@ pub fn eval(op: &Op, at: &At, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>>
     for pl in &plans {
         shape[pl.axis] = pl.out;
     }
+    // A guard against absurd allocations from bad scales or sizes.
     let n = checked_product(&shape)
+        .filter(|&n| n <= 1 << 36)
         .ok_or_else(|| shape_err(at, inputs, "the output has too many elements"))?;
     let mut data: Vec<f64> = (0..x.len()).map(|i| x.get_f64(i)).collect();
     let mut cur = x.shape().to_vec();
@@ -177,7 +179,9 @@ fn plan(
                 .map(|i| {
                     let scale = s.f(i);
                     let out = scale * shape[axes[i]] as f64;
-                    if !(scale > 0.0) || !(out < (usize::MAX >> 8) as f64) {
+                    // Also refuses NaN scales and outputs too large to index.
+                    let valid = scale > 0.0 && out < (usize::MAX >> 8) as f64;
+                    if !valid {
                         return Err(eval_err(at, format!("scale {scale} must be positive")));
                     }
                     Ok(AxisPlan {
@@ -200,9 +204,10 @@ fn plan(
             }
             let mut outs = Vec::with_capacity(k);
             for &s in &sizes {
-                outs.push(usize::try_from(s).map_err(|_| {
-                    eval_err(at, format!("size {s} must not be negative"))
-                })?);
+                outs.push(
+                    usize::try_from(s)
+                        .map_err(|_| eval_err(at, format!("size {s} must not be negative")))?,
+                );
             }
             let mut scales: Vec<f64> = (0..k)
                 .map(|i| outs[i] as f64 / shape[axes[i]] as f64)
@@ -243,14 +248,16 @@ fn read_roi(at: &At, inputs: &[Option<&Tensor>], k: usize, p: &Params) -> Result
     if p.transform != CoordTransform::TfCropAndResize {
         return Ok(None);
     }
-    let t = operand(inputs, 1).ok_or_else(|| {
-        shape_err(at, inputs, "tf_crop_and_resize needs the roi input")
-    })?;
+    let t = operand(inputs, 1)
+        .ok_or_else(|| shape_err(at, inputs, "tf_crop_and_resize needs the roi input"))?;
     if !t.dtype().is_float() || t.len() != 2 * k {
         return Err(shape_err(
             at,
             inputs,
-            format!("roi must be {} floats: starts then ends of the resized axes", 2 * k),
+            format!(
+                "roi must be {} floats: starts then ends of the resized axes",
+                2 * k
+            ),
         ));
     }
     let r = Arr::from_tensor(t);
@@ -270,9 +277,7 @@ fn is_identity(pl: &AxisPlan, len: usize) -> bool {
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
     close(pl.scale, 1.0)
         && pl.out == len
-        && pl
-            .roi
-            .is_none_or(|r| r.start == 0.0 && close(r.end, 1.0))
+        && pl.roi.is_none_or(|r| r.start == 0.0 && close(r.end, 1.0))
 }
 
 /// The source coordinate of output position `y`, and whether it lies outside the input
@@ -432,7 +437,13 @@ fn axis_taps(pl: &AxisPlan, len: usize, p: &Params) -> Vec<Taps> {
 ///
 /// Zero weights are skipped, so an infinite or NaN neighbour the kernel does not use leaves
 /// the result alone (the reference multiplies it by 0 and gets NaN).
-fn resample(data: &[f64], shape: &[usize], axis: usize, taps: &[Taps], extrapolation: f64) -> Vec<f64> {
+fn resample(
+    data: &[f64],
+    shape: &[usize],
+    axis: usize,
+    taps: &[Taps],
+    extrapolation: f64,
+) -> Vec<f64> {
     let outer: usize = shape[..axis].iter().product();
     let len = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
@@ -474,5 +485,365 @@ fn narrow(dtype: DType, shape: Vec<usize>, data: Vec<f64>) -> Tensor {
                 .collect();
             Arr::ints(dtype, shape, v).to_tensor()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::AttrList;
+
+    fn at() -> At {
+        At {
+            node: "r".into(),
+            op: "resize",
+        }
+    }
+
+    /// A Resize op from text-form attributes.
+    fn op(attrs: &[(&str, crate::attr::Attr)]) -> Op {
+        let list: AttrList = attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        Op::from_parts("resize", list).unwrap()
+    }
+
+    fn ident(s: &str) -> crate::attr::Attr {
+        crate::attr::Attr::Ident(s.into())
+    }
+
+    fn f32t(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::from_slice(shape, v).unwrap()
+    }
+
+    fn scales(v: &[f32]) -> Tensor {
+        f32t(&[v.len()], v)
+    }
+
+    fn sizes(v: &[i64]) -> Tensor {
+        Tensor::from_slice(&[v.len()], v).unwrap()
+    }
+
+    /// Runs Resize and returns the output shape and values as f64.
+    fn run(op: &Op, inputs: &[Option<&Tensor>]) -> (Vec<usize>, Vec<f64>) {
+        let out = eval(op, &at(), inputs).unwrap().remove(0);
+        let v = (0..out.len()).map(|i| out.get_f64(i)).collect();
+        (out.shape().to_vec(), v)
+    }
+
+    fn close(got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                "{got:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nearest_upsample_by_scales() {
+        let x = f32t(&[1, 1, 2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        let s = scales(&[1.0, 1.0, 2.0, 3.0]);
+        let (shape, v) = run(&op(&[]), &[Some(&x), None, Some(&s)]);
+        assert_eq!(shape, vec![1, 1, 4, 6]);
+        let row1 = [1.0, 1.0, 1.0, 2.0, 2.0, 2.0];
+        let row2 = [3.0, 3.0, 3.0, 4.0, 4.0, 4.0];
+        let want: Vec<f64> = [row1, row1, row2, row2].concat();
+        assert_eq!(v, want);
+    }
+
+    #[test]
+    fn nearest_modes_and_symmetric_transform() {
+        let x = f32t(&[5], &[0.0, 1.0, 2.0, 3.0, 4.0]);
+        let s = scales(&[0.6]);
+        let o = op(&[
+            (
+                "coordinate_transformation_mode",
+                ident("half_pixel_symmetric"),
+            ),
+            ("nearest_mode", ident("round_prefer_ceil")),
+        ]);
+        assert_eq!(run(&o, &[Some(&x), None, Some(&s)]).1, vec![0.0, 2.0, 4.0]);
+        // asymmetric + floor: x = y / 2.5 -> 0, 0.4, 0.8, 1.2, 1.6, 2, ...
+        let s = scales(&[2.5]);
+        let o = op(&[
+            ("coordinate_transformation_mode", ident("asymmetric")),
+            ("nearest_mode", ident("floor")),
+        ]);
+        let (shape, v) = run(&o, &[Some(&x), None, Some(&s)]);
+        assert_eq!(shape, vec![12]);
+        assert_eq!(&v[..6], &[0.0, 0.0, 0.0, 1.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn linear_half_pixel_and_align_corners() {
+        let x = f32t(&[1, 1, 2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        let s = scales(&[1.0, 1.0, 2.0, 2.0]);
+        let lin = op(&[("mode", ident("linear"))]);
+        let (shape, v) = run(&lin, &[Some(&x), None, Some(&s)]);
+        assert_eq!(shape, vec![1, 1, 4, 4]);
+        #[rustfmt::skip]
+        let want = [
+            1.0, 1.25, 1.75, 2.0,
+            1.5, 1.75, 2.25, 2.5,
+            2.5, 2.75, 3.25, 3.5,
+            3.0, 3.25, 3.75, 4.0,
+        ];
+        close(&v, &want);
+        let ac = op(&[
+            ("mode", ident("linear")),
+            ("coordinate_transformation_mode", ident("align_corners")),
+        ]);
+        let (_, v) = run(&ac, &[Some(&x), None, Some(&s)]);
+        close(&v[..4], &[1.0, 4.0 / 3.0, 5.0 / 3.0, 2.0]);
+        close(&v[12..], &[3.0, 10.0 / 3.0, 11.0 / 3.0, 4.0]);
+    }
+
+    #[test]
+    fn pytorch_half_pixel_by_sizes() {
+        let x = f32t(&[5], &[0.0, 1.0, 2.0, 3.0, 4.0]);
+        let o = op(&[
+            ("mode", ident("linear")),
+            (
+                "coordinate_transformation_mode",
+                ident("pytorch_half_pixel"),
+            ),
+        ]);
+        let (shape, v) = run(&o, &[Some(&x), None, None, Some(&sizes(&[3]))]);
+        assert_eq!(shape, vec![3]);
+        close(&v, &[1.0 / 3.0, 2.0, 11.0 / 3.0]);
+        // A length-1 output samples coordinate -0.5, i.e. the first element.
+        assert_eq!(
+            run(&o, &[Some(&x), None, None, Some(&sizes(&[1]))]).1,
+            vec![0.0]
+        );
+    }
+
+    #[test]
+    fn cubic_kernels() {
+        // ONNX's resize_downsample_scales_cubic example.
+        let v: Vec<f32> = (1..=16).map(|i| i as f32).collect();
+        let x = f32t(&[1, 1, 4, 4], &v);
+        let s = scales(&[1.0, 1.0, 0.8, 0.8]);
+        let cubic = op(&[("mode", ident("cubic"))]);
+        let (shape, v) = run(&cubic, &[Some(&x), None, Some(&s)]);
+        assert_eq!(shape, vec![1, 1, 3, 3]);
+        #[rustfmt::skip]
+        let want = [
+            1.47119141, 2.78125, 4.08251953,
+            6.71142578, 8.02148438, 9.32275391,
+            11.91650391, 13.2265625, 14.52783203,
+        ];
+        close(&v, &want);
+        // asymmetric upsampling by 1.5 (values from the reference implementation).
+        let x = f32t(&[4], &[1.0, 4.0, 2.0, 8.0]);
+        let o = op(&[
+            ("mode", ident("cubic")),
+            ("coordinate_transformation_mode", ident("asymmetric")),
+        ]);
+        let (_, v) = run(&o, &[Some(&x), None, Some(&scales(&[1.5]))]);
+        close(&v, &[1.0, 3.27777778, 3.37037037, 2.0, 6.0, 8.66666667]);
+        // a = -0.5 with exclude_outside renormalizes the weights inside the axis.
+        let o = op(&[
+            ("mode", ident("cubic")),
+            ("cubic_coeff_a", crate::attr::Attr::Float(-0.5)),
+            ("exclude_outside", crate::attr::Attr::Int(1)),
+        ]);
+        let (_, v) = run(&o, &[Some(&x), None, Some(&scales(&[1.5]))]);
+        close(
+            &v,
+            &[
+                0.80263158, 2.52941176, 3.86342593, 1.92824074, 5.05882353, 8.39473684,
+            ],
+        );
+    }
+
+    #[test]
+    fn antialias_downsampling() {
+        let x = f32t(&[8], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        let s = scales(&[0.5]);
+        let lin = op(&[
+            ("mode", ident("linear")),
+            ("antialias", crate::attr::Attr::Int(1)),
+        ]);
+        close(
+            &run(&lin, &[Some(&x), None, Some(&s)]).1,
+            &[0.625, 2.5, 4.5, 6.375],
+        );
+        let cub = op(&[
+            ("mode", ident("cubic")),
+            ("antialias", crate::attr::Attr::Int(1)),
+        ]);
+        close(
+            &run(&cub, &[Some(&x), None, Some(&s)]).1,
+            &[0.47265625, 2.48242188, 4.51757812, 6.52734375],
+        );
+    }
+
+    #[test]
+    fn tf_crop_and_resize_extrapolates() {
+        let v: Vec<f32> = (1..=16).map(|i| i as f32).collect();
+        let x = f32t(&[1, 1, 4, 4], &v);
+        let roi = f32t(&[8], &[0.0, 0.0, 0.4, 0.6, 1.0, 1.0, 1.2, 1.7]);
+        let o = op(&[
+            ("mode", ident("linear")),
+            (
+                "coordinate_transformation_mode",
+                ident("tf_crop_and_resize"),
+            ),
+            ("extrapolation_value", crate::attr::Attr::Float(10.0)),
+        ]);
+        let sz = sizes(&[1, 1, 3, 3]);
+        let (shape, v) = run(&o, &[Some(&x), Some(&roi), None, Some(&sz)]);
+        assert_eq!(shape, vec![1, 1, 3, 3]);
+        close(
+            &v,
+            &[
+                7.6000004, 10.0, 10.0, 12.400001, 10.0, 10.0, 10.0, 10.0, 10.0,
+            ],
+        );
+        // The same crop through `axes` (negative) and a 4-entry roi.
+        let o = op(&[
+            ("mode", ident("linear")),
+            (
+                "coordinate_transformation_mode",
+                ident("tf_crop_and_resize"),
+            ),
+            ("extrapolation_value", crate::attr::Attr::Float(10.0)),
+            ("axes", crate::attr::Attr::Ints(vec![-2, 3])),
+        ]);
+        let roi = f32t(&[4], &[0.4, 0.6, 1.2, 1.7]);
+        let (_, v2) = run(&o, &[Some(&x), Some(&roi), None, Some(&sizes(&[3, 3]))]);
+        assert_eq!(v, v2);
+    }
+
+    #[test]
+    fn keep_aspect_ratio_policies() {
+        let x = f32t(&[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        let sz = sizes(&[7, 8]);
+        let smaller = op(&[("keep_aspect_ratio_policy", ident("not_larger"))]);
+        assert_eq!(
+            run(&smaller, &[Some(&x), None, None, Some(&sz)]).0,
+            vec![7, 7]
+        );
+        let larger = op(&[("keep_aspect_ratio_policy", ident("not_smaller"))]);
+        assert_eq!(
+            run(&larger, &[Some(&x), None, None, Some(&sz)]).0,
+            vec![8, 8]
+        );
+        let stretch = op(&[]);
+        assert_eq!(
+            run(&stretch, &[Some(&x), None, None, Some(&sz)]).0,
+            vec![7, 8]
+        );
+    }
+
+    #[test]
+    fn integer_outputs_round_half_even_and_saturate() {
+        let x = Tensor::from_slice(&[2], &[0u8, 2]).unwrap();
+        let lin = op(&[("mode", ident("linear"))]);
+        let out = eval(&lin, &at(), &[Some(&x), None, Some(&scales(&[2.0]))])
+            .unwrap()
+            .remove(0);
+        // 0, 0.5, 1.5, 2 round half to even.
+        assert_eq!(out.to_vec::<u8>().unwrap(), vec![0, 0, 2, 2]);
+        // Cubic overshoot past 255 saturates instead of wrapping.
+        let x = Tensor::from_slice(&[4], &[0u8, 255, 255, 0]).unwrap();
+        let cub = op(&[("mode", ident("cubic"))]);
+        let out = eval(&cub, &at(), &[Some(&x), None, Some(&scales(&[2.0]))])
+            .unwrap()
+            .remove(0);
+        let v = out.to_vec::<u8>().unwrap();
+        assert!(v.contains(&255) && v.contains(&0), "{v:?}");
+    }
+
+    #[test]
+    fn nan_and_inf_propagation() {
+        let x = f32t(&[3], &[1.0, f32::NAN, f32::INFINITY]);
+        let lin = op(&[("mode", ident("linear"))]);
+        let (_, v) = run(&lin, &[Some(&x), None, Some(&scales(&[2.0]))]);
+        assert_eq!(v[0], 1.0);
+        assert!(v[1].is_nan() && v[2].is_nan());
+        assert_eq!(v[5], f64::INFINITY);
+        // Nearest only reads the chosen element: an infinite neighbour stays out of it.
+        let x = f32t(&[2], &[1.0, f32::INFINITY]);
+        let (_, v) = run(&op(&[]), &[Some(&x), None, Some(&scales(&[2.0]))]);
+        assert_eq!(v, vec![1.0, 1.0, f64::INFINITY, f64::INFINITY]);
+    }
+
+    #[test]
+    fn empty_and_identity() {
+        let x = f32t(&[0, 3], &[]);
+        let (shape, v) = run(&op(&[]), &[Some(&x), None, Some(&scales(&[1.0, 2.0]))]);
+        assert_eq!(shape, vec![0, 6]);
+        assert!(v.is_empty());
+        let x = f32t(&[2], &[5.0, 6.0]);
+        let (shape, v) = run(&op(&[]), &[Some(&x), None, Some(&scales(&[1.0]))]);
+        assert_eq!((shape, v), (vec![2], vec![5.0, 6.0]));
+        // An empty scales tensor counts as absent (opset-11 style), sizes then rule.
+        let none = f32t(&[0], &[]);
+        let (shape, _) = run(
+            &op(&[]),
+            &[Some(&x), Some(&none), Some(&none), Some(&sizes(&[3]))],
+        );
+        assert_eq!(shape, vec![3]);
+    }
+
+    #[test]
+    fn errors() {
+        let x = f32t(&[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        let s = scales(&[2.0, 2.0]);
+        let sz = sizes(&[4, 4]);
+        let e = |o: &Op, inputs: &[Option<&Tensor>]| eval(o, &at(), inputs).unwrap_err();
+        let plain = op(&[]);
+        assert!(matches!(
+            e(&plain, &[Some(&x), None, Some(&s), Some(&sz)]),
+            IrError::InputShape { .. }
+        ));
+        assert!(matches!(e(&plain, &[Some(&x)]), IrError::InputShape { .. }));
+        assert!(matches!(
+            e(&plain, &[Some(&x), None, Some(&scales(&[2.0]))]),
+            IrError::InputShape { .. }
+        ));
+        assert!(matches!(
+            e(&plain, &[Some(&x), None, Some(&scales(&[2.0, 0.0]))]),
+            IrError::Eval { .. }
+        ));
+        assert!(matches!(
+            e(&plain, &[Some(&x), None, None, Some(&sizes(&[2, -1]))]),
+            IrError::Eval { .. }
+        ));
+        let aa = op(&[("antialias", crate::attr::Attr::Int(1))]);
+        assert!(matches!(
+            e(&aa, &[Some(&x), None, Some(&s)]),
+            IrError::Attribute { .. }
+        ));
+        let tf = op(&[(
+            "coordinate_transformation_mode",
+            ident("tf_crop_and_resize"),
+        )]);
+        assert!(matches!(
+            e(&tf, &[Some(&x), None, Some(&s)]),
+            IrError::InputShape { .. }
+        ));
+        let dup = op(&[("axes", crate::attr::Attr::Ints(vec![1, -1]))]);
+        assert!(matches!(
+            e(&dup, &[Some(&x), None, Some(&s)]),
+            IrError::Attribute { .. }
+        ));
+        let far = op(&[("axes", crate::attr::Attr::Ints(vec![2]))]);
+        assert!(matches!(
+            e(&far, &[Some(&x), None, Some(&scales(&[2.0]))]),
+            IrError::Attribute { .. }
+        ));
+        // Growing an empty axis has nothing to sample.
+        let empty = f32t(&[2, 0], &[]);
+        assert!(
+            e(&plain, &[Some(&empty), None, None, Some(&sizes(&[2, 3]))])
+                .to_string()
+                .contains("empty axis")
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Ops that produce new values from operands rather than move elements: Range,
 //! ConstantOfShape, Trilu and (inference-mode) Dropout.
 
-use super::{element_count, extent, shape_err};
+use super::{MAX_ELEMENTS, element_count, extent, shape_err};
 use crate::error::{At, Result};
 use crate::interp::values::{Arr, Data, eval_err, need, read_ints};
 use crate::tensor::Tensor;
@@ -17,12 +17,13 @@ fn scalar_of(at: &At, t: &Tensor, what: &str) -> Result<Arr> {
     Ok(Arr::from_tensor(t))
 }
 
-/// The longest Range produced (a guard against absurd allocations from bad operands).
-const MAX_RANGE: usize = u32::MAX as usize;
-
 /// `ceil(diff / delta)` clamped at 0, exactly, for a non-zero `delta`.
 fn ceil_count(diff: i128, delta: i128) -> i128 {
-    let (d, s) = if delta > 0 { (diff, delta) } else { (-diff, -delta) };
+    let (d, s) = if delta > 0 {
+        (diff, delta)
+    } else {
+        (-diff, -delta)
+    };
     if d <= 0 { 0 } else { (d + s - 1) / s }
 }
 
@@ -58,7 +59,7 @@ pub(super) fn range(at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
                 return Err(eval_err(at, "range delta is 0"));
             }
             let n = ceil_count(l - s, d);
-            if n > MAX_RANGE as i128 {
+            if n > MAX_ELEMENTS as i128 {
                 return Err(too_long(n as f64));
             }
             let n = n as usize;
@@ -71,7 +72,7 @@ pub(super) fn range(at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
                 return Err(eval_err(at, "range delta is 0"));
             }
             let n = ((l - s) / d).ceil().max(0.0);
-            if !n.is_finite() || n > MAX_RANGE as f64 {
+            if !n.is_finite() || n > MAX_ELEMENTS as f64 {
                 return Err(too_long(n));
             }
             let n = n as usize;
@@ -127,7 +128,9 @@ pub(super) fn trilu(at: &At, inputs: &[Option<&Tensor>], upper: bool) -> Result<
         !keep
     };
     match &mut arr.data {
-        Data::F(v) => (0..v.len()).filter(|&f| zero_at(f)).for_each(|f| v[f] = 0.0),
+        Data::F(v) => (0..v.len())
+            .filter(|&f| zero_at(f))
+            .for_each(|f| v[f] = 0.0),
         Data::I(v) => (0..v.len()).filter(|&f| zero_at(f)).for_each(|f| v[f] = 0),
     }
     Ok(arr.to_tensor())

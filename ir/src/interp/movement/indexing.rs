@@ -143,9 +143,7 @@ fn tuple_offsets(
         return Err(shape_err(
             at,
             inputs,
-            format!(
-                "indices of tuple length {k} with {batch_dims} batch dims do not fit the data"
-            ),
+            format!("indices of tuple length {k} with {batch_dims} batch dims do not fit the data"),
         ));
     }
     let raw = read_ints(indices, at, "indices")?;
@@ -175,8 +173,13 @@ fn tuple_offsets(
 pub(super) fn gather_nd(at: &At, inputs: &[Option<&Tensor>], batch_dims: i64) -> Result<Tensor> {
     let data = need(inputs, 0, at)?;
     let indices = need(inputs, 1, at)?;
-    let b = usize::try_from(batch_dims)
-        .map_err(|_| attr_err(at, "batch_dims", format!("{batch_dims} must not be negative")))?;
+    let b = usize::try_from(batch_dims).map_err(|_| {
+        attr_err(
+            at,
+            "batch_dims",
+            format!("{batch_dims} must not be negative"),
+        )
+    })?;
     let offsets = tuple_offsets(at, inputs, data, indices, b)?;
     let k = indices.shape().last().copied().unwrap_or(0);
     let tail = &data.shape()[b + k..];
@@ -192,7 +195,13 @@ pub(super) fn gather_nd(at: &At, inputs: &[Option<&Tensor>], batch_dims: i64) ->
 
 /// Combines an existing value with an update under a scatter reduction, in the dtype's
 /// precision (floats rounded, integers wrapped after every step, as the dtype would).
-fn reduce_into(out: &mut Data, upd: &Data, pairs: &[(usize, usize)], red: ScatterReduction, dtype: crate::DType) {
+fn reduce_into(
+    out: &mut Data,
+    upd: &Data,
+    pairs: &[(usize, usize)],
+    red: ScatterReduction,
+    dtype: crate::DType,
+) {
     match (out, upd) {
         (Data::F(o), Data::F(u)) => {
             for &(d, s) in pairs {
@@ -271,7 +280,13 @@ pub(super) fn scatter_nd(
         .flat_map(|(t, &off)| (0..size).map(move |j| (off + j, t * size + j)))
         .collect();
     let mut out = Arr::from_tensor(data);
-    reduce_into(&mut out.data, &Arr::from_tensor(updates).data, &pairs, red, data.dtype());
+    reduce_into(
+        &mut out.data,
+        &Arr::from_tensor(updates).data,
+        &pairs,
+        red,
+        data.dtype(),
+    );
     Ok(out.to_tensor())
 }
 
@@ -290,12 +305,26 @@ pub(super) fn scatter_elements(
     let a = attr_axis(at, "axis", axis, data.rank())?;
     check_elementwise(at, inputs, data, indices, a)?;
     if updates.shape() != indices.shape() {
-        return Err(shape_err(at, inputs, "updates must have the shape of indices"));
+        return Err(shape_err(
+            at,
+            inputs,
+            "updates must have the shape of indices",
+        ));
     }
     let targets = elementwise_targets(at, data, indices, a)?;
-    let pairs: Vec<(usize, usize)> = targets.into_iter().enumerate().map(|(s, d)| (d, s)).collect();
+    let pairs: Vec<(usize, usize)> = targets
+        .into_iter()
+        .enumerate()
+        .map(|(s, d)| (d, s))
+        .collect();
     let mut out = Arr::from_tensor(data);
-    reduce_into(&mut out.data, &Arr::from_tensor(updates).data, &pairs, red, data.dtype());
+    reduce_into(
+        &mut out.data,
+        &Arr::from_tensor(updates).data,
+        &pairs,
+        red,
+        data.dtype(),
+    );
     Ok(out.to_tensor())
 }
 

@@ -25,7 +25,11 @@ pub(super) fn reshape(at: &At, inputs: &[Option<&Tensor>], allowzero: bool) -> R
     for (i, &s) in spec.iter().enumerate() {
         match s {
             -1 if infer.is_some() => {
-                return Err(shape_err(at, inputs, format!("shape {spec:?} has two -1 entries")));
+                return Err(shape_err(
+                    at,
+                    inputs,
+                    format!("shape {spec:?} has two -1 entries"),
+                ));
             }
             -1 => {
                 infer = Some(i);
@@ -57,7 +61,10 @@ pub(super) fn reshape(at: &At, inputs: &[Option<&Tensor>], allowzero: bool) -> R
             return Err(shape_err(
                 at,
                 inputs,
-                format!("cannot infer the -1 of shape {spec:?} for {} elements", data.len()),
+                format!(
+                    "cannot infer the -1 of shape {spec:?} for {} elements",
+                    data.len()
+                ),
             ));
         }
         dims[i] = data.len() / known;
@@ -65,7 +72,10 @@ pub(super) fn reshape(at: &At, inputs: &[Option<&Tensor>], allowzero: bool) -> R
         return Err(shape_err(
             at,
             inputs,
-            format!("shape {spec:?} holds {known} elements, the input {}", data.len()),
+            format!(
+                "shape {spec:?} holds {known} elements, the input {}",
+                data.len()
+            ),
         ));
     }
     Ok(reshaped(&Arr::from_tensor(data), dims))
@@ -83,7 +93,11 @@ pub(super) fn transpose(at: &At, inputs: &[Option<&Tensor>], perm: &[i64]) -> Re
         for &a in perm {
             let ok = usize::try_from(a).ok().filter(|&u| u < rank && !seen[u]);
             let u = ok.ok_or_else(|| {
-                attr_err(at, "perm", format!("{perm:?} is not a permutation of 0..{rank}"))
+                attr_err(
+                    at,
+                    "perm",
+                    format!("{perm:?} is not a permutation of 0..{rank}"),
+                )
             })?;
             seen[u] = true;
             p.push(u);
@@ -173,7 +187,13 @@ pub(super) fn flatten(at: &At, inputs: &[Option<&Tensor>], axis: i64) -> Result<
     let a = usize::try_from(a)
         .ok()
         .filter(|&a| a <= rank)
-        .ok_or_else(|| attr_err(at, "axis", format!("{axis} is out of range for rank {rank}")))?;
+        .ok_or_else(|| {
+            attr_err(
+                at,
+                "axis",
+                format!("{axis} is out of range for rank {rank}"),
+            )
+        })?;
     let outer: usize = data.shape()[..a].iter().product();
     let inner: usize = data.shape()[a..].iter().product();
     Ok(reshaped(&Arr::from_tensor(data), vec![outer, inner]))
@@ -198,8 +218,8 @@ pub(super) fn concat(at: &At, inputs: &[Option<&Tensor>], axis: i64) -> Result<T
                 expected: format!("the dtype of input 0 ({})", first.dtype()),
             });
         }
-        let same = p.rank() == rank
-            && (0..rank).all(|d| d == a || p.shape()[d] == first.shape()[d]);
+        let same =
+            p.rank() == rank && (0..rank).all(|d| d == a || p.shape()[d] == first.shape()[d]);
         if !same {
             return Err(shape_err(
                 at,
@@ -298,7 +318,10 @@ pub(super) fn split(
     if sizes.len() != num_outputs {
         return Err(eval_err(
             at,
-            format!("split gives {} parts but the node has {num_outputs} outputs", sizes.len()),
+            format!(
+                "split gives {} parts but the node has {num_outputs} outputs",
+                sizes.len()
+            ),
         ));
     }
     let arr = Arr::from_tensor(data);

@@ -164,7 +164,10 @@ pub(super) fn pad(at: &At, inputs: &[Option<&Tensor>], mode: PadMode) -> Result<
         return Err(shape_err(
             at,
             inputs,
-            format!("pads {pads:?} must have 2 entries per padded axis ({})", axes.len()),
+            format!(
+                "pads {pads:?} must have 2 entries per padded axis ({})",
+                axes.len()
+            ),
         ));
     }
     let mut begin = vec![0i64; rank];
@@ -182,7 +185,10 @@ pub(super) fn pad(at: &At, inputs: &[Option<&Tensor>], mode: PadMode) -> Result<
             shape_err(
                 at,
                 inputs,
-                format!("pads {} and {} leave axis {a} of extent {d} negative", begin[a], end[a]),
+                format!(
+                    "pads {} and {} leave axis {a} of extent {d} negative",
+                    begin[a], end[a]
+                ),
             )
         })?;
         let pads_here = begin[a] > 0 || end[a] > 0;
@@ -190,17 +196,25 @@ pub(super) fn pad(at: &At, inputs: &[Option<&Tensor>], mode: PadMode) -> Result<
             return Err(shape_err(
                 at,
                 inputs,
-                format!("{} padding of axis {a} needs more than its {d} elements", mode.name()),
+                format!(
+                    "{} padding of axis {a} needs more than its {d} elements",
+                    mode.name()
+                ),
             ));
         }
         out_shape.push(out);
-        maps.push(
-            (0..out)
-                .map(|o| pad_source(mode, o as i64 - begin[a], d))
-                .collect(),
-        );
     }
-    element_count(at, &out_shape)?;
+    // Checked before the per-axis maps are built, so absurd pads cannot allocate.
+    if element_count(at, &out_shape)? > 0 {
+        for (a, &out) in out_shape.iter().enumerate() {
+            let d = data.shape()[a];
+            maps.push(
+                (0..out)
+                    .map(|o| pad_source(mode, o as i64 - begin[a], d))
+                    .collect(),
+            );
+        }
+    }
     let arr = Arr::from_tensor(data);
     let fill = pad_constant(at, data, inputs.get(2).copied().flatten())?;
     let fill_at = arr.len();
