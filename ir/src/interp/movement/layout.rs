@@ -11,9 +11,9 @@ use crate::shape::broadcast_shapes;
 use crate::tensor::Tensor;
 
 /// The same elements under a new shape (a copy of the tensor with new dims).
-fn reshaped(at: &Arr, shape: Vec<usize>) -> Tensor {
-    let idx: Vec<usize> = (0..at.len()).collect();
-    at.gather(shape, &idx).to_tensor()
+fn reshaped(a: &Arr, shape: Vec<usize>) -> Tensor {
+    let idx: Vec<usize> = (0..a.len()).collect();
+    a.gather(shape, &idx).to_tensor()
 }
 
 /// Reshape: 0 copies the input dim (unless `allowzero`), one -1 is inferred.
