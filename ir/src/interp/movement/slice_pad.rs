@@ -151,7 +151,8 @@ fn pad_constant(at: &At, data: &Tensor, value: Option<&Tensor>) -> Result<Arr> {
 /// Pad: `pads` = `[begin_0, ..., end_0, ...]` over `axes` (default all); negative pads crop.
 /// Reflect mirrors about the edges without repeating them (periodically for pads longer than
 /// the axis), edge repeats the border, wrap is circular; those three need a non-empty axis
-/// and reflect needs two elements where it pads.
+/// and reflect needs two elements where it pads. Where one end of an axis crops and the other
+/// pads, the padding is taken relative to the input's own edges.
 pub(super) fn pad(at: &At, inputs: &[Option<&Tensor>], mode: PadMode) -> Result<Tensor> {
     let data = need(inputs, 0, at)?;
     let pads = read_ints(need(inputs, 1, at)?, at, "pads")?;
