@@ -9,8 +9,8 @@ use crate::interp::values::{Arr, Data, eval_err, need, read_ints, round_float, w
 use crate::shape::strides_of;
 use crate::tensor::Tensor;
 
-/// Resolves a possibly negative index on an axis of extent `dim`.
-fn resolve(at: &At, i: i64, dim: usize) -> Result<usize> {
+/// Resolves a possibly negative index on data axis `axis` of extent `dim`.
+fn resolve(at: &At, i: i64, axis: usize, dim: usize) -> Result<usize> {
     let d = dim as i64;
     let j = if i < 0 { i + d } else { i };
     if (0..d).contains(&j) {
@@ -18,7 +18,7 @@ fn resolve(at: &At, i: i64, dim: usize) -> Result<usize> {
     } else {
         Err(eval_err(
             at,
-            format!("index {i} is out of range for a dim of extent {dim}"),
+            format!("index {i} is out of range for data axis {axis} of extent {dim}"),
         ))
     }
 }
@@ -54,7 +54,7 @@ pub(super) fn gather(at: &At, inputs: &[Option<&Tensor>], axis: i64) -> Result<T
     let dim = shape[a];
     let picks = read_ints(indices, at, "indices")?
         .into_iter()
-        .map(|i| resolve(at, i, dim))
+        .map(|i| resolve(at, i, a, dim))
         .collect::<Result<Vec<_>>>()?;
     let outer: usize = shape[..a].iter().product();
     let inner: usize = shape[a + 1..].iter().product();
@@ -89,7 +89,7 @@ fn elementwise_targets(
         let mut flat = 0;
         for (a, &i) in m.iter().enumerate() {
             if a == axis {
-                match resolve(at, picks[k], dim) {
+                match resolve(at, picks[k], axis, dim) {
                     Ok(j) => flat += j * strides[a],
                     Err(e) => err = err.take().or(Some(e)),
                 }
@@ -155,7 +155,7 @@ fn tuple_offsets(
         let mut flat: usize = (0..batch_dims).map(|a| m[a] * strides[a]).sum();
         for j in 0..k {
             let a = batch_dims + j;
-            match resolve(at, raw[t * k + j], shape[a]) {
+            match resolve(at, raw[t * k + j], a, shape[a]) {
                 Ok(i) => flat += i * strides[a],
                 Err(e) => err = err.take().or(Some(e)),
             }
