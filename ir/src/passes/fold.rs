@@ -518,7 +518,7 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs interpreter branches merged"]
+
     fn folds_add_through_the_interpreter() {
         let g = interp_graph(|g| {
             let a = g.add_constant(Tensor::from_vec(&[2, 1], vec![1i32, 2]).unwrap());
@@ -537,7 +537,7 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs interpreter branches merged"]
+
     fn folds_shape_reshape_concat_through_the_interpreter() {
         let g = interp_graph(|g| {
             let data =
@@ -572,7 +572,7 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs interpreter branches merged"]
+
     fn interpreter_errors_propagate() {
         let g = interp_graph(|g| {
             let data = g.add_constant(Tensor::from_vec(&[3], vec![1f32, 2., 3.]).unwrap());

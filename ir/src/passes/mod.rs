@@ -150,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs interpreter branches merged"]
+
     fn simplify_folds_through_the_interpreter() {
         let mut g = Graph::new("g");
         let t = TensorType::new(DType::F32, &[2]);
