@@ -375,7 +375,7 @@ impl<'b> Ctx<'_, 'b> {
 fn broadcast_dim(a: &Dim, b: &Dim) -> Option<std::result::Result<Dim, ()>> {
     match (a, b) {
         (Dim::Static(1), x) | (x, Dim::Static(1)) => Some(Ok(x.clone())),
-        (Dim::Static(x), Dim::Static(y)) => (x == y).then(|| Ok(Dim::Static(*x))),
+        (Dim::Static(x), Dim::Static(y)) => (x == y).then_some(Ok(Dim::Static(*x))),
         (Dim::Static(x), Dim::Symbolic(_)) | (Dim::Symbolic(_), Dim::Static(x)) => {
             Some(Ok(Dim::Static(*x)))
         }

@@ -126,17 +126,22 @@ fn check_order(graph: &Graph) -> Result<()> {
     }
     for (id, node) in graph.nodes.iter() {
         for (i, input) in node.inputs.iter().enumerate() {
-            if let Some(v) = input {
-                if !defined.get(v.index()).copied().unwrap_or(false) {
-                    return Err(IrError::UndefinedValue {
-                        at: at(graph, id),
-                        input: i,
-                    });
-                }
+            if let Some(v) = input
+                && !defined.get(v.index()).copied().unwrap_or(false)
+            {
+                return Err(IrError::UndefinedValue {
+                    at: at(graph, id),
+                    input: i,
+                });
             }
         }
         for &o in &node.outputs {
-            define(graph, &mut defined, o, &format!("node {}", graph.node_label(id)))?;
+            define(
+                graph,
+                &mut defined,
+                o,
+                &format!("node {}", graph.node_label(id)),
+            )?;
         }
     }
     for (i, &o) in graph.outputs.iter().enumerate() {
@@ -277,7 +282,10 @@ mod tests {
         let o = g.node(last).outputs[0];
         g.nodes.get_mut(last).unwrap().inputs[0] = Some(o);
         let e = verify(&g).unwrap_err();
-        assert!(matches!(e, IrError::UndefinedValue { input: 0, .. }), "{e:?}");
+        assert!(
+            matches!(e, IrError::UndefinedValue { input: 0, .. }),
+            "{e:?}"
+        );
         let msg = e.to_string();
         assert!(msg.contains("relu0") && msg.contains("(relu)"), "{msg}");
         // A node reading a later node's output.

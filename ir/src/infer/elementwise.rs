@@ -75,9 +75,7 @@ fn binary(cx: &Ctx<'_, '_>, b: BinaryOp) -> Result<Vec<TensorType>> {
     let shape = cx.broadcast(&[sa, sb], 0)?;
     if b == PRelu {
         if shape.rank() != sa.rank() || !same_static(&shape, sa) {
-            return Err(cx.shape_err(format!(
-                "slope {sb} must broadcast to the shape of x {sa}"
-            )));
+            return Err(cx.shape_err(format!("slope {sb} must broadcast to the shape of x {sa}")));
         }
         return Ok(vec![ty(a, sa.clone())]);
     }
@@ -87,7 +85,9 @@ fn binary(cx: &Ctx<'_, '_>, b: BinaryOp) -> Result<Vec<TensorType>> {
 
 /// True when no static dim of `a` differs from `b`'s.
 fn same_static(a: &crate::shape::Shape, b: &crate::shape::Shape) -> bool {
-    a.0.iter().zip(&b.0).all(|(x, y)| super::dims_compatible(x, y))
+    a.0.iter()
+        .zip(&b.0)
+        .all(|(x, y)| super::dims_compatible(x, y))
 }
 
 fn variadic(cx: &Ctx<'_, '_>, v: VariadicOp) -> Result<Vec<TensorType>> {

@@ -120,9 +120,9 @@ fn reshape(cx: &Ctx<'_, '_>, allowzero: bool) -> Result<Vec<TensorType>> {
     match (infer_at, total.as_static(), known.as_static()) {
         (Some(i), Some(t), Some(k)) => {
             if k == 0 || t % k != 0 {
-                return Err(cx.shape_err(format!(
-                    "cannot reshape {x} ({t} elements) to {target:?}"
-                )));
+                return Err(
+                    cx.shape_err(format!("cannot reshape {x} ({t} elements) to {target:?}"))
+                );
             }
             dims[i] = Dim::Static(t / k);
         }
@@ -150,10 +150,7 @@ fn transpose(cx: &Ctx<'_, '_>, perm: &[i64]) -> Result<Vec<TensorType>> {
     for &p in perm {
         let a = usize::try_from(p).ok().filter(|&a| a < r && !seen[a]);
         let Some(a) = a.filter(|_| perm.len() == r) else {
-            return Err(cx.attr_err(
-                "perm",
-                format!("{perm:?} is not a permutation of 0..{r}"),
-            ));
+            return Err(cx.attr_err("perm", format!("{perm:?} is not a permutation of 0..{r}")));
         };
         seen[a] = true;
         dims.push(x.0[a].clone());
@@ -175,10 +172,12 @@ fn expand(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
             // Unknown target: a dim is the input's when it is static and not 1.
             let rank = n.max(x.rank());
             let dims = (0..rank)
-                .map(|i| match (i + x.rank()).checked_sub(rank).map(|k| &x.0[k]) {
-                    Some(Dim::Static(v)) if *v != 1 => Dim::Static(*v),
-                    _ => cx.sym(0, i),
-                })
+                .map(
+                    |i| match (i + x.rank()).checked_sub(rank).map(|k| &x.0[k]) {
+                        Some(Dim::Static(v)) if *v != 1 => Dim::Static(*v),
+                        _ => cx.sym(0, i),
+                    },
+                )
                 .collect();
             return Ok(vec![ty(d, Shape(dims))]);
         }
@@ -253,7 +252,10 @@ fn flatten(cx: &Ctx<'_, '_>, axis: i64) -> Result<Vec<TensorType>> {
     if !(0..=r).contains(&a) {
         return Err(cx.attr_err(
             "axis",
-            format!("{axis} is out of range for rank {r} (allowed {} to {r})", -r),
+            format!(
+                "{axis} is out of range for rank {r} (allowed {} to {r})",
+                -r
+            ),
         ));
     }
     let a = a as usize;
@@ -277,7 +279,11 @@ fn concat(cx: &Ctx<'_, '_>, axis: i64) -> Result<Vec<TensorType>> {
         cx.same_dtype(i, 0)?;
         let s = cx.shape(i)?;
         let fits = s.rank() == first.rank()
-            && s.0.iter().zip(&dims).enumerate().all(|(k, (p, q))| k == a || dims_compatible(p, q));
+            && s.0
+                .iter()
+                .zip(&dims)
+                .enumerate()
+                .all(|(k, (p, q))| k == a || dims_compatible(p, q));
         if !fits {
             return Err(cx.shape_err(format!(
                 "input {i} {s} does not match input 0 {first} outside axis {a}"
@@ -288,7 +294,9 @@ fn concat(cx: &Ctx<'_, '_>, axis: i64) -> Result<Vec<TensorType>> {
                 dims[k] = merge_dim(&dims[k], dim);
             }
         }
-        sum = sum.zip(s.0[a].as_static()).and_then(|(x, y)| x.checked_add(y));
+        sum = sum
+            .zip(s.0[a].as_static())
+            .and_then(|(x, y)| x.checked_add(y));
     }
     dims[a] = sum.map_or_else(|| cx.sym(0, a), Dim::Static);
     Ok(vec![ty(d, Shape(dims))])
@@ -355,7 +363,7 @@ fn split(cx: &Ctx<'_, '_>, axis: i64, num_outputs: Option<i64>) -> Result<Vec<Te
 /// Sizes of an unspecified split of `e` into `n` parts: equal parts, or (with `num_outputs`)
 /// parts of `ceil(e / n)` with a smaller last one.
 fn even_split(cx: &Ctx<'_, '_>, e: usize, n: usize, ceil: bool) -> Result<Vec<Dim>> {
-    if e % n == 0 {
+    if e.is_multiple_of(n) {
         return Ok(vec![Dim::Static(e / n); n]);
     }
     let part = e / n + 1;
@@ -386,13 +394,17 @@ fn slice_len(start: i64, end: i64, step: i64, d: usize) -> usize {
         s = s.clamp(0, (d - 1).max(0));
         e = e.clamp(-1, d - 1);
     }
-    let span = e - s;
-    let n = if st > 0 {
-        (span + st - 1).div_euclid(st)
+    ceil_div(e - s, st).max(0) as usize
+}
+
+/// `ceil(a / b)` for `b != 0`.
+fn ceil_div(a: i128, b: i128) -> i128 {
+    // `div_euclid` rounds toward -inf for b > 0 and toward +inf for b < 0.
+    if b > 0 {
+        (a + b - 1).div_euclid(b)
     } else {
-        (span + st + 1).div_euclid(st)
-    };
-    n.max(0) as usize
+        a.div_euclid(b)
+    }
 }
 
 fn slice(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
@@ -411,9 +423,10 @@ fn slice(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
             lens.push((i, cx.vector_len(i, what)?));
         }
     }
-    if let Some(w) = lens.windows(2).find(|w| {
-        matches!((w[0].1, w[1].1), (Some(p), Some(q)) if p != q)
-    }) {
+    if let Some(w) = lens
+        .windows(2)
+        .find(|w| matches!((w[0].1, w[1].1), (Some(p), Some(q)) if p != q))
+    {
         return Err(cx.shape_err(format!(
             "inputs {} and {} must have the same length",
             w[0].0, w[1].0
@@ -520,7 +533,10 @@ fn gather_nd(cx: &Ctx<'_, '_>, batch_dims: i64) -> Result<Vec<TensorType>> {
         .ok_or_else(|| {
             cx.attr_err(
                 "batch_dims",
-                format!("{batch_dims} must be in 0..min(rank(data), rank(indices)) = 0..{}", r.min(q)),
+                format!(
+                    "{batch_dims} must be in 0..min(rank(data), rank(indices)) = 0..{}",
+                    r.min(q)
+                ),
             )
         })?;
     let k = tuple_len(cx, idx)?;
@@ -542,12 +558,19 @@ fn scatter_nd(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
     let (x, idx, upd) = (cx.shape(0)?, cx.shape(1)?, cx.shape(2)?);
     let k = tuple_len(cx, idx)?;
     if k > x.rank() {
-        return Err(cx.shape_err(format!("index tuples of length {k} exceed the rank of data")));
+        return Err(cx.shape_err(format!(
+            "index tuples of length {k} exceed the rank of data"
+        )));
     }
     let mut want = idx.0[..idx.rank() - 1].to_vec();
     want.extend(x.0[k..].iter().cloned());
     let want = Shape(want);
-    if upd.rank() != want.rank() || upd.0.iter().zip(&want.0).any(|(p, q)| !dims_compatible(p, q))
+    if upd.rank() != want.rank()
+        || upd
+            .0
+            .iter()
+            .zip(&want.0)
+            .any(|(p, q)| !dims_compatible(p, q))
     {
         return Err(cx.shape_err(format!("updates must have shape {want}")));
     }
@@ -561,12 +584,10 @@ fn scatter_elements(cx: &Ctx<'_, '_>, axis: i64) -> Result<Vec<TensorType>> {
     cx.same_dtype(2, 0)?;
     let (x, idx, upd) = (cx.shape(0)?, cx.shape(1)?, cx.shape(2)?);
     cx.axis("axis", axis, x.rank())?;
-    let same = idx.rank() == upd.rank()
-        && idx.0.iter().zip(&upd.0).all(|(p, q)| dims_compatible(p, q));
+    let same =
+        idx.rank() == upd.rank() && idx.0.iter().zip(&upd.0).all(|(p, q)| dims_compatible(p, q));
     if idx.rank() != x.rank() || !same {
-        return Err(cx.shape_err(
-            "indices and updates must have one shape, of the rank of data",
-        ));
+        return Err(cx.shape_err("indices and updates must have one shape, of the rank of data"));
     }
     Ok(vec![ty(d, x.clone())])
 }
@@ -619,9 +640,10 @@ fn pad(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
             continue;
         };
         let size = e as i128 + pads[k] as i128 + pads[k + axes.len()] as i128;
-        dims[a] = Dim::Static(usize::try_from(size).map_err(|_| {
-            cx.shape_err(format!("pads {pads:?} make axis {a} negative ({size})"))
-        })?);
+        dims[a] =
+            Dim::Static(usize::try_from(size).map_err(|_| {
+                cx.shape_err(format!("pads {pads:?} make axis {a} negative ({size})"))
+            })?);
     }
     Ok(vec![ty(d, Shape(dims))])
 }
@@ -699,13 +721,8 @@ fn range(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
         if dl == 0 {
             return Err(cx.shape_err("delta must not be 0"));
         }
-        let span = l - s;
-        let n = if dl > 0 {
-            (span + dl - 1).div_euclid(dl)
-        } else {
-            (span + dl + 1).div_euclid(dl)
-        };
-        usize::try_from(n.max(0)).map_err(|_| cx.shape_err("range is too long"))?
+        usize::try_from(ceil_div(l - s, dl).max(0))
+            .map_err(|_| cx.shape_err("range is too long"))?
     };
     Ok(vec![ty(d, Shape::new(&[n]))])
 }
@@ -750,18 +767,17 @@ fn given(cx: &Ctx<'_, '_>, i: usize) -> bool {
         .is_some_and(|o| o.ty.shape.num_elements() != Some(0))
 }
 
-fn resize(
-    cx: &Ctx<'_, '_>,
-    axes_attr: &[i64],
-    policy: KeepAspectRatio,
-) -> Result<Vec<TensorType>> {
+fn resize(cx: &Ctx<'_, '_>, axes_attr: &[i64], policy: KeepAspectRatio) -> Result<Vec<TensorType>> {
     cx.simple(1, 4)?;
     let d = cx.dtype(0, ANY)?;
     cx.opt_dtype(1, FLOAT)?;
-    cx.opt_dtype(2, super::Class {
-        accepts: |d| d == DType::F32,
-        what: "f32",
-    })?;
+    cx.opt_dtype(
+        2,
+        super::Class {
+            accepts: |d| d == DType::F32,
+            what: "f32",
+        },
+    )?;
     cx.opt_dtype(3, I64)?;
     let x = cx.shape(0)?;
     let r = x.rank();
@@ -774,7 +790,11 @@ fn resize(
             }
             out.push(n);
         }
-        if axes_attr.is_empty() { (0..r).collect() } else { out }
+        if axes_attr.is_empty() {
+            (0..r).collect()
+        } else {
+            out
+        }
     };
     let (scales, sizes) = (given(cx, 2), given(cx, 3));
     if scales == sizes {
@@ -796,7 +816,13 @@ fn resize(
         return Ok(vec![ty(d, Shape(dims))]);
     };
     let vals: Vec<f64> = (0..t.len()).map(|i| t.get_f64(i)).collect();
-    let bad = |v: f64| if scales { v.is_nan() || v <= 0.0 } else { v < 0.0 };
+    let bad = |v: f64| {
+        if scales {
+            v.is_nan() || v <= 0.0
+        } else {
+            v < 0.0
+        }
+    };
     if vals.iter().any(|&v| bad(v)) {
         return Err(cx.shape_err(format!("scales or sizes {vals:?} must be positive")));
     }

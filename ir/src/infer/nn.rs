@@ -18,12 +18,9 @@ pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Option<Vec<TensorType>>
             keepdims,
             noop_with_empty_axes,
         } => reduce(cx, *kind, *keepdims, *noop_with_empty_axes)?,
-        Op::ArgMax {
-            axis, keepdims, ..
+        Op::ArgMax { axis, keepdims, .. } | Op::ArgMin { axis, keepdims, .. } => {
+            arg_reduce(cx, *axis, *keepdims)?
         }
-        | Op::ArgMin {
-            axis, keepdims, ..
-        } => arg_reduce(cx, *axis, *keepdims)?,
         Op::Softmax { axis } | Op::LogSoftmax { axis } | Op::Hardmax { axis } => {
             cx.simple(1, 1)?;
             let d = cx.dtype(0, FLOAT)?;
@@ -161,12 +158,7 @@ pub(super) fn operand_axes(
 }
 
 /// `(data, axes?)`; reduced axes become 1 (keepdims) or disappear.
-fn reduce(
-    cx: &Ctx<'_, '_>,
-    kind: ReduceOp,
-    keepdims: bool,
-    noop: bool,
-) -> Result<Vec<TensorType>> {
+fn reduce(cx: &Ctx<'_, '_>, kind: ReduceOp, keepdims: bool, noop: bool) -> Result<Vec<TensorType>> {
     cx.simple(1, 2)?;
     let class = match kind {
         ReduceOp::Max | ReduceOp::Min => ANY,
@@ -268,9 +260,7 @@ fn top_k(cx: &Ctx<'_, '_>, axis: i64) -> Result<Vec<TensorType>> {
 fn channel_vector(cx: &Ctx<'_, '_>, i: usize, what: &str, c: &Dim) -> Result<()> {
     let s = cx.shape(i)?;
     if s.rank() != 1 || !dims_compatible(&s.0[0], c) {
-        return Err(cx.shape_err(format!(
-            "{what} (input {i}) must have shape [{c}], got {s}"
-        )));
+        return Err(cx.shape_err(format!("{what} (input {i}) must have shape [{c}], got {s}")));
     }
     Ok(())
 }
@@ -279,9 +269,7 @@ fn channel_vector(cx: &Ctx<'_, '_>, i: usize, what: &str, c: &Dim) -> Result<()>
 fn min_rank<'b>(cx: &Ctx<'_, 'b>, i: usize, min: usize) -> Result<&'b Shape> {
     let s = cx.shape(i)?;
     if s.rank() < min {
-        return Err(cx.shape_err(format!(
-            "input {i} must have rank at least {min}, got {s}"
-        )));
+        return Err(cx.shape_err(format!("input {i} must have rank at least {min}, got {s}")));
     }
     Ok(s)
 }
@@ -370,9 +358,7 @@ fn same_static(a: &Shape, b: &Shape) -> bool {
 /// Checks two contracted dims agree.
 fn check_inner(cx: &Ctx<'_, '_>, k1: &Dim, k2: &Dim) -> Result<()> {
     if !dims_compatible(k1, k2) {
-        return Err(cx.shape_err(format!(
-            "inner dimensions differ: {k1} vs {k2}"
-        )));
+        return Err(cx.shape_err(format!("inner dimensions differ: {k1} vs {k2}")));
     }
     Ok(())
 }
@@ -430,10 +416,7 @@ fn gemm(cx: &Ctx<'_, '_>, trans_a: bool, trans_b: bool) -> Result<Vec<TensorType
     if let Some(c) = cx.opt(2) {
         let bc = cx.broadcast(&[&c.ty.shape, &out], 0)?;
         if bc.rank() != 2 || !same_static(&bc, &out) {
-            return Err(cx.shape_err(format!(
-                "C {} must broadcast to {out}",
-                c.ty.shape
-            )));
+            return Err(cx.shape_err(format!("C {} must broadcast to {out}", c.ty.shape)));
         }
     }
     Ok(vec![ty(d, out)])
@@ -509,20 +492,18 @@ fn einsum(cx: &Ctx<'_, '_>, equation: &str) -> Result<Vec<TensorType>> {
             )));
         }
         let ell = s.rank() - n;
-        let dims = t.before.iter().zip(&s.0).chain(
-            t.after
-                .iter()
-                .zip(&s.0[t.before.len() + ell..]),
-        );
+        let dims = t
+            .before
+            .iter()
+            .zip(&s.0)
+            .chain(t.after.iter().zip(&s.0[t.before.len() + ell..]));
         for (&c, dim) in dims {
             let e = labels.entry(c).or_insert((Dim::Static(1), 0));
             e.0 = match (&e.0, dim) {
                 (Dim::Static(1), x) | (x, Dim::Static(1)) => x.clone(),
                 (x, y) if dims_compatible(x, y) => merge_dim(x, y),
                 (x, y) => {
-                    return Err(cx.shape_err(format!(
-                        "label `{c}` has extents {x} and {y}"
-                    )));
+                    return Err(cx.shape_err(format!("label `{c}` has extents {x} and {y}")));
                 }
             };
             e.1 += 1;
@@ -621,10 +602,7 @@ fn window(cx: &Ctx<'_, '_>, w: &WindowAttrs<'_>, n: usize) -> Result<Window> {
         w.pads.to_vec()
     };
     if pads.len() != 2 * n {
-        return Err(cx.attr_err(
-            "pads",
-            format!("{:?} must have {} entries", w.pads, 2 * n),
-        ));
+        return Err(cx.attr_err("pads", format!("{:?} must have {} entries", w.pads, 2 * n)));
     }
     if pads.iter().any(|&p| p < 0) {
         return Err(cx.attr_err("pads", format!("{:?} must not be negative", w.pads)));
@@ -750,10 +728,7 @@ fn non_negative_list(
         return Ok(vec![0; n]);
     }
     if v.len() != n || v.iter().any(|&x| x < 0) {
-        return Err(cx.attr_err(
-            attr,
-            format!("{v:?} must have {n} non-negative entries"),
-        ));
+        return Err(cx.attr_err(attr, format!("{v:?} must have {n} non-negative entries")));
     }
     Ok(v.to_vec())
 }
@@ -822,7 +797,9 @@ fn conv_transpose(
             }
         };
         let size = usize::try_from(size).map_err(|_| {
-            cx.shape_err(format!("spatial axis {i}: output extent {size} is negative"))
+            cx.shape_err(format!(
+                "spatial axis {i}: output extent {size} is negative"
+            ))
         })?;
         dims.push(Dim::Static(size));
     }
