@@ -73,7 +73,9 @@ pub fn infer_node(graph: &Graph, node: NodeId) -> Result<Vec<TensorType>> {
 /// A dtype class: a predicate plus how error messages describe it.
 #[derive(Clone, Copy)]
 pub(crate) struct Class {
+    /// True for the dtypes of the class.
     accepts: fn(DType) -> bool,
+    /// The class in words, for [`IrError::InputDType`].
     what: &'static str,
 }
 
@@ -125,8 +127,11 @@ pub(crate) const INDEX: Class = Class {
 
 /// One inference call: the node, its operands and its output count, with error builders.
 pub(crate) struct Ctx<'a, 'b> {
+    /// The node, for error messages.
     pub(crate) at: &'a At,
+    /// Its operands (`None` = absent optional operand).
     pub(crate) inputs: &'a [Option<Operand<'b>>],
+    /// How many outputs the node has.
     pub(crate) num_outputs: usize,
 }
 

@@ -54,12 +54,18 @@ fn unary(cx: &Ctx<'_, '_>, u: UnaryOp) -> Result<Vec<TensorType>> {
     same_as_input(cx, class, result)
 }
 
+/// Pow's base: floats, i32 or i64 (its exponent may be any numeric dtype).
+const POW_BASE: Class = Class {
+    accepts: |d| d.is_float() || matches!(d, DType::I32 | DType::I64),
+    what: "a float dtype, i32 or i64",
+};
+
 fn binary(cx: &Ctx<'_, '_>, b: BinaryOp) -> Result<Vec<TensorType>> {
     use BinaryOp::*;
     cx.simple(2, 2)?;
     let (class, same) = match b {
         Add | Sub | Mul | Div | Mod | FMod | PRelu => (NUMERIC, true),
-        Pow => (NUMERIC, false),
+        Pow => (POW_BASE, false),
         BitShiftLeft | BitShiftRight => (UNSIGNED, true),
         BitwiseAnd | BitwiseOr | BitwiseXor => (INT, true),
         And | Or | Xor => (BOOL, true),
@@ -67,7 +73,7 @@ fn binary(cx: &Ctx<'_, '_>, b: BinaryOp) -> Result<Vec<TensorType>> {
         Less | LessOrEqual | Greater | GreaterOrEqual => (NUMERIC, true),
     };
     let a = cx.dtype(0, class)?;
-    cx.dtype(1, class)?;
+    cx.dtype(1, if b == Pow { NUMERIC } else { class })?;
     if same {
         cx.same_dtype(1, 0)?;
     }

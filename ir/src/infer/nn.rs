@@ -750,7 +750,10 @@ fn conv_transpose(
         )));
     }
     let m = match w.0[1].as_static() {
-        Some(v) => Dim::Static(v * g),
+        Some(v) => Dim::Static(
+            v.checked_mul(g)
+                .ok_or_else(|| cx.shape_err("output channel count overflows"))?,
+        ),
         None => cx.sym(0, 1),
     };
     if cx.opt(2).is_some() {
@@ -790,7 +793,7 @@ fn conv_transpose(
                 let pads = if w_attrs.auto_pad == AutoPad::Valid {
                     0
                 } else {
-                    (win.pads[i] + win.pads[i + n]) as i128
+                    win.pads[i] as i128 + win.pads[i + n] as i128
                 };
                 let ek = (ki as i128 - 1) * win.dilations[i] as i128 + 1;
                 s * (xi - 1) + out_pad[i] as i128 + ek - pads

@@ -250,6 +250,7 @@ fn binary_ops() {
         (BinaryOp::BitShiftRight, I32, I32),
         (BinaryOp::BitwiseAnd, F32, F32),
         (BinaryOp::Less, Bool, Bool),
+        (BinaryOp::Pow, U8, F32),
     ] {
         assert!(matches!(
             err(&Op::Binary(o), &[x(a, &[2]), x(b, &[2])], 1),
