@@ -379,6 +379,9 @@ fn even_split(cx: &Ctx<'_, '_>, e: usize, n: usize, ceil: bool) -> Result<Vec<Di
 
 /// ONNX Slice extent of one axis of extent `d`.
 fn slice_len(start: i64, end: i64, step: i64, d: usize) -> usize {
+    if d == 0 {
+        return 0;
+    }
     let d = d as i128;
     let (mut s, mut e, st) = (start as i128, end as i128, step as i128);
     if s < 0 {
@@ -391,7 +394,7 @@ fn slice_len(start: i64, end: i64, step: i64, d: usize) -> usize {
         s = s.clamp(0, d);
         e = e.clamp(0, d);
     } else {
-        s = s.clamp(0, (d - 1).max(0));
+        s = s.clamp(0, d - 1);
         e = e.clamp(-1, d - 1);
     }
     ceil_div(e - s, st).max(0) as usize

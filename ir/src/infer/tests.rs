@@ -825,6 +825,29 @@ fn slice() {
         t(F32, &[10, 5]),
     );
     one(&sl, &[x(F32, &[5]), ints(&[3]), ints(&[3])], t(F32, &[0]));
+    // Negative steps over an empty axis give nothing (checked with ONNX shape inference).
+    one(
+        &sl,
+        &[
+            x(F32, &[0, 3]),
+            ints(&[i64::MIN, -4]),
+            ints(&[8, -2]),
+            ints(&[-1, 0]),
+            ints(&[3, -1]),
+        ],
+        t(F32, &[0, 1]),
+    );
+    one(
+        &sl,
+        &[
+            x(F32, &[0, 3]),
+            ints(&[i64::MAX]),
+            ints(&[i64::MIN]),
+            ints(&[0]),
+            ints(&[-2]),
+        ],
+        t(F32, &[0, 3]),
+    );
     // x[4:0:-2] and x[-1::-4] on [10].
     one(
         &sl,
