@@ -497,7 +497,17 @@ fn einsum(cx: &Ctx<'_, '_>, equation: &str) -> Result<Vec<TensorType>> {
             .iter()
             .zip(&s.0)
             .chain(t.after.iter().zip(&s.0[t.before.len() + ell..]));
+        let mut local: BTreeMap<char, &Dim> = BTreeMap::new();
         for (&c, dim) in dims {
+            // A label repeated within one operand (a diagonal) needs equal extents; across
+            // operands, extent 1 broadcasts.
+            if let Some(prev) = local.insert(c, dim)
+                && !dims_compatible(prev, dim)
+            {
+                return Err(cx.shape_err(format!(
+                    "label `{c}` is repeated in input {i} with extents {prev} and {dim}"
+                )));
+            }
             let e = labels.entry(c).or_insert((Dim::Static(1), 0));
             e.0 = match (&e.0, dim) {
                 (Dim::Static(1), x) | (x, Dim::Static(1)) => x.clone(),

@@ -505,6 +505,13 @@ fn einsum() {
     );
     shape_err(&e("ij,jk->ik"), &[x(F32, &[2, 3]), x(F32, &[4, 5])]);
     shape_err(&e("ijk"), &[x(F32, &[2, 3])]);
+    // A repeated label within one operand does not broadcast (NumPy rejects it).
+    shape_err(&e("bb"), &[x(F32, &[4, 1])]);
+    one(
+        &e("ab,bb->a"),
+        &[x(F32, &[2, 1]), x(F32, &[3, 3])],
+        t(F32, &[2]),
+    );
     for (bad, dims) in [
         ("...i->i", &[2, 3][..]),
         ("ij->iz", &[2, 3]),
