@@ -744,6 +744,10 @@ fn non_negative_list(
 }
 
 /// `(X, W, B?)`: X `[N, C, ...]`, W `[C, M/group, k...]`, output `[N, M, ...]`.
+///
+/// Spatial extents: `output_shape` when given; with SAME auto_pad `in * stride` (the ONNX
+/// operator text and reference implementation); else
+/// `stride * (in - 1) + output_padding + (k - 1) * dilation + 1 - pads`.
 fn conv_transpose(
     cx: &Ctx<'_, '_>,
     w_attrs: &WindowAttrs<'_>,
