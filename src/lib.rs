@@ -39,7 +39,7 @@ pub struct ReadmeDoctests;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -47,7 +47,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A text-form graph did not parse.
-    #[error("{path}:{source}")]
+    #[error("{}:{source}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
@@ -55,7 +55,7 @@ pub enum Error {
         source: tessera_ir::ParseError,
     },
     /// A `.npy` file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}", npy_message(path, source))]
     Npy {
         /// The file.
         path: PathBuf,
@@ -74,6 +74,14 @@ pub enum Error {
     /// A command-line argument is malformed.
     #[error("{0}")]
     Usage(String),
+}
+
+fn npy_message(path: &Path, e: &tessera_ir::npy::NpyError) -> String {
+    match e {
+        // I/O errors already name the file.
+        tessera_ir::npy::NpyError::Io { .. } => e.to_string(),
+        _ => format!("{}: {e}", path.display()),
+    }
 }
 
 /// Every backend compiled into this build, available or not.

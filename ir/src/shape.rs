@@ -238,14 +238,27 @@ pub fn window_geometry(
                 "axis {i}: kernel, stride and dilation must be positive"
             ));
         }
-        let ek = (k - 1) * d + 1;
+        let overflow = || {
+            format!("axis {i}: window arithmetic overflows (kernel {k}, dilation {d}, input {x})")
+        };
+        let ek = (k - 1)
+            .checked_mul(d)
+            .and_then(|e| e.checked_add(1))
+            .ok_or_else(overflow)?;
         let (pb, pe) = match pad {
             WindowPad::Explicit([]) => (0, 0),
-            WindowPad::Explicit(p) => (p[i] as usize, p[i + n] as usize),
+            WindowPad::Explicit(p) => (
+                usize::try_from(p[i]).map_err(|_| overflow())?,
+                usize::try_from(p[i + n]).map_err(|_| overflow())?,
+            ),
             WindowPad::Valid => (0, 0),
             WindowPad::SameUpper | WindowPad::SameLower => {
                 let out = x.div_ceil(s);
-                let total = ((out.max(1) - 1) * s + ek).saturating_sub(x);
+                let total = (out.max(1) - 1)
+                    .checked_mul(s)
+                    .and_then(|v| v.checked_add(ek))
+                    .ok_or_else(overflow)?
+                    .saturating_sub(x);
                 let small = total / 2;
                 if pad == WindowPad::SameUpper {
                     (small, total - small)
@@ -254,7 +267,10 @@ pub fn window_geometry(
                 }
             }
         };
-        let padded = x + pb + pe;
+        let padded = x
+            .checked_add(pb)
+            .and_then(|v| v.checked_add(pe))
+            .ok_or_else(overflow)?;
         if padded < ek {
             return Err(format!(
                 "axis {i}: dilated kernel {ek} is larger than the padded input {padded}"
@@ -266,7 +282,7 @@ pub fn window_geometry(
         } else {
             span / s + 1
         };
-        if ceil_mode && out > 1 && (out - 1) * s >= x + pb {
+        if ceil_mode && out > 1 && (out - 1).saturating_mul(s) >= x + pb {
             out -= 1;
         }
         axes.push(WindowAxis {
@@ -322,5 +338,10 @@ mod window_tests {
         assert_eq!(g[0].out, 3);
         assert!(window_geometry(&[2], &[3], &[1], &[1], WindowPad::Valid, false).is_err());
         assert!(window_geometry(&[4], &[3], &[0], &[1], WindowPad::Valid, false).is_err());
+        assert!(window_geometry(&[4], &[3], &[1], &[usize::MAX], WindowPad::Valid, false).is_err());
+        let huge = [i64::MAX, i64::MAX];
+        assert!(
+            window_geometry(&[4], &[3], &[1], &[1], WindowPad::Explicit(&huge), false).is_err()
+        );
     }
 }

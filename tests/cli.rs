@@ -1,0 +1,247 @@
+//! End-to-end tests of the `tessera` binary: running graphs on .npy inputs, and the errors a
+//! user gets for bad input (a message that says what and where, and a non-zero exit).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tessera_ir::{Tensor, npy};
+
+fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the tessera binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs a command that must fail; returns its stderr.
+fn fails(args: &[&str]) -> String {
+    let o = tessera(args);
+    assert!(
+        !o.status.success(),
+        "expected failure for {args:?}, got success"
+    );
+    let err = stderr(&o);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn npy_file(dir: &Path, name: &str, t: &Tensor) -> String {
+    let p = dir.join(name);
+    npy::save_npy(&p, t).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn devices_lists_the_reference_backend() {
+    let o = tessera(&["devices"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("reference") && l.contains("available")),
+        "{out}"
+    );
+}
+
+#[test]
+fn help_explains_each_command() {
+    let o = tessera(&["--help"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("devices") && out.contains("run"), "{out}");
+    let o = tessera(&["run", "--help"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("--input") && out.contains("--output-dir") && out.contains("--backend"),
+        "{out}"
+    );
+}
+
+#[test]
+fn runs_the_example_mlp() {
+    let d = tmp();
+    let out = d.path().join("out");
+    let o = tessera(&[
+        "run",
+        "examples/mlp.tir",
+        "--backend",
+        "reference",
+        "--input",
+        "x=examples/mlp_x.npy",
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let y = npy::load_npy(&out.join("y.npy")).unwrap();
+    assert_eq!(y.shape(), &[2, 2]);
+    // numpy: relu(x @ w1 + b1) @ w2 + b2
+    let expected = [6.1375f32, 5.625, 1.05, 4.75];
+    for (a, e) in y.to_vec::<f32>().unwrap().iter().zip(expected) {
+        assert!((a - e).abs() <= 1e-5, "{a} vs {e}");
+    }
+}
+
+const TWO_OUTPUTS: &str = r#"
+graph g(%x: i32[3]) -> (%"a/b:0", %x) {
+  %"a/b:0" = neg(%x) : i32[3]
+  return %"a/b:0", %x
+}
+"#;
+
+#[test]
+fn output_files_are_named_after_outputs_with_odd_characters_replaced() {
+    let d = tmp();
+    let g = write(d.path(), "g.tir", TWO_OUTPUTS);
+    let x = npy_file(
+        d.path(),
+        "x.npy",
+        &Tensor::from_vec(&[3], vec![1i32, -2, i32::MIN]).unwrap(),
+    );
+    let out: PathBuf = d.path().join("o");
+    let o = tessera(&[
+        "run",
+        &g,
+        "--input",
+        &format!("x={x}"),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = npy::load_npy(&out.join("a_b_0.npy")).unwrap();
+    assert_eq!(a.to_vec::<i32>().unwrap(), vec![-1, 2, i32::MIN]);
+    let x = npy::load_npy(&out.join("x.npy")).unwrap();
+    assert_eq!(x.to_vec::<i32>().unwrap(), vec![1, -2, i32::MIN]);
+}
+
+#[test]
+fn malformed_text_reports_file_line_and_column() {
+    let d = tmp();
+    let g = write(
+        d.path(),
+        "bad.tir",
+        "graph g(%x: f32[2]) -> (%x) {\n  %y = relu(%x : f32[2]\n  return %x\n}\n",
+    );
+    let err = fails(&["run", &g]);
+    assert!(err.contains("bad.tir:2:"), "{err}");
+}
+
+#[test]
+fn unknown_operator_is_named() {
+    let d = tmp();
+    let g = write(
+        d.path(),
+        "op.tir",
+        "graph g(%x: f32[2]) -> (%y) {\n  %y = frobnicate(%x) : f32[2]\n  return %y\n}\n",
+    );
+    let err = fails(&["run", &g]);
+    assert!(
+        err.contains("frobnicate") && err.contains("op.tir:2:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ill_typed_graph_is_rejected_with_node_and_op() {
+    let d = tmp();
+    let g = write(
+        d.path(),
+        "t.tir",
+        "graph g(%x: f32[2], %y: f32[3]) -> (%z) {\n  %z = add(%x, %y) : f32[2]\n  return %z\n}\n",
+    );
+    let err = fails(&["run", &g]);
+    assert!(
+        err.contains("add") && err.contains("[2]") && err.contains("[3]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn input_problems_list_the_expected_inputs() {
+    let d = tmp();
+    let f64x = npy_file(
+        d.path(),
+        "f64.npy",
+        &Tensor::from_vec(&[2, 3], vec![0f64; 6]).unwrap(),
+    );
+    let f32x = npy_file(
+        d.path(),
+        "short.npy",
+        &Tensor::from_vec(&[3], vec![0f32; 3]).unwrap(),
+    );
+    let mlp = "examples/mlp.tir";
+
+    let err = fails(&["run", mlp, "--output-dir", d.path().to_str().unwrap()]);
+    assert!(
+        err.contains("missing input `x`") && err.contains("f32[2, 3]"),
+        "{err}"
+    );
+
+    let err = fails(&["run", mlp, "--input", &format!("x={f64x}")]);
+    assert!(
+        err.contains("input `x`") && err.contains("f64[2, 3]") && err.contains("f32[2, 3]"),
+        "{err}"
+    );
+
+    let err = fails(&["run", mlp, "--input", &format!("x={f32x}")]);
+    assert!(err.contains("f32[3]") && err.contains("f32[2, 3]"), "{err}");
+
+    let err = fails(&[
+        "run",
+        mlp,
+        "--input",
+        &format!("x=examples/mlp_x.npy"),
+        "--input",
+        &format!("q={f32x}"),
+    ]);
+    assert!(
+        err.contains("unknown input `q`") && err.contains("x: f32[2, 3]"),
+        "{err}"
+    );
+
+    let err = fails(&["run", mlp, "--input", "x"]);
+    assert!(err.contains("NAME=FILE.npy"), "{err}");
+
+    let err = fails(&["run", mlp, "--input", "x=does/not/exist.npy"]);
+    assert!(err.contains("does/not/exist.npy"), "{err}");
+
+    let garbage = write(d.path(), "garbage.npy", "not numpy");
+    let err = fails(&["run", mlp, "--input", &format!("x={garbage}")]);
+    assert!(
+        err.contains("garbage.npy") && err.contains("magic"),
+        "{err}"
+    );
+}
+
+#[test]
+fn backend_problems_are_explained() {
+    let err = fails(&[
+        "run",
+        "examples/mlp.tir",
+        "--backend",
+        "tpu",
+        "--input",
+        "x=examples/mlp_x.npy",
+    ]);
+    assert!(
+        err.contains("unknown backend `tpu`") && err.contains("reference"),
+        "{err}"
+    );
+    let err = fails(&["run", "missing.tir"]);
+    assert!(err.contains("missing.tir"), "{err}");
+    let err = fails(&["run", "README.md"]);
+    assert!(err.contains("unknown graph format"), "{err}");
+}
