@@ -1371,13 +1371,6 @@ fn attribute_mappings() {
             },
         ),
         (
-            node("Shape", &["x"], &["y"], vec![ai("start", 1), ai("end", -1)]),
-            Op::Shape {
-                start: 1,
-                end: Some(-1),
-            },
-        ),
-        (
             node("Sum", &["x", "x", "x"], &["y"], vec![]),
             Op::Variadic(VariadicOp::Sum),
         ),
@@ -1398,11 +1391,11 @@ fn attribute_mappings() {
         let g = one(18, n, &[2, 2], vec![]);
         assert_eq!(producer(&g, "y").op, expected);
     }
-    // Shape before 15 has no start/end.
+    // Shape before 15 has no start/end (symbolic dims: not folded).
     let g = one(
         13,
         node("Shape", &["x"], &["y"], vec![ai("start", 1)]),
-        &[2],
+        &[-1, 2],
         vec![],
     );
     assert_eq!(
@@ -1412,6 +1405,42 @@ fn attribute_mappings() {
             end: None
         }
     );
+    let g = one(
+        15,
+        node("Shape", &["x"], &["y"], vec![ai("start", 1), ai("end", -1)]),
+        &[-1, 2, 3],
+        vec![],
+    );
+    assert_eq!(
+        producer(&g, "y").op,
+        Op::Shape {
+            start: 1,
+            end: Some(-1)
+        }
+    );
+}
+
+#[test]
+fn shape_and_size_of_static_values_are_constants() {
+    let folded = |opset, n: NodeProto, dims: &[i64]| {
+        let g = one(opset, n, dims, vec![]);
+        assert!(g.nodes.is_empty());
+        assert_eq!(g.value_label(g.outputs[0]), "y");
+        g.constant_of(g.outputs[0]).unwrap().clone()
+    };
+    let shape = |attrs| node("Shape", &["x"], &["y"], attrs);
+    let t = folded(18, shape(vec![ai("start", 1), ai("end", -1)]), &[2, 3, 4]);
+    assert_eq!(t, Tensor::from_vec(&[1], vec![3i64]).unwrap());
+    let t = folded(18, shape(vec![ai("start", -10), ai("end", 10)]), &[2, 3]);
+    assert_eq!(t.to_i64_vec().unwrap(), vec![2, 3]);
+    let t = folded(18, shape(vec![ai("start", 2), ai("end", 1)]), &[2, 3]);
+    assert_eq!(t.shape(), &[0]);
+    let t = folded(13, shape(vec![ai("start", 1)]), &[2, 3]);
+    assert_eq!(t.to_i64_vec().unwrap(), vec![2, 3]);
+    let t = folded(13, node("Size", &["x"], &["y"], vec![]), &[2, 3, 4]);
+    assert_eq!(t, Tensor::scalar(24i64));
+    let t = folded(13, node("Size", &["x"], &["y"], vec![]), &[]);
+    assert_eq!(t, Tensor::scalar(1i64));
 }
 
 #[test]
