@@ -24,6 +24,9 @@ pub(crate) type InferFn =
 /// are accepted for the operators whose semantics did not change up to this one.
 pub(crate) const MIN_OPSET: i64 = 7;
 
+/// Constants larger than this (in elements) are never folded at import.
+const FOLD_LIMIT: usize = 1024;
+
 /// How deeply model-local functions may call each other.
 const MAX_INLINE_DEPTH: usize = 32;
 
@@ -425,6 +428,9 @@ impl<'m> Importer<'m> {
             };
             let v = if v.index() >= start && named.insert(v) {
                 v
+            } else if let Some(t) = self.graph.constant_of(v).cloned() {
+                // A constant reused under another name: a copy keeps it a constant.
+                self.graph.add_named_constant(None, t)
             } else {
                 let ty = self.graph.value(v).ty.clone();
                 let n = self.graph.push_node(
@@ -589,6 +595,12 @@ impl NodeCtx<'_, '_> {
             node: name.clone().unwrap_or_else(|| self.label.to_string()),
             op: op.name(),
         };
+        if let Some(tensors) = self.try_fold(&op, &at, &inputs, num_outputs) {
+            return Ok(tensors
+                .into_iter()
+                .map(|t| self.imp.graph.add_named_constant(None, t))
+                .collect());
+        }
         let graph = &self.imp.graph;
         let operands: Vec<Option<Operand<'_>>> = inputs
             .iter()
@@ -611,6 +623,75 @@ impl NodeCtx<'_, '_> {
         }
         let id = self.imp.graph.push_node(op, inputs, types, name);
         Ok(self.imp.graph.node(id).outputs.clone())
+    }
+
+    /// Shape arithmetic on constants, folded at import so that later shapes stay static:
+    /// `Shape`/`Size` of a statically shaped value, and small ops whose operands are all
+    /// small constants (evaluated by the reference interpreter). `None` leaves the node be.
+    fn try_fold(
+        &self,
+        op: &Op,
+        at: &At,
+        inputs: &[Option<ValueId>],
+        num_outputs: usize,
+    ) -> Option<Vec<Tensor>> {
+        let graph = &self.imp.graph;
+        let first = inputs.first().copied().flatten();
+        let static_dims = first.and_then(|v| graph.value(v).ty.shape.as_static());
+        match (op, static_dims) {
+            (Op::Shape { start, end }, Some(dims)) => {
+                let rank = dims.len() as i64;
+                let clamp = |i: i64| (if i < 0 { i + rank } else { i }).clamp(0, rank) as usize;
+                let (s, e) = (clamp(*start), clamp(end.unwrap_or(rank)));
+                let dims: Vec<i64> = dims
+                    .get(s..e.max(s))?
+                    .iter()
+                    .map(|&d| i64::try_from(d).ok())
+                    .collect::<Option<_>>()?;
+                return Tensor::from_slice(&[dims.len()], &dims)
+                    .ok()
+                    .map(|t| vec![t]);
+            }
+            (Op::Size {}, Some(dims)) => {
+                let n = tessera_ir::shape::checked_product(&dims)?;
+                return Some(vec![Tensor::scalar(i64::try_from(n).ok()?)]);
+            }
+            _ => {}
+        }
+        let foldable = matches!(
+            op,
+            Op::Unary(_)
+                | Op::Binary(_)
+                | Op::Variadic(_)
+                | Op::Reduce { .. }
+                | Op::Cast { .. }
+                | Op::Shape { .. }
+                | Op::Size {}
+                | Op::Gather { .. }
+                | Op::Slice {}
+                | Op::Concat { .. }
+                | Op::Squeeze {}
+                | Op::Unsqueeze {}
+                | Op::Reshape { .. }
+                | Op::Flatten { .. }
+                | Op::Where {}
+                | Op::Clip {}
+        );
+        if !foldable || first.is_none() {
+            return None;
+        }
+        let tensors: Vec<Option<&Tensor>> = inputs
+            .iter()
+            .map(|i| match i {
+                None => Some(None),
+                Some(v) => graph.constant_of(*v).map(Some),
+            })
+            .collect::<Option<_>>()?;
+        if tensors.iter().flatten().any(|t| t.len() > FOLD_LIMIT) {
+            return None;
+        }
+        let out = tessera_ir::interp::eval_op(op, at, &tensors, num_outputs).ok()?;
+        (out.len() == num_outputs).then_some(out)
     }
 
     /// Emits the node that yields the ONNX node's outputs (it keeps the node's name).

@@ -1371,13 +1371,6 @@ fn attribute_mappings() {
             },
         ),
         (
-            node("Shape", &["x"], &["y"], vec![ai("start", 1), ai("end", -1)]),
-            Op::Shape {
-                start: 1,
-                end: Some(-1),
-            },
-        ),
-        (
             node("Sum", &["x", "x", "x"], &["y"], vec![]),
             Op::Variadic(VariadicOp::Sum),
         ),
@@ -1398,11 +1391,11 @@ fn attribute_mappings() {
         let g = one(18, n, &[2, 2], vec![]);
         assert_eq!(producer(&g, "y").op, expected);
     }
-    // Shape before 15 has no start/end.
+    // Shape before 15 has no start/end (symbolic dims: not folded).
     let g = one(
         13,
         node("Shape", &["x"], &["y"], vec![ai("start", 1)]),
-        &[2],
+        &[-1, 2],
         vec![],
     );
     assert_eq!(
@@ -1412,6 +1405,42 @@ fn attribute_mappings() {
             end: None
         }
     );
+    let g = one(
+        15,
+        node("Shape", &["x"], &["y"], vec![ai("start", 1), ai("end", -1)]),
+        &[-1, 2, 3],
+        vec![],
+    );
+    assert_eq!(
+        producer(&g, "y").op,
+        Op::Shape {
+            start: 1,
+            end: Some(-1)
+        }
+    );
+}
+
+#[test]
+fn shape_and_size_of_static_values_are_constants() {
+    let folded = |opset, n: NodeProto, dims: &[i64]| {
+        let g = one(opset, n, dims, vec![]);
+        assert!(g.nodes.is_empty());
+        assert_eq!(g.value_label(g.outputs[0]), "y");
+        g.constant_of(g.outputs[0]).unwrap().clone()
+    };
+    let shape = |attrs| node("Shape", &["x"], &["y"], attrs);
+    let t = folded(18, shape(vec![ai("start", 1), ai("end", -1)]), &[2, 3, 4]);
+    assert_eq!(t, Tensor::from_vec(&[1], vec![3i64]).unwrap());
+    let t = folded(18, shape(vec![ai("start", -10), ai("end", 10)]), &[2, 3]);
+    assert_eq!(t.to_i64_vec().unwrap(), vec![2, 3]);
+    let t = folded(18, shape(vec![ai("start", 2), ai("end", 1)]), &[2, 3]);
+    assert_eq!(t.shape(), &[0]);
+    let t = folded(13, shape(vec![ai("start", 1)]), &[2, 3]);
+    assert_eq!(t.to_i64_vec().unwrap(), vec![2, 3]);
+    let t = folded(13, node("Size", &["x"], &["y"], vec![]), &[2, 3, 4]);
+    assert_eq!(t, Tensor::scalar(24i64));
+    let t = folded(13, node("Size", &["x"], &["y"], vec![]), &[]);
+    assert_eq!(t, Tensor::scalar(1i64));
 }
 
 #[test]
@@ -1897,6 +1926,90 @@ fn onnx_node_tests_never_panic() {
 #[ignore = "needs inference branch merged"]
 fn onnx_node_tests_with_real_inference() {
     scan_node_tests(tessera_ir::infer::infer_op, "real inference");
+}
+
+/// Runs every ONNX node test that imports through the reference interpreter and compares
+/// with `test_data_set_0`; prints the cases that disagree. Asserts nothing beyond no panic.
+#[test]
+#[ignore = "needs the inference and interpreter branches merged"]
+fn onnx_node_tests_compute_expected_outputs() {
+    use std::collections::HashMap;
+    let Some(dir) = node_test_dir() else {
+        return;
+    };
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    cases.sort();
+    let read = |p: &Path| -> Option<Tensor> {
+        let t = TensorProto::decode(std::fs::read(p).ok()?.as_slice()).ok()?;
+        super::tensor::tensor_from_proto(&t, "data", None).ok()
+    };
+    let (mut pass, mut fail, mut error) = (0, Vec::new(), Vec::new());
+    for case in cases {
+        let Ok(g) = super::load_model(&case.join("model.onnx")) else {
+            continue;
+        };
+        let data = case.join("test_data_set_0");
+        let mut inputs = HashMap::new();
+        for (i, &v) in g.inputs.iter().enumerate() {
+            if let Some(t) = read(&data.join(format!("input_{i}.pb"))) {
+                inputs.insert(g.value_label(v), t);
+            }
+        }
+        let name = case
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        match tessera_ir::interp::evaluate(&g, &inputs) {
+            Err(e) => error.push(format!("{name}: {e}")),
+            Ok(outs) => {
+                let mut ok = true;
+                for (i, got) in outs.iter().enumerate() {
+                    let Some(want) = read(&data.join(format!("output_{i}.pb"))) else {
+                        continue;
+                    };
+                    if !close(got, &want) {
+                        ok = false;
+                    }
+                }
+                if ok {
+                    pass += 1;
+                } else {
+                    fail.push(name);
+                }
+            }
+        }
+    }
+    eprintln!(
+        "node tests computed: {pass} match, {} differ, {} fail to run",
+        fail.len(),
+        error.len()
+    );
+    eprintln!("differ: {fail:?}");
+    for e in &error {
+        eprintln!("error: {e}");
+    }
+}
+
+/// Same dtype and shape, and values equal (ints) or close (floats; NaN matches NaN).
+fn close(got: &Tensor, want: &Tensor) -> bool {
+    if got.dtype() != want.dtype() || got.shape() != want.shape() {
+        return false;
+    }
+    let rtol = if got.dtype().size_bytes() <= 2 {
+        1e-2
+    } else {
+        1e-3
+    };
+    (0..got.len()).all(|i| match (got.get_i128(i), want.get_i128(i)) {
+        (Some(a), Some(b)) => a == b,
+        _ => {
+            let (a, b) = (got.get_f64(i), want.get_f64(i));
+            (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-5 + rtol * b.abs()
+        }
+    })
 }
 
 fn node_test_dir() -> Option<std::path::PathBuf> {
