@@ -340,12 +340,14 @@ mod tests {
         let c = compare_outputs(&[e.clone(), e.clone()], &named(e.clone()), Tolerance::ONNX);
         assert!(c.mismatch.unwrap().contains("expected 2 outputs"));
         let c = compare_outputs(
-            &[e.clone()],
+            std::slice::from_ref(&e),
             &named(f32s(&[2], &[1.0, 3.0])),
             Tolerance::ONNX,
         );
         assert!(c.mismatch.unwrap().starts_with("output 0 (`y`)"));
-        assert!(compare_outputs(&[e.clone()], &named(e), Tolerance::ONNX).passed());
+        assert!(
+            compare_outputs(std::slice::from_ref(&e), &named(e.clone()), Tolerance::ONNX).passed()
+        );
     }
 
     #[test]

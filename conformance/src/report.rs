@@ -270,6 +270,78 @@ impl SuiteReport {
         }
         s
     }
+
+    /// The most common causes among cases with `status`, most frequent first (ties by text):
+    /// messages with their back-quoted names, numbers and bracketed lists replaced by
+    /// placeholders, so that one bug seen in many cases counts once, with its case count.
+    pub fn top_causes(&self, status: CaseStatus, limit: usize) -> Vec<(String, usize)> {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for c in self.cases.iter().filter(|c| c.status == status) {
+            *counts.entry(cause_of(&c.message)).or_default() += 1;
+        }
+        let mut causes: Vec<_> = counts.into_iter().collect();
+        causes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        causes.truncate(limit);
+        causes
+    }
+}
+
+/// A message with the details that vary between cases replaced: `` `x` `` → `` `_` ``,
+/// `[..]` → `[_]`, `(..)` → `(_)`, and numbers → `N` (digits inside words are kept).
+fn cause_of(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut closing: Option<char> = None;
+    let mut depth = 0usize;
+    let mut last_digit = false;
+    for c in message.chars() {
+        // Digits inside a word (`FLOAT8E4M3FN`, `x2`) are part of a name, not a number.
+        let last_alnum = out
+            .chars()
+            .next_back()
+            .is_some_and(|p| p.is_ascii_alphanumeric());
+        if let Some(close) = closing {
+            let open = match close {
+                ']' => '[',
+                ')' => '(',
+                _ => '`',
+            };
+            if c == close {
+                if depth == 0 || close == '`' {
+                    out.push(close);
+                    closing = None;
+                } else {
+                    depth -= 1;
+                }
+            } else if c == open && close != '`' {
+                depth += 1;
+            }
+            continue;
+        }
+        match c {
+            '`' | '[' | '(' => {
+                out.push(c);
+                out.push('_');
+                closing = Some(match c {
+                    '[' => ']',
+                    '(' => ')',
+                    _ => '`',
+                });
+                depth = 0;
+                last_digit = false;
+            }
+            d if d.is_ascii_digit() && (last_digit || !last_alnum) => {
+                if !last_digit {
+                    out.push('N');
+                }
+                last_digit = true;
+            }
+            _ => {
+                out.push(c);
+                last_digit = false;
+            }
+        }
+    }
+    out
 }
 
 fn heading(status: CaseStatus) -> &'static str {
@@ -468,6 +540,37 @@ mod tests {
         assert!(md.contains("### STFT"));
         assert!(md.contains("| Add | 2 | 1 | 1 | 0 | 0 |"), "{md}");
         assert!(!md.contains("| Abs |"), "{md}");
+    }
+
+    #[test]
+    fn causes_group_messages_that_differ_in_details() {
+        assert_eq!(
+            cause_of("import: node `Conv#0` (conv): pads [1, 2] (shapes: [1], [2]) wrong 12 times"),
+            "import: node `_` (_): pads [_] (_) wrong N times"
+        );
+        assert_eq!(
+            cause_of("type FLOAT8E4M3FN in set_0: 2.5"),
+            "type FLOAT8E4M3FN in set_N: N.N"
+        );
+        assert_eq!(cause_of("a [x [y] z] b"), "a [_] b");
+        let mut r = report();
+        r.cases[0].status = CaseStatus::Error;
+        r.cases[0].message = "node `Abs#0`: bad".into();
+        r.cases[3].message = "node `BitShift#0`: bad".into();
+        assert_eq!(
+            r.top_causes(CaseStatus::Error, 5),
+            [("node `_`: bad".to_string(), 2)]
+        );
+        assert!(r.top_causes(CaseStatus::Error, 0).is_empty());
+    }
+
+    #[test]
+    fn committed_floor_file_parses() {
+        let floors = parse_floors(include_str!("../onnx-floor.txt")).unwrap();
+        assert!(
+            floors.get("reference").is_some_and(|&n| n > 0),
+            "{floors:?}"
+        );
     }
 
     #[test]
