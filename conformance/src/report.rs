@@ -272,8 +272,8 @@ impl SuiteReport {
     }
 
     /// The most common causes among cases with `status`, most frequent first (ties by text):
-    /// messages with their back-quoted names, numbers and bracketed lists replaced by
-    /// placeholders, so that one bug seen in many cases counts once, with its case count.
+    /// messages with their numbers and bracketed lists replaced by placeholders, so that one
+    /// bug seen in many cases counts once, with its case count.
     pub fn top_causes(&self, status: CaseStatus, limit: usize) -> Vec<(String, usize)> {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for c in self.cases.iter().filter(|c| c.status == status) {
@@ -286,50 +286,38 @@ impl SuiteReport {
     }
 }
 
-/// A message with the details that vary between cases replaced: `` `x` `` → `` `_` ``,
-/// `[..]` → `[_]`, `(..)` → `(_)`, and numbers → `N` (digits inside words are kept).
+/// A message with the details that vary between cases replaced: bracketed lists (shapes,
+/// indices) → `[_]`, and numbers → `N` (digits inside words, as in `FLOAT8E4M3FN`, are kept).
+/// Names stay, so an unsupported operator or a failing node's operator is still visible.
 fn cause_of(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut closing: Option<char> = None;
     let mut depth = 0usize;
     let mut last_digit = false;
     for c in message.chars() {
-        // Digits inside a word (`FLOAT8E4M3FN`, `x2`) are part of a name, not a number.
-        let last_alnum = out
-            .chars()
-            .next_back()
-            .is_some_and(|p| p.is_ascii_alphanumeric());
-        if let Some(close) = closing {
-            let open = match close {
-                ']' => '[',
-                ')' => '(',
-                _ => '`',
-            };
-            if c == close {
-                if depth == 0 || close == '`' {
-                    out.push(close);
-                    closing = None;
-                } else {
+        if depth > 0 {
+            match c {
+                '[' => depth += 1,
+                ']' => {
                     depth -= 1;
+                    if depth == 0 {
+                        out.push_str("_]");
+                    }
                 }
-            } else if c == open && close != '`' {
-                depth += 1;
+                _ => {}
             }
             continue;
         }
+        let in_word = out
+            .chars()
+            .next_back()
+            .is_some_and(|p| p.is_ascii_alphanumeric());
         match c {
-            '`' | '[' | '(' => {
-                out.push(c);
-                out.push('_');
-                closing = Some(match c {
-                    '[' => ']',
-                    '(' => ')',
-                    _ => '`',
-                });
-                depth = 0;
+            '[' => {
+                out.push('[');
+                depth = 1;
                 last_digit = false;
             }
-            d if d.is_ascii_digit() && (last_digit || !last_alnum) => {
+            d if d.is_ascii_digit() && (last_digit || !in_word) => {
                 if !last_digit {
                     out.push('N');
                 }
@@ -340,6 +328,9 @@ fn cause_of(message: &str) -> String {
                 last_digit = false;
             }
         }
+    }
+    if depth > 0 {
+        out.push_str("_]");
     }
     out
 }
@@ -546,20 +537,20 @@ mod tests {
     fn causes_group_messages_that_differ_in_details() {
         assert_eq!(
             cause_of("import: node `Conv#0` (conv): pads [1, 2] (shapes: [1], [2]) wrong 12 times"),
-            "import: node `_` (_): pads [_] (_) wrong N times"
+            "import: node `Conv#N` (conv): pads [_] (shapes: [_], [_]) wrong N times"
         );
+        assert_eq!(cause_of("a [x [y] z] b [1"), "a [_] b [_]");
         assert_eq!(
             cause_of("type FLOAT8E4M3FN in set_0: 2.5"),
             "type FLOAT8E4M3FN in set_N: N.N"
         );
-        assert_eq!(cause_of("a [x [y] z] b"), "a [_] b");
         let mut r = report();
         r.cases[0].status = CaseStatus::Error;
-        r.cases[0].message = "node `Abs#0`: bad".into();
-        r.cases[3].message = "node `BitShift#0`: bad".into();
+        r.cases[0].message = "node `Abs#0`: bad [2, 3]".into();
+        r.cases[3].message = "node `Abs#1`: bad [4]".into();
         assert_eq!(
             r.top_causes(CaseStatus::Error, 5),
-            [("node `_`: bad".to_string(), 2)]
+            [("node `Abs#N`: bad [_]".to_string(), 2)]
         );
         assert!(r.top_causes(CaseStatus::Error, 0).is_empty());
     }
