@@ -203,7 +203,7 @@ fn input_problems_list_the_expected_inputs() {
         "run",
         mlp,
         "--input",
-        &format!("x=examples/mlp_x.npy"),
+        "x=examples/mlp_x.npy",
         "--input",
         &format!("q={f32x}"),
     ]);

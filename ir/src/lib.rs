@@ -16,6 +16,7 @@ pub mod npy;
 pub mod op;
 pub mod passes;
 pub mod shape;
+pub mod target;
 pub mod tensor;
 pub mod text;
 pub mod verify;

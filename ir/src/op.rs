@@ -511,6 +511,11 @@ define_ops! {
     Dropout "dropout" { seed: Option<i64> = None },
     /// Indices (i64, shape `[rank, n]`) of the non-zero elements.
     NonZero "non_zero" {},
+    /// A strided view of the input's row-major elements (a primitive, not an ONNX op):
+    /// `out[i_0, .., i_k] = data_flat[offset + sum(i_j * strides[j])]`. Strides may be 0
+    /// (broadcast) or negative (reversal); every element read must be in range. Sliding windows
+    /// (convolution, pooling), diagonals and flips are views of this kind.
+    AsStrided "as_strided" { shape: Vec<i64>, strides: Vec<i64>, offset: i64 = 0 },
 }
 
 #[cfg(test)]

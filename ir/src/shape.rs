@@ -345,3 +345,29 @@ mod window_tests {
         );
     }
 }
+
+/// The smallest and largest flat offsets an `as_strided` view reads: `None` when the view is
+/// empty; an error message when the arithmetic overflows or a dim is negative.
+pub fn strided_extent(
+    shape: &[i64],
+    strides: &[i64],
+    offset: i64,
+) -> Result<Option<(i128, i128)>, String> {
+    if shape.len() != strides.len() {
+        return Err(format!(
+            "shape {shape:?} and strides {strides:?} differ in length"
+        ));
+    }
+    if let Some(d) = shape.iter().find(|&&d| d < 0) {
+        return Err(format!("shape {shape:?} has a negative dim {d}"));
+    }
+    if shape.contains(&0) {
+        return Ok(None);
+    }
+    let (mut lo, mut hi) = (offset as i128, offset as i128);
+    for (&d, &s) in shape.iter().zip(strides) {
+        let reach = (d as i128 - 1) * s as i128;
+        if reach < 0 { lo += reach } else { hi += reach }
+    }
+    Ok(Some((lo, hi)))
+}

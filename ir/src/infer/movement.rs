@@ -45,6 +45,11 @@ pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Vec<TensorType>> {
         } => resize(cx, axes, *keep_aspect_ratio_policy),
         Op::Dropout { .. } => dropout(cx),
         Op::NonZero {} => non_zero(cx),
+        Op::AsStrided {
+            shape,
+            strides,
+            offset,
+        } => as_strided(cx, shape, strides, *offset),
         _ => Err(cx.shape_err("no shape inference rule for this operator")),
     }
 }
@@ -899,4 +904,27 @@ fn non_zero(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
         DType::I64,
         Shape(vec![Dim::Static(x.ty.shape.rank()), n]),
     )])
+}
+
+/// `as_strided`: the view's shape, checked to stay inside a statically sized input.
+fn as_strided(
+    cx: &Ctx<'_, '_>,
+    shape: &[i64],
+    strides: &[i64],
+    offset: i64,
+) -> Result<Vec<TensorType>> {
+    cx.simple(1, 1)?;
+    let x = cx.input(0)?;
+    let extent = crate::shape::strided_extent(shape, strides, offset)
+        .map_err(|m| cx.attr_err("strides", m))?;
+    if let (Some((lo, hi)), Some(n)) = (extent, x.ty.shape.num_elements())
+        && (lo < 0 || hi >= n as i128)
+    {
+        return Err(cx.attr_err(
+            "strides",
+            format!("the view reads flat offsets {lo}..={hi} of an input with {n} elements"),
+        ));
+    }
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    Ok(vec![ty(x.ty.dtype, Shape::new(&dims))])
 }

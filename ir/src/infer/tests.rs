@@ -1288,3 +1288,34 @@ fn error_non_constant() {
     );
     assert!(matches!(e, IrError::NonConstant { .. }));
 }
+
+#[test]
+fn as_strided_view() {
+    let o = Op::AsStrided {
+        shape: vec![2, 2, 2],
+        strides: vec![3, 1, 0],
+        offset: 0,
+    };
+    one(&o, &[x(DType::F16, &[2, 3])], t(DType::F16, &[2, 2, 2]));
+    let o = Op::AsStrided {
+        shape: vec![4],
+        strides: vec![2],
+        offset: 0,
+    };
+    assert!(matches!(
+        err(&o, &[x(DType::F32, &[6])], 1),
+        IrError::Attribute {
+            attr: "strides",
+            ..
+        }
+    ));
+    let o = Op::AsStrided {
+        shape: vec![3],
+        strides: vec![1, 1],
+        offset: 0,
+    };
+    assert!(matches!(
+        err(&o, &[x(DType::F32, &[6])], 1),
+        IrError::Attribute { .. }
+    ));
+}

@@ -86,7 +86,8 @@ pub fn eval_op(
         | Op::ConstantOfShape { .. }
         | Op::Trilu { .. }
         | Op::Dropout { .. }
-        | Op::NonZero {} => movement::eval(op, at, inputs, num_outputs)?,
+        | Op::NonZero {}
+        | Op::AsStrided { .. } => movement::eval(op, at, inputs, num_outputs)?,
     };
     if out.len() < num_outputs {
         return Err(IrError::Arity {

@@ -53,6 +53,11 @@ pub fn eval(
             one(indexing::scatter_elements(at, inputs, *axis, *reduction)?)
         }
         Op::NonZero {} => one(indexing::non_zero(at, inputs)?),
+        Op::AsStrided {
+            shape,
+            strides,
+            offset,
+        } => one(as_strided(at, inputs, shape, strides, *offset)?),
         Op::Range {} => one(generate::range(at, inputs)?),
         Op::ConstantOfShape { value } => one(generate::constant_of_shape(at, inputs, value)?),
         Op::Trilu { upper } => one(generate::trilu(at, inputs, *upper)?),
@@ -207,4 +212,51 @@ fn concat_data(parts: &[Arr]) -> Data {
                 .collect(),
         ),
     }
+}
+
+/// `as_strided`: reads `data`'s row-major elements at `offset + sum(i_j * strides[j])`.
+fn as_strided(
+    at: &At,
+    inputs: &[Option<&Tensor>],
+    shape: &[i64],
+    strides: &[i64],
+    offset: i64,
+) -> Result<Tensor> {
+    let x = need(inputs, 0, at)?;
+    let extent =
+        crate::shape::strided_extent(shape, strides, offset).map_err(|m| eval_err(at, m))?;
+    if let Some((lo, hi)) = extent
+        && (lo < 0 || hi >= x.len() as i128)
+    {
+        return Err(eval_err(
+            at,
+            format!(
+                "view reads flat offsets {lo}..={hi} of an input with {} elements (shape {:?})",
+                x.len(),
+                x.shape()
+            ),
+        ));
+    }
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let n = checked_product(&dims)
+        .ok_or_else(|| eval_err(at, format!("view shape {shape:?} is too large")))?;
+    let mut idx = Vec::with_capacity(n);
+    let mut pos = vec![0usize; dims.len()];
+    for _ in 0..n {
+        let flat: i128 = offset as i128
+            + pos
+                .iter()
+                .zip(strides)
+                .map(|(&i, &s)| i as i128 * s as i128)
+                .sum::<i128>();
+        idx.push(flat as usize);
+        for a in (0..dims.len()).rev() {
+            pos[a] += 1;
+            if pos[a] < dims[a] {
+                break;
+            }
+            pos[a] = 0;
+        }
+    }
+    Ok(Arr::from_tensor(x).gather(dims, &idx).to_tensor())
 }

@@ -920,3 +920,40 @@ fn absurd_sizes_are_refused_not_allocated() {
         &[Some(&r[0]), Some(&r[1]), Some(&r[2])]
     )));
 }
+
+#[test]
+fn as_strided_views() {
+    use crate::op::Op;
+    let at = crate::error::At {
+        node: "v".into(),
+        op: "as_strided",
+    };
+    let x = Tensor::from_vec(&[2, 3], vec![1i32, 2, 3, 4, 5, 6]).unwrap();
+    let run = |shape: &[i64], strides: &[i64], offset: i64| {
+        super::eval(
+            &Op::AsStrided {
+                shape: shape.to_vec(),
+                strides: strides.to_vec(),
+                offset,
+            },
+            &at,
+            &[Some(&x)],
+            1,
+        )
+    };
+    // Transpose.
+    let t = run(&[3, 2], &[1, 3], 0).unwrap();
+    assert_eq!(t[0].to_vec::<i32>().unwrap(), vec![1, 4, 2, 5, 3, 6]);
+    // Sliding windows of 2 along the rows, reversed, and a broadcast axis.
+    let w = run(&[2, 2, 2], &[3, 1, 0], 0).unwrap();
+    assert_eq!(w[0].to_vec::<i32>().unwrap(), vec![1, 1, 2, 2, 4, 4, 5, 5]);
+    let r = run(&[3], &[-1], 5).unwrap();
+    assert_eq!(r[0].to_vec::<i32>().unwrap(), vec![6, 5, 4]);
+    // Empty views read nothing.
+    assert!(run(&[0, 7], &[100, 100], 0).unwrap()[0].is_empty());
+    // Out of range and malformed views are errors, not panics.
+    assert!(run(&[7], &[1], 0).is_err());
+    assert!(run(&[2], &[-1], 0).is_err());
+    assert!(run(&[2, 2], &[1], 0).is_err());
+    assert!(run(&[-1], &[1], 0).is_err());
+}
