@@ -12,6 +12,7 @@
 //! inlined; every other domain or operator is a typed [`OnnxError::UnsupportedOp`].
 
 mod attrs;
+mod compose;
 mod error;
 mod import;
 mod ops;

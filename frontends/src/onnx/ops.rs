@@ -2,6 +2,7 @@
 //! including the opset-dependent forms (attributes that became inputs, old Softmax's 2-D
 //! coercion, Resize-10/Upsample) and small compositions for ops without an IR variant.
 
+use super::compose;
 use super::error::OnnxError;
 use super::import::{MIN_OPSET, NodeCtx};
 use super::tensor::dtype_of;
@@ -424,6 +425,13 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         "Dropout" => dropout(ctx),
         "NonZero" => unary_with(ctx, Op::NonZero {}),
         "Constant" => constant(ctx),
+        "RMSNormalization" => compose::rms_normalization(ctx),
+        "LpNormalization" => compose::lp_normalization(ctx),
+        "MeanVarianceNormalization" => compose::mean_variance_normalization(ctx),
+        "GroupNormalization" => compose::group_normalization(ctx),
+        "DepthToSpace" => compose::depth_to_space(ctx),
+        "SpaceToDepth" => compose::space_to_depth(ctx),
+        "EyeLike" => compose::eye_like(ctx),
         _ => Err(unsupported(ctx)),
     }
 }
@@ -479,7 +487,7 @@ fn unchanged_since(op_type: &str) -> Option<i64> {
 }
 
 /// Emits a single-output op, refusing nodes that name more outputs.
-fn emit1(ctx: &mut NodeCtx<'_, '_>, op: Op, inputs: Vec<Option<ValueId>>) -> Outs {
+pub(crate) fn emit1(ctx: &mut NodeCtx<'_, '_>, op: Op, inputs: Vec<Option<ValueId>>) -> Outs {
     if ctx.num_outputs > 1 {
         return Err(ctx.attrs.err(
             "outputs",

@@ -1552,6 +1552,214 @@ fn swish_is_composed() {
 }
 
 #[test]
+fn compositions_for_ops_without_an_ir_variant() {
+    let g = one(
+        23,
+        node(
+            "RMSNormalization",
+            &["x", "s"],
+            &["y"],
+            vec![ai("axis", 1), af("epsilon", 0.25)],
+        ),
+        &[2, 3, 4],
+        vec![init_f32("s", &[4], &[1.0; 4])],
+    );
+    let ns = nodes(&g);
+    assert_eq!(ns[0].op, Op::Binary(BinaryOp::Mul));
+    assert!(matches!(
+        ns[1].op,
+        Op::Reduce {
+            kind: ReduceOp::Mean,
+            keepdims: true,
+            ..
+        }
+    ));
+    assert_eq!(const_ints(&g, ns[1], 1), vec![1, 2]);
+    assert_eq!(const_operand(&g, ns[2], 1), &Tensor::scalar(0.25f32));
+    assert_eq!(ns.last().unwrap().op, Op::Binary(BinaryOp::Mul));
+    assert_eq!(ns.last().unwrap().input(1), Some(value_named(&g, "s")));
+
+    let g = one(
+        22,
+        node(
+            "LpNormalization",
+            &["x"],
+            &["y"],
+            vec![ai("p", 1), ai("axis", 0)],
+        ),
+        &[2, 3],
+        vec![],
+    );
+    let ns = nodes(&g);
+    assert!(matches!(
+        ns[0].op,
+        Op::Reduce {
+            kind: ReduceOp::L1,
+            ..
+        }
+    ));
+    assert_eq!(const_ints(&g, ns[0], 1), vec![0]);
+    assert_eq!(producer(&g, "y").op, Op::Where {});
+
+    let g = one(
+        13,
+        node(
+            "DepthToSpace",
+            &["x"],
+            &["y"],
+            vec![ai("blocksize", 2), astr("mode", "CRD")],
+        ),
+        &[1, 8, 2, 3],
+        vec![],
+    );
+    assert_eq!(
+        ops(&g),
+        vec![
+            Op::Reshape { allowzero: true },
+            Op::Transpose {
+                perm: vec![0, 1, 4, 2, 5, 3]
+            },
+            Op::Reshape { allowzero: true }
+        ]
+    );
+    assert_eq!(const_ints(&g, nodes(&g)[0], 1), vec![1, 2, 2, 2, 2, 3]);
+    assert_eq!(const_ints(&g, producer(&g, "y"), 1), vec![1, 2, 4, 6]);
+    let g = one(
+        13,
+        node("SpaceToDepth", &["x"], &["y"], vec![ai("blocksize", 2)]),
+        &[1, 1, 4, 6],
+        vec![],
+    );
+    assert_eq!(const_ints(&g, producer(&g, "y"), 1), vec![1, 4, 2, 3]);
+
+    let g = one(
+        22,
+        node(
+            "EyeLike",
+            &["x"],
+            &["y"],
+            vec![ai("k", 1), ai("dtype", DataType::Int32 as i64)],
+        ),
+        &[2, 3],
+        vec![],
+    );
+    let n = producer(&g, "y");
+    assert_eq!(n.op, Op::Cast { to: DType::I32 });
+
+    let g = one(
+        21,
+        node(
+            "GroupNormalization",
+            &["x", "s", "b"],
+            &["y"],
+            vec![ai("num_groups", 2)],
+        ),
+        &[1, 4, 3],
+        vec![
+            init_f32("s", &[4], &[1.0; 4]),
+            init_f32("b", &[4], &[0.0; 4]),
+        ],
+    );
+    assert!(ops(&g).contains(&Op::InstanceNormalization { epsilon: 1e-5 }));
+
+    let x = || vec![vi("x", DataType::Float, &[1, 4, 3, 3])];
+    let bad = |opset, n: NodeProto, inits| match import(&model(opset, vec![n], x(), inits, &["y"]))
+    {
+        Err(OnnxError::BadAttribute { attribute, .. }) => attribute,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        bad(
+            22,
+            node("LpNormalization", &["x"], &["y"], vec![ai("p", 3)]),
+            vec![]
+        ),
+        "p"
+    );
+    assert_eq!(
+        bad(
+            13,
+            node("SpaceToDepth", &["x"], &["y"], vec![ai("blocksize", 2)]),
+            vec![]
+        ),
+        "blocksize"
+    );
+    assert_eq!(
+        bad(
+            13,
+            node("DepthToSpace", &["x"], &["y"], vec![ai("blocksize", 0)]),
+            vec![]
+        ),
+        "blocksize"
+    );
+    assert_eq!(
+        bad(
+            13,
+            node(
+                "DepthToSpace",
+                &["x"],
+                &["y"],
+                vec![ai("blocksize", 1), astr("mode", "XYZ")]
+            ),
+            vec![]
+        ),
+        "mode"
+    );
+    assert_eq!(
+        bad(22, node("EyeLike", &["x"], &["y"], vec![]), vec![]),
+        "input 0"
+    );
+    assert_eq!(
+        bad(
+            18,
+            node(
+                "GroupNormalization",
+                &["x", "x", "x"],
+                &["y"],
+                vec![ai("num_groups", 2)]
+            ),
+            vec![]
+        ),
+        "scale"
+    );
+    assert_eq!(
+        bad(
+            21,
+            node(
+                "GroupNormalization",
+                &["x", "x", "x"],
+                &["y"],
+                vec![ai("num_groups", 3)]
+            ),
+            vec![]
+        ),
+        "num_groups"
+    );
+    assert_eq!(
+        bad(
+            23,
+            node("RMSNormalization", &["x", "x"], &["y"], vec![ai("axis", 4)]),
+            vec![]
+        ),
+        "axis"
+    );
+    // Symbolic dims: compositions that need static shapes say so.
+    let m = model(
+        13,
+        vec![node(
+            "DepthToSpace",
+            &["x"],
+            &["y"],
+            vec![ai("blocksize", 2)],
+        )],
+        vec![vi("x", DataType::Float, &[-1, 4, 2, 2])],
+        vec![],
+        &["y"],
+    );
+    assert!(matches!(import(&m), Err(OnnxError::BadAttribute { .. })));
+}
+
+#[test]
 fn constants() {
     let tp = TensorProto {
         data_type: Some(DataType::Int32 as i32),
@@ -2012,7 +2220,11 @@ fn close(got: &Tensor, want: &Tensor) -> bool {
     })
 }
 
+/// The ONNX node test folder: `$TESSERA_ONNX_NODE_DIR`, or the installed `onnx` package's.
 fn node_test_dir() -> Option<std::path::PathBuf> {
+    if let Some(d) = std::env::var_os("TESSERA_ONNX_NODE_DIR") {
+        return Some(d.into());
+    }
     let out = std::process::Command::new("python3")
         .args(["-c", "import onnx,os;print(os.path.dirname(onnx.__file__))"])
         .output()

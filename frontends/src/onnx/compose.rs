@@ -1,0 +1,325 @@
+//! ONNX operators without an IR variant that are short compositions of IR ops:
+//! RMSNormalization, LpNormalization, MeanVarianceNormalization, GroupNormalization,
+//! DepthToSpace, SpaceToDepth and EyeLike.
+
+use super::error::OnnxError;
+use super::import::NodeCtx;
+use super::ops::{emit1, scalar_tensor};
+use super::tensor::dtype_of;
+use tessera_ir::{BinaryOp, DType, Op, ReduceOp, Tensor, UnaryOp, ValueId};
+
+type Outs = Result<Vec<ValueId>, OnnxError>;
+
+/// `axis` of a rank-`rank` value as a position in `0..rank`, or a `BadAttribute` error.
+fn axis_in(ctx: &NodeCtx<'_, '_>, name: &str, axis: i64, rank: usize) -> Result<usize, OnnxError> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if (0..r).contains(&a) {
+        Ok(a as usize)
+    } else {
+        Err(ctx
+            .attrs
+            .err(name, format!("{axis} is out of range for rank {rank}")))
+    }
+}
+
+/// A scalar constant of `dtype`.
+fn scalar(ctx: &mut NodeCtx<'_, '_>, dtype: DType, v: f64) -> ValueId {
+    ctx.constant(scalar_tensor(dtype, v))
+}
+
+/// A binary helper node.
+fn bin(
+    ctx: &mut NodeCtx<'_, '_>,
+    op: BinaryOp,
+    a: ValueId,
+    b: ValueId,
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    ctx.emit_aux(Op::Binary(op), vec![Some(a), Some(b)], s)
+}
+
+/// A reduction helper node over constant `axes`, keeping dims.
+fn reduce(
+    ctx: &mut NodeCtx<'_, '_>,
+    kind: ReduceOp,
+    x: ValueId,
+    axes: &[i64],
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    let axes = ctx.const_i64(axes)?;
+    let op = Op::Reduce {
+        kind,
+        keepdims: true,
+        noop_with_empty_axes: false,
+    };
+    ctx.emit_aux(op, vec![Some(x), Some(axes)], s)
+}
+
+/// The static dims of operand `x`, or a `BadAttribute` error saying the composition needs them.
+fn static_dims(ctx: &NodeCtx<'_, '_>, x: ValueId) -> Result<Vec<usize>, OnnxError> {
+    ctx.ty(x).shape.as_static().ok_or_else(|| {
+        ctx.attrs.err(
+            "input 0",
+            "this operator is imported for static input shapes only",
+        )
+    })
+}
+
+fn dims_i64(dims: &[usize]) -> Vec<i64> {
+    dims.iter().map(|&d| d as i64).collect()
+}
+
+/// RMSNormalization (opset 23): `x / sqrt(mean(x^2 over axis..) + epsilon) * scale`.
+pub(crate) fn rms_normalization(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (x, scale) = (ctx.required(0)?, ctx.required(1)?);
+    let ty = ctx.ty(x).clone();
+    let axis = axis_in(ctx, "axis", ctx.attrs.int_or("axis", -1)?, ty.shape.rank())?;
+    let epsilon = ctx.attrs.float_or("epsilon", 1e-5)?;
+    let axes: Vec<i64> = (axis..ty.shape.rank()).map(|a| a as i64).collect();
+    let sq = bin(ctx, BinaryOp::Mul, x, x, "square")?;
+    let ms = reduce(ctx, ReduceOp::Mean, sq, &axes, "mean_square")?;
+    let eps = scalar(ctx, ty.dtype, epsilon as f64);
+    let shifted = bin(ctx, BinaryOp::Add, ms, eps, "add_epsilon")?;
+    let rms = ctx.emit_aux(Op::Unary(UnaryOp::Sqrt), vec![Some(shifted)], "rms")?;
+    let normed = bin(ctx, BinaryOp::Div, x, rms, "normalize")?;
+    emit1(
+        ctx,
+        Op::Binary(BinaryOp::Mul),
+        vec![Some(normed), Some(scale)],
+    )
+}
+
+/// LpNormalization: `x / norm_p(x along axis)`, 0 where the norm is 0 (p is 1 or 2).
+pub(crate) fn lp_normalization(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let x = ctx.required(0)?;
+    let ty = ctx.ty(x).clone();
+    let axis = axis_in(ctx, "axis", ctx.attrs.int_or("axis", -1)?, ty.shape.rank())?;
+    let kind = match ctx.attrs.int_or("p", 2)? {
+        1 => ReduceOp::L1,
+        2 => ReduceOp::L2,
+        p => return Err(ctx.attrs.err("p", format!("must be 1 or 2, got {p}"))),
+    };
+    let norm = reduce(ctx, kind, x, &[axis as i64], "norm")?;
+    let zero = scalar(ctx, ty.dtype, 0.0);
+    let is_zero = bin(ctx, BinaryOp::Equal, norm, zero, "norm_is_zero")?;
+    let q = bin(ctx, BinaryOp::Div, x, norm, "divide")?;
+    emit1(ctx, Op::Where {}, vec![Some(is_zero), Some(zero), Some(q)])
+}
+
+/// MeanVarianceNormalization: `(x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9)` over `axes`.
+pub(crate) fn mean_variance_normalization(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let x = ctx.required(0)?;
+    let dtype = ctx.ty(x).dtype;
+    let axes = ctx.attrs.ints("axes")?.unwrap_or_else(|| vec![0, 2, 3]);
+    let mean = reduce(ctx, ReduceOp::Mean, x, &axes, "mean")?;
+    let sq = bin(ctx, BinaryOp::Mul, x, x, "square")?;
+    let mean_sq = reduce(ctx, ReduceOp::Mean, sq, &axes, "mean_square")?;
+    let sq_mean = bin(ctx, BinaryOp::Mul, mean, mean, "square_mean")?;
+    let var = bin(ctx, BinaryOp::Sub, mean_sq, sq_mean, "variance")?;
+    let std = ctx.emit_aux(Op::Unary(UnaryOp::Sqrt), vec![Some(var)], "std")?;
+    let eps = scalar(ctx, dtype, 1e-9);
+    let denom = bin(ctx, BinaryOp::Add, std, eps, "add_epsilon")?;
+    let centered = bin(ctx, BinaryOp::Sub, x, mean, "center")?;
+    emit1(
+        ctx,
+        Op::Binary(BinaryOp::Div),
+        vec![Some(centered), Some(denom)],
+    )
+}
+
+/// GroupNormalization (opset 21: per-channel scale and bias): instance normalization of
+/// `[N, groups, -1]`, reshaped back, then `* scale + bias` per channel.
+pub(crate) fn group_normalization(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    if ctx.opset < 21 {
+        return Err(ctx.attrs.err(
+            "scale",
+            "per-group scale and bias (opsets 18-20) are not supported; use opset 21",
+        ));
+    }
+    let (x, scale, bias) = (ctx.required(0)?, ctx.required(1)?, ctx.required(2)?);
+    let dims = static_dims(ctx, x)?;
+    let dtype = ctx.ty(x).dtype;
+    let groups = ctx
+        .attrs
+        .int("num_groups")?
+        .ok_or_else(|| ctx.attrs.err("num_groups", "required"))?;
+    let channels = dims.get(1).copied().unwrap_or(0);
+    if groups <= 0 || channels % (groups as usize) != 0 {
+        return Err(ctx.attrs.err(
+            "num_groups",
+            format!("{groups} does not divide the {channels} channels"),
+        ));
+    }
+    let n = dims.first().copied().unwrap_or(0) as i64;
+    let grouped_shape = ctx.const_i64(&[n, groups, -1])?;
+    let grouped = ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(x), Some(grouped_shape)],
+        "group",
+    )?;
+    let ones = filled(ctx, dtype, groups as usize, 1.0)?;
+    let zeros = filled(ctx, dtype, groups as usize, 0.0)?;
+    let op = Op::InstanceNormalization {
+        epsilon: ctx.attrs.float_or("epsilon", 1e-5)?,
+    };
+    let normed = ctx.emit_aux(
+        op,
+        vec![Some(grouped), Some(ones), Some(zeros)],
+        "normalize",
+    )?;
+    let shape = ctx.const_i64(&dims_i64(&dims))?;
+    let back = ctx.emit_aux(
+        Op::Reshape { allowzero: true },
+        vec![Some(normed), Some(shape)],
+        "ungroup",
+    )?;
+    // scale and bias are [C]: broadcast them as [C, 1, ..., 1].
+    let mut per_channel = vec![channels as i64];
+    per_channel.extend(std::iter::repeat_n(1, dims.len().saturating_sub(2)));
+    let pc = ctx.const_i64(&per_channel)?;
+    let scale = ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(scale), Some(pc)],
+        "scale",
+    )?;
+    let bias = ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(bias), Some(pc)],
+        "bias",
+    )?;
+    let scaled = bin(ctx, BinaryOp::Mul, back, scale, "apply_scale")?;
+    emit1(
+        ctx,
+        Op::Binary(BinaryOp::Add),
+        vec![Some(scaled), Some(bias)],
+    )
+}
+
+/// A 1-D constant of `n` copies of `v` in `dtype`.
+fn filled(ctx: &mut NodeCtx<'_, '_>, dtype: DType, n: usize, v: f64) -> Result<ValueId, OnnxError> {
+    let bytes = scalar_tensor(dtype, v).bytes().repeat(n);
+    let t = Tensor::from_bytes(dtype, &[n], bytes).map_err(|e| ctx.ir_err(e.into()))?;
+    Ok(ctx.constant(t))
+}
+
+/// Reshape, transpose, reshape: the movement DepthToSpace and SpaceToDepth are made of.
+fn shuffle(
+    ctx: &mut NodeCtx<'_, '_>,
+    x: ValueId,
+    split: &[i64],
+    perm: Vec<i64>,
+    out: &[i64],
+) -> Outs {
+    let split = ctx.const_i64(split)?;
+    let a = ctx.emit_aux(
+        Op::Reshape { allowzero: true },
+        vec![Some(x), Some(split)],
+        "split",
+    )?;
+    let b = ctx.emit_aux(Op::Transpose { perm }, vec![Some(a)], "permute")?;
+    let out = ctx.const_i64(out)?;
+    emit1(
+        ctx,
+        Op::Reshape { allowzero: true },
+        vec![Some(b), Some(out)],
+    )
+}
+
+/// The static `[N, C, H, W]` of operand 0 and the `blocksize` attribute.
+fn nchw_and_block(ctx: &NodeCtx<'_, '_>) -> Result<(ValueId, [i64; 4], i64), OnnxError> {
+    let x = ctx.required(0)?;
+    let dims = static_dims(ctx, x)?;
+    let [n, c, h, w] = dims_i64(&dims)[..] else {
+        return Err(ctx.attrs.err(
+            "input 0",
+            format!("expected a 4-D input, got rank {}", dims.len()),
+        ));
+    };
+    let bs = ctx
+        .attrs
+        .int("blocksize")?
+        .ok_or_else(|| ctx.attrs.err("blocksize", "required"))?;
+    if bs <= 0 {
+        return Err(ctx
+            .attrs
+            .err("blocksize", format!("must be positive, got {bs}")));
+    }
+    Ok((x, [n, c, h, w], bs))
+}
+
+/// DepthToSpace (modes DCR and CRD) on a static 4-D input.
+pub(crate) fn depth_to_space(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (x, [n, c, h, w], bs) = nchw_and_block(ctx)?;
+    let c_out = c / (bs * bs);
+    if c % (bs * bs) != 0 {
+        return Err(ctx
+            .attrs
+            .err("blocksize", format!("{bs}^2 does not divide {c} channels")));
+    }
+    let out = [n, c_out, h * bs, w * bs];
+    match ctx.attrs.string_or("mode", "DCR")?.as_str() {
+        "DCR" => shuffle(
+            ctx,
+            x,
+            &[n, bs, bs, c_out, h, w],
+            vec![0, 3, 4, 1, 5, 2],
+            &out,
+        ),
+        "CRD" => shuffle(
+            ctx,
+            x,
+            &[n, c_out, bs, bs, h, w],
+            vec![0, 1, 4, 2, 5, 3],
+            &out,
+        ),
+        other => Err(ctx
+            .attrs
+            .err("mode", format!("expected DCR or CRD, got {other}"))),
+    }
+}
+
+/// SpaceToDepth on a static 4-D input.
+pub(crate) fn space_to_depth(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (x, [n, c, h, w], bs) = nchw_and_block(ctx)?;
+    if h % bs != 0 || w % bs != 0 {
+        return Err(ctx
+            .attrs
+            .err("blocksize", format!("{bs} does not divide {h}x{w}")));
+    }
+    let split = [n, c, h / bs, bs, w / bs, bs];
+    shuffle(
+        ctx,
+        x,
+        &split,
+        vec![0, 3, 5, 1, 2, 4],
+        &[n, c * bs * bs, h / bs, w / bs],
+    )
+}
+
+/// EyeLike on a static 2-D input: `row + k == column`, cast to `dtype` (default: the input's).
+pub(crate) fn eye_like(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let x = ctx.required(0)?;
+    let dims = static_dims(ctx, x)?;
+    let [rows, cols] = dims[..] else {
+        return Err(ctx.attrs.err(
+            "input 0",
+            format!("expected a 2-D input, got rank {}", dims.len()),
+        ));
+    };
+    let dtype = match ctx.attrs.int("dtype")? {
+        Some(code) => dtype_of(
+            i32::try_from(code).unwrap_or(-1),
+            &format!("{}: EyeLike dtype", ctx.label),
+        )?,
+        None => ctx.ty(x).dtype,
+    };
+    let k = ctx.attrs.int_or("k", 0)?;
+    let shifted: Vec<i64> = (0..rows as i64).map(|r| r.saturating_add(k)).collect();
+    let shifted = Tensor::from_slice(&[rows, 1], &shifted).map_err(|e| ctx.ir_err(e.into()))?;
+    let row = ctx.constant(shifted);
+    let columns: Vec<i64> = (0..cols as i64).collect();
+    let col = ctx.const_i64(&columns)?;
+    let eq = bin(ctx, BinaryOp::Equal, row, col, "diagonal")?;
+    emit1(ctx, Op::Cast { to: dtype }, vec![Some(eq)])
+}
