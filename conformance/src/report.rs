@@ -344,9 +344,12 @@ fn heading(status: CaseStatus) -> &'static str {
     }
 }
 
-/// Text made safe for one Markdown line or table cell.
+/// Text made safe for one Markdown line or table cell: no line breaks, escaped pipes, and
+/// `<` as an entity so that it is never read as HTML.
 fn md_cell(text: &str) -> String {
-    text.replace('\n', " ").replace('|', "\\|")
+    text.replace('\n', " ")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
 }
 
 /// Checks a report against a committed floor of passing cases.
@@ -529,6 +532,7 @@ mod tests {
         let add = md.find("- `test_add`: test_add \\| broke").unwrap();
         assert!(failed < add && add < errors, "{md}");
         assert!(md.contains("### STFT"));
+        assert_eq!(md_cell("a|b\nc<d>"), "a\\|b c&lt;d>");
         assert!(md.contains("| Add | 2 | 1 | 1 | 0 | 0 |"), "{md}");
         assert!(!md.contains("| Abs |"), "{md}");
     }
