@@ -16,7 +16,7 @@ pub mod report;
 pub use compare::{Comparison, Tolerance, compare_outputs, compare_tensor};
 pub use error::ConformanceError;
 pub use onnx_node::{
-    CaseDir, ProgressFn, SuiteOptions, case_op, discover_cases, run_case, run_suite,
+    CaseDir, Layout, ProgressFn, SuiteOptions, case_op, discover_cases, run_case, run_suite,
     stderr_progress,
 };
 pub use report::{CaseResult, CaseStatus, SuiteReport, Totals, check_floor};

@@ -21,15 +21,28 @@ use tessera_frontends::onnx::{self, OnnxError};
 use tessera_ir::{Graph, IrError, Tensor};
 use tessera_runtime::{Backend, NamedTensors, RuntimeError};
 
-/// One test case folder.
+/// One test case: a case folder (`node`, `simple`, `pytorch-*`), or a model file with
+/// expected outputs beside it (`light`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CaseDir {
-    /// The folder's name (e.g. `test_abs`).
+    /// The case's name (the folder's name, e.g. `test_abs`, or the model file's stem).
     pub name: String,
-    /// The folder.
+    /// The case folder, or the model file of a `light` case.
     pub path: PathBuf,
-    /// The operator it tests (see [`case_op`]).
+    /// The operator it tests (see [`case_op`]); `model` for whole-model cases.
     pub op: String,
+    /// How the case's data is laid out.
+    pub layout: Layout,
+}
+
+/// Where a case keeps its model and data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `<case>/model.onnx` with `test_data_set_N/{input,output}_K.pb`.
+    Folder,
+    /// `<name>.onnx` with `<name>_output_K.pb` beside it and no inputs: like ONNX's runner,
+    /// each float input is `arange(n) / n` in its shape (unknown dims taken as 1).
+    Light,
 }
 
 /// Every subfolder of `dir` that holds a `model.onnx`, sorted by name, with its operator.
@@ -43,6 +56,10 @@ pub fn discover_cases(dir: &Path) -> Result<Vec<CaseDir>, ConformanceError> {
     let mut cases = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
+        if let Some(case) = light_case(&path) {
+            cases.push(case);
+            continue;
+        }
         let model = path.join("model.onnx");
         if !model.is_file() {
             continue;
@@ -55,10 +72,31 @@ pub fn discover_cases(dir: &Path) -> Result<Vec<CaseDir>, ConformanceError> {
         // reports the decoding error.
         let node_ops = pb::model_op_types(&model).unwrap_or_default();
         let op = case_op(&name, &node_ops);
-        cases.push(CaseDir { name, path, op });
+        cases.push(CaseDir {
+            name,
+            path,
+            op,
+            layout: Layout::Folder,
+        });
     }
     cases.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(cases)
+}
+
+/// A `light` case: a model file `<name>.onnx` with `<name>_output_0.pb` beside it.
+fn light_case(path: &Path) -> Option<CaseDir> {
+    if !path.is_file() || path.extension()? != "onnx" {
+        return None;
+    }
+    let stem = path.file_stem()?.to_string_lossy().into_owned();
+    path.with_file_name(format!("{stem}_output_0.pb"))
+        .is_file()
+        .then(|| CaseDir {
+            name: stem,
+            path: path.to_path_buf(),
+            op: "model".into(),
+            layout: Layout::Light,
+        })
 }
 
 /// The operator a case tests, from its folder name and its model's node `op_type`s:
@@ -173,7 +211,11 @@ impl Outcome {
 }
 
 fn execute(case: &CaseDir, backend: &dyn Backend) -> Outcome {
-    let graph = match onnx::load_model(&case.path.join("model.onnx")) {
+    let model = match case.layout {
+        Layout::Folder => case.path.join("model.onnx"),
+        Layout::Light => case.path.clone(),
+    };
+    let graph = match onnx::load_model(&model) {
         Ok(g) => g,
         Err(e) => return Outcome::stopped(import_status(&e), format!("import: {e}")),
     };
@@ -181,6 +223,12 @@ fn execute(case: &CaseDir, backend: &dyn Backend) -> Outcome {
         Ok(exe) => exe,
         Err(e) => return Outcome::stopped(runtime_status(&e), format!("compile: {e}")),
     };
+    if case.layout == Layout::Light {
+        return match light_data(&case.path, &graph) {
+            Ok((inputs, expected)) => check_run(exe.as_ref(), &inputs, &expected, "light", None),
+            Err((status, message)) => Outcome::stopped(status, message),
+        };
+    }
     let sets = match data_sets(&case.path) {
         Ok(sets) if !sets.is_empty() => sets,
         Ok(_) => return Outcome::stopped(CaseStatus::Error, "no test_data_set_N folder".into()),
@@ -198,30 +246,91 @@ fn execute(case: &CaseDir, backend: &dyn Backend) -> Outcome {
                 return Outcome::stopped(status, format!("{set_name}: {message}"));
             }
         };
-        let actual = match exe.run(&inputs) {
-            Ok(outs) => outs,
-            Err(e) => {
-                return Outcome::stopped(runtime_status(&e), format!("{set_name}: run: {e}"));
-            }
-        };
-        let cmp = compare_outputs(&expected, &actual, Tolerance::ONNX);
-        max_abs_err = match (max_abs_err, cmp.max_abs_err) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        if let Some(m) = cmp.mismatch {
-            return Outcome {
-                status: CaseStatus::Failed,
-                message: format!("{set_name}: {m}"),
-                max_abs_err,
-            };
+        let outcome = check_run(exe.as_ref(), &inputs, &expected, &set_name, max_abs_err);
+        if outcome.status != CaseStatus::Passed {
+            return outcome;
         }
+        max_abs_err = outcome.max_abs_err;
     }
     Outcome {
         status: CaseStatus::Passed,
         message: String::new(),
         max_abs_err,
     }
+}
+
+/// Runs one data set and compares; `max_abs_err` carries the largest error seen so far.
+fn check_run(
+    exe: &dyn tessera_runtime::Executable,
+    inputs: &NamedTensors,
+    expected: &[Tensor],
+    set_name: &str,
+    max_abs_err: Option<f64>,
+) -> Outcome {
+    let actual = match exe.run(inputs) {
+        Ok(outs) => outs,
+        Err(e) => return Outcome::stopped(runtime_status(&e), format!("{set_name}: run: {e}")),
+    };
+    let cmp = compare_outputs(expected, &actual, Tolerance::ONNX);
+    let max_abs_err = match (max_abs_err, cmp.max_abs_err) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    match cmp.mismatch {
+        Some(m) => Outcome {
+            status: CaseStatus::Failed,
+            message: format!("{set_name}: {m}"),
+            max_abs_err,
+        },
+        None => Outcome {
+            status: CaseStatus::Passed,
+            message: String::new(),
+            max_abs_err,
+        },
+    }
+}
+
+/// Inputs and expected outputs of a `light` case: each graph input (all must be f32) is
+/// `arange(n) / n` in its shape, symbolic dims taken as 1, as ONNX's backend runner makes them.
+fn light_data(
+    model: &Path,
+    graph: &Graph,
+) -> Result<(NamedTensors, Vec<Tensor>), (CaseStatus, String)> {
+    let mut inputs = NamedTensors::new();
+    for &v in &graph.inputs {
+        let val = graph.value(v);
+        if val.ty.dtype != tessera_ir::DType::F32 {
+            return Err((
+                CaseStatus::Error,
+                format!(
+                    "light input `{}` is {}, only f32 inputs can be generated",
+                    graph.value_label(v),
+                    val.ty
+                ),
+            ));
+        }
+        let dims: Vec<usize> = val
+            .ty
+            .shape
+            .0
+            .iter()
+            .map(|d| d.as_static().unwrap_or(1))
+            .collect();
+        let n: usize = dims.iter().product();
+        let data: Vec<f32> = (0..n).map(|i| (i as f64 / n as f64) as f32).collect();
+        let t = Tensor::from_vec(&dims, data).map_err(|e| (CaseStatus::Error, e.to_string()))?;
+        inputs.insert(graph.value_label(v), t);
+    }
+    let stem = model
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut expected = Vec::new();
+    for k in 0..graph.outputs.len() {
+        let p = model.with_file_name(format!("{stem}_output_{k}.pb"));
+        expected.push(pb::read_tensor(&p).map_err(|e| (import_status(&e), e.to_string()))?);
+    }
+    Ok((inputs, expected))
 }
 
 /// Whether an importer error is a declared limitation or a bug.
