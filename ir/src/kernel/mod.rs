@@ -79,6 +79,9 @@ mod print;
 mod run;
 mod verify;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::KernelError;
 pub use parse::parse_kernel;
 pub use print::{print_expr, print_kernel};

@@ -129,9 +129,14 @@ enum Binding {
     Var(VarId),
 }
 
+/// The deepest nesting of expressions plus blocks the parser accepts (so that hostile input
+/// cannot overflow the stack of the parser, the verifier or the interpreter).
+const MAX_DEPTH: usize = 200;
+
 struct Parser {
     toks: Vec<Spanned>,
     pos: usize,
+    depth: usize,
     names: HashMap<String, Binding>,
     vars: Arena<VarInfo>,
 }
@@ -141,6 +146,7 @@ pub fn parse_kernel(text: &str) -> Result<Kernel, ParseError> {
     let mut p = Parser {
         toks: lex(text)?,
         pos: 0,
+        depth: 0,
         names: HashMap::new(),
         vars: Arena::new(),
     };
@@ -307,10 +313,10 @@ impl Parser {
         Ok(out)
     }
 
-    /// Binds a new buffer name.
-    fn bind(&mut self, name: &str, b: Binding) -> Result<(), ParseError> {
+    /// Binds a new buffer name, read at `at`.
+    fn bind(&mut self, name: &str, b: Binding, at: (usize, usize)) -> Result<(), ParseError> {
         if self.names.insert(name.to_string(), b).is_some() {
-            return self.err(format!("`%{name}` is already defined"));
+            return Err(perr(at.0, at.1, format!("`%{name}` is already defined")));
         }
         Ok(())
     }
@@ -340,8 +346,9 @@ impl Parser {
         let mut shared = Vec::new();
         while *self.peek() == Tok::Ident("shared".into()) {
             self.next();
+            let at = self.here();
             let n = self.local_name()?;
-            self.bind(&n, Binding::Buf(BufRef::Shared(shared.len())))?;
+            self.bind(&n, Binding::Buf(BufRef::Shared(shared.len())), at)?;
             self.punct(':')?;
             let dtype = self.dtype()?;
             self.punct('[')?;
@@ -365,8 +372,9 @@ impl Parser {
     }
 
     fn param(&mut self, index: usize) -> Result<Param, ParseError> {
+        let at = self.here();
         let name = self.local_name()?;
-        self.bind(&name, Binding::Buf(BufRef::Param(index)))?;
+        self.bind(&name, Binding::Buf(BufRef::Param(index)), at)?;
         self.punct(':')?;
         let dtype = self.dtype()?;
         self.punct('[')?;
@@ -402,7 +410,21 @@ impl Parser {
 
     fn block(&mut self) -> Result<Vec<Stmt>, ParseError> {
         self.punct('{')?;
-        self.block_rest()
+        self.nested(Self::block_rest)
+    }
+
+    /// Runs `f` one nesting level deeper, failing past [`MAX_DEPTH`].
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        if self.depth >= MAX_DEPTH {
+            return self.err(format!("nesting deeper than {MAX_DEPTH} levels"));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
     }
 
     /// Defines (or, for a repeated definition, re-uses) a variable; the verifier reports
@@ -600,6 +622,10 @@ impl Parser {
     }
 
     fn expr(&mut self) -> Result<Expr, ParseError> {
+        self.nested(Self::expr_inner)
+    }
+
+    fn expr_inner(&mut self) -> Result<Expr, ParseError> {
         match self.peek().clone() {
             Tok::Local(_) => Ok(Expr::Var(self.lookup_var()?)),
             Tok::Num(s) => {

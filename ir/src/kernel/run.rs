@@ -34,6 +34,7 @@ pub fn run_kernel(
     buffers: &mut [Vec<u8>],
 ) -> Result<(), KernelError> {
     let _ = info;
+    check_limits(k)?;
     if buffers.len() != k.params.len() {
         return Err(KernelError::BufferCount {
             kernel: k.name.clone(),
@@ -51,13 +52,8 @@ pub fn run_kernel(
             expected,
             actual: bytes.len(),
         };
-        let t = Tensor::from_bytes(p.dtype, &[p.len], bytes.clone()).map_err(|_| {
-            size_err(
-                p.len
-                    .checked_mul(p.dtype.size_bytes())
-                    .unwrap_or(usize::MAX),
-            )
-        })?;
+        let t = Tensor::from_bytes(p.dtype, &[p.len], bytes.clone())
+            .map_err(|_| size_err(p.len.saturating_mul(p.dtype.size_bytes())))?;
         params.push(Arr::from_tensor(&t));
     }
     let mut mem = Memory {
@@ -76,28 +72,63 @@ pub fn run_kernel(
     Ok(())
 }
 
-/// Every coordinate of a box, row-major (last axis fastest).
-fn coords(dims: &[usize]) -> Vec<Vec<usize>> {
-    let mut out = Vec::new();
-    if dims.contains(&0) {
-        return out;
+/// Every coordinate of a box, row-major (last axis fastest), produced lazily.
+struct Coords {
+    dims: Vec<usize>,
+    next: Option<Vec<usize>>,
+}
+
+fn coords(dims: &[usize]) -> Coords {
+    Coords {
+        dims: dims.to_vec(),
+        next: (!dims.contains(&0)).then(|| vec![0; dims.len()]),
     }
-    let mut idx = vec![0usize; dims.len()];
-    loop {
-        out.push(idx.clone());
-        let mut a = dims.len();
-        loop {
-            if a == 0 {
-                return out;
-            }
-            a -= 1;
+}
+
+impl Iterator for Coords {
+    type Item = Vec<usize>;
+
+    fn next(&mut self) -> Option<Vec<usize>> {
+        let current = self.next.take()?;
+        let mut idx = current.clone();
+        for a in (0..idx.len()).rev() {
             idx[a] += 1;
-            if idx[a] < dims[a] {
+            if idx[a] < self.dims[a] {
+                self.next = Some(idx);
                 break;
             }
             idx[a] = 0;
         }
+        Some(current)
     }
+}
+
+/// The most invocations per workgroup, and bytes of shared memory per workgroup, the
+/// interpreter simulates (far above every real target's limits).
+const MAX_GROUP_SIZE: usize = 1 << 16;
+const MAX_SHARED_BYTES: usize = 1 << 28;
+
+/// Fails when a launch is beyond what the interpreter simulates.
+fn check_limits(k: &Kernel) -> Result<(), KernelError> {
+    let group = k.launch.group_size();
+    let shared = k
+        .shared
+        .iter()
+        .map(|s| s.len.saturating_mul(s.dtype.size_bytes()))
+        .fold(0usize, usize::saturating_add);
+    let message = if group > MAX_GROUP_SIZE {
+        format!("{group} invocations per workgroup; the interpreter runs at most {MAX_GROUP_SIZE}")
+    } else if shared > MAX_SHARED_BYTES {
+        format!(
+            "{shared} bytes of shared memory; the interpreter allows at most {MAX_SHARED_BYTES}"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(KernelError::Launch {
+        kernel: k.name.clone(),
+        message,
+    })
 }
 
 /// Buffer contents: params for the whole launch, shared buffers (with which elements hold a
@@ -161,7 +192,6 @@ impl<'k> Runner<'k> {
             })
             .collect();
         let mut invs: Vec<Invocation<'k>> = coords(&self.k.launch.group)
-            .into_iter()
             .map(|local| Invocation {
                 group: group.to_vec(),
                 local,
@@ -462,6 +492,9 @@ impl<'k> Runner<'k> {
             Expr::Cast { to, x } => self.graph_op(Op::Cast { to: *to }, &[&ev(x)?], e)?,
             Expr::Splat { x, lanes } => {
                 let v = ev(x)?;
+                if v.is_empty() {
+                    return Err(self.eval_err(e, "splat of an empty value"));
+                }
                 v.gather(vec![usize::from(*lanes)], &vec![0; usize::from(*lanes)])
             }
             Expr::Lane { x, lane } => {
@@ -508,6 +541,9 @@ impl<'k> Runner<'k> {
             LaneReduce::Min => BinOp::Min,
             LaneReduce::Max => BinOp::Max,
         };
+        if x.is_empty() {
+            return Err(self.eval_err(e, "lane reduction of an empty value"));
+        }
         let mut acc = x.gather(vec![1], &[0]);
         for l in 1..x.len() {
             acc = self.binary(bop, &acc, &x.gather(vec![1], &[l]), e)?;
