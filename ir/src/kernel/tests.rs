@@ -655,6 +655,50 @@ fn read_write_buffers_and_empty_loops() {
 
 // ---------------------------------------------------------------- text form
 
+/// The `kernel ...` examples of the module docs, without their `//! ` prefixes.
+fn doc_examples() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in include_str!("mod.rs").lines() {
+        let Some(doc) = line.strip_prefix("//!") else {
+            continue;
+        };
+        let doc = doc.strip_prefix(' ').unwrap_or(doc);
+        match &mut current {
+            None if doc.starts_with("kernel @") => current = Some(format!("{doc}\n")),
+            Some(_) if doc == "```" => out.extend(current.take()),
+            Some(text) => {
+                text.push_str(doc);
+                text.push('\n');
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn module_doc_examples_parse_verify_run_and_print_verbatim() {
+    let examples = doc_examples();
+    assert_eq!(examples.len(), 2);
+    for text in &examples {
+        let k = parse_ok(text);
+        let info = verify_kernel(&k).unwrap();
+        assert_eq!(print_kernel(&k), *text);
+        let mut bufs: Vec<Vec<u8>> = k
+            .params
+            .iter()
+            .map(|p| vec![1; p.len * p.dtype.size_bytes()])
+            .collect();
+        run_kernel(&k, &info, &mut bufs).unwrap();
+    }
+    let k = parse_ok(&examples[1]);
+    let info = verify_kernel(&k).unwrap();
+    let mut bufs = vec![bytes(&[5i32, 6, 7, 8]), vec![0; 16]];
+    run_kernel(&k, &info, &mut bufs).unwrap();
+    assert_eq!(values::<i32>(&bufs[1]), vec![8, 7, 6, 5]);
+}
+
 #[test]
 fn parse_errors_have_positions() {
     let cases = [
@@ -1045,6 +1089,121 @@ mod round_trip {
                 if !print_kernel(&k).contains("loop ") {
                     let _ = run_kernel(&k, &info, &mut bufs);
                 }
+            }
+        }
+    }
+}
+
+mod against_graph {
+    //! A vectorized elementwise kernel with a scalar tail computes, byte for byte, what the
+    //! graph interpreter computes for the same operator over the whole tensor.
+    use super::*;
+    use crate::error::At;
+    use crate::interp::eval_op;
+    use crate::interp::values::Arr;
+    use crate::op::{BinaryOp, Op, VariadicOp};
+    use proptest::prelude::*;
+
+    const OPS: [&str; 12] = [
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "mod",
+        "fmod",
+        "pow",
+        "min",
+        "max",
+        "less",
+        "equal",
+        "bitwise_xor",
+    ];
+
+    fn graph_op(name: &str) -> Op {
+        match name {
+            "min" => Op::Variadic(VariadicOp::Min),
+            "max" => Op::Variadic(VariadicOp::Max),
+            _ => BinaryOp::ALL
+                .iter()
+                .find(|b| b.name() == name)
+                .map(|b| Op::Binary(*b))
+                .unwrap_or(Op::Binary(BinaryOp::Add)),
+        }
+    }
+
+    fn input(dtype: DType, raw: &[u64]) -> Tensor {
+        let specials = [
+            0.0,
+            -0.0,
+            1.5,
+            -2.25,
+            f64::NAN,
+            f64::INFINITY,
+            1e-30,
+            65504.0,
+        ];
+        let n = vec![raw.len()];
+        if dtype.is_float() {
+            let v = raw
+                .iter()
+                .map(|&r| match r % 3 {
+                    0 => specials[(r / 3 % 8) as usize],
+                    _ => (r as i64 % 2000) as f64 / 8.0,
+                })
+                .collect();
+            Arr::floats(dtype, n, v).to_tensor()
+        } else {
+            Arr::ints(dtype, n, raw.iter().map(|&r| r as i64 as i128).collect()).to_tensor()
+        }
+    }
+
+    fn kernel_text(op: &str, dtype: DType, out: DType, n: usize, lanes: usize) -> String {
+        let m = n - n % lanes;
+        let (kind, vty) = if lanes == 1 {
+            ("serial".to_string(), String::new())
+        } else {
+            (format!("vectorize({lanes})"), format!("<{lanes}>"))
+        };
+        format!(
+            "kernel @ew(%a: {dtype}[{n}] read, %b: {dtype}[{n}] read, %o: {out}[{n}] write) grid [1] group [1] {{
+               loop %i: i32 = 0:i32 to {m}:i32 step {lanes} {kind} {{
+                 store %o[%i] = {op}(load{vty} %a[%i], load{vty} %b[%i])
+               }}
+               loop %j: i32 = {m}:i32 to {n}:i32 step 1 serial {{
+                 store %o[%j] = {op}(load %a[%j], load %b[%j])
+               }}
+             }}"
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn elementwise_kernels_match_the_graph_interpreter(
+            op in 0..OPS.len(),
+            d in 0..DType::ALL.len(),
+            lanes in prop::sample::select(vec![1usize, 2, 4, 8]),
+            a in prop::collection::vec(any::<u64>(), 0..20),
+            b_seed in any::<u64>(),
+        ) {
+            let (op, dtype) = (OPS[op], DType::ALL[d]);
+            let n = a.len();
+            let b: Vec<u64> = (0..n as u64).map(|i| b_seed.rotate_left(i as u32 * 7) ^ i).collect();
+            let out = if op == "less" || op == "equal" { DType::Bool } else { dtype };
+            let k = parse_ok(&kernel_text(op, dtype, out, n, lanes));
+            let Ok(info) = verify_kernel(&k) else {
+                // The operator does not take this dtype.
+                return Ok(());
+            };
+            let (ta, tb) = (input(dtype, &a), input(dtype, &b));
+            let mut bufs = vec![ta.bytes().to_vec(), tb.bytes().to_vec(), vec![0; n * out.size_bytes()]];
+            let at = At { node: "n".into(), op: "op" };
+            let graph = eval_op(&graph_op(op), &at, &[Some(&ta), Some(&tb)], 1);
+            match (run_kernel(&k, &info, &mut bufs), graph) {
+                (Ok(()), Ok(g)) => prop_assert_eq!(&bufs[2], g[0].bytes()),
+                (Err(KernelError::DivisionByZero { .. }), Err(_)) => {}
+                (kr, gr) => prop_assert!(false, "kernel {:?} vs graph {:?}", kr, gr.map(|_| ())),
             }
         }
     }
