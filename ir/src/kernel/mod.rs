@@ -67,6 +67,21 @@
 //! `cast<dtype>(x)`, `splat<n>(x)`, `lane<k>(x)`, `reduce_add(x)` / `reduce_mul` /
 //! `reduce_min` / `reduce_max`. `;` starts a comment.
 //!
+//! # Verification
+//!
+//! [`verify_kernel`] checks: launch ranks (1 to 3, grid and group alike, group axes ≥ 1);
+//! unique identifier names; every variable defined once, before use and in scope; every
+//! expression's types (binary operands of one type, comparisons give bool, integer scalar
+//! indices, store values of the buffer's dtype, operators only on dtypes they take, constants
+//! that fit); params loaded only when readable and stored only when writable; `set` only on
+//! `local`s; loop steps ≥ 1, `vectorize(n)` with step `n` and only 1- or `n`-lane values
+//! inside; no `set` of an outer accumulator and no barrier inside a `parallel` loop; barriers
+//! and shared buffers only in launches whose group has more than one invocation, and barriers
+//! only under control flow that is conservatively uniform (no `local_id`, load or accumulator
+//! in an enclosing condition or loop bound). It returns a [`KernelInfo`]: how each variable is
+//! defined, per-buffer load/store counts and widths, dtypes and widest vector used, and
+//! [`KernelInfo::expr_ty`] for the type of any expression of the verified kernel.
+//!
 //! # Flow
 //!
 //! ```text

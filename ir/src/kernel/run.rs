@@ -26,15 +26,20 @@ use crate::op::{BinaryOp, Op, VariadicOp};
 use crate::tensor::Tensor;
 
 /// Runs a verified kernel over host buffers: one little-endian byte vector per param, in
-/// param order, each exactly `len * dtype size` bytes. Writable params are updated in place
-/// (only when the whole launch succeeds).
+/// param order, each exactly `len * dtype size` bytes. Only when the whole launch succeeds
+/// are the stored elements written back; every other byte stays as it was.
 pub fn run_kernel(
     k: &Kernel,
     info: &KernelInfo,
     buffers: &mut [Vec<u8>],
 ) -> Result<(), KernelError> {
-    let _ = info;
     check_limits(k)?;
+    if info.params.len() != k.params.len() || info.var_kinds.len() != k.vars.len() {
+        return Err(KernelError::Launch {
+            kernel: k.name.clone(),
+            message: "the KernelInfo was not made by verifying this kernel".into(),
+        });
+    }
     if buffers.len() != k.params.len() {
         return Err(KernelError::BufferCount {
             kernel: k.name.clone(),
@@ -54,7 +59,7 @@ pub fn run_kernel(
         };
         let t = Tensor::from_bytes(p.dtype, &[p.len], bytes.clone())
             .map_err(|_| size_err(p.len.saturating_mul(p.dtype.size_bytes())))?;
-        params.push(Arr::from_tensor(&t));
+        params.push((Arr::from_tensor(&t), vec![false; p.len]));
     }
     let mut mem = Memory {
         params,
@@ -64,12 +69,21 @@ pub fn run_kernel(
     for group in coords(&k.launch.grid) {
         r.run_group(&group, &mut mem)?;
     }
-    for ((p, arr), bytes) in k.params.iter().zip(mem.params).zip(buffers.iter_mut()) {
-        if p.access.can_store() {
-            *bytes = arr.to_tensor().into_bytes();
-        }
+    for ((arr, stored), bytes) in mem.params.iter().zip(buffers.iter_mut()) {
+        write_back(arr, stored, bytes);
     }
     Ok(())
+}
+
+/// Encodes the stored elements of `arr` into `bytes` (which has its dtype's length).
+fn write_back(arr: &Arr, stored: &[bool], bytes: &mut [u8]) {
+    let size = arr.dtype.size_bytes();
+    for (j, _) in stored.iter().enumerate().filter(|(_, s)| **s) {
+        let one = arr.gather(vec![1], &[j]).to_tensor();
+        if let Some(dst) = bytes.get_mut(j * size..(j + 1) * size) {
+            dst.copy_from_slice(one.bytes());
+        }
+    }
 }
 
 /// Every coordinate of a box, row-major (last axis fastest), produced lazily.
@@ -131,10 +145,10 @@ fn check_limits(k: &Kernel) -> Result<(), KernelError> {
     })
 }
 
-/// Buffer contents: params for the whole launch, shared buffers (with which elements hold a
-/// stored value) for the current workgroup.
+/// Buffer contents, each with which elements have been stored: params for the whole launch,
+/// shared buffers for the current workgroup.
 struct Memory {
-    params: Vec<Arr>,
+    params: Vec<(Arr, Vec<bool>)>,
     shared: Vec<(Arr, Vec<bool>)>,
 }
 
@@ -404,16 +418,13 @@ impl<'k> Runner<'k> {
     ) -> Result<Arr, KernelError> {
         let n = usize::from(lanes);
         let first = self.check_bounds(buf, index, n, e)?;
-        let (arr, init) = match buf {
-            BufRef::Param(i) => (mem.params.get(i), None),
-            BufRef::Shared(i) => match mem.shared.get(i) {
-                Some((a, init)) => (Some(a), Some(init)),
-                None => (None, None),
-            },
+        let slot = match buf {
+            BufRef::Param(i) => mem.params.get(i),
+            BufRef::Shared(i) => mem.shared.get(i),
         };
-        let arr = arr.ok_or_else(|| self.eval_err(e, "no such buffer"))?;
-        if let Some(init) = init
-            && let Some(off) = (first..first + n).find(|&j| !init[j])
+        let (arr, stored) = slot.ok_or_else(|| self.eval_err(e, "no such buffer"))?;
+        if matches!(buf, BufRef::Shared(_))
+            && let Some(off) = (first..first + n).find(|&j| !stored[j])
         {
             return Err(KernelError::Uninitialized {
                 kernel: self.k.name.clone(),
@@ -439,22 +450,17 @@ impl<'k> Runner<'k> {
     ) -> Result<(), KernelError> {
         let n = value.len();
         let first = self.check_bounds(buf, index, n, e)?;
-        let (arr, init) = match buf {
-            BufRef::Param(i) => (mem.params.get_mut(i), None),
-            BufRef::Shared(i) => match mem.shared.get_mut(i) {
-                Some((a, init)) => (Some(a), Some(init)),
-                None => (None, None),
-            },
+        let slot = match buf {
+            BufRef::Param(i) => mem.params.get_mut(i),
+            BufRef::Shared(i) => mem.shared.get_mut(i),
         };
-        let arr = arr.ok_or_else(|| self.eval_err(e, "no such buffer"))?;
+        let (arr, stored) = slot.ok_or_else(|| self.eval_err(e, "no such buffer"))?;
         match (&mut arr.data, &value.data) {
             (Data::F(dst), Data::F(src)) => dst[first..first + n].copy_from_slice(src),
             (Data::I(dst), Data::I(src)) => dst[first..first + n].copy_from_slice(src),
             _ => return Err(self.eval_err(e, "stored value has another dtype than the buffer")),
         }
-        if let Some(init) = init {
-            init[first..first + n].iter_mut().for_each(|b| *b = true);
-        }
+        stored[first..first + n].iter_mut().for_each(|b| *b = true);
         Ok(())
     }
 

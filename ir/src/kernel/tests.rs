@@ -653,6 +653,26 @@ fn read_write_buffers_and_empty_loops() {
     assert_eq!(values::<i16>(&out[0]), vec![-14, 8, 25536]);
 }
 
+#[test]
+fn only_stored_elements_are_written_back() {
+    let nan_payload = f32::from_bits(0x7fc0_0123);
+    let text = format!(
+        "kernel @k(%a: f32[2] read_write) {ONE} {{ store %a[0:i32] = add(load %a[1:i32], 1.0:f32) }}"
+    );
+    let before = bytes(&[5.0f32, nan_payload]);
+    let out = run(&text, vec![before.clone()]).unwrap();
+    assert_eq!(out[0][4..], before[4..]);
+    assert!(values::<f32>(&out[0])[0].is_nan());
+    // The info of another kernel is refused.
+    let k = parse_ok(&text);
+    let other = verify_text(&format!("kernel @k() {ONE} {{ }}")).unwrap();
+    let e = run_kernel(&k, &other, &mut [before]).unwrap_err();
+    assert!(
+        e.to_string().contains("not made by verifying this kernel"),
+        "{e}"
+    );
+}
+
 // ---------------------------------------------------------------- text form
 
 /// The `kernel ...` examples of the module docs, without their `//! ` prefixes.
