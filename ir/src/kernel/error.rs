@@ -50,7 +50,9 @@ pub enum KernelError {
         context: String,
     },
     /// A variable is defined by more than one statement.
-    #[error("kernel @{kernel}: `%{var}` is defined twice (variables are single-assignment)")]
+    #[error(
+        "kernel @{kernel}: `%{var}` is defined twice (variables are single-assignment and names unique in a kernel)"
+    )]
     Redefined {
         /// Kernel name.
         kernel: String,

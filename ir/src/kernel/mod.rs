@@ -65,7 +65,9 @@
 //! splat), `group_id(a)`, `local_id(a)`, `load %b[i]`, `load<n> %b[i]`, `op(x)` for a
 //! [`UnaryOp`], `op(a, b)` for a [`BinOp`], `fma(a, b, c)`, `select(c, a, b)`,
 //! `cast<dtype>(x)`, `splat<n>(x)`, `lane<k>(x)`, `reduce_add(x)` / `reduce_mul` /
-//! `reduce_min` / `reduce_max`. `;` starts a comment.
+//! `reduce_min` / `reduce_max`. `;` starts a comment. Names (`%a`, letters, digits, `_` and
+//! `.`) are unique within a kernel, across params, shared buffers and variables, so renderers
+//! can use them as identifiers as they are.
 //!
 //! # Verification
 //!
