@@ -182,6 +182,25 @@ pub enum KernelError {
         /// Element.
         index: usize,
     },
+    /// Two invocations of a workgroup touch one shared element between two barriers, and the
+    /// first one stored it (a missing barrier).
+    #[error(
+        "kernel @{kernel}: shared `%{buffer}`[{index}] is stored by invocation {stored_by} and then {action} by invocation {then} with no barrier in between"
+    )]
+    SharedRace {
+        /// Kernel name.
+        kernel: String,
+        /// Buffer name.
+        buffer: String,
+        /// Element.
+        index: usize,
+        /// Row-major local index of the invocation that stored it.
+        stored_by: usize,
+        /// Row-major local index of the invocation that touched it next.
+        then: usize,
+        /// "loads" or "stores".
+        action: &'static str,
+    },
     /// Integer division or remainder by zero.
     #[error("kernel @{kernel}: integer {op} by zero ({dtype}) in `{context}`")]
     DivisionByZero {

@@ -4,9 +4,11 @@
 //! Workgroups run one after another (row-major over the grid). Inside a workgroup each
 //! invocation runs alone until it reaches a barrier (or finishes); when all have reached the
 //! same barrier, the next phase starts. So a missing barrier shows up deterministically: a load
-//! of shared memory that another invocation only writes later in the phase is an
-//! [`KernelError::Uninitialized`] error. Invocations that end at different barriers, or some
-//! finishing while others wait, are a [`KernelError::BarrierDivergence`].
+//! of shared memory that no invocation has stored yet is a [`KernelError::Uninitialized`]
+//! error, and a load or store of a shared element that another invocation stored in the same
+//! phase is a [`KernelError::SharedRace`] (a load before another invocation's store in the
+//! same phase is not detected). Invocations that end at different barriers, or some finishing
+//! while others wait, are a [`KernelError::BarrierDivergence`].
 //!
 //! Values use the graph interpreter's representation ([`Arr`]: f64 for floats, i128 for
 //! integers) and its operator semantics (unary, binary, min/max, cast and select are evaluated
@@ -59,11 +61,12 @@ pub fn run_kernel(
         };
         let t = Tensor::from_bytes(p.dtype, &[p.len], bytes.clone())
             .map_err(|_| size_err(p.len.saturating_mul(p.dtype.size_bytes())))?;
-        params.push((Arr::from_tensor(&t), vec![false; p.len]));
+        params.push((Arr::from_tensor(&t), vec![None; p.len]));
     }
     let mut mem = Memory {
         params,
         shared: Vec::new(),
+        phase: 0,
     };
     let r = Runner { k };
     for group in coords(&k.launch.grid) {
@@ -76,9 +79,9 @@ pub fn run_kernel(
 }
 
 /// Encodes the stored elements of `arr` into `bytes` (which has its dtype's length).
-fn write_back(arr: &Arr, stored: &[bool], bytes: &mut [u8]) {
+fn write_back(arr: &Arr, stored: &[Option<Stored>], bytes: &mut [u8]) {
     let size = arr.dtype.size_bytes();
-    for (j, _) in stored.iter().enumerate().filter(|(_, s)| **s) {
+    for (j, _) in stored.iter().enumerate().filter(|(_, s)| s.is_some()) {
         let one = arr.gather(vec![1], &[j]).to_tensor();
         if let Some(dst) = bytes.get_mut(j * size..(j + 1) * size) {
             dst.copy_from_slice(one.bytes());
@@ -145,11 +148,19 @@ fn check_limits(k: &Kernel) -> Result<(), KernelError> {
     })
 }
 
-/// Buffer contents, each with which elements have been stored: params for the whole launch,
-/// shared buffers for the current workgroup.
+/// Who stored an element last: the barrier phase and the invocation (row-major local index).
+#[derive(Clone, Copy)]
+struct Stored {
+    phase: usize,
+    by: usize,
+}
+
+/// Buffer contents, each with the last store of every element: params for the whole launch,
+/// shared buffers for the current workgroup, whose barrier phase is `phase`.
 struct Memory {
-    params: Vec<(Arr, Vec<bool>)>,
-    shared: Vec<(Arr, Vec<bool>)>,
+    params: Vec<(Arr, Vec<Option<Stored>>)>,
+    shared: Vec<(Arr, Vec<Option<Stored>>)>,
+    phase: usize,
 }
 
 /// A point in an invocation's control flow.
@@ -167,8 +178,9 @@ enum Frame<'k> {
     },
 }
 
-/// One invocation: its coordinates, variables and control stack.
+/// One invocation: its row-major index in the group, coordinates, variables and control stack.
 struct Invocation<'k> {
+    id: usize,
     group: Vec<usize>,
     local: Vec<usize>,
     env: Vec<Option<Arr>>,
@@ -202,11 +214,14 @@ impl<'k> Runner<'k> {
                     shape: vec![s.len],
                     data,
                 };
-                (arr, vec![false; s.len])
+                (arr, vec![None; s.len])
             })
             .collect();
+        mem.phase = 0;
         let mut invs: Vec<Invocation<'k>> = coords(&self.k.launch.group)
-            .map(|local| Invocation {
+            .enumerate()
+            .map(|(id, local)| Invocation {
+                id,
                 group: group.to_vec(),
                 local,
                 env: vec![None; self.k.vars.len()],
@@ -230,7 +245,7 @@ impl<'k> Runner<'k> {
             }
             match (finished, waiting) {
                 (_, 0) => return Ok(()),
-                (0, _) => continue,
+                (0, _) => mem.phase += 1,
                 _ => return Err(self.divergence(group)),
             }
         }
@@ -319,7 +334,7 @@ impl<'k> Runner<'k> {
             Stmt::Store { buf, index, value } => {
                 let i = self.eval_index(index, inv, mem)?;
                 let v = self.eval(value, inv, mem)?;
-                self.store(*buf, i, &v, mem, index)?;
+                self.store(*buf, i, &v, inv.id, mem, index)?;
             }
             Stmt::Loop {
                 var,
@@ -408,11 +423,49 @@ impl<'k> Runner<'k> {
         Ok(index as usize)
     }
 
+    /// Checks a shared-memory access of elements `range` by invocation `by` against the last
+    /// stores: an unstored element (loads only) or one another invocation stored in this phase.
+    fn check_shared(
+        &self,
+        buf: BufRef,
+        stored: &[Option<Stored>],
+        range: std::ops::Range<usize>,
+        (by, phase, load): (usize, usize, bool),
+        e: &Expr,
+    ) -> Result<(), KernelError> {
+        if !matches!(buf, BufRef::Shared(_)) {
+            return Ok(());
+        }
+        for j in range {
+            let race = match stored.get(j).copied().flatten() {
+                None if load => {
+                    return Err(KernelError::Uninitialized {
+                        kernel: self.k.name.clone(),
+                        buffer: self.buffer(buf, e)?.0.to_string(),
+                        index: j,
+                    });
+                }
+                Some(s) if s.phase == phase && s.by != by => s.by,
+                _ => continue,
+            };
+            return Err(KernelError::SharedRace {
+                kernel: self.k.name.clone(),
+                buffer: self.buffer(buf, e)?.0.to_string(),
+                index: j,
+                stored_by: race,
+                then: by,
+                action: if load { "loads" } else { "stores" },
+            });
+        }
+        Ok(())
+    }
+
     fn load(
         &self,
         buf: BufRef,
         index: i128,
         lanes: u8,
+        reader: usize,
         mem: &Memory,
         e: &Expr,
     ) -> Result<Arr, KernelError> {
@@ -423,15 +476,7 @@ impl<'k> Runner<'k> {
             BufRef::Shared(i) => mem.shared.get(i),
         };
         let (arr, stored) = slot.ok_or_else(|| self.eval_err(e, "no such buffer"))?;
-        if matches!(buf, BufRef::Shared(_))
-            && let Some(off) = (first..first + n).find(|&j| !stored[j])
-        {
-            return Err(KernelError::Uninitialized {
-                kernel: self.k.name.clone(),
-                buffer: self.buffer(buf, e)?.0.to_string(),
-                index: off,
-            });
-        }
+        self.check_shared(buf, stored, first..first + n, (reader, mem.phase, true), e)?;
         let idx: Vec<usize> = (first..first + n).collect();
         Ok(Arr {
             dtype: arr.dtype,
@@ -445,22 +490,26 @@ impl<'k> Runner<'k> {
         buf: BufRef,
         index: i128,
         value: &Arr,
+        writer: usize,
         mem: &mut Memory,
         e: &Expr,
     ) -> Result<(), KernelError> {
         let n = value.len();
         let first = self.check_bounds(buf, index, n, e)?;
+        let phase = mem.phase;
         let slot = match buf {
             BufRef::Param(i) => mem.params.get_mut(i),
             BufRef::Shared(i) => mem.shared.get_mut(i),
         };
         let (arr, stored) = slot.ok_or_else(|| self.eval_err(e, "no such buffer"))?;
+        self.check_shared(buf, stored, first..first + n, (writer, phase, false), e)?;
         match (&mut arr.data, &value.data) {
             (Data::F(dst), Data::F(src)) => dst[first..first + n].copy_from_slice(src),
             (Data::I(dst), Data::I(src)) => dst[first..first + n].copy_from_slice(src),
             _ => return Err(self.eval_err(e, "stored value has another dtype than the buffer")),
         }
-        stored[first..first + n].iter_mut().for_each(|b| *b = true);
+        let mark = Some(Stored { phase, by: writer });
+        stored[first..first + n].iter_mut().for_each(|s| *s = mark);
         Ok(())
     }
 
@@ -486,7 +535,7 @@ impl<'k> Runner<'k> {
             }
             Expr::Load { buf, index, lanes } => {
                 let i = self.eval_index(index, inv, mem)?;
-                self.load(*buf, i, *lanes, mem, e)?
+                self.load(*buf, i, *lanes, inv.id, mem, e)?
             }
             Expr::Unary { op, x } => self.graph_op(Op::Unary(*op), &[&ev(x)?], e)?,
             Expr::Binary { op, a, b } => self.binary(*op, &ev(a)?, &ev(b)?, e)?,

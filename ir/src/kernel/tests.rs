@@ -617,6 +617,55 @@ fn barriers_separate_phases() {
 }
 
 #[test]
+fn shared_races_within_a_phase_are_caught() {
+    let text = |between: &str, last: &str| {
+        format!(
+            "kernel @k(%y: i32[2] write) grid [1] group [2] {{
+               shared %t: i32[2]
+               let %l: u32 = local_id(0)
+               store %t[%l] = add(cast<i32>(%l), 10:i32)
+               {between}
+               {last}
+             }}"
+        )
+    };
+    // Invocation 1 loads the element invocation 0 stored in the same phase.
+    let e = run(&text("", "store %y[%l] = load %t[0:u32]"), vec![vec![0; 8]]).unwrap_err();
+    assert_eq!(
+        e,
+        KernelError::SharedRace {
+            kernel: "k".into(),
+            buffer: "t".into(),
+            index: 0,
+            stored_by: 0,
+            then: 1,
+            action: "loads",
+        }
+    );
+    // Both invocations store element 0 in one phase.
+    let e = run(&text("", "store %t[0:u32] = 1:i32"), vec![vec![0; 8]]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            KernelError::SharedRace {
+                action: "stores",
+                stored_by: 0,
+                then: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A barrier in between makes both correct.
+    let out = run(
+        &text("barrier", "store %y[%l] = load %t[0:u32]"),
+        vec![vec![0; 8]],
+    )
+    .unwrap();
+    assert_eq!(values::<i32>(&out[0]), vec![10, 10]);
+}
+
+#[test]
 fn divergent_barriers_are_caught_at_run_time() {
     // The verifier rejects this kernel; run it anyway with the info of a valid one.
     let bad = parse_ok(
