@@ -264,15 +264,8 @@ impl<'k> Verifier<'k> {
                 self.store(*buf, t, &head())?;
                 Ok(None)
             }
-            Stmt::Loop {
-                var,
-                start,
-                end,
-                step,
-                kind,
-                body,
-            } => {
-                self.loop_stmt(*var, [start, end], *step, *kind, body, ctx, &head())?;
+            Stmt::Loop { .. } => {
+                self.loop_stmt(s, ctx, &head())?;
                 Ok(None)
             }
             Stmt::If { cond, then, els } => {
@@ -295,17 +288,21 @@ impl<'k> Verifier<'k> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn loop_stmt(
-        &mut self,
-        var: VarId,
-        bounds: [&Expr; 2],
-        step: u32,
-        kind: LoopKind,
-        body: &[Stmt],
-        ctx: &Ctx,
-        head: &str,
-    ) -> Result<(), KernelError> {
+    /// Checks a loop: an integer scalar variable, bounds of its type, a step and kind that
+    /// fit, then the body with the variable in scope.
+    fn loop_stmt(&mut self, s: &Stmt, ctx: &Ctx, head: &str) -> Result<(), KernelError> {
+        let Stmt::Loop {
+            var,
+            start,
+            end,
+            step,
+            kind,
+            body,
+        } = s
+        else {
+            return Ok(());
+        };
+        let (var, step, kind) = (*var, *step, *kind);
         let info = self.var_info(var)?;
         let kernel = self.name();
         let loop_err = |message: String| KernelError::Loop {
@@ -317,7 +314,7 @@ impl<'k> Verifier<'k> {
             return Err(self.ty_err(head, "an integer scalar loop variable", info.ty));
         }
         let mut uniform = true;
-        for b in bounds {
+        for b in [start, end] {
             let (t, u) = self.expr(b, ctx)?;
             if t != info.ty {
                 return Err(self.ty_err(head, &format!("bounds of type {}", info.ty), t));
