@@ -185,7 +185,7 @@ pub enum KernelError {
     /// Two invocations of a workgroup touch one shared element between two barriers, and the
     /// first one stored it (a missing barrier).
     #[error(
-        "kernel @{kernel}: shared `%{buffer}`[{index}] is stored by invocation {stored_by} and then {action} by invocation {then} with no barrier in between"
+        "kernel @{kernel}: shared `%{buffer}`[{index}] is stored by invocation {stored_by}, then {action} by invocation {then}, with no barrier in between"
     )]
     SharedRace {
         /// Kernel name.
@@ -198,7 +198,7 @@ pub enum KernelError {
         stored_by: usize,
         /// Row-major local index of the invocation that touched it next.
         then: usize,
-        /// "loads" or "stores".
+        /// "loaded" or "stored".
         action: &'static str,
     },
     /// Integer division or remainder by zero.

@@ -454,7 +454,7 @@ impl<'k> Runner<'k> {
                 index: j,
                 stored_by: race,
                 then: by,
-                action: if load { "loads" } else { "stores" },
+                action: if load { "loaded" } else { "stored" },
             });
         }
         Ok(())

@@ -639,7 +639,7 @@ fn shared_races_within_a_phase_are_caught() {
             index: 0,
             stored_by: 0,
             then: 1,
-            action: "loads",
+            action: "loaded",
         }
     );
     // Both invocations store element 0 in one phase.
@@ -648,7 +648,7 @@ fn shared_races_within_a_phase_are_caught() {
         matches!(
             e,
             KernelError::SharedRace {
-                action: "stores",
+                action: "stored",
                 stored_by: 0,
                 then: 1,
                 ..
