@@ -586,31 +586,26 @@ impl Parser {
         })
     }
 
-    fn args(&mut self, n: usize) -> Result<Vec<Expr>, ParseError> {
+    /// `(e1, e2, ...)` with exactly `N` operands.
+    fn args<const N: usize>(&mut self) -> Result<[Box<Expr>; N], ParseError> {
         self.punct('(')?;
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut out = Vec::with_capacity(N);
+        for i in 0..N {
             if i > 0 {
                 self.punct(',')?;
             }
-            out.push(self.expr()?);
+            out.push(Box::new(self.expr()?));
         }
         self.punct(')')?;
-        Ok(out)
+        match out.try_into() {
+            Ok(a) => Ok(a),
+            Err(_) => self.err(format!("expected {N} operands")),
+        }
     }
 
     fn arg1(&mut self) -> Result<Box<Expr>, ParseError> {
-        let mut v = self.args(1)?;
-        Ok(Box::new(v.pop().unwrap_or(Expr::GroupId(0))))
-    }
-
-    fn arg3(&mut self) -> Result<[Box<Expr>; 3], ParseError> {
-        let v = self.args(3)?;
-        let mut it = v.into_iter().map(Box::new);
-        match (it.next(), it.next(), it.next()) {
-            (Some(a), Some(b), Some(c)) => Ok([a, b, c]),
-            _ => self.err("expected three operands"),
-        }
+        let [x] = self.args::<1>()?;
+        Ok(x)
     }
 
     /// `<n>` after an operator name.
@@ -700,11 +695,11 @@ impl Parser {
                 Expr::Load { buf, index, lanes }
             }
             "fma" => {
-                let [a, b, c] = self.arg3()?;
+                let [a, b, c] = self.args::<3>()?;
                 Expr::Fma { a, b, c }
             }
             "select" => {
-                let [cond, a, b] = self.arg3()?;
+                let [cond, a, b] = self.args::<3>()?;
                 Expr::Select { cond, a, b }
             }
             "cast" => {
@@ -748,10 +743,8 @@ impl Parser {
             });
         }
         if let Some(op) = BinOp::parse(name) {
-            let mut v = self.args(2)?.into_iter();
-            if let (Some(a), Some(b)) = (v.next(), v.next()) {
-                return Ok(Expr::binary(op, a, b));
-            }
+            let [a, b] = self.args::<2>()?;
+            return Ok(Expr::Binary { op, a, b });
         }
         self.back();
         self.err(format!("unknown operator `{name}`"))
