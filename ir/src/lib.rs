@@ -12,6 +12,7 @@ pub mod error;
 pub mod graph;
 pub mod infer;
 pub mod interp;
+pub mod kernel;
 pub mod npy;
 pub mod op;
 pub mod passes;
