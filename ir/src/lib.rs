@@ -16,6 +16,7 @@ pub mod kernel;
 pub mod npy;
 pub mod op;
 pub mod passes;
+pub mod plan;
 pub mod shape;
 pub mod target;
 pub mod tensor;
