@@ -46,7 +46,7 @@ impl PlanBuffer {
 }
 
 /// A kernel launch: `args[i]` is bound to `kernel.params[i]`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct KernelStep {
     /// The kernel, verified.
     pub kernel: Kernel,
@@ -73,7 +73,7 @@ pub struct HostStep {
 }
 
 /// One step of a plan.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Step {
     /// Launch a kernel on the device.
     Kernel(KernelStep),
@@ -83,7 +83,7 @@ pub enum Step {
 
 /// A compiled graph: buffers, steps in execution order, and where the graph's inputs and
 /// outputs live.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Plan {
     /// Every buffer.
     pub buffers: Vec<PlanBuffer>,
