@@ -9,8 +9,10 @@ pub mod backend;
 pub mod error;
 pub mod reference;
 pub mod registry;
+pub mod target;
 
 pub use backend::{Availability, Backend, Executable, NamedTensors};
 pub use error::RuntimeError;
 pub use reference::ReferenceBackend;
 pub use registry::Registry;
+pub use target::{Artifact, Device, DeviceBuffer, DeviceError, LoadedKernel, Target, TargetError};
