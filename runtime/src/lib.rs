@@ -11,7 +11,7 @@ pub mod reference;
 pub mod registry;
 pub mod target;
 
-pub use backend::{Availability, Backend, Executable, NamedTensors};
+pub use backend::{Availability, Backend, Executable, NamedTensors, OpSupport};
 pub use error::RuntimeError;
 pub use reference::ReferenceBackend;
 pub use registry::Registry;
