@@ -10,6 +10,9 @@ use tessera_ir::{BinaryOp, DType, Op, ReduceOp, Tensor, UnaryOp, ValueId};
 
 type Outs = Result<Vec<ValueId>, OnnxError>;
 
+/// The largest side of an EyeLike the importer builds index constants for.
+const MAX_EYE: usize = 1 << 24;
+
 /// `axis` of a rank-`rank` value as a position in `0..rank`, or a `BadAttribute` error.
 fn axis_in(ctx: &NodeCtx<'_, '_>, name: &str, axis: i64, rank: usize) -> Result<usize, OnnxError> {
     let r = rank as i64;
@@ -145,7 +148,7 @@ pub(crate) fn group_normalization(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         .int("num_groups")?
         .ok_or_else(|| ctx.attrs.err("num_groups", "required"))?;
     let channels = dims.get(1).copied().unwrap_or(0);
-    if groups <= 0 || channels % (groups as usize) != 0 {
+    if groups <= 0 || groups as usize > channels.max(1) || channels % (groups as usize) != 0 {
         return Err(ctx.attrs.err(
             "num_groups",
             format!("{groups} does not divide the {channels} channels"),
@@ -307,6 +310,12 @@ pub(crate) fn eye_like(ctx: &mut NodeCtx<'_, '_>) -> Outs {
             format!("expected a 2-D input, got rank {}", dims.len()),
         ));
     };
+    if rows.max(cols) > MAX_EYE {
+        return Err(ctx.attrs.err(
+            "input 0",
+            format!("{rows}x{cols} is too large to build (at most {MAX_EYE} per side)"),
+        ));
+    }
     let dtype = match ctx.attrs.int("dtype")? {
         Some(code) => dtype_of(
             i32::try_from(code).unwrap_or(-1),

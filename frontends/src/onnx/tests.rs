@@ -1975,6 +1975,75 @@ fn model_local_functions_are_inlined() {
 }
 
 #[test]
+fn exponential_function_fan_out_is_refused() {
+    // F_i calls F_{i+1} twice; F_last is a Relu: 2^24 nodes if fully inlined.
+    let levels = 24;
+    let mut m = model_with(
+        &[("", 18), ("custom", 1)],
+        vec![NodeProto {
+            domain: Some("custom".into()),
+            ..node("F0", &["x"], &["y"], vec![])
+        }],
+        vec![vi("x", DataType::Float, &[1])],
+        vec![],
+        &["y"],
+    );
+    for i in 0..=levels {
+        let body = if i == levels {
+            vec![node("Relu", &["X"], &["Y"], vec![])]
+        } else {
+            let call = |o: &str, inp: &str| NodeProto {
+                domain: Some("custom".into()),
+                ..node(&format!("F{}", i + 1), &[inp], &[o], vec![])
+            };
+            vec![call("a", "X"), call("Y", "a")]
+        };
+        m.functions.push(FunctionProto {
+            name: Some(format!("F{i}")),
+            domain: Some("custom".into()),
+            input: vec!["X".into()],
+            output: vec!["Y".into()],
+            node: body,
+            ..Default::default()
+        });
+    }
+    assert!(matches!(import(&m), Err(OnnxError::InvalidModel(_))));
+}
+
+#[test]
+fn huge_claimed_dims_do_not_allocate() {
+    let t = TensorProto {
+        name: Some("w".into()),
+        data_type: Some(DataType::Float as i32),
+        dims: vec![1 << 40],
+        ..Default::default()
+    };
+    let m = model(13, vec![], vec![], vec![t], &[]);
+    assert!(matches!(import(&m), Err(OnnxError::BadTensor { .. })));
+    let m = model(
+        22,
+        vec![node("EyeLike", &["x"], &["y"], vec![])],
+        vec![vi("x", DataType::Float, &[1 << 40, 1])],
+        vec![],
+        &["y"],
+    );
+    assert!(matches!(import(&m), Err(OnnxError::BadAttribute { .. })));
+    let m = model(
+        21,
+        vec![node(
+            "GroupNormalization",
+            &["x", "x", "x"],
+            &["y"],
+            vec![ai("num_groups", 1 << 40)],
+        )],
+        vec![vi("x", DataType::Float, &[1, 0, 2])],
+        vec![],
+        &["y"],
+    );
+    assert!(matches!(import(&m), Err(OnnxError::BadAttribute { .. })));
+}
+
+#[test]
 fn ir_errors_name_the_node() {
     let m = model(
         13,
