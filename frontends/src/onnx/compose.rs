@@ -1,6 +1,6 @@
 //! ONNX operators without an IR variant that are short compositions of IR ops:
 //! RMSNormalization, LpNormalization, MeanVarianceNormalization, GroupNormalization,
-//! DepthToSpace, SpaceToDepth and EyeLike.
+//! DepthToSpace, SpaceToDepth, EyeLike, LpPool, GlobalLpPool and OneHot.
 
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -331,4 +331,145 @@ pub(crate) fn eye_like(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let col = ctx.const_i64(&columns)?;
     let eq = bin(ctx, BinaryOp::Equal, row, col, "diagonal")?;
     emit1(ctx, Op::Cast { to: dtype }, vec![Some(eq)])
+}
+
+/// `|x|^p` for the Lp ops (p = 1 and 2 without Pow).
+fn abs_pow(ctx: &mut NodeCtx<'_, '_>, x: ValueId, p: i64) -> Result<ValueId, OnnxError> {
+    match p {
+        1 => ctx.emit_aux(Op::Unary(UnaryOp::Abs), vec![Some(x)], "abs"),
+        2 => bin(ctx, BinaryOp::Mul, x, x, "square"),
+        _ => {
+            let a = ctx.emit_aux(Op::Unary(UnaryOp::Abs), vec![Some(x)], "abs")?;
+            let e = scalar(ctx, ctx.ty(x).dtype, p as f64);
+            bin(ctx, BinaryOp::Pow, a, e, "power")
+        }
+    }
+}
+
+/// `s^(1/p)` as the node's result (p = 1 and 2 without Pow).
+fn root(ctx: &mut NodeCtx<'_, '_>, s: ValueId, p: i64) -> Outs {
+    match p {
+        1 => emit1(ctx, Op::Unary(UnaryOp::Identity), vec![Some(s)]),
+        2 => emit1(ctx, Op::Unary(UnaryOp::Sqrt), vec![Some(s)]),
+        _ => {
+            let e = scalar(ctx, ctx.ty(s).dtype, 1.0 / p as f64);
+            emit1(ctx, Op::Binary(BinaryOp::Pow), vec![Some(s), Some(e)])
+        }
+    }
+}
+
+/// The `p` attribute of the Lp ops (a positive int, default 2).
+fn lp_p(ctx: &NodeCtx<'_, '_>) -> Result<i64, OnnxError> {
+    match ctx.attrs.int_or("p", 2)? {
+        p if p > 0 => Ok(p),
+        p => Err(ctx.attrs.err("p", format!("must be positive, got {p}"))),
+    }
+}
+
+/// LpPool: the window sum of `|x|^p` (an average pool counting pads, times the window size),
+/// then its p-th root.
+pub(crate) fn lp_pool(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let x = ctx.required(0)?;
+    let p = lp_p(ctx)?;
+    let a = ctx.attrs;
+    let kernel_shape = a
+        .ints("kernel_shape")?
+        .ok_or_else(|| a.err("kernel_shape", "required"))?;
+    let window = kernel_shape
+        .iter()
+        .try_fold(1i64, |acc, &k| acc.checked_mul(k))
+        .ok_or_else(|| a.err("kernel_shape", "the window size overflows"))?;
+    let pool = Op::AveragePool {
+        auto_pad: super::ops::auto_pad(ctx)?,
+        ceil_mode: a.bool_or("ceil_mode", false)?,
+        count_include_pad: true,
+        dilations: a.ints_or_empty("dilations")?,
+        kernel_shape,
+        pads: a.ints_or_empty("pads")?,
+        strides: a.ints_or_empty("strides")?,
+    };
+    let powered = abs_pow(ctx, x, p)?;
+    let mean = ctx.emit_aux(pool, vec![Some(powered)], "window_mean")?;
+    let n = scalar(ctx, ctx.ty(x).dtype, window as f64);
+    let sum = bin(ctx, BinaryOp::Mul, mean, n, "window_sum")?;
+    root(ctx, sum, p)
+}
+
+/// GlobalLpPool: the Lp norm over all spatial axes, kept as size 1.
+pub(crate) fn global_lp_pool(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let x = ctx.required(0)?;
+    let p = lp_p(ctx)?;
+    let axes: Vec<i64> = (2..ctx.ty(x).shape.rank() as i64).collect();
+    let kind = match p {
+        1 => ReduceOp::L1,
+        2 => ReduceOp::L2,
+        _ => {
+            let powered = abs_pow(ctx, x, p)?;
+            let sum = reduce(ctx, ReduceOp::Sum, powered, &axes, "sum")?;
+            return root(ctx, sum, p);
+        }
+    };
+    let axes = ctx.const_i64(&axes)?;
+    let op = Op::Reduce {
+        kind,
+        keepdims: true,
+        noop_with_empty_axes: false,
+    };
+    emit1(ctx, op, vec![Some(x), Some(axes)])
+}
+
+/// OneHot: `values[1]` where `indices` (negative ones wrapped by `depth`) equals the position
+/// along the new `axis`, else `values[0]`.
+pub(crate) fn one_hot(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (indices, depth, values) = (ctx.required(0)?, ctx.required(1)?, ctx.required(2)?);
+    let rank = ctx.ty(indices).shape.rank();
+    let axis = axis_in(ctx, "axis", ctx.attrs.int_or("axis", -1)?, rank + 1)?;
+    let to_i64 = |ctx: &mut NodeCtx<'_, '_>, v: ValueId, s: &str| {
+        if ctx.ty(v).dtype == DType::I64 {
+            Ok(v)
+        } else {
+            ctx.emit_aux(Op::Cast { to: DType::I64 }, vec![Some(v)], s)
+        }
+    };
+    let idx = to_i64(ctx, indices, "indices")?;
+    let d = to_i64(ctx, depth, "depth")?;
+    let scalar_shape = ctx.const_i64(&[])?;
+    let d = ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(d), Some(scalar_shape)],
+        "depth_scalar",
+    )?;
+    let zero = ctx.constant(Tensor::scalar(0i64));
+    let one = ctx.constant(Tensor::scalar(1i64));
+    let negative = bin(ctx, BinaryOp::Less, idx, zero, "negative")?;
+    let wrapped = bin(ctx, BinaryOp::Add, idx, d, "wrapped")?;
+    let idx = ctx.emit_aux(
+        Op::Where {},
+        vec![Some(negative), Some(wrapped), Some(idx)],
+        "index",
+    )?;
+    let at = ctx.const_i64(&[axis as i64])?;
+    let idx = ctx.emit_aux(Op::Unsqueeze {}, vec![Some(idx), Some(at)], "expand_index")?;
+    let positions = ctx.emit_aux(
+        Op::Range {},
+        vec![Some(zero), Some(d), Some(one)],
+        "positions",
+    )?;
+    let mut shape = vec![1i64; rank + 1];
+    if let Some(s) = shape.get_mut(axis) {
+        *s = -1;
+    }
+    let shape = ctx.const_i64(&shape)?;
+    let positions = ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(positions), Some(shape)],
+        "place_positions",
+    )?;
+    let hot = bin(ctx, BinaryOp::Equal, idx, positions, "hot")?;
+    let gather = |ctx: &mut NodeCtx<'_, '_>, i: ValueId, s: &str| {
+        ctx.emit_aux(Op::Gather { axis: 0 }, vec![Some(values), Some(i)], s)
+    };
+    let off = gather(ctx, zero, "off_value")?;
+    let on = gather(ctx, one, "on_value")?;
+    emit1(ctx, Op::Where {}, vec![Some(hot), Some(on), Some(off)])
 }

@@ -432,6 +432,9 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         "DepthToSpace" => compose::depth_to_space(ctx),
         "SpaceToDepth" => compose::space_to_depth(ctx),
         "EyeLike" => compose::eye_like(ctx),
+        "LpPool" => compose::lp_pool(ctx),
+        "GlobalLpPool" => compose::global_lp_pool(ctx),
+        "OneHot" => compose::one_hot(ctx),
         _ => Err(unsupported(ctx)),
     }
 }
@@ -548,7 +551,7 @@ fn enum_attr<T>(
     }
 }
 
-fn auto_pad(ctx: &NodeCtx<'_, '_>) -> Result<AutoPad, OnnxError> {
+pub(crate) fn auto_pad(ctx: &NodeCtx<'_, '_>) -> Result<AutoPad, OnnxError> {
     enum_attr(ctx, "auto_pad", AutoPad::NotSet, AutoPad::parse)
 }
 

@@ -1760,6 +1760,87 @@ fn compositions_for_ops_without_an_ir_variant() {
 }
 
 #[test]
+fn lp_pooling_and_one_hot_compositions() {
+    let g = one(
+        22,
+        node(
+            "LpPool",
+            &["x"],
+            &["y"],
+            vec![ai("p", 3), aints("kernel_shape", &[2])],
+        ),
+        &[1, 1, 4],
+        vec![],
+    );
+    let ns = nodes(&g);
+    assert_eq!(ns[0].op, Op::Unary(UnaryOp::Abs));
+    assert_eq!(ns[1].op, Op::Binary(BinaryOp::Pow));
+    assert!(
+        matches!(&ns[2].op, Op::AveragePool { count_include_pad: true, kernel_shape, .. } if kernel_shape == &vec![2])
+    );
+    assert_eq!(const_operand(&g, ns[3], 1), &Tensor::scalar(2.0f32));
+    assert_eq!(producer(&g, "y").op, Op::Binary(BinaryOp::Pow));
+    let g = one(
+        22,
+        node("GlobalLpPool", &["x"], &["y"], vec![]),
+        &[1, 2, 3, 4],
+        vec![],
+    );
+    let n = producer(&g, "y");
+    assert!(matches!(
+        n.op,
+        Op::Reduce {
+            kind: ReduceOp::L2,
+            keepdims: true,
+            ..
+        }
+    ));
+    assert_eq!(const_ints(&g, n, 1), vec![2, 3]);
+    let m = model(
+        22,
+        vec![node(
+            "LpPool",
+            &["x"],
+            &["y"],
+            vec![ai("p", 0), aints("kernel_shape", &[2])],
+        )],
+        vec![vi("x", DataType::Float, &[1, 1, 4])],
+        vec![],
+        &["y"],
+    );
+    assert!(
+        matches!(import(&m), Err(OnnxError::BadAttribute { attribute, .. }) if attribute == "p")
+    );
+
+    let m = model(
+        11,
+        vec![node(
+            "OneHot",
+            &["i", "d", "v"],
+            &["y"],
+            vec![ai("axis", 0)],
+        )],
+        vec![
+            vi("i", DataType::Int32, &[3]),
+            vi("d", DataType::Float, &[1]),
+            vi("v", DataType::Float, &[2]),
+        ],
+        vec![],
+        &["y"],
+    );
+    let g = import(&m).unwrap();
+    let n = producer(&g, "y");
+    assert_eq!(n.op, Op::Where {});
+    assert!(ops(&g).contains(&Op::Range {}));
+    assert!(ops(&g).contains(&Op::Cast { to: DType::I64 }));
+    let unsqueeze = nodes(&g)
+        .into_iter()
+        .find(|n| n.op == Op::Unsqueeze {})
+        .unwrap();
+    assert_eq!(const_ints(&g, unsqueeze, 1), vec![0]);
+}
+
+#[test]
 fn constants() {
     let tp = TensorProto {
         data_type: Some(DataType::Int32 as i32),
