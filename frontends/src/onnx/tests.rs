@@ -2125,6 +2125,48 @@ fn huge_claimed_dims_do_not_allocate() {
 }
 
 #[test]
+fn load_model_reads_the_file_and_external_data_beside_it() {
+    let dir = std::env::temp_dir().join(format!("tessera-onnx-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let data: Vec<u8> = [1.0f32, -2.0, 0.5]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    std::fs::write(dir.join("weights.bin"), &data).unwrap();
+    let kv = |k: &str, v: &str| StringStringEntryProto {
+        key: Some(k.into()),
+        value: Some(v.into()),
+    };
+    let w = TensorProto {
+        name: Some("w".into()),
+        data_type: Some(DataType::Float as i32),
+        dims: vec![3],
+        data_location: Some(DataLocation::External as i32),
+        external_data: vec![kv("location", "weights.bin"), kv("length", "12")],
+        ..Default::default()
+    };
+    // A graph without nodes needs no inference: its output is the initializer.
+    let m = model(13, vec![], vec![], vec![w], &["w"]);
+    let path = dir.join("model.onnx");
+    std::fs::write(&path, m.encode_to_vec()).unwrap();
+    let g = super::load_model(&path).unwrap();
+    let out = g.constant_of(g.outputs[0]).unwrap();
+    assert_eq!(out.to_vec::<f32>().unwrap(), vec![1.0, -2.0, 0.5]);
+    assert_eq!(g.value_label(g.outputs[0]), "w");
+    // From bytes without a directory, external data cannot be resolved.
+    assert!(matches!(
+        import_model(&m.encode_to_vec(), None),
+        Err(OnnxError::ExternalData { .. })
+    ));
+    match super::load_model(&dir.join("missing.onnx")) {
+        Err(OnnxError::Io { path, .. }) => assert!(path.ends_with("missing.onnx")),
+        other => panic!("{other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn ir_errors_name_the_node() {
     let m = model(
         13,
