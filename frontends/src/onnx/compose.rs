@@ -1,6 +1,7 @@
 //! ONNX operators without an IR variant that are short compositions of IR ops:
 //! RMSNormalization, LpNormalization, MeanVarianceNormalization, GroupNormalization,
-//! DepthToSpace, SpaceToDepth, EyeLike, LpPool, GlobalLpPool and OneHot.
+//! DepthToSpace, SpaceToDepth, EyeLike, LpPool, GlobalLpPool, OneHot,
+//! NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss.
 
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -472,4 +473,128 @@ pub(crate) fn one_hot(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let off = gather(ctx, zero, "off_value")?;
     let on = gather(ctx, one, "on_value")?;
     emit1(ctx, Op::Where {}, vec![Some(hot), Some(on), Some(off)])
+}
+
+/// The loss of NegativeLogLikelihoodLoss over log-probabilities `input` ([N, C, d...]) and
+/// class indices `target` ([N, d...]): `-input[n, target[n, d], d] * weight[target]`, zero
+/// where the target is `ignore_index`, then reduced (`none`, `sum`, or the weighted `mean`).
+fn nll(
+    ctx: &mut NodeCtx<'_, '_>,
+    input: ValueId,
+    target: ValueId,
+    weight: Option<ValueId>,
+) -> Result<ValueId, OnnxError> {
+    let a = ctx.attrs;
+    let reduction = a.string_or("reduction", "mean")?;
+    if !matches!(reduction.as_str(), "none" | "sum" | "mean") {
+        return Err(a.err(
+            "reduction",
+            format!("expected none, sum or mean, got {reduction}"),
+        ));
+    }
+    let dtype = ctx.ty(input).dtype;
+    let tdtype = ctx.ty(target).dtype;
+    let ignored = match a.int("ignore_index")? {
+        Some(i) => {
+            let i = scalar(ctx, tdtype, i as f64);
+            Some(bin(ctx, BinaryOp::Equal, target, i, "ignored")?)
+        }
+        None => None,
+    };
+    let zero_t = scalar(ctx, tdtype, 0.0);
+    let safe = match ignored {
+        Some(m) => ctx.emit_aux(
+            Op::Where {},
+            vec![Some(m), Some(zero_t), Some(target)],
+            "safe_target",
+        )?,
+        None => target,
+    };
+    let axis1 = ctx.const_i64(&[1])?;
+    let idx = ctx.emit_aux(
+        Op::Unsqueeze {},
+        vec![Some(safe), Some(axis1)],
+        "class_index",
+    )?;
+    let picked = ctx.emit_aux(
+        Op::GatherElements { axis: 1 },
+        vec![Some(input), Some(idx)],
+        "pick",
+    )?;
+    let picked = ctx.emit_aux(Op::Squeeze {}, vec![Some(picked), Some(axis1)], "picked")?;
+    let neg = ctx.emit_aux(Op::Unary(UnaryOp::Neg), vec![Some(picked)], "negate")?;
+    let zero = scalar(ctx, dtype, 0.0);
+    let w = match (weight, ignored) {
+        (Some(w), m) => {
+            let w = ctx.emit_aux(Op::Gather { axis: 0 }, vec![Some(w), Some(safe)], "weight")?;
+            match m {
+                Some(m) => Some(ctx.emit_aux(
+                    Op::Where {},
+                    vec![Some(m), Some(zero), Some(w)],
+                    "kept_weight",
+                )?),
+                None => Some(w),
+            }
+        }
+        (None, Some(m)) => {
+            let one = scalar(ctx, dtype, 1.0);
+            Some(ctx.emit_aux(Op::Where {}, vec![Some(m), Some(zero), Some(one)], "kept")?)
+        }
+        (None, None) => None,
+    };
+    let loss = match w {
+        Some(w) => bin(ctx, BinaryOp::Mul, neg, w, "weighted")?,
+        None => neg,
+    };
+    let total = |kind| Op::Reduce {
+        kind,
+        keepdims: false,
+        noop_with_empty_axes: false,
+    };
+    Ok(match (reduction.as_str(), w) {
+        ("none", _) => loss,
+        ("sum", _) => ctx.emit_aux(total(ReduceOp::Sum), vec![Some(loss)], "sum")?,
+        (_, Some(w)) => {
+            let s = ctx.emit_aux(total(ReduceOp::Sum), vec![Some(loss)], "sum")?;
+            let ws = ctx.emit_aux(total(ReduceOp::Sum), vec![Some(w)], "weight_sum")?;
+            bin(ctx, BinaryOp::Div, s, ws, "mean")?
+        }
+        (_, None) => ctx.emit_aux(total(ReduceOp::Mean), vec![Some(loss)], "mean")?,
+    })
+}
+
+/// The value `v` as the node's (named) result: an Identity when `v` is an input of the node.
+fn finish(ctx: &mut NodeCtx<'_, '_>, v: ValueId) -> Result<ValueId, OnnxError> {
+    if ctx.inputs.contains(&Some(v)) {
+        let out = ctx.emit(Op::Unary(UnaryOp::Identity), vec![Some(v)], 1)?;
+        return out
+            .first()
+            .copied()
+            .ok_or_else(|| ctx.attrs.err("outputs", "no output"));
+    }
+    Ok(v)
+}
+
+/// NegativeLogLikelihoodLoss.
+pub(crate) fn negative_log_likelihood_loss(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    if ctx.num_outputs > 1 {
+        return Err(ctx.attrs.err("outputs", "the operator has 1 output"));
+    }
+    let (input, target) = (ctx.required(0)?, ctx.required(1)?);
+    let loss = nll(ctx, input, target, ctx.input(2))?;
+    Ok(vec![finish(ctx, loss)?])
+}
+
+/// SoftmaxCrossEntropyLoss: NegativeLogLikelihoodLoss of LogSoftmax over axis 1; the
+/// log-probabilities are the optional second output.
+pub(crate) fn softmax_cross_entropy_loss(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (scores, labels) = (ctx.required(0)?, ctx.required(1)?);
+    let log_prob = ctx.emit_aux(Op::LogSoftmax { axis: 1 }, vec![Some(scores)], "log_prob")?;
+    let loss = nll(ctx, log_prob, labels, ctx.input(2))?;
+    let loss = finish(ctx, loss)?;
+    Ok(if ctx.num_outputs > 1 {
+        vec![loss, log_prob]
+    } else {
+        vec![loss]
+    })
 }

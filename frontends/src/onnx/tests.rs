@@ -1841,6 +1841,65 @@ fn lp_pooling_and_one_hot_compositions() {
 }
 
 #[test]
+fn loss_compositions() {
+    let inputs = || {
+        vec![
+            vi("x", DataType::Float, &[2, 3]),
+            vi("t", DataType::Int64, &[2]),
+            vi("w", DataType::Float, &[3]),
+        ]
+    };
+    let m = model(
+        13,
+        vec![node(
+            "NegativeLogLikelihoodLoss",
+            &["x", "t", "w"],
+            &["y"],
+            vec![ai("ignore_index", 1)],
+        )],
+        inputs(),
+        vec![],
+        &["y"],
+    );
+    let g = import(&m).unwrap();
+    let all = ops(&g);
+    assert!(all.contains(&Op::GatherElements { axis: 1 }));
+    assert!(all.contains(&Op::Gather { axis: 0 }));
+    // Weighted mean: sum(loss) / sum(weights).
+    assert_eq!(producer(&g, "y").op, Op::Binary(BinaryOp::Div));
+    let m = model(
+        13,
+        vec![node(
+            "SoftmaxCrossEntropyLoss",
+            &["x", "t"],
+            &["y", "lp"],
+            vec![astr("reduction", "none")],
+        )],
+        inputs(),
+        vec![],
+        &["y", "lp"],
+    );
+    let g = import(&m).unwrap();
+    assert_eq!(producer(&g, "lp").op, Op::LogSoftmax { axis: 1 });
+    assert_eq!(producer(&g, "y").op, Op::Unary(UnaryOp::Neg));
+    let m = model(
+        13,
+        vec![node(
+            "SoftmaxCrossEntropyLoss",
+            &["x", "t"],
+            &["y"],
+            vec![astr("reduction", "avg")],
+        )],
+        inputs(),
+        vec![],
+        &["y"],
+    );
+    assert!(
+        matches!(import(&m), Err(OnnxError::BadAttribute { attribute, .. }) if attribute == "reduction")
+    );
+}
+
+#[test]
 fn constants() {
     let tp = TensorProto {
         data_type: Some(DataType::Int32 as i32),
