@@ -1,7 +1,7 @@
 //! ONNX operators without an IR variant that are short compositions of IR ops:
 //! RMSNormalization, LpNormalization, MeanVarianceNormalization, GroupNormalization,
 //! DepthToSpace, SpaceToDepth, EyeLike, LpPool, GlobalLpPool, OneHot,
-//! NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss.
+//! NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss, QuantizeLinear and DequantizeLinear.
 
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -597,4 +597,115 @@ pub(crate) fn softmax_cross_entropy_loss(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     } else {
         vec![loss]
     })
+}
+
+/// A per-axis quantization parameter (1-D, along `axis` of a rank-`rank` tensor) reshaped to
+/// broadcast against that tensor; scalars pass through. Blocked quantization is refused.
+fn per_axis(
+    ctx: &mut NodeCtx<'_, '_>,
+    p: ValueId,
+    rank: usize,
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    if ctx.attrs.int_or("block_size", 0)? != 0 {
+        return Err(ctx
+            .attrs
+            .err("block_size", "blocked quantization is not supported"));
+    }
+    if ctx.ty(p).shape.rank() != 1 || rank <= 1 {
+        return Ok(p);
+    }
+    let axis = axis_in(ctx, "axis", ctx.attrs.int_or("axis", 1)?, rank)?;
+    let mut shape = vec![-1i64];
+    shape.extend(std::iter::repeat_n(1, rank - axis - 1));
+    let shape = ctx.const_i64(&shape)?;
+    ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(p), Some(shape)],
+        s,
+    )
+}
+
+/// `v` cast to `to` (no node when it already has that dtype).
+fn cast_to(
+    ctx: &mut NodeCtx<'_, '_>,
+    v: ValueId,
+    to: DType,
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    if ctx.ty(v).dtype == to {
+        Ok(v)
+    } else {
+        ctx.emit_aux(Op::Cast { to }, vec![Some(v)], s)
+    }
+}
+
+/// An `output_dtype` attribute (0 or absent: `None`).
+fn output_dtype(ctx: &NodeCtx<'_, '_>) -> Result<Option<DType>, OnnxError> {
+    match ctx.attrs.int_or("output_dtype", 0)? {
+        0 => Ok(None),
+        code => dtype_of(
+            i32::try_from(code).unwrap_or(-1),
+            &format!("{}: output_dtype", ctx.label),
+        )
+        .map(Some),
+    }
+}
+
+/// DequantizeLinear (integer inputs; per-tensor or per-axis): `(x - zero_point) * scale`.
+pub(crate) fn dequantize_linear(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (x, scale) = (ctx.required(0)?, ctx.required(1)?);
+    let rank = ctx.ty(x).shape.rank();
+    let sd = ctx.ty(scale).dtype;
+    let out = output_dtype(ctx)?.unwrap_or(sd);
+    let scale = per_axis(ctx, scale, rank, "scale")?;
+    let xf = cast_to(ctx, x, sd, "widen")?;
+    let centered = match ctx.input(2) {
+        Some(zp) => {
+            let zp = per_axis(ctx, zp, rank, "zero_point")?;
+            let zf = cast_to(ctx, zp, sd, "widen_zero_point")?;
+            bin(ctx, BinaryOp::Sub, xf, zf, "center")?
+        }
+        None => xf,
+    };
+    if out == sd {
+        return emit1(
+            ctx,
+            Op::Binary(BinaryOp::Mul),
+            vec![Some(centered), Some(scale)],
+        );
+    }
+    let y = bin(ctx, BinaryOp::Mul, centered, scale, "scale")?;
+    emit1(ctx, Op::Cast { to: out }, vec![Some(y)])
+}
+
+/// QuantizeLinear (integer outputs; per-tensor or per-axis):
+/// `saturate(round_half_even(x / scale) + zero_point)`.
+pub(crate) fn quantize_linear(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (x, scale) = (ctx.required(0)?, ctx.required(1)?);
+    let rank = ctx.ty(x).shape.rank();
+    let xd = ctx.ty(x).dtype;
+    let zp = ctx.input(2);
+    let out = match zp {
+        Some(z) => ctx.ty(z).dtype,
+        None => output_dtype(ctx)?.unwrap_or(DType::U8),
+    };
+    let Some((lo, hi)) = out.int_range() else {
+        return Err(ctx.attrs.err(
+            "output_dtype",
+            format!("quantizing to {out} is not supported (integer outputs only)"),
+        ));
+    };
+    let scale = per_axis(ctx, scale, rank, "scale")?;
+    let scale = cast_to(ctx, scale, xd, "scale_as_input")?;
+    let q = bin(ctx, BinaryOp::Div, x, scale, "divide")?;
+    let mut r = ctx.emit_aux(Op::Unary(UnaryOp::Round), vec![Some(q)], "round")?;
+    if let Some(zp) = zp {
+        let zp = per_axis(ctx, zp, rank, "zero_point")?;
+        let zf = cast_to(ctx, zp, xd, "widen_zero_point")?;
+        r = bin(ctx, BinaryOp::Add, r, zf, "shift")?;
+    }
+    let (lo, hi) = (scalar(ctx, xd, lo as f64), scalar(ctx, xd, hi as f64));
+    let clipped = ctx.emit_aux(Op::Clip {}, vec![Some(r), Some(lo), Some(hi)], "saturate")?;
+    emit1(ctx, Op::Cast { to: out }, vec![Some(clipped)])
 }

@@ -435,6 +435,8 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         "LpPool" => compose::lp_pool(ctx),
         "GlobalLpPool" => compose::global_lp_pool(ctx),
         "OneHot" => compose::one_hot(ctx),
+        "QuantizeLinear" => compose::quantize_linear(ctx),
+        "DequantizeLinear" => compose::dequantize_linear(ctx),
         "NegativeLogLikelihoodLoss" => compose::negative_log_likelihood_loss(ctx),
         "SoftmaxCrossEntropyLoss" => compose::softmax_cross_entropy_loss(ctx),
         _ => Err(unsupported(ctx)),

@@ -1900,6 +1900,72 @@ fn loss_compositions() {
 }
 
 #[test]
+fn quantize_and_dequantize_compositions() {
+    let m = model(
+        13,
+        vec![node(
+            "DequantizeLinear",
+            &["q", "s", "z"],
+            &["y"],
+            vec![ai("axis", 1)],
+        )],
+        vec![
+            vi("q", DataType::Uint8, &[2, 3, 4]),
+            vi("s", DataType::Float, &[3]),
+            vi("z", DataType::Uint8, &[3]),
+        ],
+        vec![],
+        &["y"],
+    );
+    let g = import(&m).unwrap();
+    let reshapes: Vec<_> = nodes(&g)
+        .into_iter()
+        .filter(|n| n.op == Op::Reshape { allowzero: false })
+        .collect();
+    assert_eq!(reshapes.len(), 2);
+    assert_eq!(const_ints(&g, reshapes[0], 1), vec![-1, 1]);
+    assert!(ops(&g).contains(&Op::Cast { to: DType::F32 }));
+    assert_eq!(producer(&g, "y").op, Op::Binary(BinaryOp::Mul));
+
+    let m = model(
+        13,
+        vec![node("QuantizeLinear", &["x", "s", "z"], &["q"], vec![])],
+        vec![
+            vi("x", DataType::Float, &[4]),
+            vi("s", DataType::Float, &[]),
+            vi("z", DataType::Int8, &[]),
+        ],
+        vec![],
+        &["q"],
+    );
+    let g = import(&m).unwrap();
+    assert_eq!(producer(&g, "q").op, Op::Cast { to: DType::I8 });
+    let clip = nodes(&g).into_iter().find(|n| n.op == Op::Clip {}).unwrap();
+    assert_eq!(const_operand(&g, clip, 1), &Tensor::scalar(-128.0f32));
+    assert_eq!(const_operand(&g, clip, 2), &Tensor::scalar(127.0f32));
+    assert!(ops(&g).contains(&Op::Unary(UnaryOp::Round)));
+
+    let m = model(
+        21,
+        vec![node(
+            "QuantizeLinear",
+            &["x", "s"],
+            &["q"],
+            vec![ai("block_size", 2)],
+        )],
+        vec![
+            vi("x", DataType::Float, &[4]),
+            vi("s", DataType::Float, &[2]),
+        ],
+        vec![],
+        &["q"],
+    );
+    assert!(
+        matches!(import(&m), Err(OnnxError::BadAttribute { attribute, .. }) if attribute == "block_size")
+    );
+}
+
+#[test]
 fn constants() {
     let tp = TensorProto {
         data_type: Some(DataType::Int32 as i32),
