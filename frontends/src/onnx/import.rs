@@ -341,12 +341,9 @@ impl<'m> Importer<'m> {
             if name.is_empty() {
                 return Err(OnnxError::InvalidModel("a graph input has no name".into()));
             }
-            // Older IR versions also list initializers as inputs: they stay constants.
-            if scope.values.contains_key(&name)
-                && g.initializer
-                    .iter()
-                    .any(|t| t.name.as_deref() == Some(name.as_str()))
-            {
+            // Older IR versions also list initializers (the only names defined so far) as
+            // inputs: they stay constants.
+            if scope.values.contains_key(&name) {
                 continue;
             }
             let ty = input_type(info)?;
