@@ -1,7 +1,8 @@
 //! ONNX operators without an IR variant that are short compositions of IR ops:
 //! RMSNormalization, LpNormalization, MeanVarianceNormalization, GroupNormalization,
 //! DepthToSpace, SpaceToDepth, EyeLike, LpPool, GlobalLpPool, OneHot,
-//! NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss, QuantizeLinear and DequantizeLinear.
+//! NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss, QuantizeLinear, DequantizeLinear, LRN,
+//! Compress and CenterCropPad.
 
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -708,4 +709,157 @@ pub(crate) fn quantize_linear(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let (lo, hi) = (scalar(ctx, xd, lo as f64), scalar(ctx, xd, hi as f64));
     let clipped = ctx.emit_aux(Op::Clip {}, vec![Some(r), Some(lo), Some(hi)], "saturate")?;
     emit1(ctx, Op::Cast { to: out }, vec![Some(clipped)])
+}
+
+/// LRN: `x / (bias + alpha / size * square_sum)^beta`, the square sum over a window of `size`
+/// channels computed as an average pool (counting pads) over `x^2` with a channel axis
+/// inserted as the pooled "spatial" axis.
+pub(crate) fn lrn(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let x = ctx.required(0)?;
+    let a = ctx.attrs;
+    let size = a.int("size")?.ok_or_else(|| a.err("size", "required"))?;
+    if size <= 0 {
+        return Err(a.err("size", format!("must be positive, got {size}")));
+    }
+    let (alpha, beta, bias) = (
+        a.float_or("alpha", 1e-4)?,
+        a.float_or("beta", 0.75)?,
+        a.float_or("bias", 1.0)?,
+    );
+    let ty = ctx.ty(x).clone();
+    let rank = ty.shape.rank();
+    if rank < 3 {
+        return Err(a.err("input 0", format!("expected rank 3 or more, got {rank}")));
+    }
+    let sq = bin(ctx, BinaryOp::Mul, x, x, "square")?;
+    let at1 = ctx.const_i64(&[1])?;
+    let lifted = ctx.emit_aux(
+        Op::Unsqueeze {},
+        vec![Some(sq), Some(at1)],
+        "channels_as_space",
+    )?;
+    let mut kernel_shape = vec![1i64; rank - 1];
+    let mut pads = vec![0i64; 2 * (rank - 1)];
+    if let (Some(k), Some(lo)) = (kernel_shape.first_mut(), pads.first_mut()) {
+        *k = size;
+        *lo = (size - 1) / 2;
+    }
+    if let Some(hi) = pads.get_mut(rank - 1) {
+        *hi = size - 1 - (size - 1) / 2;
+    }
+    let pool = Op::AveragePool {
+        auto_pad: tessera_ir::attr::AutoPad::NotSet,
+        ceil_mode: false,
+        count_include_pad: true,
+        dilations: Vec::new(),
+        kernel_shape,
+        pads,
+        strides: Vec::new(),
+    };
+    let mean = ctx.emit_aux(pool, vec![Some(lifted)], "window_mean")?;
+    let mean = ctx.emit_aux(Op::Squeeze {}, vec![Some(mean), Some(at1)], "square_mean")?;
+    // alpha / size * sum == alpha * mean.
+    let alpha = scalar(ctx, ty.dtype, alpha as f64);
+    let scaled = bin(ctx, BinaryOp::Mul, mean, alpha, "scale")?;
+    let bias = scalar(ctx, ty.dtype, bias as f64);
+    let base = bin(ctx, BinaryOp::Add, scaled, bias, "bias")?;
+    let beta = scalar(ctx, ty.dtype, beta as f64);
+    let denom = bin(ctx, BinaryOp::Pow, base, beta, "power")?;
+    emit1(ctx, Op::Binary(BinaryOp::Div), vec![Some(x), Some(denom)])
+}
+
+/// Compress: the slices along `axis` (of the flattened input without one) where `condition`
+/// is true, as a Gather of the NonZero positions.
+pub(crate) fn compress(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (x, cond) = (ctx.required(0)?, ctx.required(1)?);
+    let flat = ctx.const_i64(&[-1])?;
+    let nz = ctx.emit_aux(Op::NonZero {}, vec![Some(cond)], "positions")?;
+    let idx = ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(nz), Some(flat)],
+        "indices",
+    )?;
+    let (data, axis) = match ctx.attrs.int("axis")? {
+        Some(axis) => (x, axis),
+        None => {
+            let f = ctx.emit_aux(
+                Op::Reshape { allowzero: false },
+                vec![Some(x), Some(flat)],
+                "flatten",
+            )?;
+            (f, 0)
+        }
+    };
+    emit1(ctx, Op::Gather { axis }, vec![Some(data), Some(idx)])
+}
+
+/// CenterCropPad: a Slice for the axes that shrink, then a zero Pad (over the same axes) for
+/// the axes that grow; crop starts round down, the odd padding pixel goes right. The window
+/// arithmetic runs on `Shape` of the input, and folds to constants for static shapes.
+pub(crate) fn center_crop_pad(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (x, target) = (ctx.required(0)?, ctx.required(1)?);
+    let rank = ctx.ty(x).shape.rank();
+    let axes = match ctx.attrs.ints("axes")? {
+        Some(list) => list
+            .iter()
+            .map(|&a| axis_in(ctx, "axes", a, rank).map(|a| a as i64))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => (0..rank as i64).collect(),
+    };
+    let axes = ctx.const_i64(&axes)?;
+    let target = cast_to(ctx, target, DType::I64, "target")?;
+    let shape = ctx.emit_aux(
+        Op::Shape {
+            start: 0,
+            end: None,
+        },
+        vec![Some(x)],
+        "shape",
+    )?;
+    let dims = ctx.emit_aux(
+        Op::Gather { axis: 0 },
+        vec![Some(shape), Some(axes)],
+        "dims",
+    )?;
+    let zero = ctx.constant(Tensor::scalar(0i64));
+    let two = ctx.constant(Tensor::scalar(2i64));
+    let max = |ctx: &mut NodeCtx<'_, '_>, a: ValueId, b: ValueId, s: &str| {
+        ctx.emit_aux(
+            Op::Variadic(tessera_ir::VariadicOp::Max),
+            vec![Some(a), Some(b)],
+            s,
+        )
+    };
+    // Crop: start = max(dims - target, 0) / 2, end = start + min(dims, target).
+    let shrink = bin(ctx, BinaryOp::Sub, dims, target, "shrink")?;
+    let shrink = max(ctx, shrink, zero, "crop")?;
+    let start = bin(ctx, BinaryOp::Div, shrink, two, "crop_start")?;
+    let kept = ctx.emit_aux(
+        Op::Variadic(tessera_ir::VariadicOp::Min),
+        vec![Some(dims), Some(target)],
+        "kept",
+    )?;
+    let end = bin(ctx, BinaryOp::Add, start, kept, "crop_end")?;
+    let cropped = ctx.emit_aux(
+        Op::Slice {},
+        vec![Some(x), Some(start), Some(end), Some(axes)],
+        "crop_slice",
+    )?;
+    // Pad: before = max(target - dims, 0) / 2, after = the rest.
+    let grow = bin(ctx, BinaryOp::Sub, target, dims, "grow")?;
+    let grow = max(ctx, grow, zero, "pad")?;
+    let before = bin(ctx, BinaryOp::Div, grow, two, "pad_before")?;
+    let after = bin(ctx, BinaryOp::Sub, grow, before, "pad_after")?;
+    let pads = ctx.emit_aux(
+        Op::Concat { axis: 0 },
+        vec![Some(before), Some(after)],
+        "pads",
+    )?;
+    emit1(
+        ctx,
+        Op::Pad {
+            mode: tessera_ir::attr::PadMode::Constant,
+        },
+        vec![Some(cropped), Some(pads), None, Some(axes)],
+    )
 }

@@ -467,14 +467,14 @@ fn opsets_and_domains() {
     // An op with no mapping.
     let m = model(
         13,
-        vec![node("LRN", &["x"], &["y"], vec![])],
+        vec![node("Unique", &["x"], &["y"], vec![])],
         x(),
         vec![],
         &["y"],
     );
     match import(&m) {
         Err(OnnxError::UnsupportedOp { op_type, opset, .. }) => {
-            assert_eq!((op_type.as_str(), opset), ("LRN", 13));
+            assert_eq!((op_type.as_str(), opset), ("Unique", 13));
         }
         other => panic!("{other:?}"),
     }
@@ -1963,6 +1963,80 @@ fn quantize_and_dequantize_compositions() {
     assert!(
         matches!(import(&m), Err(OnnxError::BadAttribute { attribute, .. }) if attribute == "block_size")
     );
+}
+
+#[test]
+fn lrn_compress_and_center_crop_pad_compositions() {
+    let g = one(
+        13,
+        node("LRN", &["x"], &["y"], vec![ai("size", 4)]),
+        &[1, 5, 2, 2],
+        vec![],
+    );
+    let pool = nodes(&g)
+        .into_iter()
+        .find(|n| matches!(n.op, Op::AveragePool { .. }))
+        .unwrap();
+    let Op::AveragePool {
+        kernel_shape,
+        pads,
+        count_include_pad,
+        ..
+    } = &pool.op
+    else {
+        unreachable!()
+    };
+    assert_eq!(kernel_shape, &vec![4, 1, 1]);
+    assert_eq!(pads, &vec![1, 0, 0, 2, 0, 0]);
+    assert!(count_include_pad);
+    assert_eq!(producer(&g, "y").op, Op::Binary(BinaryOp::Div));
+    let m = model(
+        13,
+        vec![node("LRN", &["x"], &["y"], vec![])],
+        vec![vi("x", DataType::Float, &[1, 2, 2])],
+        vec![],
+        &["y"],
+    );
+    assert!(
+        matches!(import(&m), Err(OnnxError::BadAttribute { attribute, .. }) if attribute == "size")
+    );
+
+    let m = model(
+        11,
+        vec![node("Compress", &["x", "c"], &["y"], vec![ai("axis", 1)])],
+        vec![
+            vi("x", DataType::Float, &[2, 3]),
+            vi("c", DataType::Bool, &[3]),
+        ],
+        vec![],
+        &["y"],
+    );
+    let g = import(&m).unwrap();
+    assert_eq!(ops(&g)[0], Op::NonZero {});
+    assert_eq!(producer(&g, "y").op, Op::Gather { axis: 1 });
+
+    let m = model(
+        18,
+        vec![node(
+            "CenterCropPad",
+            &["x", "s"],
+            &["y"],
+            vec![aints("axes", &[-1])],
+        )],
+        vec![vi("x", DataType::Float, &[-1, 3])],
+        vec![init_i64("s", &[5])],
+        &["y"],
+    );
+    let g = import(&m).unwrap();
+    let n = producer(&g, "y");
+    assert_eq!(
+        n.op,
+        Op::Pad {
+            mode: PadMode::Constant
+        }
+    );
+    assert_eq!(const_ints(&g, n, 3), vec![1]);
+    assert!(ops(&g).contains(&Op::Slice {}));
 }
 
 #[test]
