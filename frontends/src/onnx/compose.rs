@@ -2,7 +2,7 @@
 //! RMSNormalization, LpNormalization, MeanVarianceNormalization, GroupNormalization,
 //! DepthToSpace, SpaceToDepth, EyeLike, LpPool, GlobalLpPool, OneHot,
 //! NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss, QuantizeLinear, DequantizeLinear, LRN,
-//! Compress and CenterCropPad.
+//! Compress, CenterCropPad, MatMulInteger, QLinearMatMul, ConvInteger and QLinearConv.
 
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -862,4 +862,155 @@ pub(crate) fn center_crop_pad(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         },
         vec![Some(cropped), Some(pads), None, Some(axes)],
     )
+}
+
+/// `x - zero_point`, both cast to `to`; a 1-D zero point of a rank-2+ operand is per leading
+/// index (rows of a matrix, output channels of a kernel) when `leading` is set.
+fn centered(
+    ctx: &mut NodeCtx<'_, '_>,
+    x: ValueId,
+    zp: Option<ValueId>,
+    to: DType,
+    leading: bool,
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    let xc = cast_to(ctx, x, to, &format!("{s}_wide"))?;
+    let Some(zp) = zp else {
+        return Ok(xc);
+    };
+    let zp = if leading {
+        along_leading(ctx, zp, ctx.ty(x).shape.rank(), &format!("{s}_zero_point"))?
+    } else {
+        zp
+    };
+    let zc = cast_to(ctx, zp, to, &format!("{s}_zero_point_wide"))?;
+    bin(ctx, BinaryOp::Sub, xc, zc, &format!("{s}_centered"))
+}
+
+/// A 1-D parameter reshaped to `[-1, 1, ...]` (rank `rank`) so that it runs along axis 0 of a
+/// rank-`rank` tensor; scalars and rank-1 targets pass through.
+fn along_leading(
+    ctx: &mut NodeCtx<'_, '_>,
+    p: ValueId,
+    rank: usize,
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    if ctx.ty(p).shape.rank() != 1 || rank < 2 {
+        return Ok(p);
+    }
+    let mut shape = vec![-1i64];
+    shape.extend(std::iter::repeat_n(1, rank - 1));
+    let shape = ctx.const_i64(&shape)?;
+    ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(p), Some(shape)],
+        s,
+    )
+}
+
+/// `saturate_out(round_half_even(acc * factor + zero_point))`, in f64.
+fn requantize(
+    ctx: &mut NodeCtx<'_, '_>,
+    acc: ValueId,
+    factor: ValueId,
+    zp: Option<ValueId>,
+    out: DType,
+) -> Outs {
+    let Some((lo, hi)) = out.int_range() else {
+        return Err(ctx.attrs.err(
+            "outputs",
+            format!("quantized output {out} is not an integer type"),
+        ));
+    };
+    let acc = cast_to(ctx, acc, DType::F64, "acc_f64")?;
+    let factor = cast_to(ctx, factor, DType::F64, "factor_f64")?;
+    let mut d = bin(ctx, BinaryOp::Mul, acc, factor, "rescale")?;
+    if let Some(zp) = zp {
+        let z = cast_to(ctx, zp, DType::F64, "y_zero_point_f64")?;
+        d = bin(ctx, BinaryOp::Add, d, z, "shift")?;
+    }
+    let r = ctx.emit_aux(Op::Unary(UnaryOp::Round), vec![Some(d)], "round")?;
+    let (lo, hi) = (
+        scalar(ctx, DType::F64, lo as f64),
+        scalar(ctx, DType::F64, hi as f64),
+    );
+    let c = ctx.emit_aux(Op::Clip {}, vec![Some(r), Some(lo), Some(hi)], "saturate")?;
+    emit1(ctx, Op::Cast { to: out }, vec![Some(c)])
+}
+
+/// MatMulInteger: the int32 matrix product of the zero-point-centered operands.
+pub(crate) fn matmul_integer(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (a, b) = (ctx.required(0)?, ctx.required(1)?);
+    let ac = centered(ctx, a, ctx.input(2), DType::I32, true, "a")?;
+    let bc = centered(ctx, b, ctx.input(3), DType::I32, false, "b")?;
+    emit1(ctx, Op::MatMul {}, vec![Some(ac), Some(bc)])
+}
+
+/// QLinearMatMul: the int32 product of the centered operands, requantized by
+/// `a_scale * b_scale / y_scale`.
+pub(crate) fn qlinear_matmul(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (a, a_s, b, b_s, y_s) = (
+        ctx.required(0)?,
+        ctx.required(1)?,
+        ctx.required(3)?,
+        ctx.required(4)?,
+        ctx.required(6)?,
+    );
+    let y_zp = ctx.input(7);
+    let out = y_zp.map_or(ctx.ty(a).dtype, |z| ctx.ty(z).dtype);
+    let ac = centered(ctx, a, ctx.input(2), DType::I32, true, "a")?;
+    let bc = centered(ctx, b, ctx.input(5), DType::I32, false, "b")?;
+    let acc = ctx.emit_aux(Op::MatMul {}, vec![Some(ac), Some(bc)], "matmul")?;
+    let a_s = along_leading(ctx, a_s, ctx.ty(a).shape.rank(), "a_scale")?;
+    let ab = bin(ctx, BinaryOp::Mul, a_s, b_s, "ab_scale")?;
+    let factor = bin(ctx, BinaryOp::Div, ab, y_s, "factor")?;
+    requantize(ctx, acc, factor, y_zp, out)
+}
+
+/// An integer convolution, exact in f64 (products and sums of 8/16-bit values), with an
+/// optional int32 bias.
+fn conv_f64(
+    ctx: &mut NodeCtx<'_, '_>,
+    x: ValueId,
+    x_zp: Option<ValueId>,
+    w: ValueId,
+    w_zp: Option<ValueId>,
+    bias: Option<ValueId>,
+) -> Result<ValueId, OnnxError> {
+    let op = super::ops::conv_op(ctx)?;
+    let xc = centered(ctx, x, x_zp, DType::F64, false, "x")?;
+    let wc = centered(ctx, w, w_zp, DType::F64, true, "w")?;
+    let bias = match bias {
+        Some(b) => Some(cast_to(ctx, b, DType::F64, "bias_f64")?),
+        None => None,
+    };
+    ctx.emit_aux(op, vec![Some(xc), Some(wc), bias], "conv")
+}
+
+/// ConvInteger: the int32 convolution of the zero-point-centered operands.
+pub(crate) fn conv_integer(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (x, w) = (ctx.required(0)?, ctx.required(1)?);
+    let acc = conv_f64(ctx, x, ctx.input(2), w, ctx.input(3), None)?;
+    emit1(ctx, Op::Cast { to: DType::I32 }, vec![Some(acc)])
+}
+
+/// QLinearConv: the integer convolution (plus int32 bias), requantized by
+/// `x_scale * w_scale / y_scale` (w_scale per output channel or scalar).
+pub(crate) fn qlinear_conv(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (x, x_s, w, w_s, y_s) = (
+        ctx.required(0)?,
+        ctx.required(1)?,
+        ctx.required(3)?,
+        ctx.required(4)?,
+        ctx.required(6)?,
+    );
+    let y_zp = ctx.input(7);
+    let out = y_zp.map_or(ctx.ty(x).dtype, |z| ctx.ty(z).dtype);
+    let acc = conv_f64(ctx, x, ctx.input(2), w, ctx.input(5), ctx.input(8))?;
+    // A per-channel scale runs along axis 1 of the output [N, M, ...].
+    let rank = ctx.ty(x).shape.rank();
+    let w_s = along_leading(ctx, w_s, rank.saturating_sub(1), "w_scale")?;
+    let xw = bin(ctx, BinaryOp::Mul, x_s, w_s, "xw_scale")?;
+    let factor = bin(ctx, BinaryOp::Div, xw, y_s, "factor")?;
+    requantize(ctx, acc, factor, y_zp, out)
 }

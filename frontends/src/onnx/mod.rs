@@ -14,7 +14,7 @@
 //!   Every other domain or operator is a typed [`OnnxError::UnsupportedOp`].
 //! - Operators without an IR variant but a short equivalent (Swish, RMS/Lp/Group/MeanVariance
 //!   normalization, Lp pooling, DepthToSpace/SpaceToDepth, EyeLike, OneHot, the two loss
-//!   operators, integer Quantize/DequantizeLinear, Upsample, old Softmax) are composed of IR ops.
+//!   operators, LRN, Compress, CenterCropPad, integer quantization ops, Upsample, old Softmax) are composed of IR ops.
 //! - Shape arithmetic is folded at import: `Shape`/`Size` of statically shaped values and small
 //!   ops whose operands are all small constants become constants, so shapes computed in the
 //!   model stay static for inference.

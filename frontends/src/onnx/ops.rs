@@ -236,14 +236,7 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
             pass_through(ctx, Op::Einsum { equation }, 1)
         }
         "Conv" => {
-            let op = Op::Conv {
-                auto_pad: auto_pad(ctx)?,
-                dilations: a.ints_or_empty("dilations")?,
-                group: a.int_or("group", 1)?,
-                kernel_shape: a.ints_or_empty("kernel_shape")?,
-                pads: a.ints_or_empty("pads")?,
-                strides: a.ints_or_empty("strides")?,
-            };
+            let op = conv_op(ctx)?;
             pass_through(ctx, op, 2)
         }
         "ConvTranspose" => {
@@ -439,6 +432,10 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         "Compress" => compose::compress(ctx),
         "CenterCropPad" => compose::center_crop_pad(ctx),
         "QuantizeLinear" => compose::quantize_linear(ctx),
+        "MatMulInteger" => compose::matmul_integer(ctx),
+        "QLinearMatMul" => compose::qlinear_matmul(ctx),
+        "ConvInteger" => compose::conv_integer(ctx),
+        "QLinearConv" => compose::qlinear_conv(ctx),
         "DequantizeLinear" => compose::dequantize_linear(ctx),
         "NegativeLogLikelihoodLoss" => compose::negative_log_likelihood_loss(ctx),
         "SoftmaxCrossEntropyLoss" => compose::softmax_cross_entropy_loss(ctx),
@@ -493,6 +490,19 @@ fn unchanged_since(op_type: &str) -> Option<i64> {
         | "Mean"
         | "Sum" => 6,
         _ => return None,
+    })
+}
+
+/// The Conv op of this node's attributes (also used by the quantized convolutions).
+pub(crate) fn conv_op(ctx: &NodeCtx<'_, '_>) -> Result<Op, OnnxError> {
+    let a = ctx.attrs;
+    Ok(Op::Conv {
+        auto_pad: auto_pad(ctx)?,
+        dilations: a.ints_or_empty("dilations")?,
+        group: a.int_or("group", 1)?,
+        kernel_shape: a.ints_or_empty("kernel_shape")?,
+        pads: a.ints_or_empty("pads")?,
+        strides: a.ints_or_empty("strides")?,
     })
 }
 

@@ -2040,6 +2040,65 @@ fn lrn_compress_and_center_crop_pad_compositions() {
 }
 
 #[test]
+fn integer_and_qlinear_compositions() {
+    let m = model(
+        10,
+        vec![node("MatMulInteger", &["a", "b", "az"], &["y"], vec![])],
+        vec![
+            vi("a", DataType::Uint8, &[2, 3]),
+            vi("b", DataType::Uint8, &[3, 4]),
+            vi("az", DataType::Uint8, &[2]),
+        ],
+        vec![],
+        &["y"],
+    );
+    let g = import(&m).unwrap();
+    assert_eq!(producer(&g, "y").op, Op::MatMul {});
+    let reshape = nodes(&g)
+        .into_iter()
+        .find(|n| n.op == Op::Reshape { allowzero: false })
+        .unwrap();
+    assert_eq!(const_ints(&g, reshape, 1), vec![-1, 1]);
+    assert!(ops(&g).contains(&Op::Cast { to: DType::I32 }));
+
+    let scalar_f = |n: &str| vi(n, DataType::Float, &[]);
+    let m = model(
+        10,
+        vec![node(
+            "QLinearConv",
+            &["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"],
+            &["y"],
+            vec![aints("pads", &[1, 1, 1, 1])],
+        )],
+        vec![
+            vi("x", DataType::Uint8, &[1, 1, 3, 3]),
+            scalar_f("xs"),
+            vi("xz", DataType::Uint8, &[]),
+            vi("w", DataType::Uint8, &[2, 1, 3, 3]),
+            vi("ws", DataType::Float, &[2]),
+            vi("wz", DataType::Uint8, &[]),
+            scalar_f("ys"),
+            vi("yz", DataType::Int8, &[]),
+        ],
+        vec![],
+        &["y"],
+    );
+    let g = import(&m).unwrap();
+    assert_eq!(producer(&g, "y").op, Op::Cast { to: DType::I8 });
+    let conv = nodes(&g)
+        .into_iter()
+        .find(|n| matches!(n.op, Op::Conv { .. }))
+        .unwrap();
+    assert!(matches!(&conv.op, Op::Conv { pads, .. } if pads == &vec![1, 1, 1, 1]));
+    // The per-channel weight scale runs along the output channels: [-1, 1, 1].
+    let reshape = nodes(&g)
+        .into_iter()
+        .find(|n| n.op == Op::Reshape { allowzero: false })
+        .unwrap();
+    assert_eq!(const_ints(&g, reshape, 1), vec![-1, 1, 1]);
+}
+
+#[test]
 fn constants() {
     let tp = TensorProto {
         data_type: Some(DataType::Int32 as i32),
