@@ -12,9 +12,10 @@
 //! - Domains: the default domain (`""` / `"ai.onnx"`), every operator from opset 7 on and the
 //!   operators unchanged since their version before that; model-local functions are inlined.
 //!   Every other domain or operator is a typed [`OnnxError::UnsupportedOp`].
-//! - Operators without an IR variant but a short equivalent (Swish, RMS/Lp/Group/MeanVariance
-//!   normalization, Lp pooling, DepthToSpace/SpaceToDepth, EyeLike, OneHot, the two loss
-//!   operators, LRN, Compress, CenterCropPad, integer quantization ops, Upsample, old Softmax) are composed of IR ops.
+//! - Operators without an IR variant but a short equivalent are composed of IR ops: Swish,
+//!   RMS/Lp/Group/MeanVariance normalization, LRN, Lp pooling, DepthToSpace/SpaceToDepth,
+//!   EyeLike, OneHot, Compress, CenterCropPad, the two loss operators, the integer
+//!   quantization operators, Upsample, and pre-13 Softmax/LogSoftmax/Hardmax.
 //! - Shape arithmetic is folded at import: `Shape`/`Size` of statically shaped values and small
 //!   ops whose operands are all small constants become constants, so shapes computed in the
 //!   model stay static for inference.
