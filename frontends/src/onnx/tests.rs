@@ -256,6 +256,14 @@ fn const_operand<'g>(g: &'g Graph, n: &Node, i: usize) -> &'g Tensor {
         .expect("a constant")
 }
 
+/// The attribute a `BadAttribute` error names (panics on any other result).
+fn bad_attr(r: Result<Graph, OnnxError>) -> String {
+    match r {
+        Err(OnnxError::BadAttribute { attribute, .. }) => attribute,
+        other => panic!("expected BadAttribute, got {other:?}"),
+    }
+}
+
 fn is_input(g: &Graph, v: Option<ValueId>, name: &str) -> bool {
     v.is_some_and(|v| g.inputs.contains(&v) && g.value(v).name.as_deref() == Some(name))
 }
@@ -704,9 +712,7 @@ fn squeeze_unsqueeze_11_vs_13() {
         vec![],
         &["y"],
     );
-    assert!(
-        matches!(import(&m), Err(OnnxError::BadAttribute { attribute, .. }) if attribute == "axes")
-    );
+    assert_eq!(bad_attr(import(&m)), "axes");
 }
 
 #[test]
@@ -1216,9 +1222,7 @@ fn topk_resize_upsample_dropout_batchnorm_by_opset() {
         bn_inits(),
         &["y"],
     );
-    assert!(
-        matches!(import(&m), Err(OnnxError::BadAttribute { attribute, .. }) if attribute == "spatial")
-    );
+    assert_eq!(bad_attr(import(&m)), "spatial");
     let g = one(
         15,
         node(
@@ -1776,7 +1780,8 @@ fn lp_pooling_and_one_hot_compositions() {
     assert_eq!(ns[0].op, Op::Unary(UnaryOp::Abs));
     assert_eq!(ns[1].op, Op::Binary(BinaryOp::Pow));
     assert!(
-        matches!(&ns[2].op, Op::AveragePool { count_include_pad: true, kernel_shape, .. } if kernel_shape == &vec![2])
+        matches!(&ns[2].op, Op::AveragePool { count_include_pad: true, kernel_shape, .. }
+            if kernel_shape == &vec![2])
     );
     assert_eq!(const_operand(&g, ns[3], 1), &Tensor::scalar(2.0f32));
     assert_eq!(producer(&g, "y").op, Op::Binary(BinaryOp::Pow));
@@ -1808,9 +1813,7 @@ fn lp_pooling_and_one_hot_compositions() {
         vec![],
         &["y"],
     );
-    assert!(
-        matches!(import(&m), Err(OnnxError::BadAttribute { attribute, .. }) if attribute == "p")
-    );
+    assert_eq!(bad_attr(import(&m)), "p");
 
     let m = model(
         11,
@@ -1894,9 +1897,7 @@ fn loss_compositions() {
         vec![],
         &["y"],
     );
-    assert!(
-        matches!(import(&m), Err(OnnxError::BadAttribute { attribute, .. }) if attribute == "reduction")
-    );
+    assert_eq!(bad_attr(import(&m)), "reduction");
 }
 
 #[test]
@@ -1960,9 +1961,7 @@ fn quantize_and_dequantize_compositions() {
         vec![],
         &["q"],
     );
-    assert!(
-        matches!(import(&m), Err(OnnxError::BadAttribute { attribute, .. }) if attribute == "block_size")
-    );
+    assert_eq!(bad_attr(import(&m)), "block_size");
 }
 
 #[test]
@@ -1997,9 +1996,7 @@ fn lrn_compress_and_center_crop_pad_compositions() {
         vec![],
         &["y"],
     );
-    assert!(
-        matches!(import(&m), Err(OnnxError::BadAttribute { attribute, .. }) if attribute == "size")
-    );
+    assert_eq!(bad_attr(import(&m)), "size");
 
     let m = model(
         11,
@@ -2505,7 +2502,11 @@ proptest! {
     }
 
     #[test]
-    fn truncated_and_mutated_models_never_panic(cut in 0usize..400, pos in 0usize..400, byte in any::<u8>()) {
+    fn truncated_and_mutated_models_never_panic(
+        cut in 0usize..400,
+        pos in 0usize..400,
+        byte in any::<u8>(),
+    ) {
         let bytes = sample_model().encode_to_vec();
         let cut = cut.min(bytes.len());
         let _ = import_model(&bytes[..cut], None);
