@@ -428,6 +428,7 @@ impl<'m> Importer<'m> {
                 attrs: NodeAttrs::new(&node.attribute, &label, &op_type),
                 inputs,
                 num_outputs: outputs.len(),
+                declared_outputs: node.output.len(),
             };
             map_node(&mut ctx)?
         };
@@ -572,6 +573,8 @@ pub(crate) struct NodeCtx<'a, 'm> {
     pub(crate) inputs: Vec<Option<ValueId>>,
     /// How many outputs the node uses (trailing unused ones dropped).
     pub(crate) num_outputs: usize,
+    /// How many outputs the node lists, unused ones included (Split's count is semantic).
+    pub(crate) declared_outputs: usize,
 }
 
 impl NodeCtx<'_, '_> {

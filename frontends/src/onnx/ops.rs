@@ -776,7 +776,8 @@ fn split(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         axis: a.int_or("axis", 0)?,
         num_outputs,
     };
-    let n = ctx.num_outputs;
+    // The number of parts is the number of listed outputs, used or not.
+    let n = ctx.declared_outputs;
     ctx.emit(op, trim(vec![Some(x), sizes]), n)
 }
 

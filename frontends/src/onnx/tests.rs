@@ -781,6 +781,14 @@ fn split_11_13_18() {
             num_outputs: Some(3)
         }
     );
+    // An unused last part still counts: three parts, two of them named.
+    let g = one(
+        13,
+        node("Split", &["x"], &["a", "b", ""], vec![]),
+        &[6],
+        vec![],
+    );
+    assert_eq!(producer(&g, "a").outputs.len(), 3);
     assert_eq!(n.inputs.len(), 1);
     assert_eq!(n.outputs.len(), 3);
 }
