@@ -110,10 +110,10 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         return Err(unsupported(ctx));
     }
     if let Some(u) = unary_op(op_type) {
-        let x = ctx.required(0)?;
-        return emit1(ctx, Op::Unary(u), vec![Some(x)]);
+        return unary_with(ctx, Op::Unary(u));
     }
     if let Some(b) = binary_op(op_type) {
+        at_most(ctx, 2)?;
         let (a, b2) = (ctx.required(0)?, ctx.required(1)?);
         return emit1(ctx, Op::Binary(b), vec![Some(a), Some(b2)]);
     }
@@ -536,8 +536,23 @@ fn trim(mut inputs: Vec<Option<ValueId>>) -> Vec<Option<ValueId>> {
     inputs
 }
 
+/// Refuses nodes with more than `max` operands.
+fn at_most(ctx: &NodeCtx<'_, '_>, max: usize) -> Result<(), OnnxError> {
+    if ctx.inputs.len() > max {
+        return Err(ctx.attrs.err(
+            "inputs",
+            format!(
+                "the operator takes {max} operand(s), the node has {}",
+                ctx.inputs.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// An op of one operand plus attributes.
 fn unary_with(ctx: &mut NodeCtx<'_, '_>, op: Op) -> Outs {
+    at_most(ctx, 1)?;
     let x = ctx.required(0)?;
     emit1(ctx, op, vec![Some(x)])
 }

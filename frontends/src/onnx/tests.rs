@@ -1532,6 +1532,11 @@ fn bad_attributes() {
         "kernel_shape"
     );
     assert_eq!(bad(node("Add", &["x"], &["y"], vec![])).1, "input 1");
+    assert_eq!(
+        bad(node("Add", &["x", "x", "x"], &["y"], vec![])).1,
+        "inputs"
+    );
+    assert_eq!(bad(node("Relu", &["x", "x"], &["y"], vec![])).1, "inputs");
     assert_eq!(bad(node("Relu", &["x"], &["y", "z"], vec![])).1, "outputs");
     assert_eq!(
         bad(node("ReduceSum", &["x"], &["y"], vec![ai("keepdims", 5)])).1,
