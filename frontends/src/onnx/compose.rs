@@ -2,7 +2,8 @@
 //! RMSNormalization, LpNormalization, MeanVarianceNormalization, GroupNormalization,
 //! DepthToSpace, SpaceToDepth, EyeLike, LpPool, GlobalLpPool, OneHot,
 //! NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss, QuantizeLinear, DequantizeLinear, LRN,
-//! Compress, CenterCropPad, MatMulInteger, QLinearMatMul, ConvInteger and QLinearConv.
+//! Compress, CenterCropPad, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv and
+//! Attention.
 
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -1013,4 +1014,333 @@ pub(crate) fn qlinear_conv(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let xw = bin(ctx, BinaryOp::Mul, x_s, w_s, "xw_scale")?;
     let factor = bin(ctx, BinaryOp::Div, xw, y_s, "factor")?;
     requantize(ctx, acc, factor, y_zp, out)
+}
+
+/// Dims `idx` of `x`'s shape as a 1-D i64 value (folds to a constant for static shapes).
+fn dims_of(
+    ctx: &mut NodeCtx<'_, '_>,
+    x: ValueId,
+    idx: &[i64],
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    let shape = ctx.emit_aux(
+        Op::Shape {
+            start: 0,
+            end: None,
+        },
+        vec![Some(x)],
+        &format!("{s}_shape"),
+    )?;
+    let idx = ctx.const_i64(idx)?;
+    ctx.emit_aux(Op::Gather { axis: 0 }, vec![Some(shape), Some(idx)], s)
+}
+
+/// A one-element 1-D i64 value as a scalar.
+fn to_scalar(ctx: &mut NodeCtx<'_, '_>, v: ValueId, s: &str) -> Result<ValueId, OnnxError> {
+    let empty = ctx.const_i64(&[])?;
+    ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(v), Some(empty)],
+        s,
+    )
+}
+
+/// `[B, S, heads * D]` to `[B, heads, S, D]`.
+fn split_heads(
+    ctx: &mut NodeCtx<'_, '_>,
+    x: ValueId,
+    heads: i64,
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    let shape = ctx.const_i64(&[0, 0, heads, -1])?;
+    let r = ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(x), Some(shape)],
+        &format!("{s}_heads"),
+    )?;
+    ctx.emit_aux(
+        Op::Transpose {
+            perm: vec![0, 2, 1, 3],
+        },
+        vec![Some(r)],
+        s,
+    )
+}
+
+/// `[B, H, S, D]` with each head repeated `reps` times in place: `[B, H * reps, S, D]`.
+fn repeat_heads(
+    ctx: &mut NodeCtx<'_, '_>,
+    x: ValueId,
+    reps: i64,
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    let at2 = ctx.const_i64(&[2])?;
+    let u = ctx.emit_aux(
+        Op::Unsqueeze {},
+        vec![Some(x), Some(at2)],
+        &format!("{s}_lift"),
+    )?;
+    let grid = ctx.const_i64(&[1, 1, reps, 1, 1])?;
+    let e = ctx.emit_aux(
+        Op::Expand {},
+        vec![Some(u), Some(grid)],
+        &format!("{s}_expand"),
+    )?;
+    let b = dims_of(ctx, x, &[0], &format!("{s}_batch"))?;
+    let h = dims_of(ctx, x, &[1], &format!("{s}_heads"))?;
+    let r = ctx.const_i64(&[reps])?;
+    let h = bin(ctx, BinaryOp::Mul, h, r, &format!("{s}_all_heads"))?;
+    let sd = dims_of(ctx, x, &[2, 3], &format!("{s}_seq_dim"))?;
+    let shape = ctx.emit_aux(
+        Op::Concat { axis: 0 },
+        vec![Some(b), Some(h), Some(sd)],
+        &format!("{s}_shape"),
+    )?;
+    ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(e), Some(shape)],
+        s,
+    )
+}
+
+/// Attention (opsets 23-24): scaled dot-product attention with optional mask, causal mask,
+/// KV cache (past/present), grouped heads, softcap and non-padding lengths; outputs
+/// `(Y, present_key?, present_value?, qk_matmul_output?)`. `softmax_precision` is ignored (the
+/// softmax runs in the input dtype).
+pub(crate) fn attention(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (q, k, v) = (ctx.required(0)?, ctx.required(1)?, ctx.required(2)?);
+    let (mask, past_k, past_v, nonpad) = (ctx.input(3), ctx.input(4), ctx.input(5), ctx.input(6));
+    let a = ctx.attrs;
+    if past_k.is_some() != past_v.is_some() {
+        return Err(a.err("past_key", "past_key and past_value must be given together"));
+    }
+    let dtype = ctx.ty(q).dtype;
+    let rank = ctx.ty(q).shape.rank();
+    let (q_heads, kv_heads) = (a.int("q_num_heads")?, a.int("kv_num_heads")?);
+    let (q4, k4, v4) = match rank {
+        3 => {
+            let need = |h: Option<i64>, name: &str| {
+                h.filter(|&h| h > 0)
+                    .ok_or_else(|| a.err(name, "a positive value is required for 3-D inputs"))
+            };
+            let (qh, kvh) = (
+                need(q_heads, "q_num_heads")?,
+                need(kv_heads, "kv_num_heads")?,
+            );
+            (
+                split_heads(ctx, q, qh, "q")?,
+                split_heads(ctx, k, kvh, "k")?,
+                split_heads(ctx, v, kvh, "v")?,
+            )
+        }
+        4 => (q, k, v),
+        r => {
+            return Err(a.err(
+                "input 0",
+                format!("expected a 3-D or 4-D query, got rank {r}"),
+            ));
+        }
+    };
+    let heads = |ctx: &NodeCtx<'_, '_>, x: ValueId, attr: Option<i64>| {
+        attr.or_else(|| {
+            ctx.ty(x)
+                .shape
+                .0
+                .get(1)
+                .and_then(|d| d.as_static())
+                .map(|d| d as i64)
+        })
+    };
+    let (qh, kvh) = (heads(ctx, q4, q_heads), heads(ctx, k4, kv_heads));
+    let concat2 = |ctx: &mut NodeCtx<'_, '_>, p: Option<ValueId>, x: ValueId, s: &str| match p {
+        Some(p) => ctx.emit_aux(Op::Concat { axis: 2 }, vec![Some(p), Some(x)], s),
+        None => Ok(x),
+    };
+    let present_k = concat2(ctx, past_k, k4, "present_key")?;
+    let present_v = concat2(ctx, past_v, v4, "present_value")?;
+    // Q and K are each scaled by sqrt(scale); the default scale is 1/sqrt(head size).
+    let root_scale = match a.float("scale")? {
+        Some(s) => scalar(ctx, dtype, (s as f64).sqrt()),
+        None => {
+            let d = dims_of(ctx, q4, &[3], "head_size")?;
+            let d = cast_to(ctx, d, dtype, "head_size_float")?;
+            let e = scalar(ctx, dtype, -0.25);
+            bin(ctx, BinaryOp::Pow, d, e, "root_scale")?
+        }
+    };
+    let qs = bin(ctx, BinaryOp::Mul, q4, root_scale, "q_scaled")?;
+    let mut ks = bin(ctx, BinaryOp::Mul, present_k, root_scale, "k_scaled")?;
+    let mut vs = present_v;
+    if let (Some(qh), Some(kvh)) = (qh, kvh)
+        && qh != kvh
+        && kvh > 0
+        && qh % kvh == 0
+    {
+        ks = repeat_heads(ctx, ks, qh / kvh, "k_groups")?;
+        vs = repeat_heads(ctx, vs, qh / kvh, "v_groups")?;
+    }
+    let kt = ctx.emit_aux(
+        Op::Transpose {
+            perm: vec![0, 1, 3, 2],
+        },
+        vec![Some(ks)],
+        "k_t",
+    )?;
+    let mut qk = ctx.emit_aux(Op::MatMul {}, vec![Some(qs), Some(kt)], "qk")?;
+    let softcap = a.float_or("softcap", 0.0)?;
+    if softcap > 0.0 {
+        let c = scalar(ctx, dtype, softcap as f64);
+        let d = bin(ctx, BinaryOp::Div, qk, c, "softcap_in")?;
+        let t = ctx.emit_aux(Op::Unary(UnaryOp::Tanh), vec![Some(d)], "softcap_tanh")?;
+        qk = bin(ctx, BinaryOp::Mul, t, c, "softcap")?;
+    }
+    let bias = attention_bias(ctx, mask, q4, present_k, past_k, nonpad, dtype)?;
+    let qkb = match bias {
+        Some(b) => bin(ctx, BinaryOp::Add, qk, b, "qk_bias")?,
+        None => qk,
+    };
+    let probs = ctx.emit_aux(Op::Softmax { axis: -1 }, vec![Some(qkb)], "softmax")?;
+    let y4 = ctx.emit_aux(Op::MatMul {}, vec![Some(probs), Some(vs)], "attend")?;
+    let y = if rank == 3 {
+        let t = ctx.emit_aux(
+            Op::Transpose {
+                perm: vec![0, 2, 1, 3],
+            },
+            vec![Some(y4)],
+            "merge",
+        )?;
+        let shape = ctx.const_i64(&[0, 0, -1])?;
+        let out = ctx.emit(
+            Op::Reshape { allowzero: false },
+            vec![Some(t), Some(shape)],
+            1,
+        )?;
+        out.first()
+            .copied()
+            .ok_or_else(|| a.err("outputs", "no output"))?
+    } else {
+        y4
+    };
+    let qk_out = match a.int_or("qk_matmul_output_mode", 0)? {
+        0 | 1 => qk,
+        2 => qkb,
+        3 => probs,
+        m => return Err(a.err("qk_matmul_output_mode", format!("expected 0 to 3, got {m}"))),
+    };
+    Ok([y, present_k, present_v, qk_out]
+        .into_iter()
+        .take(ctx.num_outputs)
+        .collect())
+}
+
+/// The additive bias of Attention: the (padded, bool-converted) mask, the causal mask and the
+/// non-padding lengths, summed; `None` when there is none.
+fn attention_bias(
+    ctx: &mut NodeCtx<'_, '_>,
+    mask: Option<ValueId>,
+    q4: ValueId,
+    present_k: ValueId,
+    past_k: Option<ValueId>,
+    nonpad: Option<ValueId>,
+    dtype: DType,
+) -> Result<Option<ValueId>, OnnxError> {
+    let zero = scalar(ctx, dtype, 0.0);
+    let ninf = scalar(ctx, dtype, f64::NEG_INFINITY);
+    let kv_len = dims_of(ctx, present_k, &[2], "kv_len")?;
+    let mut bias = None;
+    if let Some(m) = mask {
+        // A mask shorter than the keys is padded with "masked out".
+        let m_len = dims_of(ctx, m, &[-1], "mask_len")?;
+        let missing = bin(ctx, BinaryOp::Sub, kv_len, m_len, "mask_missing")?;
+        let none = ctx.const_i64(&[0])?;
+        let pads = ctx.emit_aux(
+            Op::Concat { axis: 0 },
+            vec![Some(none), Some(missing)],
+            "mask_pads",
+        )?;
+        let is_bool = ctx.ty(m).dtype == DType::Bool;
+        let fill = if is_bool {
+            ctx.constant(Tensor::scalar(false))
+        } else {
+            scalar(ctx, ctx.ty(m).dtype, f64::NEG_INFINITY)
+        };
+        let last = ctx.const_i64(&[-1])?;
+        let pad = Op::Pad {
+            mode: tessera_ir::attr::PadMode::Constant,
+        };
+        let m = ctx.emit_aux(
+            pad,
+            vec![Some(m), Some(pads), Some(fill), Some(last)],
+            "mask_padded",
+        )?;
+        let m = if is_bool {
+            ctx.emit_aux(
+                Op::Where {},
+                vec![Some(m), Some(zero), Some(ninf)],
+                "mask_bias",
+            )?
+        } else {
+            m
+        };
+        bias = Some(m);
+    }
+    let mut add = |ctx: &mut NodeCtx<'_, '_>, b: ValueId, s: &str| -> Result<(), OnnxError> {
+        bias = Some(match bias {
+            Some(prev) => bin(ctx, BinaryOp::Add, prev, b, s)?,
+            None => b,
+        });
+        Ok(())
+    };
+    let zero_i = ctx.constant(Tensor::scalar(0i64));
+    let one_i = ctx.constant(Tensor::scalar(1i64));
+    let kv_s = to_scalar(ctx, kv_len, "kv_len_scalar")?;
+    let cols = ctx.emit_aux(
+        Op::Range {},
+        vec![Some(zero_i), Some(kv_s), Some(one_i)],
+        "kv_positions",
+    )?;
+    if ctx.attrs.bool_or("is_causal", false)? {
+        // Key j is masked for query i when j > past_len + i.
+        let q_len = dims_of(ctx, q4, &[2], "q_len")?;
+        let q_s = to_scalar(ctx, q_len, "q_len_scalar")?;
+        let rows = ctx.emit_aux(
+            Op::Range {},
+            vec![Some(zero_i), Some(q_s), Some(one_i)],
+            "q_positions",
+        )?;
+        let at1 = ctx.const_i64(&[1])?;
+        let rows = ctx.emit_aux(Op::Unsqueeze {}, vec![Some(rows), Some(at1)], "q_column")?;
+        let rows = match past_k {
+            Some(p) => {
+                let past = dims_of(ctx, p, &[2], "past_len")?;
+                bin(ctx, BinaryOp::Add, rows, past, "q_absolute")?
+            }
+            None => rows,
+        };
+        let future = bin(ctx, BinaryOp::Greater, cols, rows, "future")?;
+        let cb = ctx.emit_aux(
+            Op::Where {},
+            vec![Some(future), Some(ninf), Some(zero)],
+            "causal_bias",
+        )?;
+        add(ctx, cb, "with_causal")?;
+    }
+    if let Some(n) = nonpad {
+        let at1 = ctx.const_i64(&[1])?;
+        let n = ctx.emit_aux(Op::Unsqueeze {}, vec![Some(n), Some(at1)], "nonpad_column")?;
+        let keep = bin(ctx, BinaryOp::Less, cols, n, "nonpad_keep")?;
+        let pb = ctx.emit_aux(
+            Op::Where {},
+            vec![Some(keep), Some(zero), Some(ninf)],
+            "nonpad_bias",
+        )?;
+        let at12 = ctx.const_i64(&[1, 2])?;
+        let pb = ctx.emit_aux(
+            Op::Unsqueeze {},
+            vec![Some(pb), Some(at12)],
+            "nonpad_bias_4d",
+        )?;
+        add(ctx, pb, "with_nonpad")?;
+    }
+    Ok(bias)
 }

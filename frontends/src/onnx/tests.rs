@@ -2116,6 +2116,65 @@ fn integer_and_qlinear_compositions() {
 }
 
 #[test]
+fn attention_composition() {
+    // 3-D GQA with a KV cache and a causal mask; all four outputs.
+    let m = model(
+        23,
+        vec![node(
+            "Attention",
+            &["q", "k", "v", "", "pk", "pv"],
+            &["y", "present_k", "present_v", "qk"],
+            vec![
+                ai("q_num_heads", 4),
+                ai("kv_num_heads", 2),
+                ai("is_causal", 1),
+                af("softcap", 2.0),
+                ai("qk_matmul_output_mode", 3),
+            ],
+        )],
+        vec![
+            vi("q", DataType::Float, &[1, 3, 8]),
+            vi("k", DataType::Float, &[1, 3, 4]),
+            vi("v", DataType::Float, &[1, 3, 4]),
+            vi("pk", DataType::Float, &[1, 2, 5, 2]),
+            vi("pv", DataType::Float, &[1, 2, 5, 2]),
+        ],
+        vec![],
+        &["y", "present_k", "present_v", "qk"],
+    );
+    let g = import(&m).unwrap();
+    assert_eq!(producer(&g, "y").op, Op::Reshape { allowzero: false });
+    assert_eq!(producer(&g, "y").name.as_deref(), Some("n_y"));
+    assert_eq!(producer(&g, "present_k").op, Op::Concat { axis: 2 });
+    assert!(is_input(&g, producer(&g, "present_k").input(0), "pk"));
+    assert_eq!(producer(&g, "qk").op, Op::Softmax { axis: -1 });
+    let all = ops(&g);
+    assert!(all.contains(&Op::Expand {}), "grouped heads are repeated");
+    assert!(all.contains(&Op::Unary(UnaryOp::Tanh)), "softcap");
+    assert!(all.contains(&Op::Binary(BinaryOp::Greater)), "causal mask");
+
+    let bad = |attrs| {
+        let m = model(
+            23,
+            vec![node("Attention", &["q", "q", "q"], &["y"], attrs)],
+            vec![vi("q", DataType::Float, &[1, 3, 8])],
+            vec![],
+            &["y"],
+        );
+        bad_attr(import(&m))
+    };
+    assert_eq!(bad(vec![ai("kv_num_heads", 2)]), "q_num_heads");
+    assert_eq!(
+        bad(vec![
+            ai("q_num_heads", 2),
+            ai("kv_num_heads", 2),
+            ai("qk_matmul_output_mode", 7)
+        ]),
+        "qk_matmul_output_mode"
+    );
+}
+
+#[test]
 fn constants() {
     let tp = TensorProto {
         data_type: Some(DataType::Int32 as i32),
