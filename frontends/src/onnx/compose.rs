@@ -2,8 +2,8 @@
 //! RMSNormalization, LpNormalization, MeanVarianceNormalization, GroupNormalization,
 //! DepthToSpace, SpaceToDepth, EyeLike, LpPool, GlobalLpPool, OneHot,
 //! NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss, QuantizeLinear, DequantizeLinear, LRN,
-//! Compress, CenterCropPad, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv and
-//! Attention.
+//! Compress, CenterCropPad, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv,
+//! Attention and RotaryEmbedding.
 
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -1343,4 +1343,149 @@ fn attention_bias(
         add(ctx, pb, "with_nonpad")?;
     }
     Ok(bias)
+}
+
+/// `x[..., start:end:step]` on the last axis of a 4-D value.
+fn last_axis_slice(
+    ctx: &mut NodeCtx<'_, '_>,
+    x: ValueId,
+    (start, end, step): (i64, i64, i64),
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    let (st, en, ax, sp) = (
+        ctx.const_i64(&[start])?,
+        ctx.const_i64(&[end])?,
+        ctx.const_i64(&[-1])?,
+        ctx.const_i64(&[step])?,
+    );
+    ctx.emit_aux(
+        Op::Slice {},
+        vec![Some(x), Some(st), Some(en), Some(ax), Some(sp)],
+        s,
+    )
+}
+
+/// RotaryEmbedding (opset 23): rotates the first `rotary_embedding_dim` features of each head
+/// by the cached cos/sin (gathered by `position_ids` when given), halves or interleaved pairs.
+/// Needs a static head size.
+pub(crate) fn rotary_embedding(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let (x, cos, sin) = (ctx.required(0)?, ctx.required(1)?, ctx.required(2)?);
+    let a = ctx.attrs;
+    let rank = ctx.ty(x).shape.rank();
+    let last = ctx.ty(x).shape.0.last().and_then(|d| d.as_static());
+    let (x4, head) = match rank {
+        4 => {
+            let t = ctx.emit_aux(
+                Op::Transpose {
+                    perm: vec![0, 2, 1, 3],
+                },
+                vec![Some(x)],
+                "bshd",
+            )?;
+            (t, last)
+        }
+        3 => {
+            let heads = a.int_or("num_heads", 0)?;
+            if heads <= 0 {
+                return Err(a.err("num_heads", "a positive value is required for 3-D inputs"));
+            }
+            let shape = ctx.const_i64(&[0, 0, heads, -1])?;
+            let r = ctx.emit_aux(
+                Op::Reshape { allowzero: false },
+                vec![Some(x), Some(shape)],
+                "bshd",
+            )?;
+            (r, last.map(|h| h / heads as usize))
+        }
+        r => {
+            return Err(a.err(
+                "input 0",
+                format!("expected a 3-D or 4-D input, got rank {r}"),
+            ));
+        }
+    };
+    let head = head.ok_or_else(|| a.err("input 0", "the head size must be static"))? as i64;
+    let rot = match a.int_or("rotary_embedding_dim", 0)? {
+        0 => head,
+        r if r > 0 && r <= head && r % 2 == 0 => r,
+        r => {
+            return Err(a.err(
+                "rotary_embedding_dim",
+                format!("{r} does not fit head size {head}"),
+            ));
+        }
+    };
+    let half = rot / 2;
+    let (cos, sin) = match ctx.input(3) {
+        Some(pos) => (
+            ctx.emit_aux(Op::Gather { axis: 0 }, vec![Some(cos), Some(pos)], "cos_at")?,
+            ctx.emit_aux(Op::Gather { axis: 0 }, vec![Some(sin), Some(pos)], "sin_at")?,
+        ),
+        None => (cos, sin),
+    };
+    let at2 = ctx.const_i64(&[2])?;
+    let cos = ctx.emit_aux(Op::Unsqueeze {}, vec![Some(cos), Some(at2)], "cos_heads")?;
+    let sin = ctx.emit_aux(Op::Unsqueeze {}, vec![Some(sin), Some(at2)], "sin_heads")?;
+    let interleaved = a.bool_or("interleaved", false)?;
+    let (x1, x2) = if interleaved {
+        (
+            last_axis_slice(ctx, x4, (0, rot, 2), "x_even")?,
+            last_axis_slice(ctx, x4, (1, rot, 2), "x_odd")?,
+        )
+    } else {
+        (
+            last_axis_slice(ctx, x4, (0, half, 1), "x_first")?,
+            last_axis_slice(ctx, x4, (half, rot, 1), "x_second")?,
+        )
+    };
+    let cx1 = bin(ctx, BinaryOp::Mul, cos, x1, "cos_x1")?;
+    let sx2 = bin(ctx, BinaryOp::Mul, sin, x2, "sin_x2")?;
+    let real = bin(ctx, BinaryOp::Sub, cx1, sx2, "real")?;
+    let sx1 = bin(ctx, BinaryOp::Mul, sin, x1, "sin_x1")?;
+    let cx2 = bin(ctx, BinaryOp::Mul, cos, x2, "cos_x2")?;
+    let imag = bin(ctx, BinaryOp::Add, sx1, cx2, "imag")?;
+    let rotated = if interleaved {
+        let end = ctx.const_i64(&[-1])?;
+        let r = ctx.emit_aux(Op::Unsqueeze {}, vec![Some(real), Some(end)], "real_pair")?;
+        let i = ctx.emit_aux(Op::Unsqueeze {}, vec![Some(imag), Some(end)], "imag_pair")?;
+        let pairs = ctx.emit_aux(Op::Concat { axis: -1 }, vec![Some(r), Some(i)], "pairs")?;
+        let shape = ctx.const_i64(&[0, 0, 0, rot])?;
+        ctx.emit_aux(
+            Op::Reshape { allowzero: false },
+            vec![Some(pairs), Some(shape)],
+            "rotated",
+        )?
+    } else {
+        ctx.emit_aux(
+            Op::Concat { axis: -1 },
+            vec![Some(real), Some(imag)],
+            "rotated",
+        )?
+    };
+    let full = if rot < head {
+        let rest = last_axis_slice(ctx, x4, (rot, head, 1), "x_rest")?;
+        ctx.emit_aux(
+            Op::Concat { axis: -1 },
+            vec![Some(rotated), Some(rest)],
+            "joined",
+        )?
+    } else {
+        rotated
+    };
+    if rank == 3 {
+        let shape = ctx.const_i64(&[0, 0, -1])?;
+        emit1(
+            ctx,
+            Op::Reshape { allowzero: false },
+            vec![Some(full), Some(shape)],
+        )
+    } else {
+        emit1(
+            ctx,
+            Op::Transpose {
+                perm: vec![0, 2, 1, 3],
+            },
+            vec![Some(full)],
+        )
+    }
 }

@@ -15,7 +15,8 @@
 //! - Operators without an IR variant but a short equivalent are composed of IR ops: Swish,
 //!   RMS/Lp/Group/MeanVariance normalization, LRN, Lp pooling, DepthToSpace/SpaceToDepth,
 //!   EyeLike, OneHot, Compress, CenterCropPad, the two loss operators, the integer
-//!   quantization operators, Attention, Upsample, and pre-13 Softmax/LogSoftmax/Hardmax.
+//!   quantization operators, Attention, RotaryEmbedding, Upsample, and pre-13
+//!   Softmax/LogSoftmax/Hardmax.
 //! - Shape arithmetic is folded at import: `Shape`/`Size` of statically shaped values and small
 //!   ops whose operands are all small constants become constants, so shapes computed in the
 //!   model stay static for inference.

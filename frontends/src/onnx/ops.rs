@@ -429,6 +429,7 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         "GlobalLpPool" => compose::global_lp_pool(ctx),
         "OneHot" => compose::one_hot(ctx),
         "Attention" => compose::attention(ctx),
+        "RotaryEmbedding" => compose::rotary_embedding(ctx),
         "LRN" => compose::lrn(ctx),
         "Compress" => compose::compress(ctx),
         "CenterCropPad" => compose::center_crop_pad(ctx),

@@ -2175,6 +2175,58 @@ fn attention_composition() {
 }
 
 #[test]
+fn rotary_embedding_composition() {
+    let m = model(
+        23,
+        vec![node(
+            "RotaryEmbedding",
+            &["x", "cos", "sin", "pos"],
+            &["y"],
+            vec![
+                ai("num_heads", 2),
+                ai("interleaved", 1),
+                ai("rotary_embedding_dim", 4),
+            ],
+        )],
+        vec![
+            vi("x", DataType::Float, &[1, 3, 12]),
+            vi("cos", DataType::Float, &[8, 2]),
+            vi("sin", DataType::Float, &[8, 2]),
+            vi("pos", DataType::Int64, &[1, 3]),
+        ],
+        vec![],
+        &["y"],
+    );
+    let g = import(&m).unwrap();
+    assert_eq!(producer(&g, "y").op, Op::Reshape { allowzero: false });
+    let slices: Vec<_> = nodes(&g)
+        .into_iter()
+        .filter(|n| n.op == Op::Slice {})
+        .collect();
+    // Even and odd features of the rotated part, then the untouched rest.
+    assert_eq!(slices.len(), 3);
+    assert_eq!(const_ints(&g, slices[0], 4), vec![2]);
+    assert_eq!(const_ints(&g, slices[2], 1), vec![4]);
+    assert!(ops(&g).contains(&Op::Gather { axis: 0 }));
+    let m = model(
+        23,
+        vec![node(
+            "RotaryEmbedding",
+            &["x", "c", "c"],
+            &["y"],
+            vec![ai("rotary_embedding_dim", 3)],
+        )],
+        vec![
+            vi("x", DataType::Float, &[1, 2, 3, 4]),
+            vi("c", DataType::Float, &[1, 3, 2]),
+        ],
+        vec![],
+        &["y"],
+    );
+    assert_eq!(bad_attr(import(&m)), "rotary_embedding_dim");
+}
+
+#[test]
 fn constants() {
     let tp = TensorProto {
         data_type: Some(DataType::Int32 as i32),
