@@ -2718,8 +2718,9 @@ fn onnx_node_tests_with_real_inference() {
     scan_node_tests(tessera_ir::infer::infer_op, "real inference");
 }
 
-/// Runs every ONNX node test that imports through the reference interpreter and compares
-/// with `test_data_set_0`; prints the cases that disagree. Asserts nothing beyond no panic.
+/// Verifies every ONNX node test that imports, runs it through the reference interpreter and
+/// compares with `test_data_set_0`; prints the cases that disagree. Asserts nothing beyond
+/// no panic.
 #[test]
 #[ignore = "needs the inference and interpreter branches merged"]
 fn onnx_node_tests_compute_expected_outputs() {
@@ -2752,6 +2753,10 @@ fn onnx_node_tests_compute_expected_outputs() {
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
+        if let Err(e) = tessera_ir::verify::verify(&g) {
+            error.push(format!("{name}: verifier: {e}"));
+            continue;
+        }
         match tessera_ir::interp::evaluate(&g, &inputs) {
             Err(e) => error.push(format!("{name}: {e}")),
             Ok(outs) => {
