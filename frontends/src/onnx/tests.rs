@@ -2713,7 +2713,7 @@ fn onnx_node_tests_never_panic() {
 
 /// The same, with the real inference: prints the summary.
 #[test]
-#[ignore = "needs inference branch merged"]
+
 fn onnx_node_tests_with_real_inference() {
     scan_node_tests(tessera_ir::infer::infer_op, "real inference");
 }
@@ -2823,7 +2823,7 @@ fn node_test_dir() -> Option<std::path::PathBuf> {
 
 /// End to end through the public API, with the real `tessera_ir::infer::infer_op`.
 #[test]
-#[ignore = "needs inference branch merged"]
+
 fn end_to_end_with_real_inference() {
     let bytes = sample_model().encode_to_vec();
     let g = import_model(&bytes, None).unwrap();
