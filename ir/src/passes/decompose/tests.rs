@@ -1,0 +1,1054 @@
+//! Tests of the decomposition pass: for every composite, the decomposed graph evaluates (on
+//! seeded random inputs) to what the composite evaluates to, and only primitives remain.
+
+use super::emit::{int_tensor, tensor_of};
+use super::*;
+use crate::attr::{AutoPad, GeluApprox, PadMode};
+use crate::dtype::DType;
+use crate::graph::TensorType;
+use crate::interp::evaluate;
+use crate::op::{BinaryOp, VariadicOp};
+use crate::tensor::Tensor;
+use proptest::prelude::*;
+
+/// A node operand in a test graph.
+#[derive(Clone)]
+enum In {
+    /// A graph input of this type (filled with random values).
+    Data(DType, Vec<usize>),
+    /// A constant.
+    Const(Tensor),
+    /// An absent optional operand.
+    Absent,
+}
+
+use In::{Absent, Const, Data};
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `[-r, r)`.
+    fn float(&mut self, r: f64) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 * r - r
+    }
+
+    /// Random values of a dtype: floats in [-3, 3), signed ints in [-6, 6), unsigned in
+    /// [0, 12), bools.
+    fn tensor(&mut self, dtype: DType, dims: &[usize]) -> Tensor {
+        let n: usize = dims.iter().product();
+        let v: Vec<f64> = (0..n)
+            .map(|_| {
+                if dtype.is_float() {
+                    self.float(3.0)
+                } else if dtype == DType::Bool {
+                    (self.next() % 2) as f64
+                } else if dtype.is_unsigned_int() {
+                    (self.next() % 12) as f64
+                } else {
+                    (self.next() % 12) as f64 - 6.0
+                }
+            })
+            .collect();
+        tensor_of(dtype, dims, v)
+    }
+}
+
+/// A graph of one `op` node over `ins`, with `n_out` outputs named `y0`, `y1`, ...
+fn single(op: &Op, ins: &[In], n_out: usize) -> Graph {
+    let mut g = Graph::new("t");
+    let mut vals = Vec::new();
+    for (k, i) in ins.iter().enumerate() {
+        vals.push(match i {
+            Data(d, s) => Some(g.add_input(format!("x{k}"), TensorType::new(*d, s))),
+            Const(t) => Some(g.add_constant(t.clone())),
+            Absent => None,
+        });
+    }
+    let v = append(&mut g, op, &vals, n_out).unwrap();
+    for (k, o) in v.into_iter().enumerate() {
+        g.values[o].name = Some(format!("y{k}"));
+        g.add_output(o);
+    }
+    g
+}
+
+/// Appends `op` to `g` with inferred output types; returns its outputs.
+fn append(g: &mut Graph, op: &Op, ins: &[Option<ValueId>], n_out: usize) -> Result<Vec<ValueId>> {
+    let operands: Vec<Option<Operand<'_>>> = ins
+        .iter()
+        .map(|i| {
+            i.map(|v| Operand {
+                ty: &g.value(v).ty,
+                value: g.constant_of(v),
+            })
+        })
+        .collect();
+    let at = At {
+        node: "n".into(),
+        op: op.name(),
+    };
+    let tys = infer_op(op, &at, &operands, n_out)?;
+    let id = g.push_node(op.clone(), ins.to_vec(), tys, None);
+    Ok(g.node(id).outputs.clone())
+}
+
+/// Random inputs for every graph input of `g`.
+fn random_inputs(g: &Graph, seed: u64) -> HashMap<String, Tensor> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    g.inputs
+        .iter()
+        .map(|&i| {
+            let v = g.value(i);
+            let dims = v.ty.shape.as_static().unwrap();
+            (g.value_label(i), rng.tensor(v.ty.dtype, &dims))
+        })
+        .collect()
+}
+
+/// Tolerance for comparing two results of `dtype`.
+fn tolerance(dtype: DType) -> f64 {
+    match dtype {
+        DType::F64 => 1e-12,
+        DType::F32 => 2e-5,
+        _ => 0.0,
+    }
+}
+
+/// Asserts two result tensors agree: exactly for non-floats, within `tolerance` relative to
+/// `max(1, |a|, |b|)` for floats (NaN matches NaN, infinities match exactly).
+fn assert_agree(want: &Tensor, got: &Tensor, what: &str) {
+    assert_eq!(want.dtype(), got.dtype(), "{what}: dtype");
+    assert_eq!(want.shape(), got.shape(), "{what}: shape");
+    if !want.dtype().is_float() {
+        assert_eq!(want.bytes(), got.bytes(), "{what}: values");
+        return;
+    }
+    let tol = tolerance(want.dtype());
+    for i in 0..want.len() {
+        let (a, b) = (want.get_f64(i), got.get_f64(i));
+        let ok = (a.is_nan() && b.is_nan())
+            || a == b
+            || (a.is_finite()
+                && b.is_finite()
+                && (a - b).abs() <= tol * a.abs().max(b.abs()).max(1.0));
+        assert!(ok, "{what}: element {i}: want {a}, got {b}");
+    }
+}
+
+/// Decomposes `g`, checks only primitives remain, and compares both graphs' results on a few
+/// seeded random inputs.
+fn check_graph(g: &Graph, what: &str) {
+    let d = decompose(g).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(d.host_nodes.is_empty(), "{what}: host nodes remain");
+    for (_, n) in d.graph.nodes.iter() {
+        assert!(
+            is_primitive(&n.op),
+            "{what}: {} is not primitive",
+            n.op.name()
+        );
+    }
+    crate::verify::verify(&d.graph).unwrap_or_else(|e| panic!("{what}: verify: {e}"));
+    for (k, o) in g.outputs.iter().enumerate() {
+        assert_eq!(
+            d.graph.value_label(d.graph.outputs[k]),
+            g.value_label(*o),
+            "{what}: output names"
+        );
+    }
+    for seed in 0..3 {
+        let inputs = random_inputs(g, seed);
+        let want = evaluate(g, &inputs).unwrap_or_else(|e| panic!("{what}: original: {e}"));
+        let got = evaluate(&d.graph, &inputs).unwrap_or_else(|e| panic!("{what}: decomposed: {e}"));
+        for (w, o) in want.iter().zip(&got) {
+            assert_agree(w, o, what);
+        }
+    }
+}
+
+/// [`check_graph`] on a single-node graph.
+fn check(op: Op, ins: &[In], n_out: usize) {
+    let what = format!("{op:?}");
+    check_graph(&single(&op, ins, n_out), &what);
+}
+
+fn f64d(s: &[usize]) -> In {
+    Data(DType::F64, s.to_vec())
+}
+
+fn f32d(s: &[usize]) -> In {
+    Data(DType::F32, s.to_vec())
+}
+
+fn i64c(v: &[i64]) -> In {
+    Const(Tensor::from_vec(&[v.len()], v.to_vec()).unwrap())
+}
+
+fn i64s(v: i64) -> In {
+    Const(Tensor::scalar(v))
+}
+
+#[test]
+fn primitive_set() {
+    assert!(is_primitive(&Op::Binary(BinaryOp::Add)));
+    assert!(is_primitive(&Op::AsStrided {
+        shape: vec![],
+        strides: vec![],
+        offset: 0
+    }));
+    assert!(is_primitive(&Op::Pad {
+        mode: PadMode::Constant
+    }));
+    assert!(!is_primitive(&Op::Pad {
+        mode: PadMode::Reflect
+    }));
+    assert!(!is_primitive(&Op::Reduce {
+        kind: ReduceOp::Mean,
+        keepdims: true,
+        noop_with_empty_axes: false
+    }));
+    assert!(!is_primitive(&Op::Softmax { axis: -1 }));
+    assert!(!is_primitive(&Op::TopK {
+        axis: -1,
+        largest: true,
+        sorted: true
+    }));
+}
+
+#[test]
+fn variadic_and_clip() {
+    for &kind in VariadicOp::ALL.iter() {
+        check(
+            Op::Variadic(kind),
+            &[f64d(&[2, 3]), f64d(&[3]), f64d(&[1, 1])],
+            1,
+        );
+        check(Op::Variadic(kind), &[f32d(&[4])], 1);
+    }
+    for kind in [VariadicOp::Min, VariadicOp::Max] {
+        check(
+            Op::Variadic(kind),
+            &[Data(DType::I32, vec![2, 3]), Data(DType::I32, vec![3])],
+            1,
+        );
+    }
+    let nan = Const(Tensor::from_vec(&[3], vec![f64::NAN, 1.0, -1.0]).unwrap());
+    check(
+        Op::Variadic(VariadicOp::Max),
+        &[f64d(&[2, 3]), nan.clone()],
+        1,
+    );
+    check(Op::Variadic(VariadicOp::Min), &[nan, f64d(&[2, 3])], 1);
+    let s = |v: f64| Const(Tensor::scalar(v));
+    check(Op::Clip {}, &[f64d(&[2, 5]), s(-1.0), s(1.0)], 1);
+    check(Op::Clip {}, &[f64d(&[2, 5]), Absent, s(0.5)], 1);
+    check(Op::Clip {}, &[f64d(&[2, 5]), s(0.5)], 1);
+    check(Op::Clip {}, &[f64d(&[0, 5]), s(2.0), s(1.0)], 1);
+    check(Op::Clip {}, &[f64d(&[3])], 1);
+    check(
+        Op::Clip {},
+        &[
+            Data(DType::I16, vec![7]),
+            Const(Tensor::scalar(-2i16)),
+            Const(Tensor::scalar(3i16)),
+        ],
+        1,
+    );
+}
+
+#[test]
+fn activations() {
+    let ops = [
+        Op::LeakyRelu { alpha: 0.1 },
+        Op::Elu { alpha: 1.5 },
+        Op::Selu {
+            alpha: 1.673_263_2,
+            gamma: 1.050_701,
+        },
+        Op::Celu { alpha: 0.7 },
+        Op::HardSigmoid {
+            alpha: 0.3,
+            beta: 0.4,
+        },
+        Op::ThresholdedRelu { alpha: 0.5 },
+        Op::Gelu {
+            approximate: GeluApprox::None,
+        },
+        Op::Gelu {
+            approximate: GeluApprox::Tanh,
+        },
+        Op::Shrink {
+            bias: 0.5,
+            lambd: 1.0,
+        },
+    ];
+    for op in ops {
+        check(op.clone(), &[f64d(&[3, 4])], 1);
+        check(op.clone(), &[f32d(&[5])], 1);
+        check(op.clone(), &[f64d(&[])], 1);
+        check(op, &[f64d(&[0, 2])], 1);
+    }
+    for (bias, lambd) in [(2.0, 1.5), (0.5, 2.0)] {
+        check(Op::Shrink { bias, lambd }, &[Data(DType::I32, vec![9])], 1);
+    }
+    let special = Const(
+        Tensor::from_vec(
+            &[5],
+            vec![f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1.0, -0.0],
+        )
+        .unwrap(),
+    );
+    for (n, p) in [(true, true), (true, false), (false, true), (false, false)] {
+        let op = Op::IsInf {
+            detect_negative: n,
+            detect_positive: p,
+        };
+        check(op.clone(), &[special.clone()], 1);
+        check(op, &[f32d(&[2, 2])], 1);
+    }
+    for op in [
+        Op::LeakyRelu { alpha: 0.1 },
+        Op::Elu { alpha: 1.5 },
+        Op::Celu { alpha: 0.7 },
+        Op::HardSigmoid {
+            alpha: 0.3,
+            beta: 0.4,
+        },
+        Op::Shrink {
+            bias: 0.5,
+            lambd: 1.0,
+        },
+    ] {
+        check(op, &[special.clone()], 1);
+    }
+}
+
+fn reduce_op(kind: ReduceOp, keepdims: bool, noop: bool) -> Op {
+    Op::Reduce {
+        kind,
+        keepdims,
+        noop_with_empty_axes: noop,
+    }
+}
+
+#[test]
+fn reductions() {
+    let kinds = [
+        ReduceOp::Mean,
+        ReduceOp::L1,
+        ReduceOp::L2,
+        ReduceOp::LogSum,
+        ReduceOp::LogSumExp,
+        ReduceOp::SumSquare,
+    ];
+    for kind in kinds {
+        for keep in [true, false] {
+            check(
+                reduce_op(kind, keep, false),
+                &[f64d(&[2, 3, 4]), i64c(&[1])],
+                1,
+            );
+            check(
+                reduce_op(kind, keep, false),
+                &[f64d(&[2, 3, 4]), i64c(&[-1, 0])],
+                1,
+            );
+            check(reduce_op(kind, keep, false), &[f64d(&[2, 3, 4])], 1);
+            check(reduce_op(kind, keep, true), &[f64d(&[2, 3]), i64c(&[])], 1);
+            check(
+                reduce_op(kind, keep, false),
+                &[f32d(&[5, 2]), i64c(&[0])],
+                1,
+            );
+            // Reducing an empty axis, and an empty tensor over a non-empty axis.
+            check(
+                reduce_op(kind, keep, false),
+                &[f64d(&[2, 0, 3]), i64c(&[1])],
+                1,
+            );
+            check(
+                reduce_op(kind, keep, false),
+                &[f64d(&[0, 3]), i64c(&[1])],
+                1,
+            );
+        }
+    }
+    for kind in [ReduceOp::Mean, ReduceOp::L1, ReduceOp::SumSquare] {
+        for dt in [DType::I32, DType::U8, DType::I64] {
+            check(
+                reduce_op(kind, true, false),
+                &[Data(dt, vec![3, 4]), i64c(&[1])],
+                1,
+            );
+        }
+    }
+    // LogSumExp with infinities and NaN in a lane.
+    let v = vec![
+        f64::INFINITY,
+        1.0,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        2.0,
+        1000.0,
+        999.0,
+    ];
+    let t = Const(Tensor::from_vec(&[4, 2], v).unwrap());
+    check(
+        reduce_op(ReduceOp::LogSumExp, false, false),
+        &[t, i64c(&[1])],
+        1,
+    );
+}
+
+#[test]
+fn softmax_family() {
+    for axis in [-1, 0, 1] {
+        check(Op::Softmax { axis }, &[f64d(&[3, 4])], 1);
+        check(Op::LogSoftmax { axis }, &[f64d(&[3, 4])], 1);
+        check(Op::Hardmax { axis }, &[f64d(&[3, 4])], 1);
+        check(Op::Softmax { axis }, &[f32d(&[2, 0])], 1);
+    }
+    check(Op::Hardmax { axis: 1 }, &[f32d(&[2, 3, 2])], 1);
+    let t = Const(
+        Tensor::from_vec(
+            &[3, 2],
+            vec![
+                f64::NEG_INFINITY,
+                f64::NEG_INFINITY,
+                1.0,
+                1.0,
+                f64::NAN,
+                1.0,
+            ],
+        )
+        .unwrap(),
+    );
+    check(Op::Softmax { axis: 1 }, &[t.clone()], 1);
+    check(Op::LogSoftmax { axis: 1 }, &[t.clone()], 1);
+    check(Op::Hardmax { axis: 1 }, &[t], 1);
+}
+
+#[test]
+fn normalizations() {
+    let bn = |training| Op::BatchNormalization {
+        epsilon: 1e-3,
+        momentum: 0.8,
+        training_mode: training,
+    };
+    let pos = |c: usize| {
+        Const(tensor_of(
+            DType::F64,
+            &[c],
+            (0..c).map(|i| 0.5 + i as f64).collect(),
+        ))
+    };
+    check(
+        bn(false),
+        &[f64d(&[2, 3, 4]), f64d(&[3]), f64d(&[3]), f64d(&[3]), pos(3)],
+        1,
+    );
+    for n in [1, 3] {
+        check(
+            bn(true),
+            &[
+                f64d(&[2, 3, 2, 2]),
+                f64d(&[3]),
+                f64d(&[3]),
+                f64d(&[3]),
+                pos(3),
+            ],
+            n,
+        );
+    }
+    check(
+        Op::InstanceNormalization { epsilon: 1e-4 },
+        &[f64d(&[2, 3, 5]), f64d(&[3]), f64d(&[3])],
+        1,
+    );
+    check(
+        Op::InstanceNormalization { epsilon: 1e-4 },
+        &[f32d(&[1, 2, 2, 3]), f32d(&[2]), f32d(&[2])],
+        1,
+    );
+    for (axis, stash) in [(-1, 1), (1, 16), (0, 1)] {
+        for n in [1, 3] {
+            check(
+                Op::LayerNormalization {
+                    axis,
+                    epsilon: 1e-5,
+                    stash_type: stash,
+                },
+                &[f64d(&[2, 3, 4]), f64d(&[4]), f64d(&[4])],
+                n,
+            );
+        }
+    }
+    check(
+        Op::LayerNormalization {
+            axis: 1,
+            epsilon: 1e-5,
+            stash_type: 1,
+        },
+        &[f32d(&[2, 3, 4]), f32d(&[3, 4]), Absent],
+        3,
+    );
+}
+
+#[test]
+fn gemm() {
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = if ta { f64d(&[4, 3]) } else { f64d(&[3, 4]) };
+        let b = if tb { f64d(&[5, 4]) } else { f64d(&[4, 5]) };
+        for (alpha, beta) in [(1.0, 1.0), (0.5, 2.0), (2.0, 0.0)] {
+            let op = Op::Gemm {
+                alpha,
+                beta,
+                trans_a: ta,
+                trans_b: tb,
+            };
+            check(op.clone(), &[a.clone(), b.clone(), f64d(&[5])], 1);
+            check(op, &[a.clone(), b.clone()], 1);
+        }
+    }
+    let op = Op::Gemm {
+        alpha: 2.0,
+        beta: 3.0,
+        trans_a: false,
+        trans_b: true,
+    };
+    check(
+        op,
+        &[
+            Data(DType::I32, vec![2, 3]),
+            Data(DType::I32, vec![4, 3]),
+            Data(DType::I32, vec![2, 1]),
+        ],
+        1,
+    );
+}
+
+fn conv(auto_pad: AutoPad, dil: &[i64], group: i64, pads: &[i64], strides: &[i64]) -> Op {
+    Op::Conv {
+        auto_pad,
+        dilations: dil.to_vec(),
+        group,
+        kernel_shape: vec![],
+        pads: pads.to_vec(),
+        strides: strides.to_vec(),
+    }
+}
+
+#[test]
+fn convolution() {
+    let n = AutoPad::NotSet;
+    check(
+        conv(n, &[], 1, &[], &[]),
+        &[f64d(&[1, 2, 5]), f64d(&[3, 2, 3])],
+        1,
+    );
+    check(
+        conv(n, &[2, 1], 1, &[1, 0, 2, 1], &[2, 1]),
+        &[f64d(&[2, 3, 7, 6]), f64d(&[4, 3, 3, 2]), f64d(&[4])],
+        1,
+    );
+    check(
+        conv(n, &[], 2, &[1, 1, 1, 1], &[1, 2]),
+        &[f64d(&[1, 4, 5, 5]), f64d(&[6, 2, 3, 3]), f64d(&[6])],
+        1,
+    );
+    for ap in [AutoPad::SameUpper, AutoPad::SameLower, AutoPad::Valid] {
+        check(
+            conv(ap, &[], 1, &[], &[2, 2]),
+            &[f64d(&[1, 2, 6, 5]), f64d(&[3, 2, 2, 3])],
+            1,
+        );
+    }
+    check(
+        conv(n, &[1, 1, 2], 3, &[], &[]),
+        &[f32d(&[1, 3, 4, 3, 5]), f32d(&[3, 1, 2, 2, 2])],
+        1,
+    );
+    // Empty batch.
+    check(
+        conv(n, &[], 1, &[], &[]),
+        &[f64d(&[0, 2, 5]), f64d(&[3, 2, 3])],
+        1,
+    );
+}
+
+fn conv_t(
+    auto_pad: AutoPad,
+    dil: &[i64],
+    group: i64,
+    out_pad: &[i64],
+    out_shape: &[i64],
+    pads: &[i64],
+    strides: &[i64],
+) -> Op {
+    Op::ConvTranspose {
+        auto_pad,
+        dilations: dil.to_vec(),
+        group,
+        kernel_shape: vec![],
+        output_padding: out_pad.to_vec(),
+        output_shape: out_shape.to_vec(),
+        pads: pads.to_vec(),
+        strides: strides.to_vec(),
+    }
+}
+
+#[test]
+fn transposed_convolution() {
+    let n = AutoPad::NotSet;
+    check(
+        conv_t(n, &[], 1, &[], &[], &[], &[]),
+        &[f64d(&[1, 2, 4]), f64d(&[2, 3, 3])],
+        1,
+    );
+    check(
+        conv_t(n, &[], 1, &[], &[], &[], &[3]),
+        &[f64d(&[1, 1, 3]), f64d(&[1, 2, 3]), f64d(&[2])],
+        1,
+    );
+    check(
+        conv_t(n, &[2, 1], 2, &[1, 0], &[], &[1, 0, 2, 1], &[2, 3]),
+        &[f64d(&[2, 4, 3, 4]), f64d(&[4, 3, 3, 2]), f64d(&[6])],
+        1,
+    );
+    check(
+        conv_t(n, &[], 1, &[], &[10], &[], &[3]),
+        &[f64d(&[1, 1, 3]), f64d(&[1, 1, 3])],
+        1,
+    );
+    for ap in [AutoPad::SameUpper, AutoPad::SameLower, AutoPad::Valid] {
+        check(
+            conv_t(ap, &[], 1, &[], &[], &[], &[2, 2]),
+            &[f64d(&[1, 2, 3, 3]), f64d(&[2, 2, 3, 3])],
+            1,
+        );
+    }
+    // Pads larger than the kernel reach crop the dilated input.
+    check(
+        conv_t(n, &[], 1, &[], &[], &[3, 2], &[2]),
+        &[f32d(&[1, 1, 5]), f32d(&[1, 1, 2])],
+        1,
+    );
+}
+
+fn max_pool(
+    kernel: &[i64],
+    pads: &[i64],
+    strides: &[i64],
+    ceil: bool,
+    dil: &[i64],
+    order: i64,
+) -> Op {
+    Op::MaxPool {
+        auto_pad: AutoPad::NotSet,
+        ceil_mode: ceil,
+        dilations: dil.to_vec(),
+        kernel_shape: kernel.to_vec(),
+        pads: pads.to_vec(),
+        storage_order: order,
+        strides: strides.to_vec(),
+    }
+}
+
+fn avg_pool(kernel: &[i64], pads: &[i64], strides: &[i64], ceil: bool, cip: bool) -> Op {
+    Op::AveragePool {
+        auto_pad: AutoPad::NotSet,
+        ceil_mode: ceil,
+        count_include_pad: cip,
+        dilations: vec![],
+        kernel_shape: kernel.to_vec(),
+        pads: pads.to_vec(),
+        strides: strides.to_vec(),
+    }
+}
+
+#[test]
+fn pooling() {
+    for n_out in [1, 2] {
+        for order in [0, 1] {
+            check(
+                max_pool(&[2, 2], &[], &[], false, &[], order),
+                &[f64d(&[1, 2, 4, 5])],
+                n_out,
+            );
+            check(
+                max_pool(&[3, 2], &[1, 0, 1, 1], &[2, 1], true, &[], order),
+                &[f64d(&[2, 1, 6, 5])],
+                n_out,
+            );
+            check(
+                max_pool(&[2, 2], &[], &[1, 2], false, &[2, 1], order),
+                &[f32d(&[1, 3, 5, 5])],
+                n_out,
+            );
+        }
+        check(
+            max_pool(&[3], &[1, 1], &[2], true, &[], 0),
+            &[Data(DType::I8, vec![2, 2, 7])],
+            n_out,
+        );
+    }
+    for cip in [false, true] {
+        for ceil in [false, true] {
+            check(
+                avg_pool(&[3, 2], &[1, 0, 2, 1], &[2, 2], ceil, cip),
+                &[f64d(&[1, 2, 6, 5])],
+                1,
+            );
+            check(avg_pool(&[3], &[], &[2], ceil, cip), &[f32d(&[2, 3, 8])], 1);
+        }
+    }
+    let same = Op::AveragePool {
+        auto_pad: AutoPad::SameUpper,
+        ceil_mode: false,
+        count_include_pad: false,
+        dilations: vec![2],
+        kernel_shape: vec![2],
+        pads: vec![],
+        strides: vec![2],
+    };
+    check(same, &[f64d(&[1, 1, 7])], 1);
+    check(Op::GlobalAveragePool {}, &[f64d(&[2, 3, 4, 5])], 1);
+    check(Op::GlobalMaxPool {}, &[f64d(&[2, 3, 4])], 1);
+    check(Op::GlobalAveragePool {}, &[f32d(&[2, 3, 0])], 1);
+}
+
+#[test]
+fn cumsum() {
+    for exclusive in [false, true] {
+        for reverse in [false, true] {
+            let op = Op::CumSum { exclusive, reverse };
+            check(op.clone(), &[f64d(&[3, 7]), i64s(1)], 1);
+            check(op.clone(), &[f64d(&[5, 2]), i64s(-2)], 1);
+            check(op.clone(), &[Data(DType::I8, vec![4, 9]), i64s(1)], 1);
+            check(op.clone(), &[f64d(&[3, 0]), i64s(1)], 1);
+            check(op, &[f64d(&[1]), i64s(0)], 1);
+        }
+    }
+    let t = Const(Tensor::from_vec(&[4], vec![1.0, f64::INFINITY, 2.0, f64::NAN]).unwrap());
+    check(
+        Op::CumSum {
+            exclusive: false,
+            reverse: false,
+        },
+        &[t, i64s(0)],
+        1,
+    );
+}
+
+#[test]
+fn reshapes_and_splits() {
+    check(Op::Squeeze {}, &[f64d(&[1, 3, 1, 2]), i64c(&[-2])], 1);
+    check(Op::Squeeze {}, &[f64d(&[1, 3, 1])], 1);
+    check(Op::Unsqueeze {}, &[f64d(&[3, 2]), i64c(&[0, -1])], 1);
+    check(Op::Flatten { axis: 2 }, &[f64d(&[2, 3, 4, 5])], 1);
+    check(Op::Flatten { axis: 0 }, &[Data(DType::Bool, vec![2, 3])], 1);
+    check(
+        Op::Split {
+            axis: 1,
+            num_outputs: Some(3),
+        },
+        &[f64d(&[2, 7])],
+        3,
+    );
+    check(
+        Op::Split {
+            axis: -1,
+            num_outputs: None,
+        },
+        &[Data(DType::I32, vec![2, 6]), i64c(&[1, 0, 5])],
+        3,
+    );
+    check(Op::Tile {}, &[f64d(&[2, 3]), i64c(&[2, 3])], 1);
+    check(Op::Tile {}, &[Data(DType::U8, vec![3]), i64c(&[0])], 1);
+    check(Op::Tile {}, &[f64d(&[2, 1, 2]), i64c(&[1, 1, 1])], 1);
+}
+
+#[test]
+fn pads_trilu_gather_nd() {
+    for mode in [PadMode::Edge, PadMode::Reflect, PadMode::Wrap] {
+        check(Op::Pad { mode }, &[f64d(&[3, 4]), i64c(&[1, 2, 2, 3])], 1);
+        check(
+            Op::Pad { mode },
+            &[
+                Data(DType::I32, vec![2, 3, 4]),
+                i64c(&[1, 0, 0, 1]),
+                Absent,
+                i64c(&[-1, 0]),
+            ],
+            1,
+        );
+        check(Op::Pad { mode }, &[f64d(&[4]), i64c(&[0, 0])], 1);
+    }
+    for upper in [true, false] {
+        for k in [None, Some(-1), Some(2), Some(100)] {
+            let mut ins = vec![f64d(&[2, 3, 4])];
+            if let Some(k) = k {
+                ins.push(i64s(k));
+            }
+            check(Op::Trilu { upper }, &ins, 1);
+        }
+        check(Op::Trilu { upper }, &[Data(DType::Bool, vec![4, 2])], 1);
+    }
+    let idx = |shape: &[usize], v: Vec<i64>| Const(Tensor::from_vec(shape, v).unwrap());
+    check(
+        Op::GatherND { batch_dims: 0 },
+        &[f64d(&[3, 4, 2]), idx(&[2, 2], vec![0, 1, -1, -4])],
+        1,
+    );
+    check(
+        Op::GatherND { batch_dims: 0 },
+        &[f64d(&[3, 4]), idx(&[3, 1], vec![2, 0, -2])],
+        1,
+    );
+    check(
+        Op::GatherND { batch_dims: 1 },
+        &[f64d(&[2, 3, 4]), idx(&[2, 2, 1], vec![0, 2, 1, 1])],
+        1,
+    );
+    check(
+        Op::GatherND { batch_dims: 1 },
+        &[
+            Data(DType::I32, vec![2, 3, 4]),
+            idx(&[2, 2], vec![1, 3, 2, -1]),
+        ],
+        1,
+    );
+}
+
+#[test]
+fn folds_and_dropout() {
+    let g = single(
+        &Op::Shape {
+            start: 1,
+            end: None,
+        },
+        &[f64d(&[2, 3, 4])],
+        1,
+    );
+    check_graph(&g, "shape");
+    let d = decompose(&g).unwrap();
+    assert!(
+        d.graph
+            .nodes
+            .iter()
+            .all(|(_, n)| n.op == Op::Unary(UnaryOp::Identity))
+    );
+    check(Op::Size {}, &[f64d(&[2, 3])], 1);
+    check(Op::Range {}, &[i64s(1), i64s(10), i64s(3)], 1);
+    check(
+        Op::ConstantOfShape {
+            value: Tensor::from_vec(&[1], vec![7i32]).unwrap(),
+        },
+        &[i64c(&[2, 3])],
+        1,
+    );
+    check(Op::Dropout { seed: None }, &[f64d(&[2, 3])], 2);
+    check(
+        Op::Dropout { seed: None },
+        &[
+            f64d(&[2, 3]),
+            Const(Tensor::scalar(0.5f64)),
+            Const(Tensor::scalar(false)),
+        ],
+        1,
+    );
+}
+
+#[test]
+fn host_nodes_are_reported() {
+    // TopK stays; so does a Reshape whose shape is a graph input, and Range over inputs.
+    let mut g = Graph::new("h");
+    let x = g.add_input("x", TensorType::new(DType::F64, &[2, 5]));
+    let k = g.add_constant(Tensor::from_vec(&[1], vec![2i64]).unwrap());
+    let top = append(
+        &mut g,
+        &Op::TopK {
+            axis: -1,
+            largest: true,
+            sorted: true,
+        },
+        &[Some(x), Some(k)],
+        2,
+    )
+    .unwrap();
+    let sm = append(&mut g, &Op::Softmax { axis: -1 }, &[Some(top[0])], 1).unwrap();
+    let s = g.add_input("s", TensorType::new(DType::I64, &[1]));
+    let r = append(
+        &mut g,
+        &Op::Reshape { allowzero: false },
+        &[Some(sm[0]), Some(s)],
+        1,
+    )
+    .unwrap();
+    g.values[r[0]].name = Some("y".into());
+    g.add_output(r[0]);
+    let d = decompose(&g).unwrap();
+    let ops: Vec<&str> = d
+        .host_nodes
+        .iter()
+        .map(|&n| d.graph.node(n).op.name())
+        .collect();
+    assert_eq!(ops, ["top_k", "reshape"]);
+    assert_eq!(d.graph.value_label(d.graph.outputs[0]), "y");
+    let inputs = HashMap::from([
+        ("x".to_string(), Rng(7).tensor(DType::F64, &[2, 5])),
+        ("s".to_string(), Tensor::from_vec(&[1], vec![4i64]).unwrap()),
+    ]);
+    let (a, b) = (
+        evaluate(&g, &inputs).unwrap(),
+        evaluate(&d.graph, &inputs).unwrap(),
+    );
+    assert_agree(&a[0], &b[0], "host graph");
+}
+
+#[test]
+fn outputs_keep_their_names() {
+    // Two outputs that are the same value, one of them a graph input passed through Dropout.
+    let mut g = Graph::new("n");
+    let x = g.add_input("x", TensorType::new(DType::F32, &[3]));
+    let d = append(&mut g, &Op::Dropout { seed: None }, &[Some(x)], 1).unwrap();
+    let axes = g.add_constant(Tensor::from_vec(&[1], vec![0i64]).unwrap());
+    let sq = append(&mut g, &Op::Unsqueeze {}, &[Some(d[0]), Some(axes)], 1).unwrap();
+    g.values[d[0]].name = Some("a".into());
+    g.add_output(d[0]);
+    g.values[sq[0]].name = Some("b".into());
+    g.add_output(sq[0]);
+    g.add_output(sq[0]);
+    let h = decompose(&g).unwrap().graph;
+    let names: Vec<String> = h.outputs.iter().map(|&o| h.value_label(o)).collect();
+    assert_eq!(names, ["a", "b", "b"]);
+    assert_eq!(h.value_label(h.inputs[0]), "x");
+}
+
+#[test]
+fn errors_name_the_node() {
+    // Softmax of an integer tensor is a typed inference error, not a panic.
+    let mut g = Graph::new("e");
+    let x = g.add_input("x", TensorType::new(DType::I32, &[3]));
+    let n = g.push_node(
+        Op::Softmax { axis: 0 },
+        vec![Some(x)],
+        vec![TensorType::new(DType::I32, &[3])],
+        Some("bad".into()),
+    );
+    let y = g.node(n).outputs[0];
+    g.add_output(y);
+    match decompose(&g) {
+        Err(IrError::InputDType { at, .. }) => assert_eq!(at.node, "bad"),
+        other => panic!("expected an input dtype error, got {other:?}"),
+    }
+}
+
+/// Composite ops for the random chains: each maps `[2, 3, 4]` f64 to `[2, 3, 4]` f64.
+fn chain_op(k: u8) -> (Op, Vec<In>) {
+    match k % 10 {
+        0 => (Op::Softmax { axis: -1 }, vec![]),
+        1 => (Op::LogSoftmax { axis: 1 }, vec![]),
+        2 => (Op::Elu { alpha: 0.5 }, vec![]),
+        3 => (
+            Op::LayerNormalization {
+                axis: -1,
+                epsilon: 1e-5,
+                stash_type: 1,
+            },
+            vec![Const(tensor_of(
+                DType::F64,
+                &[4],
+                vec![1.0, 2.0, -1.0, 0.5],
+            ))],
+        ),
+        4 => (
+            Op::CumSum {
+                exclusive: true,
+                reverse: false,
+            },
+            vec![i64s(2)],
+        ),
+        5 => (
+            Op::Pad {
+                mode: PadMode::Reflect,
+            },
+            vec![i64c(&[0, 1, 0, 0, 1, 0])],
+        ),
+        6 => (
+            Op::Clip {},
+            vec![
+                Const(Tensor::scalar(-0.5f64)),
+                Const(Tensor::scalar(0.75f64)),
+            ],
+        ),
+        7 => (Op::Hardmax { axis: 0 }, vec![]),
+        8 => (
+            Op::InstanceNormalization { epsilon: 1e-3 },
+            vec![
+                Const(tensor_of(DType::F64, &[3], vec![1.0, 0.5, 2.0])),
+                Const(tensor_of(DType::F64, &[3], vec![0.0, 1.0, -1.0])),
+            ],
+        ),
+        _ => (
+            Op::Gelu {
+                approximate: GeluApprox::Tanh,
+            },
+            vec![],
+        ),
+    }
+}
+
+/// Pad(reflect) above grows axis 1 by 2; the chain slices it back with a primitive.
+fn chain(ops: &[u8]) -> Graph {
+    let mut g = Graph::new("chain");
+    let mut v = g.add_input("x", TensorType::new(DType::F64, &[2, 3, 4]));
+    for &k in ops {
+        let (op, extra) = chain_op(k);
+        let mut ins = vec![Some(v)];
+        for e in extra {
+            ins.push(match e {
+                Const(t) => Some(g.add_constant(t)),
+                _ => None,
+            });
+        }
+        v = append(&mut g, &op, &ins, 1).unwrap()[0];
+        if matches!(op, Op::Pad { .. }) {
+            let s =
+                |g: &mut Graph, x: i64| g.add_constant(Tensor::from_vec(&[1], vec![x]).unwrap());
+            let (st, en, ax) = (s(&mut g, 1), s(&mut g, 4), s(&mut g, 1));
+            v = append(
+                &mut g,
+                &Op::Slice {},
+                &[Some(v), Some(st), Some(en), Some(ax)],
+                1,
+            )
+            .unwrap()[0];
+        }
+    }
+    g.values[v].name = Some("y".into());
+    g.add_output(v);
+    g
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn random_chains_agree(ops in proptest::collection::vec(any::<u8>(), 1..5)) {
+        check_graph(&chain(&ops), &format!("chain {ops:?}"));
+    }
+}
+
+#[test]
+fn int_tensor_helper_wraps() {
+    let t = int_tensor(DType::U8, &[2], vec![256, -1]);
+    assert_eq!(t.to_vec::<u8>().unwrap(), vec![0, 255]);
+}
