@@ -310,7 +310,7 @@ fn activations() {
             detect_negative: n,
             detect_positive: p,
         };
-        check(op.clone(), &[special.clone()], 1);
+        check(op.clone(), std::slice::from_ref(&special), 1);
         check(op, &[f32d(&[2, 2])], 1);
     }
     for op in [
@@ -326,7 +326,7 @@ fn activations() {
             lambd: 1.0,
         },
     ] {
-        check(op, &[special.clone()], 1);
+        check(op, std::slice::from_ref(&special), 1);
     }
 }
 
@@ -431,8 +431,8 @@ fn softmax_family() {
         )
         .unwrap(),
     );
-    check(Op::Softmax { axis: 1 }, &[t.clone()], 1);
-    check(Op::LogSoftmax { axis: 1 }, &[t.clone()], 1);
+    check(Op::Softmax { axis: 1 }, std::slice::from_ref(&t), 1);
+    check(Op::LogSoftmax { axis: 1 }, std::slice::from_ref(&t), 1);
     check(Op::Hardmax { axis: 1 }, &[t], 1);
 }
 
@@ -1051,4 +1051,47 @@ proptest! {
 fn int_tensor_helper_wraps() {
     let t = int_tensor(DType::U8, &[2], vec![256, -1]);
     assert_eq!(t.to_vec::<u8>().unwrap(), vec![0, 255]);
+}
+
+#[test]
+fn einsum() {
+    let e = |eq: &str| Op::Einsum {
+        equation: eq.to_string(),
+    };
+    check(e("ij,jk->ik"), &[f64d(&[3, 4]), f64d(&[4, 5])], 1);
+    check(e("bij,bjk->bik"), &[f64d(&[2, 3, 4]), f64d(&[2, 4, 5])], 1);
+    check(e("ij,jk"), &[f64d(&[3, 4]), f64d(&[4, 2])], 1);
+    check(e("ii->i"), &[f64d(&[4, 4])], 1);
+    check(e("ii"), &[f64d(&[3, 3])], 1);
+    check(e("iij->j"), &[f64d(&[3, 3, 2])], 1);
+    check(e("ij->ji"), &[f64d(&[2, 3])], 1);
+    check(e("ij->"), &[f32d(&[2, 3])], 1);
+    check(e("i,i"), &[f64d(&[5]), f64d(&[5])], 1);
+    check(e("i,j->ij"), &[f64d(&[3]), f64d(&[2])], 1);
+    check(
+        e("...ij,...jk->...ik"),
+        &[f64d(&[2, 1, 3, 4]), f64d(&[5, 4, 2])],
+        1,
+    );
+    check(
+        e("ab,bc,cd->ad"),
+        &[f64d(&[2, 3]), f64d(&[3, 4]), f64d(&[4, 2])],
+        1,
+    );
+    check(
+        e("ab,ab,ab->a"),
+        &[f64d(&[2, 3]), f64d(&[1, 3]), f64d(&[2, 1])],
+        1,
+    );
+    check(
+        e("ij,jk->ik"),
+        &[Data(DType::I32, vec![2, 0]), Data(DType::I32, vec![0, 3])],
+        1,
+    );
+    check(
+        e("Ab,bA->A"),
+        &[Data(DType::I64, vec![3, 2]), Data(DType::I64, vec![2, 3])],
+        1,
+    );
+    check(e("ij->i"), &[f64d(&[0, 3])], 1);
 }
