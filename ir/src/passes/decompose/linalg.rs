@@ -212,14 +212,14 @@ fn einsum(
         keep.extend(ids.iter().skip(k).flatten());
         keep
     };
-    let mut acc = sum_unneeded(em, first, &later(1), &[], &sz)?;
+    let mut acc = sum_unneeded(em, first, &later(1), &[])?;
     for (k, t) in iter {
         let keep = later(k + 1);
-        let t = sum_unneeded(em, t, &keep, &acc.labels, &sz)?;
-        acc = sum_unneeded(em, acc, &keep, &t.labels, &sz)?;
+        let t = sum_unneeded(em, t, &keep, &acc.labels)?;
+        acc = sum_unneeded(em, acc, &keep, &t.labels)?;
         acc = contract(em, acc, t, &keep, &sz)?;
     }
-    let acc = sum_unneeded(em, acc, &out, &[], &sz)?;
+    let acc = sum_unneeded(em, acc, &out, &[])?;
     let perm: Option<Vec<usize>> = out
         .iter()
         .map(|l| acc.labels.iter().position(|m| m == l))
@@ -233,13 +233,7 @@ fn einsum(
 }
 
 /// Sums away the labels of `t` that are neither in `keep` nor in `other`.
-fn sum_unneeded(
-    em: &mut Emitter,
-    t: Term,
-    keep: &[Label],
-    other: &[Label],
-    _sz: &dyn Fn(&Label) -> usize,
-) -> Result<Term> {
+fn sum_unneeded(em: &mut Emitter, t: Term, keep: &[Label], other: &[Label]) -> Result<Term> {
     let (gone, stay): (Vec<usize>, Vec<usize>) = (0..t.labels.len())
         .partition(|&k| !keep.contains(&t.labels[k]) && !other.contains(&t.labels[k]));
     if gone.is_empty() {

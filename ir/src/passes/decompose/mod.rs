@@ -18,6 +18,7 @@ mod emit;
 mod linalg;
 mod movement;
 mod reduce;
+mod resize;
 #[cfg(test)]
 mod tests;
 mod window;
@@ -287,6 +288,9 @@ fn rewrite(
         return Ok(Some(v));
     }
     if let Some(v) = window::rewrite(em, op, ins, tys)? {
+        return Ok(Some(v));
+    }
+    if let Some(v) = resize::rewrite(em, op, ins, tys)? {
         return Ok(Some(v));
     }
     movement::rewrite(em, op, ins, tys)

@@ -3,7 +3,9 @@
 
 use super::emit::{int_tensor, tensor_of};
 use super::*;
-use crate::attr::{AutoPad, GeluApprox, PadMode};
+use crate::attr::{
+    AutoPad, CoordTransform, GeluApprox, KeepAspectRatio, NearestMode, PadMode, ResizeMode,
+};
 use crate::dtype::DType;
 use crate::graph::TensorType;
 use crate::interp::evaluate;
@@ -1094,4 +1096,83 @@ fn einsum() {
         1,
     );
     check(e("ij->i"), &[f64d(&[0, 3])], 1);
+}
+
+/// A Resize op with the given mode, transform and a few options.
+fn resize_op(mode: ResizeMode, ct: CoordTransform, nearest: NearestMode, antialias: bool) -> Op {
+    Op::Resize {
+        antialias,
+        axes: vec![],
+        coordinate_transformation_mode: ct,
+        cubic_coeff_a: -0.75,
+        exclude_outside: false,
+        extrapolation_value: 0.0,
+        keep_aspect_ratio_policy: KeepAspectRatio::Stretch,
+        mode,
+        nearest_mode: nearest,
+    }
+}
+
+#[test]
+fn resize() {
+    let f32s = |v: &[f32]| Const(Tensor::from_vec(&[v.len()], v.to_vec()).unwrap());
+    let transforms = [
+        CoordTransform::HalfPixel,
+        CoordTransform::HalfPixelSymmetric,
+        CoordTransform::PytorchHalfPixel,
+        CoordTransform::AlignCorners,
+        CoordTransform::Asymmetric,
+    ];
+    for mode in [ResizeMode::Nearest, ResizeMode::Linear, ResizeMode::Cubic] {
+        for ct in transforms {
+            let op = resize_op(mode, ct, NearestMode::RoundPreferFloor, false);
+            check(
+                op.clone(),
+                &[f64d(&[1, 2, 4, 5]), Absent, f32s(&[1.0, 1.0, 1.5, 0.6])],
+                1,
+            );
+            check(op, &[f32d(&[2, 3, 4]), Absent, Absent, i64c(&[2, 5, 7])], 1);
+        }
+    }
+    for nm in [
+        NearestMode::Floor,
+        NearestMode::Ceil,
+        NearestMode::RoundPreferCeil,
+    ] {
+        let op = resize_op(ResizeMode::Nearest, CoordTransform::Asymmetric, nm, false);
+        check(
+            op,
+            &[Data(DType::I32, vec![3, 4]), Absent, f32s(&[2.5, 0.5])],
+            1,
+        );
+    }
+    for mode in [ResizeMode::Linear, ResizeMode::Cubic] {
+        let op = resize_op(mode, CoordTransform::HalfPixel, NearestMode::Floor, true);
+        check(op, &[f64d(&[2, 9, 8]), Absent, f32s(&[1.0, 0.4, 0.5])], 1);
+    }
+    let mut crop = resize_op(
+        ResizeMode::Linear,
+        CoordTransform::TfCropAndResize,
+        NearestMode::Floor,
+        false,
+    );
+    if let Op::Resize {
+        extrapolation_value,
+        axes,
+        ..
+    } = &mut crop
+    {
+        *extrapolation_value = 7.5;
+        *axes = vec![-1, 1];
+    }
+    check(
+        crop,
+        &[
+            f64d(&[2, 4, 5]),
+            f32s(&[-0.2, 0.1, 1.3, 0.9]),
+            Absent,
+            i64c(&[6, 3]),
+        ],
+        1,
+    );
 }
