@@ -236,32 +236,37 @@ fn check_types(em: &Emitter, outs: &[ValueId], tys: &[TensorType]) -> Result<()>
     Ok(())
 }
 
-/// Gives each graph output its original name. An output that became a graph input, a
-/// constant, or a value another output already names is passed through an identity node.
+/// Gives each graph output its original name. An output computed by a node that became a
+/// graph input, a constant, or a value another output already names is passed through an
+/// identity node; an output that was a graph input or a constant stays as it is.
 fn name_outputs(
     graph: &Graph,
     em: &mut Emitter,
     map: &mut HashMap<ValueId, ValueId>,
 ) -> Result<()> {
-    let mut named: Vec<ValueId> = Vec::new();
+    let mut done: HashMap<ValueId, ValueId> = HashMap::new();
     for &o in &graph.outputs {
+        if let Some(&v) = done.get(&o) {
+            em.g.add_output(v);
+            continue;
+        }
         let mut v = lookup(graph, em, map, o).ok_or_else(|| IrError::Structure {
             graph: graph.name.clone(),
             message: format!("output `{}` is never computed", graph.value_label(o)),
         })?;
         let name = graph.value(o).name.clone();
-        let is_node = matches!(em.g.value(v).def, ValueDef::Node(..));
-        if name.is_some() && (!is_node || named.contains(&v)) {
-            em.at = At {
-                node: graph.value_label(o),
-                op: "identity",
-            };
-            v = em.un(UnaryOp::Identity, v)?;
-        }
-        if name.is_some() {
+        if name.is_some() && matches!(graph.value(o).def, ValueDef::Node(..)) {
+            let is_node = matches!(em.g.value(v).def, ValueDef::Node(..));
+            if !is_node || done.values().any(|&d| d == v) {
+                em.at = At {
+                    node: graph.value_label(o),
+                    op: "identity",
+                };
+                v = em.un(UnaryOp::Identity, v)?;
+            }
             em.g.values[v].name = name;
-            named.push(v);
         }
+        done.insert(o, v);
         em.g.add_output(v);
     }
     Ok(())

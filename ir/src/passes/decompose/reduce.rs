@@ -114,7 +114,13 @@ fn reduce(
         return Ok(None);
     };
     let ax: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
-    let float = em.dtype(x).is_float();
+    let dtype = em.dtype(x);
+    if !dtype.is_float() && matches!(kind, R::L2 | R::LogSum | R::LogSumExp) {
+        // The reference computes these in f64 and truncates toward zero.
+        let xf = em.cast(x, DType::F64)?;
+        let y = float_reduce(em, kind, xf, &ax, keepdims)?;
+        return Ok(Some(vec![em.cast(y, dtype)?]));
+    }
     let y = match kind {
         R::Mean => match mean(em, x, &axes, keepdims)? {
             Some(y) => y,
@@ -128,21 +134,33 @@ fn reduce(
             let sq = em.bin(B::Mul, x, x)?;
             em.reduce(R::Sum, sq, &ax, keepdims)?
         }
-        R::L2 if float => {
-            let sq = em.bin(B::Mul, x, x)?;
-            let s = em.reduce(R::Sum, sq, &ax, keepdims)?;
-            em.un(U::Sqrt, s)?
-        }
-        R::LogSum if float => {
-            let s = em.reduce(R::Sum, x, &ax, keepdims)?;
-            em.un(U::Log, s)?
-        }
-        R::LogSumExp if float => log_sum_exp(em, x, &ax, keepdims)?,
-        // Sum/Max/Min/Prod are primitives; integer L2/LogSum/LogSumExp go through f64 in
-        // the reference, which no exact integer primitive chain reproduces.
-        _ => return Ok(None),
+        R::L2 | R::LogSum | R::LogSumExp => float_reduce(em, kind, x, &ax, keepdims)?,
+        // Sum/Max/Min/Prod are primitives.
+        R::Sum | R::Max | R::Min | R::Prod => return Ok(None),
     };
     Ok(Some(vec![y]))
+}
+
+/// ReduceL2, ReduceLogSum or ReduceLogSumExp of a float value.
+fn float_reduce(
+    em: &mut Emitter,
+    kind: R,
+    x: ValueId,
+    ax: &[i64],
+    keepdims: bool,
+) -> Result<ValueId> {
+    match kind {
+        R::L2 => {
+            let sq = em.bin(B::Mul, x, x)?;
+            let s = em.reduce(R::Sum, sq, ax, keepdims)?;
+            em.un(U::Sqrt, s)
+        }
+        R::LogSum => {
+            let s = em.reduce(R::Sum, x, ax, keepdims)?;
+            em.un(U::Log, s)
+        }
+        _ => log_sum_exp(em, x, ax, keepdims),
+    }
 }
 
 /// `m + log(sum(exp(x - m)))` with `m` the maximum where it is finite, else 0 (so that

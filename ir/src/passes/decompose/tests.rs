@@ -120,6 +120,7 @@ fn tolerance(dtype: DType) -> f64 {
     match dtype {
         DType::F64 => 1e-12,
         DType::F32 => 2e-5,
+        DType::F16 | DType::BF16 => 2e-2,
         _ => 0.0,
     }
 }
@@ -391,6 +392,25 @@ fn reductions() {
             );
         }
     }
+    for kind in [ReduceOp::L2, ReduceOp::LogSum, ReduceOp::LogSumExp] {
+        for keep in [true, false] {
+            check(
+                reduce_op(kind, keep, false),
+                &[Data(DType::U8, vec![3, 4]), i64c(&[1])],
+                1,
+            );
+            check(
+                reduce_op(kind, keep, false),
+                &[Data(DType::U16, vec![2, 5])],
+                1,
+            );
+        }
+    }
+    check(
+        reduce_op(ReduceOp::Mean, false, false),
+        &[Data(DType::F16, vec![4, 6]), i64c(&[-1])],
+        1,
+    );
     // LogSumExp with infinities and NaN in a lane.
     let v = vec![
         f64::INFINITY,
@@ -1175,4 +1195,97 @@ fn resize() {
         ],
         1,
     );
+}
+
+#[test]
+fn half_precision() {
+    check(Op::Softmax { axis: -1 }, &[Data(DType::F16, vec![3, 4])], 1);
+    check(
+        Op::LeakyRelu { alpha: 0.2 },
+        &[Data(DType::BF16, vec![7])],
+        1,
+    );
+    check(
+        Op::LayerNormalization {
+            axis: -1,
+            epsilon: 1e-5,
+            stash_type: 1,
+        },
+        &[Data(DType::F16, vec![2, 8]), Data(DType::F16, vec![8])],
+        3,
+    );
+}
+
+#[test]
+fn symbolic_shapes() {
+    use crate::shape::{Dim, Shape};
+    // x: f32[?n, 4]. Elementwise composites need no static shape; Softmax needs none either
+    // (its reductions are over a constant axis); Hardmax (an iota of the axis extent) and
+    // Flatten (a static target shape) stay on the host until the graph is specialized.
+    let mut g = Graph::new("s");
+    let xt = TensorType {
+        dtype: DType::F32,
+        shape: Shape(vec![Dim::Symbolic("n".into()), Dim::Static(4)]),
+    };
+    let x = g.add_input("x", xt);
+    let a = append(&mut g, &Op::Elu { alpha: 1.0 }, &[Some(x)], 1).unwrap();
+    let b = append(&mut g, &Op::Softmax { axis: -1 }, &[Some(a[0])], 1).unwrap();
+    let c = append(&mut g, &Op::Hardmax { axis: 0 }, &[Some(b[0])], 1).unwrap();
+    let d = append(&mut g, &Op::Flatten { axis: 0 }, &[Some(c[0])], 1).unwrap();
+    g.values[d[0]].name = Some("y".into());
+    g.add_output(d[0]);
+    let dec = decompose(&g).unwrap();
+    let host: Vec<&str> = dec
+        .host_nodes
+        .iter()
+        .map(|&n| dec.graph.node(n).op.name())
+        .collect();
+    assert_eq!(host, ["hardmax", "flatten"]);
+    let inputs = HashMap::from([("x".to_string(), Rng(3).tensor(DType::F32, &[3, 4]))]);
+    let (want, got) = (
+        evaluate(&g, &inputs).unwrap(),
+        evaluate(&dec.graph, &inputs).unwrap(),
+    );
+    assert_agree(&want[0], &got[0], "symbolic");
+    // Specialized to a static batch, everything decomposes.
+    let h = crate::passes::specialize::specialize(
+        &g,
+        &[("x".into(), TensorType::new(DType::F32, &[3, 4]))],
+        &HashMap::new(),
+    )
+    .unwrap();
+    check_graph(&h, "specialized");
+}
+
+#[test]
+fn decomposing_twice_changes_nothing() {
+    let g = single(
+        &conv(AutoPad::SameUpper, &[], 1, &[], &[2]),
+        &[f64d(&[1, 2, 7]), f64d(&[3, 2, 3]), f64d(&[3])],
+        1,
+    );
+    let once = decompose(&g).unwrap().graph;
+    let twice = decompose(&once).unwrap();
+    assert!(twice.host_nodes.is_empty());
+    assert_eq!(twice.graph.nodes.len(), once.nodes.len());
+    let ops = |h: &Graph| {
+        h.nodes
+            .iter()
+            .map(|(_, n)| n.op.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ops(&twice.graph), ops(&once));
+}
+
+#[test]
+fn inputs_and_constants_as_outputs_stay() {
+    let mut g = Graph::new("io");
+    let x = g.add_input("x", TensorType::new(DType::F32, &[2]));
+    let c = g.add_constant(Tensor::from_vec(&[1], vec![1i64]).unwrap());
+    g.add_output(x);
+    g.add_output(c);
+    let h = decompose(&g).unwrap().graph;
+    assert_eq!(h.nodes.len(), 0);
+    assert_eq!(h.outputs[0], h.inputs[0]);
+    assert_eq!(h.constant_of(h.outputs[1]), g.constant_of(c));
 }
