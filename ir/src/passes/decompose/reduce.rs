@@ -279,6 +279,9 @@ fn batch_norm(
     let mut p = [x; 4];
     for (k, slot) in p.iter_mut().enumerate() {
         let v = operand(em, ins, k + 1)?;
+        if em.dims(v).is_none() {
+            return Ok(None);
+        }
         *slot = channel_param(em, v, rank, dtype)?;
     }
     if !training {
@@ -322,8 +325,11 @@ fn instance_norm(
         return Ok(None);
     };
     let s = operand(em, ins, 1)?;
-    let scale = channel_param(em, s, rank, dtype)?;
     let b = operand(em, ins, 2)?;
+    if em.dims(s).is_none() || em.dims(b).is_none() {
+        return Ok(None);
+    }
+    let scale = channel_param(em, s, rank, dtype)?;
     let bias = channel_param(em, b, rank, dtype)?;
     let d = em.bin(B::Sub, x, mean)?;
     let ve = em.bin_c(B::Add, var, epsilon.into())?;

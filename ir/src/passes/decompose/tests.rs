@@ -1289,3 +1289,161 @@ fn inputs_and_constants_as_outputs_stay() {
     assert_eq!(h.outputs[0], h.inputs[0]);
     assert_eq!(h.constant_of(h.outputs[1]), g.constant_of(c));
 }
+
+#[test]
+fn more_window_cases() {
+    let n = AutoPad::NotSet;
+    check(
+        conv_t(AutoPad::SameUpper, &[], 1, &[1], &[], &[], &[2]),
+        &[f64d(&[1, 2, 4]), f64d(&[2, 1, 3])],
+        1,
+    );
+    check(
+        conv_t(n, &[1, 2, 1], 1, &[], &[], &[], &[1, 2, 2]),
+        &[f64d(&[1, 1, 2, 3, 2]), f64d(&[1, 2, 2, 2, 2])],
+        1,
+    );
+    check(
+        conv_t(n, &[], 1, &[], &[], &[], &[]),
+        &[f64d(&[0, 2, 4]), f64d(&[2, 3, 3])],
+        1,
+    );
+    let same = Op::MaxPool {
+        auto_pad: AutoPad::SameLower,
+        ceil_mode: false,
+        dilations: vec![],
+        kernel_shape: vec![2, 3],
+        pads: vec![],
+        storage_order: 0,
+        strides: vec![2, 1],
+    };
+    check(same, &[f64d(&[1, 2, 5, 4])], 2);
+    check(
+        max_pool(&[2, 2, 2], &[], &[], true, &[], 0),
+        &[f64d(&[1, 1, 3, 3, 3])],
+        2,
+    );
+}
+
+#[test]
+fn cumsum_wraps_integers() {
+    let t = Const(Tensor::from_vec(&[4], vec![100i8, 100, 100, -128]).unwrap());
+    for exclusive in [false, true] {
+        check(
+            Op::CumSum {
+                exclusive,
+                reverse: true,
+            },
+            &[t.clone(), i64s(0)],
+            1,
+        );
+    }
+}
+
+#[test]
+fn operands_that_must_be_constant_keep_the_node() {
+    let f32s = |v: &[f32]| Const(Tensor::from_vec(&[v.len()], v.to_vec()).unwrap());
+    let _ = f32s;
+    let cases: Vec<(Op, Vec<In>)> = vec![
+        (
+            Op::CumSum {
+                exclusive: false,
+                reverse: false,
+            },
+            vec![f64d(&[3]), Data(DType::I64, vec![])],
+        ),
+        (
+            resize_op(
+                ResizeMode::Linear,
+                CoordTransform::HalfPixel,
+                NearestMode::Floor,
+                false,
+            ),
+            vec![f64d(&[1, 4]), Absent, Data(DType::F32, vec![2])],
+        ),
+        (
+            reduce_op(ReduceOp::Mean, true, false),
+            vec![f64d(&[2, 3]), Data(DType::I64, vec![1])],
+        ),
+        (Op::Tile {}, vec![f64d(&[2]), Data(DType::I64, vec![1])]),
+    ];
+    for (op, ins) in cases {
+        let g = single(&op, &ins, 1);
+        let d = decompose(&g).unwrap();
+        let host: Vec<&str> = d
+            .host_nodes
+            .iter()
+            .map(|&n| d.graph.node(n).op.name())
+            .collect();
+        assert_eq!(host, [op.name()], "{op:?}");
+    }
+}
+
+/// A valid-looking conv configuration from proptest values.
+fn conv_case(v: &[usize; 8]) -> (Op, Vec<In>) {
+    let [len, k, s, d, pb, pe, g, ap] = *v;
+    let auto_pad = [
+        AutoPad::NotSet,
+        AutoPad::SameUpper,
+        AutoPad::SameLower,
+        AutoPad::Valid,
+    ][ap % 4];
+    let pads = if auto_pad == AutoPad::NotSet {
+        vec![pb as i64, pe as i64]
+    } else {
+        vec![]
+    };
+    let op = conv(auto_pad, &[d as i64], g as i64, &pads, &[s as i64]);
+    (
+        op,
+        vec![f64d(&[2, 2 * g, len]), f64d(&[2 * g, 2, k]), f64d(&[2 * g])],
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn random_windows_agree(
+        v in (1usize..8, 1usize..4, 1usize..4, 1usize..3, 0usize..3, 0usize..3, 1usize..3, 0usize..4),
+        ceil in any::<bool>(),
+        cip in any::<bool>(),
+    ) {
+        let arr = [v.0, v.1, v.2, v.3, v.4, v.5, v.6, v.7];
+        let (op, ins) = conv_case(&arr);
+        let [len, k, s, d, pb, pe, g, _] = arr;
+        // Only configurations inference accepts.
+        let fits = |op: &Op, ins: &[In]| {
+            let mut g = Graph::new("p");
+            let vals: Vec<Option<ValueId>> = ins.iter().enumerate().map(|(i, x)| match x {
+                Data(dt, sh) => Some(g.add_input(format!("x{i}"), TensorType::new(*dt, sh))),
+                _ => None,
+            }).collect();
+            append(&mut g, op, &vals, 1).is_ok()
+        };
+        if fits(&op, &ins) {
+            check(op, &ins, 1);
+        }
+        let ct = conv_t(AutoPad::NotSet, &[d as i64], g as i64, &[(pe % s) as i64], &[], &[pb as i64, pe as i64], &[s as i64]);
+        let ct_ins = vec![f64d(&[1, 2 * g, len]), f64d(&[2 * g, 2, k]), f64d(&[2])];
+        if fits(&ct, &ct_ins) {
+            check(ct, &ct_ins, 1);
+        }
+        let pads = [pb.min(k - 1) as i64, pe.min(k - 1) as i64];
+        let mp = max_pool(&[k as i64], &pads, &[s as i64], ceil, &[d as i64], 0);
+        if fits(&mp, &[f64d(&[1, 2, len])]) {
+            check(mp, &[f64d(&[1, 2, len])], 2);
+        }
+        let ap = Op::AveragePool {
+            auto_pad: AutoPad::NotSet,
+            ceil_mode: ceil,
+            count_include_pad: cip,
+            dilations: vec![d as i64],
+            kernel_shape: vec![k as i64],
+            pads: pads.to_vec(),
+            strides: vec![s as i64],
+        };
+        if fits(&ap, &[f64d(&[1, 2, len])]) {
+            check(ap, &[f64d(&[1, 2, len])], 1);
+        }
+    }
+}

@@ -286,7 +286,7 @@ fn conv(
     group: i64,
 ) -> Result<Option<Vec<ValueId>>> {
     let (x, wv) = (operand(em, ins, 0)?, operand(em, ins, 1)?);
-    let Some(wd) = em.dims(wv) else {
+    let Some(wd) = em.dims(wv).filter(|d| d.len() == xd.len()) else {
         return Ok(None);
     };
     let Some(geom) = geometry(xd, &wd[2..], w, pad, false) else {
@@ -318,11 +318,11 @@ fn conv_transpose(
         return Ok(None);
     };
     let n = xd.len() - 2;
-    let (c, mg) = (xd[1], wd[1]);
     let g = t.group.max(1) as usize;
-    if xd[2..].contains(&0) || c % g != 0 || yd.len() != n + 2 || wd.len() != n + 2 {
+    if xd[2..].contains(&0) || xd[1] % g != 0 || yd.len() != n + 2 || wd.len() != n + 2 {
         return Ok(None);
     }
+    let (c, mg) = (xd[1], wd[1]);
     let kernel = &wd[2..];
     // Dilate: [.., S, ..] -> [.., S, 1, ..] -> pad to [.., S, s, ..] -> [.., S*s, ..].
     let mut cur = x;
@@ -339,26 +339,35 @@ fn conv_transpose(
         let mut p = vec![0i64; 2 * split.len()];
         p[split.len() + ax + 1] = (s - 1) as i64;
         let padded = em.pad(r, &p, None)?;
-        cd[ax] *= s;
+        let Some(len) = cd[ax].checked_mul(s) else {
+            return Ok(None);
+        };
+        cd[ax] = len;
         cur = em.reshape(padded, &cd)?;
     }
     // Per axis: start offset (pad > 0, crop < 0) and end offset, relative to the S*s extent.
     let mut begin = vec![0i64; n];
     let mut end = vec![0i64; n];
     for a in 0..n {
+        // Exact in i128: attribute values may be as large as i64 allows.
+        let wide = |v: usize| v as i128;
         let (sx, k, s, d) = (
-            xd[a + 2] as i64,
-            kernel[a] as i64,
-            w.strides[a] as i64,
-            w.dilations[a] as i64,
+            wide(xd[a + 2]),
+            wide(kernel[a]),
+            wide(w.strides[a]),
+            wide(w.dilations[a]),
         );
-        let o = yd[a + 2] as i64;
-        let full = s * (sx - 1) + (k - 1) * d + 1 + t.output_padding[a] as i64;
+        let o = wide(yd[a + 2]);
+        let full = s * (sx - 1) + (k - 1) * d + 1 + wide(t.output_padding[a]);
         let b = trans_begin(t.auto_pad, t.pads, a, full, o);
         let start = (k - 1) * d - b;
         let needed = (o - 1) + (k - 1) * d + 1;
-        begin[a] = start;
-        end[a] = needed - start - s * sx;
+        let (Ok(bs), Ok(es)) = (i64::try_from(start), i64::try_from(needed - start - s * sx))
+        else {
+            return Ok(None);
+        };
+        begin[a] = bs;
+        end[a] = es;
     }
     let (cur, pd) = pad_or_crop(em, cur, &cd, &begin, &end)?;
     // Weights [C, M/G, K...] -> [G, C/G, M/G, K...] -> [G, M/G, C/G, K...] -> [M, C/G, K...],
@@ -390,7 +399,7 @@ fn conv_transpose(
 /// The crop at the start of ConvTranspose's full extent on `axis` (the reference's rule):
 /// SAME_* split `full - out` (floor half first for SAME_UPPER), VALID none, NOTSET the
 /// explicit begin pad.
-fn trans_begin(auto_pad: AutoPad, pads: &[i64], axis: usize, full: i64, out: i64) -> i64 {
+fn trans_begin(auto_pad: AutoPad, pads: &[i64], axis: usize, full: i128, out: i128) -> i128 {
     match auto_pad {
         AutoPad::SameUpper | AutoPad::SameLower => {
             let total = full - out;
@@ -402,7 +411,7 @@ fn trans_begin(auto_pad: AutoPad, pads: &[i64], axis: usize, full: i64, out: i64
             }
         }
         AutoPad::Valid => 0,
-        AutoPad::NotSet => pads.get(axis).copied().unwrap_or(0),
+        AutoPad::NotSet => pads.get(axis).copied().unwrap_or(0).into(),
     }
 }
 
