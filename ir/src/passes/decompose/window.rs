@@ -319,7 +319,7 @@ fn conv_transpose(
     };
     let n = xd.len() - 2;
     let g = t.group.max(1) as usize;
-    if xd[2..].contains(&0) || xd[1] % g != 0 || yd.len() != n + 2 || wd.len() != n + 2 {
+    if xd[2..].contains(&0) || !xd[1].is_multiple_of(g) || yd.len() != n + 2 || wd.len() != n + 2 {
         return Ok(None);
     }
     let (c, mg) = (xd[1], wd[1]);
