@@ -14,9 +14,6 @@
 //! exact, with these known divergences from the reference, all outside ordinary inputs:
 //! - integer ReduceMean sums in i64 (u64 for u64), so a sum that overflows 64 bits wraps
 //!   before the division, where the reference divides the exact sum;
-//! - MaxPool's `Indices` (ArgMax over the padded window) can name a padding position when
-//!   the window's maximum is the padding value itself (-inf, or the integer minimum) and a
-//!   padding position precedes the real one;
 //! - the zeros Conv/ConvTranspose pad or insert, and the zero-weight taps of a Resize row,
 //!   turn an infinite weight (or value) into NaN where the reference skips the term;
 //! - where the reference reports an evaluation error (an index out of range, a non-finite

@@ -1448,3 +1448,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn max_pool_indices_skip_padding_ties() {
+    // Windows whose inside values are all -inf (or the integer minimum) equal the padding:
+    // the index names the first inside position, as the reference does.
+    let ninf = f64::NEG_INFINITY;
+    let t = Const(Tensor::from_vec(&[1, 1, 5], vec![ninf, ninf, 1.0, ninf, ninf]).unwrap());
+    check(max_pool(&[3], &[2, 2], &[1], false, &[], 0), &[t], 2);
+    let t =
+        Const(Tensor::from_vec(&[1, 1, 2, 3], vec![-128i8, -128, 5, -128, -128, -128]).unwrap());
+    for order in [0, 1] {
+        check(
+            max_pool(&[2, 2], &[1, 1, 1, 1], &[1, 1], false, &[], order),
+            std::slice::from_ref(&t),
+            2,
+        );
+    }
+}
