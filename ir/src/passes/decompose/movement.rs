@@ -8,7 +8,7 @@ use crate::attr::PadMode;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::{TensorType, ValueId};
-use crate::op::{BinaryOp as B, Op, UnaryOp as U};
+use crate::op::{BinaryOp as B, Op};
 use crate::shape::{checked_product, normalize_axis, strides_of};
 
 /// Rewrites `op` when it is one of this family (and its operands allow it).
@@ -23,7 +23,7 @@ pub(super) fn rewrite(
         Op::Squeeze {} | Op::Unsqueeze {} | Op::Flatten { .. } => {
             let x = operand(em, ins, 0)?;
             match out {
-                Some(d) => one(em.reshape(x, &d).and_then(|v| fresh(em, v, x))),
+                Some(d) => one(em.reshape(x, &d)),
                 None => Ok(None),
             }
         }
@@ -68,11 +68,6 @@ pub(super) fn rewrite(
 /// One result.
 fn one(v: Result<ValueId>) -> Result<Option<Vec<ValueId>>> {
     Ok(Some(vec![v?]))
-}
-
-/// `v`, or an identity node when `v` is the operand itself (a rewrite yields a new value).
-fn fresh(em: &mut Emitter, v: ValueId, x: ValueId) -> Result<ValueId> {
-    if v == x { em.un(U::Identity, x) } else { Ok(v) }
 }
 
 /// A Shape start/end clamped to `0..=rank` (negative counts back).
@@ -140,7 +135,7 @@ fn tile(em: &mut Emitter, ins: &[Option<ValueId>]) -> Result<Option<Vec<ValueId>
     let v = em.reshape(x, &inter)?;
     let v = em.expand(v, &big)?;
     let v = em.reshape(v, &merged)?;
-    one(fresh(em, v, x))
+    one(Ok(v))
 }
 
 /// Pad in edge, reflect or wrap mode: per padded axis, a Concat of the borrowed slices and
@@ -204,7 +199,7 @@ fn pad(em: &mut Emitter, ins: &[Option<ValueId>], mode: PadMode) -> Result<Optio
         }
         y = em.concat(&parts, ax)?;
     }
-    one(fresh(em, y, x))
+    one(Ok(y))
 }
 
 /// Expands a value whose axis `ax` has extent 1 to extent `n` on that axis.

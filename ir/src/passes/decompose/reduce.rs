@@ -450,9 +450,5 @@ fn cumsum(
         y = em.bin(B::Add, y, s)?;
         k *= 2;
     }
-    y = flip(em, y)?;
-    if y == x {
-        y = em.un(U::Identity, y)?;
-    }
-    Ok(Some(vec![y]))
+    Ok(Some(vec![flip(em, y)?]))
 }

@@ -1342,8 +1342,6 @@ fn cumsum_wraps_integers() {
 
 #[test]
 fn operands_that_must_be_constant_keep_the_node() {
-    let f32s = |v: &[f32]| Const(Tensor::from_vec(&[v.len()], v.to_vec()).unwrap());
-    let _ = f32s;
     let cases: Vec<(Op, Vec<In>)> = vec![
         (
             Op::CumSum {
