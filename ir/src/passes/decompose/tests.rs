@@ -813,6 +813,11 @@ fn pads_trilu_gather_nd() {
             1,
         );
         check(Op::Pad { mode }, &[f64d(&[4]), i64c(&[0, 0])], 1);
+        // Pads longer than the axis (periodic), and one end cropping while the other pads.
+        check(Op::Pad { mode }, &[f64d(&[2, 3]), i64c(&[0, 7, 1, 5])], 1);
+        check(Op::Pad { mode }, &[f64d(&[5, 3]), i64c(&[-2, 1, 3, -1])], 1);
+        check(Op::Pad { mode }, &[f64d(&[4, 3]), i64c(&[-1, 0, -2, 0])], 1);
+        check(Op::Pad { mode }, &[f64d(&[3, 1]), i64c(&[-1, 0, 0, 0])], 1);
     }
     for upper in [true, false] {
         for k in [None, Some(-1), Some(2), Some(100)] {
