@@ -56,6 +56,10 @@ pub(super) fn rewrite(
         }
         Op::ConstantOfShape { value } => {
             let Some(d) = out else { return Ok(None) };
+            // Small results become constants; large ones a broadcast view of the value.
+            if checked_product(&d).is_some_and(|n| n <= crate::passes::SIMPLIFY_MAX_FOLD_ELEMENTS) {
+                return fold(em, op, ins);
+            }
             let v = em.konst(value.clone());
             let s = em.reshape(v, &[])?;
             one(em.expand(s, &d))

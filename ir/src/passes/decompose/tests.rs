@@ -882,6 +882,16 @@ fn folds_and_dropout() {
         &[i64c(&[2, 3])],
         1,
     );
+    let big = single(
+        &Op::ConstantOfShape {
+            value: Tensor::from_vec(&[1], vec![1.5f32]).unwrap(),
+        },
+        &[i64c(&[1 << 10, 1 << 7])],
+        1,
+    );
+    let d = decompose(&big).unwrap().graph;
+    let ops: Vec<&str> = d.nodes.iter().map(|(_, n)| n.op.name()).collect();
+    assert_eq!(ops, ["reshape", "expand"]);
     check(Op::Dropout { seed: None }, &[f64d(&[2, 3])], 2);
     check(
         Op::Dropout { seed: None },
