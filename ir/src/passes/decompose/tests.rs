@@ -598,6 +598,17 @@ fn convolution() {
         &[f32d(&[1, 3, 4, 3, 5]), f32d(&[3, 1, 2, 2, 2])],
         1,
     );
+    // A stride far beyond the input: one window, whose stride the view never uses.
+    check(
+        conv(n, &[], 1, &[], &[1 << 40]),
+        &[f64d(&[1, 2, 5]), f64d(&[3, 2, 3])],
+        1,
+    );
+    check(
+        max_pool(&[2], &[], &[1 << 40], true, &[], 0),
+        &[f64d(&[1, 2, 5])],
+        2,
+    );
     // Empty batch.
     check(
         conv(n, &[], 1, &[], &[]),

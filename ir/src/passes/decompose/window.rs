@@ -208,6 +208,16 @@ fn pad_for_windows(
     Ok((em.pad(x, &pads, value)?, pd))
 }
 
+/// The element stride of a view axis of `extent` positions, `step` input positions apart on
+/// an input axis of element stride `st`: 0 for a single position (its stride is never used,
+/// however large the attribute), saturating otherwise (the view's own check then refuses it).
+fn view_stride(extent: usize, step: usize, st: usize) -> i64 {
+    if extent <= 1 {
+        return 0;
+    }
+    i64::try_from(step.saturating_mul(st)).unwrap_or(i64::MAX)
+}
+
 /// The `[N, C, O..., K...]` windows of a padded `[N, C, P...]` input (an `as_strided` view).
 fn windows(
     em: &mut Emitter,
@@ -221,9 +231,9 @@ fn windows(
     let mut shape = vec![pd[0], pd[1]];
     let mut strides = vec![st[0] as i64, st[1] as i64];
     shape.extend(out);
-    strides.extend((0..out.len()).map(|i| (w.strides[i] * st[i + 2]) as i64));
+    strides.extend((0..out.len()).map(|i| view_stride(out[i], w.strides[i], st[i + 2])));
     shape.extend(kernel);
-    strides.extend((0..kernel.len()).map(|i| (w.dilations[i] * st[i + 2]) as i64));
+    strides.extend((0..kernel.len()).map(|i| view_stride(kernel[i], w.dilations[i], st[i + 2])));
     em.as_strided(xp, &shape, &strides, 0)
 }
 
@@ -247,11 +257,11 @@ fn conv_core(
     let kernel = &wd[2..];
     let st = strides_of(pd);
     let mut shape = vec![n, group, cg];
-    let mut strides = vec![st[0] as i64, (cg * st[1]) as i64, st[1] as i64];
+    let mut strides = vec![st[0] as i64, view_stride(group, cg, st[1]), st[1] as i64];
     shape.extend(kernel);
-    strides.extend((0..kernel.len()).map(|i| (w.dilations[i] * st[i + 2]) as i64));
+    strides.extend((0..kernel.len()).map(|i| view_stride(kernel[i], w.dilations[i], st[i + 2])));
     shape.extend(out);
-    strides.extend((0..out.len()).map(|i| (w.strides[i] * st[i + 2]) as i64));
+    strides.extend((0..out.len()).map(|i| view_stride(out[i], w.strides[i], st[i + 2])));
     let (Some(pk), Some(po)) = (checked_product(kernel), checked_product(out)) else {
         return Ok(None);
     };
