@@ -1,55 +1,23 @@
 //! Reading the ONNX test-data files (`input_K.pb`, `output_K.pb`: one serialized
-//! `TensorProto` each) and model files' node lists through the importer's protobuf types.
-//!
-//! The importer keeps its `TensorProto` → `Tensor` conversion private, so a tensor is decoded by
-//! wrapping it as the only initializer of a one-output model and importing that: the tensor
-//! comes back as the graph's constant output, converted by exactly the importer's code (element
-//! types, raw and typed data fields, the same typed errors). If the importer exports the
-//! conversion, [`decode_tensor`] becomes a direct call.
+//! `TensorProto` each) and model files' node lists through the importer's protobuf types and its
+//! own `TensorProto` → `Tensor` conversion (so element types, raw and typed data fields and the
+//! typed errors are exactly the importer's).
 
 use prost::Message;
 use std::path::Path;
-use tessera_frontends::onnx::proto::{
-    GraphProto, ModelProto, OperatorSetIdProto, TensorProto, ValueInfoProto,
-};
-use tessera_frontends::onnx::{OnnxError, import_model};
+use tessera_frontends::onnx::proto::{ModelProto, TensorProto};
+use tessera_frontends::onnx::{OnnxError, tensor_from_proto};
 use tessera_ir::Tensor;
-
-/// The opset the wrapper model declares (any version the importer accepts will do: the model
-/// has no nodes).
-const WRAPPER_OPSET: i64 = 21;
 
 /// Decodes one serialized `TensorProto`; `what` names it in errors.
 pub fn decode_tensor(bytes: &[u8], what: &str) -> Result<Tensor, OnnxError> {
-    let mut tensor =
-        TensorProto::decode(bytes).map_err(|e| OnnxError::Decode(format!("`{what}`: {e}")))?;
-    tensor.name = Some(what.to_string());
-    let model = ModelProto {
-        opset_import: vec![OperatorSetIdProto {
-            version: Some(WRAPPER_OPSET),
-            ..Default::default()
-        }],
-        graph: Some(GraphProto {
-            name: Some("tensor".into()),
-            initializer: vec![tensor],
-            output: vec![ValueInfoProto {
-                name: Some(what.to_string()),
-                r#type: None,
-            }],
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let graph = import_model(&model.encode_to_vec(), None)?;
-    graph
-        .outputs
-        .first()
-        .and_then(|&v| graph.constant_of(v))
-        .cloned()
-        .ok_or_else(|| OnnxError::BadTensor {
-            tensor: what.to_string(),
-            reason: "the importer did not keep it as a constant".into(),
-        })
+    let tensor = decode_tensor_proto(bytes, what)?;
+    tensor_from_proto(&tensor, what, None)
+}
+
+/// Decodes one serialized `TensorProto` without converting it.
+pub fn decode_tensor_proto(bytes: &[u8], what: &str) -> Result<TensorProto, OnnxError> {
+    TensorProto::decode(bytes).map_err(|e| OnnxError::Decode(format!("`{what}`: {e}")))
 }
 
 /// Reads and decodes the tensor file at `path`.

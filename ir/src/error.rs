@@ -173,6 +173,15 @@ pub enum IrError {
         /// Extra context.
         detail: Option<String>,
     },
+    /// The operator is random here (training-mode dropout, ...): it has no single correct
+    /// result to compute or compare, so Tessera declares it unsupported.
+    #[error("{at}: {message}")]
+    Nondeterministic {
+        /// The node.
+        at: At,
+        /// What makes it random.
+        message: String,
+    },
     /// A bad attribute list (unknown op or attribute, wrong kind).
     #[error(transparent)]
     Attr(#[from] AttrError),

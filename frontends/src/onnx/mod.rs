@@ -36,7 +36,7 @@ mod tensor;
 mod tests;
 
 pub use error::OnnxError;
-pub use tensor::onnx_dtype;
+pub use tensor::{onnx_dtype, tensor_from_proto};
 
 use prost::Message;
 use std::path::Path;

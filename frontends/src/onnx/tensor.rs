@@ -64,7 +64,7 @@ pub(crate) fn static_dims(dims: &[i64], what: &str) -> Result<(Vec<usize>, usize
 }
 
 /// Decodes a tensor; `what` names it in errors, `model_dir` resolves external data files.
-pub(crate) fn tensor_from_proto(
+pub fn tensor_from_proto(
     t: &TensorProto,
     what: &str,
     model_dir: Option<&Path>,

@@ -2,7 +2,7 @@
 //! ConstantOfShape, Trilu and (inference-mode) Dropout.
 
 use super::{MAX_ELEMENTS, element_count, extent, shape_err};
-use crate::error::{At, Result};
+use crate::error::{At, IrError, Result};
 use crate::interp::values::{Arr, Data, eval_err, need, read_ints};
 use crate::tensor::Tensor;
 
@@ -149,12 +149,12 @@ pub(super) fn dropout(at: &At, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>
         None => false,
     };
     if training && ratio != 0.0 {
-        return Err(eval_err(
-            at,
-            format!(
+        return Err(IrError::Nondeterministic {
+            at: at.clone(),
+            message: format!(
                 "training-mode dropout with ratio {ratio} is random and has no reference value"
             ),
-        ));
+        });
     }
     let mask = Tensor::from_vec(data.shape(), vec![true; data.len()])?;
     Ok(vec![data.clone(), mask])

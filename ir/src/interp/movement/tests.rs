@@ -670,6 +670,7 @@ fn dropout_is_identity_in_inference() {
     assert_eq!(run_n(&op, &[Some(&x), Some(&half), Some(&off)], 2).len(), 2);
     let e = err(&op, &[Some(&x), Some(&half), Some(&train)]);
     assert!(e.to_string().contains("random"));
+    assert!(matches!(e, crate::error::IrError::Nondeterministic { .. }));
 }
 
 #[test]
