@@ -824,12 +824,15 @@ impl<'a, 'f> Renderer<'a, 'f> {
         use UnaryOp as U;
         let t = self.b.func.dfg.value_type(x);
         let signed = d.is_signed_int();
+        match op {
+            U::Identity | U::Floor | U::Ceil | U::Round => return Ok(x),
+            U::Neg => return Ok(self.b.ins().ineg(x)),
+            U::BitwiseNot => return Ok(self.b.ins().bnot(x)),
+            U::Abs | U::Relu if !signed => return Ok(x),
+            _ => {}
+        }
         let zero = self.iconst(t, 0);
         Ok(match op {
-            U::Identity | U::Floor | U::Ceil | U::Round => x,
-            U::Neg => self.b.ins().ineg(x),
-            U::BitwiseNot => self.b.ins().bnot(x),
-            U::Abs | U::Relu if !signed => x,
             U::Abs => {
                 let neg = self.b.ins().icmp(IntCC::SignedLessThan, x, zero);
                 let m = self.b.ins().ineg(x);
@@ -1116,7 +1119,9 @@ fn simd_binary(op: BinOp, d: DType) -> bool {
     use BinaryOp as B;
     match op {
         BinOp::Min | BinOp::Max => d.is_float(),
-        BinOp::Op(B::Add | B::Sub | B::Mul) => true,
+        BinOp::Op(B::Add | B::Sub) => true,
+        // x86 has no 8-bit lane multiply; Cranelift does not lower `imul.i8x16`.
+        BinOp::Op(B::Mul) => d.size_bytes() > 1,
         BinOp::Op(B::Div) => d.is_float(),
         BinOp::Op(B::BitwiseAnd | B::BitwiseOr | B::BitwiseXor) => d.is_int(),
         _ => false,
