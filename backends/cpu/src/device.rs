@@ -270,3 +270,56 @@ impl Device for CpuDevice {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_check_sizes_and_round_trip() {
+        let dev = CpuDevice::new();
+        let buf = dev.alloc(5).unwrap();
+        dev.write(&buf, &[1, 2, 3]).unwrap();
+        let mut out = [9u8; 5];
+        dev.read(&buf, &mut out).unwrap();
+        assert_eq!(out, [1, 2, 3, 0, 0]);
+        assert!(dev.write(&buf, &[0; 6]).is_err());
+        assert!(dev.read(&buf, &mut [0; 6]).is_err());
+        let foreign = DeviceBuffer {
+            bytes: 4,
+            handle: Arc::new(7u32),
+        };
+        assert!(matches!(
+            dev.read(&foreign, &mut [0; 4]),
+            Err(DeviceError::Failed { .. })
+        ));
+        assert!(dev.alloc(0).is_ok());
+        assert!(dev.synchronize().is_ok());
+        assert!(dev.name().contains("Cranelift"));
+    }
+
+    #[test]
+    fn launch_spaces_are_checked() {
+        let dev = CpuDevice::new();
+        let ok = Launch {
+            grid: vec![2, 3],
+            group: vec![1, 1],
+        };
+        assert_eq!(dev.grid("k", &ok).unwrap(), ([2, 3, 1], 6));
+        let groups = Launch {
+            grid: vec![2],
+            group: vec![4],
+        };
+        assert!(dev.grid("k", &groups).is_err());
+        let rank4 = Launch {
+            grid: vec![1; 4],
+            group: vec![1; 4],
+        };
+        assert!(dev.grid("k", &rank4).is_err());
+        let empty = Launch {
+            grid: vec![0],
+            group: vec![1],
+        };
+        assert_eq!(dev.grid("k", &empty).unwrap().1, 0);
+    }
+}

@@ -29,6 +29,13 @@
 //! instruction directly when the host has FMA (`TargetDesc::has_fma`), else a helper that calls
 //! `f64::mul_add`; narrower floats are widened to f64 first and rounded back afterwards.
 //!
+//! # Loops and launches
+//!
+//! Loop kinds are hints with one meaning, so the renderer emits every loop as the same counted
+//! loop (its exit test `end - i > step` cannot overflow the counter); `vectorize(n)` bodies
+//! already compute on vectors. Parallelism comes from the launch: [`CpuDevice`] runs the grid
+//! points on rayon's thread pool.
+//!
 //! # Errors at run time
 //!
 //! Integer division or modulo by zero never traps: the divisor is replaced and an error bit is

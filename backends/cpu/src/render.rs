@@ -72,7 +72,7 @@ fn vector_type(ty: Ty) -> Option<Type> {
     let d = ty.dtype;
     let simd = !matches!(d, DType::Bool | DType::F16 | DType::BF16);
     let bytes = d.size_bytes() * usize::from(ty.lanes);
-    if !simd || bytes < 16 || bytes % 16 != 0 {
+    if !simd || bytes < 16 || !bytes.is_multiple_of(16) {
         return None;
     }
     scalar_type(d).by((16 / d.size_bytes()) as u32)
@@ -358,13 +358,13 @@ impl<'a, 'f> Renderer<'a, 'f> {
                 .b
                 .ins()
                 .load(memory_type(dtype), flags, addr, (l * size) as i32);
-            parts.push(self.from_memory(dtype, raw)?);
+            parts.push(self.widen_loaded(dtype, raw)?);
         }
         Ok(Val { ty, parts })
     }
 
     /// A lane read from memory in its register form.
-    fn from_memory(&mut self, dtype: DType, raw: Value) -> R<Value> {
+    fn widen_loaded(&mut self, dtype: DType, raw: Value) -> R<Value> {
         Ok(match dtype {
             DType::Bool => self.b.ins().icmp_imm_u(IntCC::NotEqual, raw, 0),
             DType::F16 => {
@@ -381,7 +381,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
     }
 
     /// A lane in register form to its memory form.
-    fn to_memory(&mut self, dtype: DType, v: Value) -> R<Value> {
+    fn narrow_for_store(&mut self, dtype: DType, v: Value) -> R<Value> {
         Ok(match dtype {
             DType::F16 => {
                 let bits = self.call("tessera_f32_to_f16_bits", &[v])?;
@@ -414,7 +414,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
         } else {
             let size = dtype.size_bytes();
             for (l, &p) in v.parts.iter().enumerate() {
-                let m = self.to_memory(dtype, p)?;
+                let m = self.narrow_for_store(dtype, p)?;
                 self.b.ins().store(flags, m, addr, (l * size) as i32);
             }
         }
@@ -457,6 +457,10 @@ impl<'a, 'f> Renderer<'a, 'f> {
                 Ok(self.splat(*ty, c))
             }
             Expr::Var(v) => self.read_var(*v),
+            Expr::GroupId(a) if *a >= 3 => {
+                let zero = self.b.ins().iconst(I32, 0);
+                Ok(self.single(DType::U32, zero))
+            }
             Expr::GroupId(a) => {
                 let offset = i32::from(*a) * 4;
                 let id = self
@@ -672,6 +676,10 @@ impl<'a, 'f> Renderer<'a, 'f> {
             }
             (Scalar::Int(i), false) => self.iconst(t, i),
             (Scalar::Bool(b), false) => self.iconst(t, i128::from(b)),
+            (Scalar::Int(i), true) => {
+                let r = tessera_ir::interp::rounding::int_to_float(i, dtype);
+                self.fconst(t, r)
+            }
             _ => return internal(format!("constant {value:?} of dtype {dtype}")),
         })
     }
@@ -715,7 +723,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
     }
 
     /// An f64 result rounded once to float dtype `dtype`'s register form.
-    fn from_f64(&mut self, dtype: DType, v: Value) -> R<Value> {
+    fn round_f64(&mut self, dtype: DType, v: Value) -> R<Value> {
         match dtype {
             DType::F64 => Ok(v),
             DType::F32 => Ok(self.b.ins().fdemote(F32, v)),
@@ -724,7 +732,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
         }
     }
 
-    fn to_f64(&mut self, v: Value) -> Value {
+    fn promote_f64(&mut self, v: Value) -> Value {
         if self.b.func.dfg.value_type(v) == F64 {
             v
         } else {
@@ -734,9 +742,9 @@ impl<'a, 'f> Renderer<'a, 'f> {
 
     /// A float function computed in f64 by a helper, rounded once to `dtype`.
     fn via_f64(&mut self, name: &'static str, dtype: DType, args: &[Value]) -> R<Value> {
-        let wide: Vec<Value> = args.iter().map(|&a| self.to_f64(a)).collect();
+        let wide: Vec<Value> = args.iter().map(|&a| self.promote_f64(a)).collect();
         let r = self.call(name, &wide)?;
-        self.from_f64(dtype, r)
+        self.round_f64(dtype, r)
     }
 
     // ---- operators --------------------------------------------------------------------
@@ -943,7 +951,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
             }
             BinOp::Op(B::Pow) => {
                 let t = self.b.func.dfg.value_type(x);
-                let (wx, wy) = (self.to_i64(x, signed), self.to_i64(y, signed));
+                let (wx, wy) = (self.extend_i64(x, signed), self.extend_i64(y, signed));
                 let flag = self.iconst(I32, i128::from(signed));
                 let r = self.call("tessera_pow_int", &[wx, wy, flag])?;
                 if t == I64 {
@@ -957,7 +965,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
         })
     }
 
-    fn to_i64(&mut self, x: Value, signed: bool) -> Value {
+    fn extend_i64(&mut self, x: Value, signed: bool) -> Value {
         if self.b.func.dfg.value_type(x) == I64 {
             x
         } else if signed {
@@ -1009,13 +1017,13 @@ impl<'a, 'f> Renderer<'a, 'f> {
             return unsupported(format!("`fma` on {d}"));
         }
         self.map(d, &[a, b, c], |r, x| {
-            let w: Vec<Value> = x.iter().map(|&v| r.to_f64(v)).collect();
+            let w: Vec<Value> = x.iter().map(|&v| r.promote_f64(v)).collect();
             let p = if r.has_fma {
                 r.b.ins().fma(w[0], w[1], w[2])
             } else {
                 r.call("tessera_fma", &w)?
             };
-            r.from_f64(d, p)
+            r.round_f64(d, p)
         })
     }
 
@@ -1049,7 +1057,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
         }
         let signed = from.is_signed_int();
         if to.is_float() {
-            let wide = self.to_i64(v, signed);
+            let wide = self.extend_i64(v, signed);
             return Ok(match to {
                 DType::F16 | DType::BF16 => {
                     let s = self.iconst(I32, i128::from(from != DType::U64));
@@ -1080,7 +1088,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
         if to.is_float() {
             return match (from, to) {
                 (_, DType::F64) => Ok(self.b.ins().fpromote(F64, v)),
-                (DType::F64, _) => self.from_f64(to, v),
+                (DType::F64, _) => self.round_f64(to, v),
                 (_, DType::F32) => Ok(v),
                 _ => self.narrow(to, v),
             };
