@@ -3,12 +3,13 @@
 
 use crate::math::helpers;
 use crate::render::{RenderError, Renderer};
+use cranelift_codegen::Context;
 use cranelift_codegen::ir::AbiParam;
 use cranelift_codegen::ir::types::I32;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{Linkage, Module};
+use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tessera_ir::DType;
@@ -147,7 +148,9 @@ impl CpuTarget {
         Ok(JITModule::new(jb))
     }
 
-    fn build(&self, k: &Kernel) -> Result<CompiledKernel, RenderError> {
+    /// A JIT module holding the helper declarations, and a context whose function is `k`
+    /// rendered (not yet compiled), declared in the module as `id`.
+    fn rendered(&self, k: &Kernel) -> Result<(JITModule, Context, FuncId), RenderError> {
         self.check_launch(k)?;
         let internal = |e: String| RenderError::Internal(e);
         let mut module = self.module().map_err(internal)?;
@@ -170,6 +173,30 @@ impl CpuTarget {
         let mut fbc = FunctionBuilderContext::new();
         let b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
         Renderer::render(k, b, &mut module, &helper_ids, self.desc.has_fma)?;
+        Ok((module, ctx, id))
+    }
+
+    /// The Cranelift IR text of a verified kernel's function, before Cranelift optimizes it:
+    /// for reading and for snapshot tests of what the renderer emits.
+    pub fn clif(&self, kernel: &Kernel, info: &KernelInfo) -> Result<String, TargetError> {
+        self.check_info(kernel, info)?;
+        let (_, ctx, _) = self.rendered(kernel).map_err(|e| self.error(kernel, e))?;
+        Ok(ctx.func.display().to_string())
+    }
+
+    fn check_info(&self, kernel: &Kernel, info: &KernelInfo) -> Result<(), TargetError> {
+        if info.params.len() != kernel.params.len() || info.var_kinds.len() != kernel.vars.len() {
+            return Err(self.internal(
+                kernel,
+                "the KernelInfo was not made by verifying this kernel",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, k: &Kernel) -> Result<CompiledKernel, RenderError> {
+        let internal = |e: String| RenderError::Internal(e);
+        let (mut module, mut ctx, id) = self.rendered(k)?;
         module
             .define_function(id, &mut ctx)
             .map_err(|e| internal(format!("{e:?}")))?;
@@ -201,12 +228,7 @@ impl Target for CpuTarget {
     }
 
     fn compile(&self, kernel: &Kernel, info: &KernelInfo) -> Result<Artifact, TargetError> {
-        if info.params.len() != kernel.params.len() || info.var_kinds.len() != kernel.vars.len() {
-            return Err(self.internal(
-                kernel,
-                "the KernelInfo was not made by verifying this kernel",
-            ));
-        }
+        self.check_info(kernel, info)?;
         let compiled = self.build(kernel).map_err(|e| self.error(kernel, e))?;
         Ok(Artifact::Native(Arc::new(compiled)))
     }

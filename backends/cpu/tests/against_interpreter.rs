@@ -808,3 +808,45 @@ proptest! {
         check_with(&text, Some(bufs), true).map(|_| ()).unwrap_or(());
     }
 }
+
+// ---- what the renderer emits ----------------------------------------------------------------
+
+#[test]
+fn vector_values_render_as_128_bit_vectors() {
+    let t = CpuTarget::new();
+    let clif = |text: &str| {
+        let (k, info) = parse(text);
+        t.clif(&k, &info).unwrap()
+    };
+    let add_relu = clif(
+        "kernel @add_relu(%a: f32[8] read, %b: f32[8] read, %out: f32[8] write) grid [1] group [1] {
+  loop %i: i32 = 0:i32 to 8:i32 step 4 vectorize(4) {
+    store %out[%i] = max(add(load<4> %a[%i], load<4> %b[%i]), 0.0:f32x4)
+  }
+}",
+    );
+    assert_eq!(add_relu.matches("load.f32x4").count(), 2, "{add_relu}");
+    assert!(
+        add_relu.contains("fadd") && add_relu.contains("fmax"),
+        "{add_relu}"
+    );
+    assert!(add_relu.contains("splat.f32x4"), "{add_relu}");
+    // Eight f32 lanes are two f32x4 halves; an i32x4 add is one vector add.
+    let wide = clif(
+        "kernel @w(%a: f32[8] read, %b: i32[4] read, %out: f32[8] write, %o: i32[4] write) grid [1] group [1] {
+  store %out[0:i32] = mul(load<8> %a[0:i32], load<8> %a[0:i32])
+  store %o[0:i32] = add(load<4> %b[0:i32], 1:i32x4)
+}",
+    );
+    assert_eq!(wide.matches("load.f32x4").count(), 4, "{wide}");
+    assert_eq!(wide.matches("load.i32x4").count(), 1, "{wide}");
+    assert!(!wide.contains("extractlane"), "{wide}");
+    // f16 is computed in f32 and rounded back after every operation; exp is a helper call.
+    let half = clif(
+        "kernel @h(%a: f16[1] read, %out: f16[1] write) grid [1] group [1] {
+  store %out[0:i32] = exp(add(load %a[0:i32], 1.0:f16))
+}",
+    );
+    assert!(half.contains("call"), "{half}");
+    assert!(half.contains("fadd.f32") || half.contains("fadd"), "{half}");
+}
