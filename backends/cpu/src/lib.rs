@@ -3,6 +3,9 @@
 //! memory and launches a kernel by running every grid point of its launch space on a rayon
 //! thread pool.
 //!
+//! [`CpuTarget::clif`] returns the Cranelift IR the renderer emits for a kernel (before
+//! Cranelift's own optimizations), for reading and for tests.
+//!
 //! # What Cranelift limits
 //!
 //! - **Vectors are 128 bits.** Cranelift's SIMD types stop at 128 bits (`f32x4`, `f64x2`,

@@ -805,7 +805,8 @@ proptest! {
         let k = parse_kernel(&text);
         prop_assume!(k.as_ref().is_ok_and(|k| verify_kernel(k).is_ok()));
         let bufs = vec![data(d, n, seed), data(d, n, seed + 7), vec![0; n * d.size_bytes()]];
-        check_with(&text, Some(bufs), true).map(|_| ()).unwrap_or(());
+        let outcome = check_with(&text, Some(bufs), true);
+        prop_assert!(outcome.is_ok(), "{:?}", outcome);
     }
 }
 
