@@ -19,7 +19,7 @@ use tessera_runtime::{Artifact, Target, TargetError};
 
 /// The compiled entry point: runs one invocation with `args[i]` pointing at parameter `i`'s
 /// bytes and `group_id` at three `u32` coordinates; returns the error bits of
-/// [`crate::render`] (0 when the invocation succeeded).
+/// [`crate::ERR_DIV_ZERO`] and [`crate::ERR_OUT_OF_BOUNDS`] (0 when the invocation succeeded).
 pub type KernelFn = unsafe extern "C" fn(args: *const *mut u8, group_id: *const u32) -> u32;
 
 /// A JIT-compiled kernel: the machine code (owned by its JIT module) and what a launch needs
