@@ -1,3 +1,57 @@
-//! tessera-cpu: will lower kernel IR to machine code (Cranelift by default, LLVM behind the
-//! `llvm` feature) and spread work over cores with rayon. Empty until the compiler-proper work
-//! lands; the crate exists so the workspace layout is fixed.
+//! tessera-cpu: the CPU backend. [`CpuTarget`] renders verified kernel IR into one Cranelift
+//! function per kernel and JIT-compiles it for the host; [`CpuDevice`] keeps buffers in host
+//! memory and launches a kernel by running every grid point of its launch space on a rayon
+//! thread pool.
+//!
+//! [`CpuTarget::clif`] returns the Cranelift IR the renderer emits for a kernel (before
+//! Cranelift's own optimizations), for reading and for tests.
+//!
+//! # What Cranelift limits
+//!
+//! - **Vectors are 128 bits.** Cranelift's SIMD types stop at 128 bits (`f32x4`, `f64x2`,
+//!   `i32x4`, `i8x16`, ...), so [`CpuTarget`] reports `vector_lanes_f32 = 4`, and a kernel value
+//!   wider than 128 bits (`f32x8`, `i64x4`) is held as several 128-bit vectors. Values narrower
+//!   than 128 bits (`f32x2`), and every bool, f16 and bf16 vector, are held one scalar per lane.
+//!   Ops with a vector instruction of the same meaning (float add/sub/mul/div/min/max/neg/abs/
+//!   sqrt, integer add/sub/mul/and/or/xor/neg/not) run on whole vectors; the rest run lane by
+//!   lane. Wider vectors (AVX-512) need the optional LLVM backend.
+//! - **No transcendental instructions.** exp, log, sin, cos, tan, erf, pow, the inverse and
+//!   hyperbolic functions, sigmoid, softplus, ... are calls to `extern "C"` helpers in this
+//!   crate, registered as JIT symbols, that compute in f64 with the same formulas and functions
+//!   as the kernel interpreter and round once to the dtype.
+//! - **No f16/bf16 arithmetic.** They are loaded as bits, widened exactly to f32, computed in
+//!   f32 (or in f64 through the helpers) and rounded to nearest-even after every operation,
+//!   as the kernel IR narrows every expression; [`CpuTarget`] reports them as `Widened`.
+//!
+//! # FMA
+//!
+//! The ISA comes from `cranelift_native::builder()`, which detects the host's features and
+//! enables the matching Cranelift flags (`has_sse41`, `has_avx`, `has_avx2`, `has_fma`, ...);
+//! code is compiled with `opt_level = speed`. `fma` in kernel IR means the interpreter's
+//! "f64 fused multiply-add, rounded once to the dtype": f64 operands use Cranelift's `fma`
+//! instruction directly when the host has FMA (`TargetDesc::has_fma`), else a helper that calls
+//! `f64::mul_add`; narrower floats are widened to f64 first and rounded back afterwards.
+//!
+//! # Loops and launches
+//!
+//! Loop kinds are hints with one meaning, so the renderer emits every loop as the same counted
+//! loop (its exit test `end - i > step` cannot overflow the counter); `vectorize(n)` bodies
+//! already compute on vectors. Parallelism comes from the launch: [`CpuDevice`] runs the grid
+//! points on rayon's thread pool.
+//!
+//! # Errors at run time
+//!
+//! Integer division or modulo by zero never traps: the divisor is replaced and an error bit is
+//! set; every load and store is bounds-checked (an out-of-bounds access reads zero or writes
+//! nothing, and sets another bit). The compiled function returns the bits and
+//! [`CpuDevice::launch`](tessera_runtime::Device::launch) turns them into a
+//! [`DeviceError::Failed`](tessera_runtime::DeviceError) naming the kernel.
+
+mod device;
+mod math;
+mod render;
+mod target;
+
+pub use device::CpuDevice;
+pub use render::{ERR_DIV_ZERO, ERR_OUT_OF_BOUNDS};
+pub use target::{CompiledKernel, CpuTarget, KernelFn};

@@ -1,0 +1,261 @@
+//! [`CpuTarget`]: describes the host and JIT-compiles kernel IR with Cranelift into a
+//! [`CompiledKernel`] (an `Artifact::Native`).
+
+use crate::math::helpers;
+use crate::render::{RenderError, Renderer};
+use cranelift_codegen::Context;
+use cranelift_codegen::ir::AbiParam;
+use cranelift_codegen::ir::types::I32;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{FuncId, Linkage, Module};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tessera_ir::DType;
+use tessera_ir::kernel::{Kernel, KernelInfo, Stmt};
+use tessera_ir::target::{DTypeSupport, TargetDesc};
+use tessera_runtime::{Artifact, Target, TargetError};
+
+/// The compiled entry point: runs one invocation with `args[i]` pointing at parameter `i`'s
+/// bytes and `group_id` at three `u32` coordinates; returns the error bits of
+/// [`crate::ERR_DIV_ZERO`] and [`crate::ERR_OUT_OF_BOUNDS`] (0 when the invocation succeeded).
+pub type KernelFn = unsafe extern "C" fn(args: *const *mut u8, group_id: *const u32) -> u32;
+
+/// A JIT-compiled kernel: the machine code (owned by its JIT module) and what a launch needs
+/// to check its buffers.
+pub struct CompiledKernel {
+    /// The kernel's name.
+    pub name: String,
+    /// Bytes each parameter needs (`len × dtype size`), in parameter order.
+    pub param_bytes: Vec<usize>,
+    entry: KernelFn,
+    module: Option<JITModule>,
+}
+
+// SAFETY: the JIT module is only touched again by `Drop` (which has exclusive access); the
+// finalized code it owns is immutable, and the entry function keeps no state of its own (it
+// reads and writes only the buffers passed to each call), so sharing and sending it between
+// threads is sound.
+unsafe impl Send for CompiledKernel {}
+// SAFETY: see `Send` above; `&CompiledKernel` only exposes the immutable entry pointer.
+unsafe impl Sync for CompiledKernel {}
+
+impl CompiledKernel {
+    /// The compiled entry point (see [`KernelFn`]).
+    pub fn entry(&self) -> KernelFn {
+        self.entry
+    }
+}
+
+impl Drop for CompiledKernel {
+    fn drop(&mut self) {
+        if let Some(module) = self.module.take() {
+            // SAFETY: `entry` points into this module's memory; it is reachable only through
+            // `self`, which is being dropped, so no call can be running or start later.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+/// The Cranelift CPU target: vectors of 128 bits, FMA when the host has it, every dtype
+/// (f16 and bf16 computed in f32/f64 and rounded back).
+pub struct CpuTarget {
+    desc: TargetDesc,
+}
+
+impl Default for CpuTarget {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CpuTarget {
+    /// A target for the host: its core count and FMA support.
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut desc = TargetDesc::generic_cpu(cores);
+        desc.vector_lanes_f32 = 4;
+        desc.has_fma = host_has_fma();
+        for (i, d) in DType::ALL.iter().enumerate() {
+            if let Some(s) = desc.dtypes.get_mut(i) {
+                *s = if matches!(d, DType::F16 | DType::BF16) {
+                    DTypeSupport::Widened
+                } else {
+                    DTypeSupport::Native
+                };
+            }
+        }
+        CpuTarget { desc }
+    }
+
+    fn error(&self, k: &Kernel, e: RenderError) -> TargetError {
+        match e {
+            RenderError::Unsupported(what) => TargetError::Unsupported {
+                target: self.desc.name.clone(),
+                kernel: k.name.clone(),
+                what,
+            },
+            RenderError::Internal(message) => self.internal(k, message),
+        }
+    }
+
+    fn internal(&self, k: &Kernel, message: impl Into<String>) -> TargetError {
+        TargetError::Internal {
+            target: self.desc.name.clone(),
+            kernel: k.name.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Refuses what a CPU launch cannot do: workgroups of more than one invocation, shared
+    /// memory and barriers.
+    fn check_launch(&self, k: &Kernel) -> Result<(), RenderError> {
+        if k.launch.group.iter().any(|&g| g != 1) {
+            return Err(RenderError::Unsupported(format!(
+                "workgroups of {:?} invocations (CPU groups are all 1s)",
+                k.launch.group
+            )));
+        }
+        if !k.shared.is_empty() || has_barrier(&k.body) {
+            return Err(RenderError::Unsupported(
+                "workgroup-shared memory and barriers".into(),
+            ));
+        }
+        if usize::BITS != 64 {
+            return Err(RenderError::Unsupported(
+                "hosts with 32-bit pointers".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A JIT module for the host ISA (features detected by `cranelift_native`), with every
+    /// helper of [`crate::math`] registered as a symbol.
+    fn module(&self) -> Result<JITModule, String> {
+        let mut flags = settings::builder();
+        for (name, value) in [("opt_level", "speed"), ("is_pic", "false")] {
+            flags.set(name, value).map_err(|e| e.to_string())?;
+        }
+        let isa = cranelift_native::builder()
+            .map_err(|e| format!("host ISA: {e}"))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| e.to_string())?;
+        let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+        for h in helpers() {
+            jb.symbol(h.name, h.addr);
+        }
+        Ok(JITModule::new(jb))
+    }
+
+    /// A JIT module holding the helper declarations, and a context whose function is `k`
+    /// rendered (not yet compiled), declared in the module as `id`.
+    fn rendered(&self, k: &Kernel) -> Result<(JITModule, Context, FuncId), RenderError> {
+        self.check_launch(k)?;
+        let internal = |e: String| RenderError::Internal(e);
+        let mut module = self.module().map_err(internal)?;
+        let call_conv = module.isa().default_call_conv();
+        let mut helper_ids = HashMap::new();
+        for h in helpers() {
+            let id = module
+                .declare_function(h.name, Linkage::Import, &h.signature(call_conv))
+                .map_err(|e| internal(e.to_string()))?;
+            helper_ids.insert(h.name, id);
+        }
+        let ptr = module.target_config().pointer_type();
+        let mut ctx = module.make_context();
+        ctx.func.signature.params.push(AbiParam::new(ptr));
+        ctx.func.signature.params.push(AbiParam::new(ptr));
+        ctx.func.signature.returns.push(AbiParam::new(I32));
+        let id = module
+            .declare_function("tessera_kernel", Linkage::Export, &ctx.func.signature)
+            .map_err(|e| internal(e.to_string()))?;
+        let mut fbc = FunctionBuilderContext::new();
+        let b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+        Renderer::render(k, b, &mut module, &helper_ids, self.desc.has_fma)?;
+        Ok((module, ctx, id))
+    }
+
+    /// The Cranelift IR text of a verified kernel's function, before Cranelift optimizes it:
+    /// for reading and for snapshot tests of what the renderer emits.
+    pub fn clif(&self, kernel: &Kernel, info: &KernelInfo) -> Result<String, TargetError> {
+        self.check_info(kernel, info)?;
+        let (_, ctx, _) = self.rendered(kernel).map_err(|e| self.error(kernel, e))?;
+        Ok(ctx.func.display().to_string())
+    }
+
+    fn check_info(&self, kernel: &Kernel, info: &KernelInfo) -> Result<(), TargetError> {
+        if info.params.len() != kernel.params.len() || info.var_kinds.len() != kernel.vars.len() {
+            return Err(self.internal(
+                kernel,
+                "the KernelInfo was not made by verifying this kernel",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, k: &Kernel) -> Result<CompiledKernel, RenderError> {
+        let internal = |e: String| RenderError::Internal(e);
+        let (mut module, mut ctx, id) = self.rendered(k)?;
+        module
+            .define_function(id, &mut ctx)
+            .map_err(|e| internal(format!("{e:?}")))?;
+        module.clear_context(&mut ctx);
+        module
+            .finalize_definitions()
+            .map_err(|e| internal(e.to_string()))?;
+        let code = module.get_finalized_function(id);
+        // SAFETY: `code` is the finalized machine code of the function declared above, whose
+        // Cranelift signature (two pointers in, an i32 out, the host's default C calling
+        // convention) is exactly `KernelFn`; the module that owns it moves into the result.
+        let entry = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
+        Ok(CompiledKernel {
+            name: k.name.clone(),
+            param_bytes: k
+                .params
+                .iter()
+                .map(|p| p.len.saturating_mul(p.dtype.size_bytes()))
+                .collect(),
+            entry,
+            module: Some(module),
+        })
+    }
+}
+
+impl Target for CpuTarget {
+    fn desc(&self) -> &TargetDesc {
+        &self.desc
+    }
+
+    fn compile(&self, kernel: &Kernel, info: &KernelInfo) -> Result<Artifact, TargetError> {
+        self.check_info(kernel, info)?;
+        let compiled = self.build(kernel).map_err(|e| self.error(kernel, e))?;
+        Ok(Artifact::Native(Arc::new(compiled)))
+    }
+}
+
+fn has_barrier(stmts: &[Stmt]) -> bool {
+    stmts.iter().any(|s| match s {
+        Stmt::Barrier => true,
+        Stmt::Loop { body, .. } => has_barrier(body),
+        Stmt::If { then, els, .. } => has_barrier(then) || has_barrier(els),
+        _ => false,
+    })
+}
+
+/// True when the host has fused multiply-add instructions (what `cranelift_native` enables
+/// as `has_fma`).
+fn host_has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        true
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
