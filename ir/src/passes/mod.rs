@@ -5,7 +5,9 @@
 
 mod cse;
 mod dce;
+pub mod decompose;
 mod fold;
+pub mod specialize;
 
 pub use cse::cse;
 pub use dce::dce;
