@@ -1,0 +1,115 @@
+//! The memory plan: which device buffer ("slot") holds each temporary of a plan. Temporaries
+//! reuse slots by liveness: once the last step that reads a temporary has run, its slot is
+//! free for a temporary defined later that needs the same or fewer bytes (first fit, in slot
+//! order). Graph outputs stay live to the end. Inputs and constants have buffers of their own.
+
+use tessera_ir::plan::{BufferKind, Plan, Step};
+
+/// Where each plan buffer lives during a run, and what reuse saved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryPlan {
+    /// For each plan buffer, the slot of a temporary (`None` for inputs and constants).
+    pub slot_of: Vec<Option<usize>>,
+    /// Each slot's size in bytes.
+    pub slot_bytes: Vec<usize>,
+    /// Bytes of all slots: the temporary memory one run needs.
+    pub peak_bytes: usize,
+    /// Bytes the temporaries would take with a buffer each.
+    pub no_reuse_bytes: usize,
+}
+
+/// The steps (by index) reading and writing each buffer.
+fn uses(plan: &Plan) -> (Vec<Option<usize>>, Vec<Option<usize>>) {
+    let n = plan.buffers.len();
+    let mut first_write = vec![None; n];
+    let mut last_read = vec![None; n];
+    for (s, step) in plan.steps.iter().enumerate() {
+        let (reads, writes): (Vec<usize>, Vec<usize>) = match step {
+            Step::Kernel(k) => {
+                let params = k.kernel.params.iter().map(|p| p.access);
+                let mut r = Vec::new();
+                let mut w = Vec::new();
+                for (&b, access) in k.args.iter().zip(params) {
+                    if access.can_load() {
+                        r.push(b);
+                    }
+                    if access.can_store() {
+                        w.push(b);
+                    }
+                }
+                (r, w)
+            }
+            Step::Host(h) => (
+                h.inputs.iter().flatten().copied().collect(),
+                h.outputs.clone(),
+            ),
+        };
+        for b in reads.into_iter().filter(|&b| b < n) {
+            last_read[b] = Some(s);
+        }
+        for b in writes.into_iter().filter(|&b| b < n) {
+            first_write[b].get_or_insert(s);
+            // A read-write buffer is also live while written.
+            last_read[b] = Some(last_read[b].map_or(s, |r: usize| r.max(s)));
+        }
+    }
+    (first_write, last_read)
+}
+
+/// Byte size of a plan buffer (saturating; the plan checker rejects absurd sizes first).
+pub(crate) fn buffer_bytes(plan: &Plan, b: usize) -> usize {
+    plan.buffers
+        .get(b)
+        .map_or(0, |pb| pb.len().saturating_mul(pb.dtype.size_bytes()))
+}
+
+/// Plans the temporaries of `plan` (see the module docs).
+pub fn plan_memory(plan: &Plan) -> MemoryPlan {
+    let (first_write, last_read) = uses(plan);
+    let n = plan.buffers.len();
+    let mut is_output = vec![false; n];
+    for &(_, b) in &plan.outputs {
+        if let Some(o) = is_output.get_mut(b) {
+            *o = true;
+        }
+    }
+    // Temporaries in the order they are first written; never-written ones last.
+    let mut temps: Vec<usize> = (0..n)
+        .filter(|&b| matches!(plan.buffers[b].kind, BufferKind::Temp))
+        .collect();
+    temps.sort_by_key(|&b| (first_write[b].unwrap_or(usize::MAX), b));
+    let mut slot_of = vec![None; n];
+    let mut slot_bytes: Vec<usize> = Vec::new();
+    // The step after which each slot is free again (`None`: live to the end).
+    let mut slot_free_after: Vec<Option<usize>> = Vec::new();
+    let mut no_reuse_bytes = 0usize;
+    for b in temps {
+        let bytes = buffer_bytes(plan, b);
+        no_reuse_bytes = no_reuse_bytes.saturating_add(bytes);
+        let born = first_write[b].unwrap_or(0);
+        let dies = if is_output[b] || first_write[b].is_none() {
+            None
+        } else {
+            Some(last_read[b].unwrap_or(born).max(born))
+        };
+        let free = (0..slot_bytes.len()).find(|&s| {
+            slot_bytes[s] >= bytes && slot_free_after[s].is_some_and(|after| after < born)
+        });
+        let s = match free {
+            Some(s) => s,
+            None => {
+                slot_bytes.push(bytes);
+                slot_free_after.push(Some(0));
+                slot_bytes.len() - 1
+            }
+        };
+        slot_free_after[s] = dies;
+        slot_of[b] = Some(s);
+    }
+    MemoryPlan {
+        slot_of,
+        peak_bytes: slot_bytes.iter().fold(0, |a, &b| a.saturating_add(b)),
+        slot_bytes,
+        no_reuse_bytes,
+    }
+}

@@ -1,0 +1,373 @@
+//! A plan loaded on a device — kernels compiled (through the kernel cache) and loaded,
+//! constants uploaded once, temporaries laid out by the memory plan — and how it runs.
+//!
+//! A run takes a *workspace* (the input buffers and the temporary slots) from a pool, or
+//! allocates one when every workspace is in use by another thread, so runs on many threads
+//! never share temporaries; constants and loaded kernels are shared.
+
+use crate::cache::KernelCache;
+use crate::error::RuntimeError;
+use crate::memory::{MemoryPlan, buffer_bytes, plan_memory};
+use crate::placement::Placement;
+use crate::plan_check::{check_plan, step_nodes};
+use crate::target::{Device, DeviceBuffer, DeviceError, LoadedKernel, Target};
+use std::sync::{Mutex, PoisonError};
+use tessera_ir::error::At;
+use tessera_ir::interp::eval_op;
+use tessera_ir::plan::{BufferKind, HostStep, KernelStep, Plan, Step};
+use tessera_ir::{IrError, Tensor};
+
+/// What compiling one plan did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Kernel steps in the plan.
+    pub kernels: usize,
+    /// Kernels found in the kernel cache.
+    pub cache_hits: usize,
+    /// Kernels the target compiled.
+    pub cache_misses: usize,
+}
+
+/// Where a plan buffer lives during a run.
+#[derive(Clone, Copy, Debug)]
+enum Home {
+    /// The k-th input buffer of the workspace.
+    Input(usize),
+    /// The k-th uploaded constant.
+    Constant(usize),
+    /// A temporary slot of the workspace.
+    Slot(usize),
+}
+
+/// Per-run device buffers.
+struct Workspace {
+    inputs: Vec<DeviceBuffer>,
+    slots: Vec<DeviceBuffer>,
+}
+
+/// A plan ready to run on one device.
+pub struct Prepared {
+    plan: Plan,
+    homes: Vec<Home>,
+    /// Plan buffer of each workspace input buffer.
+    input_buffers: Vec<usize>,
+    constants: Vec<DeviceBuffer>,
+    kernels: Vec<Option<LoadedKernel>>,
+    memory: MemoryPlan,
+    placement: Placement,
+    stats: CompileStats,
+    pool: Mutex<Vec<Workspace>>,
+}
+
+fn dev_err(what: String) -> impl FnOnce(DeviceError) -> RuntimeError {
+    move |e| RuntimeError::device(what, e)
+}
+
+impl Prepared {
+    /// Checks `plan`, compiles its kernels for `target` through `cache`, loads them on
+    /// `device`, uploads its constants and plans its memory.
+    pub fn new(
+        plan: Plan,
+        target: &dyn Target,
+        device: &dyn Device,
+        cache: &KernelCache,
+    ) -> Result<Self, RuntimeError> {
+        check_plan(&plan)?;
+        let memory = plan_memory(&plan);
+        let mut stats = CompileStats::default();
+        let mut kernels = Vec::with_capacity(plan.steps.len());
+        for step in &plan.steps {
+            kernels.push(match step {
+                Step::Kernel(k) => Some(load_kernel(k, target, device, cache, &mut stats)?),
+                Step::Host(_) => None,
+            });
+        }
+        let mut homes = Vec::with_capacity(plan.buffers.len());
+        let mut input_buffers = Vec::new();
+        let mut constants = Vec::new();
+        for (b, pb) in plan.buffers.iter().enumerate() {
+            homes.push(match &pb.kind {
+                BufferKind::Input(_) => {
+                    input_buffers.push(b);
+                    Home::Input(input_buffers.len() - 1)
+                }
+                BufferKind::Constant(t) => {
+                    let what = format!("uploading constant buffer {b} ({} bytes)", t.bytes().len());
+                    let buf = device
+                        .alloc(t.bytes().len())
+                        .map_err(dev_err(what.clone()))?;
+                    device.write(&buf, t.bytes()).map_err(dev_err(what))?;
+                    constants.push(buf);
+                    Home::Constant(constants.len() - 1)
+                }
+                BufferKind::Temp => Home::Slot(memory.slot_of[b].unwrap_or(0)),
+            });
+        }
+        let placement = Placement::of(&plan);
+        Ok(Prepared {
+            plan,
+            homes,
+            input_buffers,
+            constants,
+            kernels,
+            memory,
+            placement,
+            stats,
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The memory plan of its temporaries.
+    pub fn memory(&self) -> &MemoryPlan {
+        &self.memory
+    }
+
+    /// Where its steps run.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// What compiling it did.
+    pub fn stats(&self) -> CompileStats {
+        self.stats
+    }
+
+    /// Runs the plan; `inputs[i]` is the tensor of graph input `i` (the buffers of kind
+    /// `Input(i)`). Returns the tensors of `plan.outputs`, in order.
+    pub fn run(
+        &self,
+        device: &dyn Device,
+        inputs: &[&Tensor],
+    ) -> Result<Vec<Tensor>, RuntimeError> {
+        let ws = self.take_workspace(device)?;
+        let result = Run {
+            p: self,
+            device,
+            ws: &ws,
+            inputs,
+            dirty: false,
+        }
+        .go();
+        self.pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(ws);
+        result
+    }
+
+    fn take_workspace(&self, device: &dyn Device) -> Result<Workspace, RuntimeError> {
+        if let Some(ws) = self
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+        {
+            return Ok(ws);
+        }
+        let alloc = |bytes: usize, what: String| device.alloc(bytes).map_err(dev_err(what));
+        let inputs = self
+            .input_buffers
+            .iter()
+            .map(|&b| {
+                alloc(
+                    buffer_bytes(&self.plan, b),
+                    format!("allocating input buffer {b}"),
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        let slots = self
+            .memory
+            .slot_bytes
+            .iter()
+            .enumerate()
+            .map(|(s, &bytes)| alloc(bytes, format!("allocating temporary slot {s}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Workspace { inputs, slots })
+    }
+}
+
+fn load_kernel(
+    k: &KernelStep,
+    target: &dyn Target,
+    device: &dyn Device,
+    cache: &KernelCache,
+    stats: &mut CompileStats,
+) -> Result<LoadedKernel, RuntimeError> {
+    let (artifact, hit) = cache
+        .get_or_compile(target, &k.kernel, &k.info)
+        .map_err(|source| RuntimeError::Target {
+            nodes: k.nodes.join(", "),
+            source,
+        })?;
+    stats.kernels += 1;
+    if hit {
+        stats.cache_hits += 1;
+    } else {
+        stats.cache_misses += 1;
+    }
+    device.load(&k.kernel, &artifact).map_err(dev_err(format!(
+        "loading kernel `{}` (graph nodes: {})",
+        k.kernel.name,
+        k.nodes.join(", ")
+    )))
+}
+
+/// One run's state.
+struct Run<'a> {
+    p: &'a Prepared,
+    device: &'a dyn Device,
+    ws: &'a Workspace,
+    inputs: &'a [&'a Tensor],
+    /// Kernels were launched since the last synchronization.
+    dirty: bool,
+}
+
+impl Run<'_> {
+    fn go(mut self) -> Result<Vec<Tensor>, RuntimeError> {
+        for (k, &b) in self.p.input_buffers.iter().enumerate() {
+            let t = self.input_tensor(b)?;
+            let what = format!("copying input buffer {b} to the device");
+            self.device
+                .write(&self.ws.inputs[k], t.bytes())
+                .map_err(dev_err(what))?;
+        }
+        for (s, step) in self.p.plan.steps.iter().enumerate() {
+            match step {
+                Step::Kernel(k) => self.launch(s, k)?,
+                Step::Host(h) => self.host(s, h)?,
+            }
+        }
+        self.sync("waiting for the last kernels")?;
+        self.p
+            .plan
+            .outputs
+            .iter()
+            .map(|&(_, b)| self.read(b))
+            .collect()
+    }
+
+    fn sync(&mut self, what: &str) -> Result<(), RuntimeError> {
+        if self.dirty {
+            self.device
+                .synchronize()
+                .map_err(dev_err(what.to_string()))?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    fn device_buffer(&self, b: usize) -> &DeviceBuffer {
+        match self.p.homes[b] {
+            Home::Input(k) => &self.ws.inputs[k],
+            Home::Constant(k) => &self.p.constants[k],
+            Home::Slot(s) => &self.ws.slots[s],
+        }
+    }
+
+    /// The host tensor given for input buffer `b`.
+    fn input_tensor(&self, b: usize) -> Result<&Tensor, RuntimeError> {
+        let pb = &self.p.plan.buffers[b];
+        let t = match pb.kind {
+            BufferKind::Input(i) => self.inputs.get(i).copied(),
+            _ => None,
+        };
+        match t {
+            Some(t) if t.dtype() == pb.dtype && t.shape() == pb.shape.as_slice() => Ok(t),
+            _ => Err(RuntimeError::Plan {
+                step: 0,
+                nodes: "-".into(),
+                message: format!(
+                    "input buffer {b} ({}{:?}) does not match the input given",
+                    pb.dtype, pb.shape
+                ),
+            }),
+        }
+    }
+
+    fn launch(&mut self, s: usize, k: &KernelStep) -> Result<(), RuntimeError> {
+        let args: Vec<DeviceBuffer> = k
+            .args
+            .iter()
+            .map(|&b| self.device_buffer(b).clone())
+            .collect();
+        let Some(loaded) = &self.p.kernels[s] else {
+            return Err(RuntimeError::Plan {
+                step: s,
+                nodes: k.nodes.join(", "),
+                message: format!("kernel `{}` was never loaded", k.kernel.name),
+            });
+        };
+        let what = format!(
+            "launching kernel `{}` (graph nodes: {})",
+            k.kernel.name,
+            k.nodes.join(", ")
+        );
+        self.device
+            .launch(loaded, &k.kernel.launch, &args)
+            .map_err(dev_err(what))?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Reads a buffer's current contents as a tensor (inputs and constants from the host).
+    fn read(&self, b: usize) -> Result<Tensor, RuntimeError> {
+        let pb = &self.p.plan.buffers[b];
+        match &pb.kind {
+            BufferKind::Input(_) => self.input_tensor(b).cloned(),
+            BufferKind::Constant(t) => Ok(t.clone()),
+            BufferKind::Temp => {
+                let mut bytes = vec![0u8; buffer_bytes(&self.p.plan, b)];
+                let what = format!("reading buffer {b} back from the device");
+                self.device
+                    .read(self.device_buffer(b), &mut bytes)
+                    .map_err(dev_err(what))?;
+                Ok(Tensor::from_bytes(pb.dtype, &pb.shape, bytes).map_err(IrError::from)?)
+            }
+        }
+    }
+
+    fn host(&mut self, s: usize, h: &HostStep) -> Result<(), RuntimeError> {
+        self.sync(&format!(
+            "waiting for kernels before host node `{}`",
+            h.node
+        ))?;
+        let args = h
+            .inputs
+            .iter()
+            .map(|b| b.map(|b| self.read(b)).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<Option<&Tensor>> = args.iter().map(Option::as_ref).collect();
+        let at = At {
+            node: h.node.clone(),
+            op: h.op.name(),
+        };
+        let outs = eval_op(&h.op, &at, &refs, h.outputs.len())?;
+        for (t, &b) in outs.iter().zip(&h.outputs) {
+            let pb = &self.p.plan.buffers[b];
+            if t.dtype() != pb.dtype || t.shape() != pb.shape.as_slice() {
+                return Err(RuntimeError::Plan {
+                    step: s,
+                    nodes: step_nodes(&self.p.plan.steps[s]),
+                    message: format!(
+                        "host node `{}` produced {}{:?} for buffer {b}, which is {}{:?}",
+                        h.node,
+                        t.dtype(),
+                        t.shape(),
+                        pb.dtype,
+                        pb.shape
+                    ),
+                });
+            }
+            let what = format!("writing the result of host node `{}` to the device", h.node);
+            self.device
+                .write(self.device_buffer(b), t.bytes())
+                .map_err(dev_err(what))?;
+        }
+        Ok(())
+    }
+}
