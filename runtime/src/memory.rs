@@ -1,5 +1,6 @@
-//! The memory plan: which device buffer ("slot") holds each temporary of a plan. Temporaries
-//! reuse slots by liveness: once the last step that reads a temporary has run, its slot is
+//! The memory plan: which device buffer ("slot") holds each device temporary of a plan (a
+//! temporary bound to some kernel; one that only host steps use lives in host memory).
+//! Temporaries reuse slots by liveness: once the last step that reads a temporary has run, its slot is
 //! free for a temporary defined later that needs the same or fewer bytes (first fit, in slot
 //! order). Graph outputs stay live to the end. Inputs and constants have buffers of their own.
 
@@ -8,13 +9,14 @@ use tessera_ir::plan::{BufferKind, Plan, Step};
 /// Where each plan buffer lives during a run, and what reuse saved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemoryPlan {
-    /// For each plan buffer, the slot of a temporary (`None` for inputs and constants).
+    /// For each plan buffer, the slot of a device temporary (`None` for inputs, constants and
+    /// host-only temporaries).
     pub slot_of: Vec<Option<usize>>,
     /// Each slot's size in bytes.
     pub slot_bytes: Vec<usize>,
     /// Bytes of all slots: the temporary memory one run needs.
     pub peak_bytes: usize,
-    /// Bytes the temporaries would take with a buffer each.
+    /// Bytes the device temporaries would take with a buffer each.
     pub no_reuse_bytes: usize,
 }
 
@@ -63,9 +65,25 @@ pub(crate) fn buffer_bytes(plan: &Plan, b: usize) -> usize {
         .map_or(0, |pb| pb.len().saturating_mul(pb.dtype.size_bytes()))
 }
 
-/// Plans the temporaries of `plan` (see the module docs).
+/// For each plan buffer, whether some kernel step binds it (so it needs device memory).
+pub fn kernel_bound(plan: &Plan) -> Vec<bool> {
+    let mut bound = vec![false; plan.buffers.len()];
+    for step in &plan.steps {
+        if let Step::Kernel(k) = step {
+            for &b in &k.args {
+                if let Some(x) = bound.get_mut(b) {
+                    *x = true;
+                }
+            }
+        }
+    }
+    bound
+}
+
+/// Plans the device temporaries of `plan` (see the module docs).
 pub fn plan_memory(plan: &Plan) -> MemoryPlan {
     let (first_write, last_read) = uses(plan);
+    let on_device = kernel_bound(plan);
     let n = plan.buffers.len();
     let mut is_output = vec![false; n];
     for &(_, b) in &plan.outputs {
@@ -75,7 +93,7 @@ pub fn plan_memory(plan: &Plan) -> MemoryPlan {
     }
     // Temporaries in the order they are first written; never-written ones last.
     let mut temps: Vec<usize> = (0..n)
-        .filter(|&b| matches!(plan.buffers[b].kind, BufferKind::Temp))
+        .filter(|&b| on_device[b] && matches!(plan.buffers[b].kind, BufferKind::Temp))
         .collect();
     temps.sort_by_key(|&b| (first_write[b].unwrap_or(usize::MAX), b));
     let mut slot_of = vec![None; n];

@@ -7,10 +7,11 @@
 
 use crate::cache::KernelCache;
 use crate::error::RuntimeError;
-use crate::memory::{MemoryPlan, buffer_bytes, plan_memory};
+use crate::memory::{MemoryPlan, buffer_bytes, kernel_bound, plan_memory};
 use crate::placement::Placement;
 use crate::plan_check::{check_plan, step_nodes};
 use crate::target::{Device, DeviceBuffer, DeviceError, LoadedKernel, Target};
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use tessera_ir::error::At;
 use tessera_ir::interp::eval_op;
@@ -37,6 +38,8 @@ enum Home {
     Constant(usize),
     /// A temporary slot of the workspace.
     Slot(usize),
+    /// Host memory only: no kernel binds the buffer.
+    Host,
 }
 
 /// Per-run device buffers.
@@ -85,8 +88,10 @@ impl Prepared {
         let mut homes = Vec::with_capacity(plan.buffers.len());
         let mut input_buffers = Vec::new();
         let mut constants = Vec::new();
+        let on_device = kernel_bound(&plan);
         for (b, pb) in plan.buffers.iter().enumerate() {
             homes.push(match &pb.kind {
+                _ if !on_device[b] => Home::Host,
                 BufferKind::Input(_) => {
                     input_buffers.push(b);
                     Home::Input(input_buffers.len() - 1)
@@ -100,7 +105,10 @@ impl Prepared {
                     constants.push(buf);
                     Home::Constant(constants.len() - 1)
                 }
-                BufferKind::Temp => Home::Slot(memory.slot_of[b].unwrap_or(0)),
+                BufferKind::Temp => match memory.slot_of[b] {
+                    Some(s) => Home::Slot(s),
+                    None => Home::Host,
+                },
             });
         }
         let placement = Placement::of(&plan);
@@ -151,6 +159,7 @@ impl Prepared {
             ws: &ws,
             inputs,
             dirty: false,
+            host: HashMap::new(),
         }
         .go();
         self.pool
@@ -225,6 +234,8 @@ struct Run<'a> {
     inputs: &'a [&'a Tensor],
     /// Kernels were launched since the last synchronization.
     dirty: bool,
+    /// Results of host steps by plan buffer, while no kernel has overwritten them.
+    host: HashMap<usize, Tensor>,
 }
 
 impl Run<'_> {
@@ -261,12 +272,19 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn device_buffer(&self, b: usize) -> &DeviceBuffer {
-        match self.p.homes[b] {
-            Home::Input(k) => &self.ws.inputs[k],
-            Home::Constant(k) => &self.p.constants[k],
-            Home::Slot(s) => &self.ws.slots[s],
-        }
+    /// The device buffer of plan buffer `b` (an error for a host-only one: a bug).
+    fn device_buffer(&self, b: usize) -> Result<&DeviceBuffer, RuntimeError> {
+        let found = match self.p.homes.get(b) {
+            Some(Home::Input(k)) => self.ws.inputs.get(*k),
+            Some(Home::Constant(k)) => self.p.constants.get(*k),
+            Some(Home::Slot(s)) => self.ws.slots.get(*s),
+            Some(Home::Host) | None => None,
+        };
+        found.ok_or_else(|| RuntimeError::Plan {
+            step: 0,
+            nodes: "-".into(),
+            message: format!("buffer {b} has no device memory"),
+        })
     }
 
     /// The host tensor given for input buffer `b`.
@@ -290,11 +308,17 @@ impl Run<'_> {
     }
 
     fn launch(&mut self, s: usize, k: &KernelStep) -> Result<(), RuntimeError> {
-        let args: Vec<DeviceBuffer> = k
+        let args = k
             .args
             .iter()
-            .map(|&b| self.device_buffer(b).clone())
-            .collect();
+            .map(|&b| self.device_buffer(b).cloned())
+            .collect::<Result<Vec<_>, _>>()?;
+        // Host copies of what the kernel writes are stale from now on.
+        for (p, b) in k.kernel.params.iter().zip(&k.args) {
+            if p.access.can_store() {
+                self.host.remove(b);
+            }
+        }
         let Some(loaded) = &self.p.kernels[s] else {
             return Err(RuntimeError::Plan {
                 step: s,
@@ -314,9 +338,13 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Reads a buffer's current contents as a tensor (inputs and constants from the host).
+    /// Reads a buffer's current contents as a tensor: inputs, constants and results of host
+    /// steps from the host, the rest from the device.
     fn read(&self, b: usize) -> Result<Tensor, RuntimeError> {
         let pb = &self.p.plan.buffers[b];
+        if let Some(t) = self.host.get(&b) {
+            return Ok(t.clone());
+        }
         match &pb.kind {
             BufferKind::Input(_) => self.input_tensor(b).cloned(),
             BufferKind::Constant(t) => Ok(t.clone()),
@@ -324,7 +352,7 @@ impl Run<'_> {
                 let mut bytes = vec![0u8; buffer_bytes(&self.p.plan, b)];
                 let what = format!("reading buffer {b} back from the device");
                 self.device
-                    .read(self.device_buffer(b), &mut bytes)
+                    .read(self.device_buffer(b)?, &mut bytes)
                     .map_err(dev_err(what))?;
                 Ok(Tensor::from_bytes(pb.dtype, &pb.shape, bytes).map_err(IrError::from)?)
             }
@@ -347,7 +375,7 @@ impl Run<'_> {
             op: h.op.name(),
         };
         let outs = eval_op(&h.op, &at, &refs, h.outputs.len())?;
-        for (t, &b) in outs.iter().zip(&h.outputs) {
+        for (t, &b) in outs.into_iter().zip(&h.outputs) {
             let pb = &self.p.plan.buffers[b];
             if t.dtype() != pb.dtype || t.shape() != pb.shape.as_slice() {
                 return Err(RuntimeError::Plan {
@@ -363,10 +391,13 @@ impl Run<'_> {
                     ),
                 });
             }
-            let what = format!("writing the result of host node `{}` to the device", h.node);
-            self.device
-                .write(self.device_buffer(b), t.bytes())
-                .map_err(dev_err(what))?;
+            if matches!(self.p.homes[b], Home::Slot(_)) {
+                let what = format!("writing the result of host node `{}` to the device", h.node);
+                self.device
+                    .write(self.device_buffer(b)?, t.bytes())
+                    .map_err(dev_err(what))?;
+            }
+            self.host.insert(b, t);
         }
         Ok(())
     }

@@ -633,3 +633,33 @@ fn gpu_style_workgroup_kernels_run_on_the_interpreter() {
     // Placement of an empty plan is native with nothing in it.
     assert_eq!(Placement::of(&Plan::default()).summary(), "native");
 }
+
+#[test]
+fn host_only_plans_touch_no_device_memory() {
+    let g = parse_graph(
+        "graph g(%x: f32[3]) { %a = neg(%x) : f32[3]\n %y = relu(%a) : f32[3]\n return %y, %a }",
+    )
+    .unwrap();
+    let plan = crate::lower::host_plan(&g).unwrap();
+    let r = rig();
+    let p = r.prepare(plan).unwrap();
+    assert_eq!((p.memory().peak_bytes, p.memory().no_reuse_bytes), (0, 0));
+    let out = r.run(&p, &[&t32(&[3], &[1.0, -2.0, 3.0])]);
+    assert_eq!(
+        out,
+        vec![t32(&[3], &[0.0, 2.0, 0.0]), t32(&[3], &[-1.0, 2.0, -3.0])]
+    );
+    assert_eq!((r.device.allocs(), r.device.syncs()), (0, 0));
+    assert_eq!(p.placement().summary(), "fallback");
+    assert_eq!(p.placement().partitions.len(), 1);
+}
+
+#[test]
+fn host_plan_refuses_symbolic_shapes() {
+    let g = parse_graph("graph g(%x: f32[?n]) { %y = relu(%x) : f32[?n]\n return %y }").unwrap();
+    let err = crate::lower::host_plan(&g).err().unwrap().to_string();
+    assert!(
+        err.contains("value `x` has the non-static type f32[?n]"),
+        "{err}"
+    );
+}
