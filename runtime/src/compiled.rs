@@ -183,6 +183,9 @@ fn prepare(
     // that the host-node list refers to the simplified graph.
     let again = decompose(&simplify(&decomposed.graph)?)?;
     let (g, host_nodes) = (again.graph, again.host_nodes);
+    if g.values.iter().any(|(_, v)| !v.ty.shape.is_static()) {
+        return Ok(Prepared::interpreted(g));
+    }
     let plan = lower(&g, &host_nodes, target.desc())?;
     Prepared::new(plan, target, device, options.cache())
 }

@@ -102,12 +102,13 @@ impl Placement {
             .sum()
     }
 
-    /// `"native"` when every step runs on the device (or there are none), else `"fallback"`.
+    /// `"native"` when everything runs on the device (or there is nothing to run), else
+    /// `"fallback"`.
     pub fn summary(&self) -> &'static str {
-        if self.steps(Where::Fallback) == 0 {
-            Where::Native.name()
-        } else {
+        if self.partitions.iter().any(|p| p.place == Where::Fallback) {
             Where::Fallback.name()
+        } else {
+            Where::Native.name()
         }
     }
 }

@@ -8,15 +8,15 @@
 use crate::cache::KernelCache;
 use crate::error::RuntimeError;
 use crate::memory::{MemoryPlan, buffer_bytes, kernel_bound, plan_memory};
-use crate::placement::Placement;
+use crate::placement::{Partition, Placement, Where};
 use crate::plan_check::{check_plan, step_nodes};
 use crate::target::{Device, DeviceBuffer, DeviceError, LoadedKernel, Target};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use tessera_ir::error::At;
-use tessera_ir::interp::eval_op;
+use tessera_ir::interp::{eval_op, evaluate};
 use tessera_ir::plan::{BufferKind, HostStep, KernelStep, Plan, Step};
-use tessera_ir::{IrError, Tensor};
+use tessera_ir::{Graph, IrError, Tensor};
 
 /// What compiling one plan did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,6 +60,9 @@ pub struct Prepared {
     placement: Placement,
     stats: CompileStats,
     pool: Mutex<Vec<Workspace>>,
+    /// A graph whose shapes depend on data and so has no plan: it runs on the reference
+    /// interpreter as a whole.
+    interpreted: Option<Graph>,
 }
 
 fn dev_err(what: String) -> impl FnOnce(DeviceError) -> RuntimeError {
@@ -122,7 +125,35 @@ impl Prepared {
             placement,
             stats,
             pool: Mutex::new(Vec::new()),
+            interpreted: None,
         })
+    }
+
+    /// A graph with data-dependent shapes (values whose dims stay symbolic after
+    /// specialization, such as the result of `NonZero`): no plan can be made, so the whole
+    /// graph runs on the host interpreter and is reported as one fallback partition. Its
+    /// [`Prepared::plan`] is empty.
+    pub fn interpreted(graph: Graph) -> Self {
+        let placement = Placement {
+            partitions: vec![Partition {
+                place: Where::Fallback,
+                steps: Vec::new(),
+                nodes: graph.nodes.handles().map(|n| graph.node_label(n)).collect(),
+            }],
+            copies: Vec::new(),
+        };
+        Prepared {
+            plan: Plan::default(),
+            homes: Vec::new(),
+            input_buffers: Vec::new(),
+            constants: Vec::new(),
+            kernels: Vec::new(),
+            memory: plan_memory(&Plan::default()),
+            placement,
+            stats: CompileStats::default(),
+            pool: Mutex::new(Vec::new()),
+            interpreted: Some(graph),
+        }
     }
 
     /// The plan.
@@ -152,6 +183,15 @@ impl Prepared {
         device: &dyn Device,
         inputs: &[&Tensor],
     ) -> Result<Vec<Tensor>, RuntimeError> {
+        if let Some(g) = &self.interpreted {
+            let named = g
+                .inputs
+                .iter()
+                .zip(inputs)
+                .map(|(&v, &t)| (g.value_label(v), t.clone()))
+                .collect();
+            return Ok(evaluate(g, &named)?);
+        }
         let ws = self.take_workspace(device)?;
         let result = Run {
             p: self,

@@ -663,3 +663,22 @@ fn host_plan_refuses_symbolic_shapes() {
         "{err}"
     );
 }
+
+#[test]
+fn data_dependent_shapes_run_on_the_host_as_one_fallback_partition() {
+    let text = "graph g(%x: f32[5]) {
+        %i = non_zero(%x) @nz : i64[1, ?nz.0.1]
+        %y = neg(%i) @negate : i64[1, ?nz.0.1]
+        return %y
+    }";
+    let g = parse_graph(text).unwrap();
+    let cache = Arc::new(KernelCache::new());
+    let cg = backend(&cache).compile_graph(&g).unwrap();
+    let pl = cg.placement().unwrap();
+    assert_eq!(pl.summary(), "fallback");
+    assert_eq!(pl.partitions[0].nodes, ["nz", "negate"]);
+    let given = inputs(&[("x", t32(&[5], &[0.0, 1.0, 0.0, -2.0, 3.0]))]);
+    let out = cg.run(&given).unwrap();
+    let want = Tensor::from_vec(&[1, 3], vec![-1i64, -3, -4]).unwrap();
+    assert_eq!(out, vec![("y".to_string(), want)]);
+}
