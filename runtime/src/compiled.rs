@@ -155,7 +155,7 @@ pub fn compile_graph(
         .iter()
         .all(|&v| graph.value(v).ty.shape.is_static());
     let compiled = if all_static {
-        Compiled::Static(Arc::new(prepare(graph, &*target, &*device, options)?))
+        Compiled::Static(Arc::new(prepare(graph, &*target, &device, options)?))
     } else {
         Compiled::Lazy {
             plans: Mutex::new(HashMap::new()),
@@ -175,7 +175,7 @@ pub fn compile_graph(
 fn prepare(
     graph: &Graph,
     target: &dyn Target,
-    device: &dyn Device,
+    device: &Arc<dyn Device>,
     options: &CompileOptions,
 ) -> Result<Prepared, RuntimeError> {
     let decomposed = decompose(&simplify(graph)?)?;
@@ -184,10 +184,10 @@ fn prepare(
     let again = decompose(&simplify(&decomposed.graph)?)?;
     let (g, host_nodes) = (again.graph, again.host_nodes);
     if g.values.iter().any(|(_, v)| !v.ty.shape.is_static()) {
-        return Ok(Prepared::interpreted(g));
+        return Ok(Prepared::interpreted(g, Arc::clone(device)));
     }
     let plan = lower(&g, &host_nodes, target.desc())?;
-    Prepared::new(plan, target, device, options.cache())
+    Prepared::new(plan, target, Arc::clone(device), options.cache())
 }
 
 impl CompiledGraph {
@@ -262,7 +262,7 @@ impl CompiledGraph {
         let fresh = Arc::new(prepare(
             &special,
             &*self.target,
-            &*self.device,
+            &self.device,
             &self.options,
         )?);
         let p = Arc::clone(
@@ -288,7 +288,7 @@ impl Executable for CompiledGraph {
             .iter()
             .filter_map(|&v| inputs.get(&self.graph.value_label(v)))
             .collect();
-        let outs = p.run(&*self.device, &given)?;
+        let outs = p.run(&given)?;
         if outs.len() != self.graph.outputs.len() {
             return Err(RuntimeError::Plan {
                 step: plan.steps.len(),

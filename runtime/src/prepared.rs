@@ -1,4 +1,4 @@
-//! A plan loaded on a device — kernels compiled (through the kernel cache) and loaded,
+//! A plan loaded on a device (which it keeps) — kernels compiled (through the kernel cache) and loaded,
 //! constants uploaded once, temporaries laid out by the memory plan — and how it runs.
 //!
 //! A run takes a *workspace* (the input buffers and the temporary slots) from a pool, or
@@ -12,7 +12,7 @@ use crate::placement::{Partition, Placement, Where};
 use crate::plan_check::{check_plan, step_nodes};
 use crate::target::{Device, DeviceBuffer, DeviceError, LoadedKernel, Target};
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use tessera_ir::error::At;
 use tessera_ir::interp::{eval_op, evaluate};
 use tessera_ir::plan::{BufferKind, HostStep, KernelStep, Plan, Step};
@@ -50,6 +50,7 @@ struct Workspace {
 
 /// A plan ready to run on one device.
 pub struct Prepared {
+    device: Arc<dyn Device>,
     plan: Plan,
     homes: Vec<Home>,
     /// Plan buffer of each workspace input buffer.
@@ -75,7 +76,7 @@ impl Prepared {
     pub fn new(
         plan: Plan,
         target: &dyn Target,
-        device: &dyn Device,
+        device: Arc<dyn Device>,
         cache: &KernelCache,
     ) -> Result<Self, RuntimeError> {
         check_plan(&plan)?;
@@ -84,7 +85,7 @@ impl Prepared {
         let mut kernels = Vec::with_capacity(plan.steps.len());
         for step in &plan.steps {
             kernels.push(match step {
-                Step::Kernel(k) => Some(load_kernel(k, target, device, cache, &mut stats)?),
+                Step::Kernel(k) => Some(load_kernel(k, target, &*device, cache, &mut stats)?),
                 Step::Host(_) => None,
             });
         }
@@ -116,6 +117,7 @@ impl Prepared {
         }
         let placement = Placement::of(&plan);
         Ok(Prepared {
+            device,
             plan,
             homes,
             input_buffers,
@@ -133,7 +135,7 @@ impl Prepared {
     /// specialization, such as the result of `NonZero`): no plan can be made, so the whole
     /// graph runs on the host interpreter and is reported as one fallback partition. Its
     /// [`Prepared::plan`] is empty.
-    pub fn interpreted(graph: Graph) -> Self {
+    pub fn interpreted(graph: Graph, device: Arc<dyn Device>) -> Self {
         let placement = Placement {
             partitions: vec![Partition {
                 place: Where::Fallback,
@@ -143,6 +145,7 @@ impl Prepared {
             copies: Vec::new(),
         };
         Prepared {
+            device,
             plan: Plan::default(),
             homes: Vec::new(),
             input_buffers: Vec::new(),
@@ -178,11 +181,7 @@ impl Prepared {
 
     /// Runs the plan; `inputs[i]` is the tensor of graph input `i` (the buffers of kind
     /// `Input(i)`). Returns the tensors of `plan.outputs`, in order.
-    pub fn run(
-        &self,
-        device: &dyn Device,
-        inputs: &[&Tensor],
-    ) -> Result<Vec<Tensor>, RuntimeError> {
+    pub fn run(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RuntimeError> {
         if let Some(g) = &self.interpreted {
             let named = g
                 .inputs
@@ -192,10 +191,10 @@ impl Prepared {
                 .collect();
             return Ok(evaluate(g, &named)?);
         }
-        let ws = self.take_workspace(device)?;
+        let ws = self.take_workspace()?;
         let result = Run {
             p: self,
-            device,
+            device: &*self.device,
             ws: &ws,
             inputs,
             dirty: false,
@@ -209,7 +208,7 @@ impl Prepared {
         result
     }
 
-    fn take_workspace(&self, device: &dyn Device) -> Result<Workspace, RuntimeError> {
+    fn take_workspace(&self) -> Result<Workspace, RuntimeError> {
         if let Some(ws) = self
             .pool
             .lock()
@@ -218,7 +217,7 @@ impl Prepared {
         {
             return Ok(ws);
         }
-        let alloc = |bytes: usize, what: String| device.alloc(bytes).map_err(dev_err(what));
+        let alloc = |bytes: usize, what: String| self.device.alloc(bytes).map_err(dev_err(what));
         let inputs = self
             .input_buffers
             .iter()

@@ -78,11 +78,11 @@ fn rig() -> Rig {
 
 impl Rig {
     fn prepare(&self, plan: Plan) -> Result<Prepared, RuntimeError> {
-        Prepared::new(plan, &self.target, &*self.device, &self.cache)
+        Prepared::new(plan, &self.target, self.device.clone(), &self.cache)
     }
 
     fn run(&self, p: &Prepared, inputs: &[&Tensor]) -> Vec<Tensor> {
-        p.run(&*self.device, inputs).unwrap()
+        p.run(inputs).unwrap()
     }
 }
 
@@ -297,11 +297,7 @@ fn host_step_results_must_fit_their_buffers() {
     });
     let r = rig();
     let p = r.prepare(plan).unwrap();
-    let err = p
-        .run(&*r.device, &[&t32(&[4], &[0.0; 4])])
-        .err()
-        .unwrap()
-        .to_string();
+    let err = p.run(&[&t32(&[4], &[0.0; 4])]).err().unwrap().to_string();
     assert!(err.contains("host node `to_bool` produced bool"), "{err}");
 }
 
@@ -325,7 +321,7 @@ impl Target for NoF32 {
 #[test]
 fn target_and_device_errors_are_typed_and_name_the_nodes() {
     let r = rig();
-    let err = Prepared::new(chain_plan(), &NoF32, &*r.device, &r.cache)
+    let err = Prepared::new(chain_plan(), &NoF32, r.device.clone(), &r.cache)
         .err()
         .unwrap();
     assert!(matches!(
@@ -349,7 +345,7 @@ fn target_and_device_errors_are_typed_and_name_the_nodes() {
         nodes: vec!["bad_store".into()],
     });
     let p = r.prepare(plan).unwrap();
-    let err = p.run(&*r.device, &[&t32(&[4], &[0.0; 4])]).err().unwrap();
+    let err = p.run(&[&t32(&[4], &[0.0; 4])]).err().unwrap();
     assert!(matches!(err, RuntimeError::Device { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
@@ -623,12 +619,10 @@ fn gpu_style_workgroup_kernels_run_on_the_interpreter() {
         inputs: vec![("x".into(), 0)],
         outputs: vec![("y".into(), 1)],
     };
-    let device = InterpDevice::new();
+    let device = Arc::new(InterpDevice::new());
     let target = InterpTarget::with_desc(TargetDesc::generic_gpu());
-    let p = Prepared::new(plan, &target, &device, &KernelCache::new()).unwrap();
-    let out = p
-        .run(&device, &[&t32(&[4], &[1.0, 2.0, 3.0, 4.0])])
-        .unwrap();
+    let p = Prepared::new(plan, &target, device, &KernelCache::new()).unwrap();
+    let out = p.run(&[&t32(&[4], &[1.0, 2.0, 3.0, 4.0])]).unwrap();
     assert_eq!(out[0], t32(&[4], &[4.0, 3.0, 2.0, 1.0]));
     // Placement of an empty plan is native with nothing in it.
     assert_eq!(Placement::of(&Plan::default()).summary(), "native");
