@@ -179,14 +179,11 @@ fn prepare(
     options: &CompileOptions,
 ) -> Result<Prepared, RuntimeError> {
     let decomposed = decompose(&simplify(graph)?)?;
-    // Simplify what the decomposition made, then decompose again (a no-op on primitives) so
-    // that the host-node list refers to the simplified graph.
-    let again = decompose(&simplify(&decomposed.graph)?)?;
-    let (g, host_nodes) = (again.graph, again.host_nodes);
+    let g = simplify(&decomposed.graph)?;
     if g.values.iter().any(|(_, v)| !v.ty.shape.is_static()) {
         return Ok(Prepared::interpreted(g, Arc::clone(device)));
     }
-    let plan = lower(&g, &host_nodes, target.desc())?;
+    let plan = lower(&g, target.desc())?;
     Prepared::new(plan, target, Arc::clone(device), options.cache())
 }
 

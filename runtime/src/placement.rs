@@ -3,7 +3,7 @@
 //! copies between partitions — like ONNX Runtime's report of execution-provider fallback.
 
 use std::fmt;
-use tessera_ir::plan::{BufferKind, Plan, Step};
+use tessera_ir::plan::{Plan, Step};
 
 /// Where a step runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -80,7 +80,7 @@ impl Placement {
             }
             part_of_step.push(partitions.len() - 1);
         }
-        let copies = copies(plan, &part_of_step);
+        let copies = copies(plan, &partitions, &part_of_step);
         Placement { partitions, copies }
     }
 
@@ -113,10 +113,12 @@ impl Placement {
     }
 }
 
-/// Temporaries written in one partition and read in a partition placed elsewhere.
-fn copies(plan: &Plan, part_of_step: &[usize]) -> Vec<Transfer> {
+/// Temporaries written in one place (device or host) and read in the other: each crosses once,
+/// from the partition that writes it to the first partition elsewhere that reads it (the
+/// runtime keeps the host copy, and a host result stays on the device once uploaded).
+fn copies(plan: &Plan, partitions: &[Partition], part_of_step: &[usize]) -> Vec<Transfer> {
     let mut writer: Vec<Option<usize>> = vec![None; plan.buffers.len()];
-    let mut out = Vec::new();
+    let mut out: Vec<Transfer> = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
         let (reads, writes): (Vec<usize>, Vec<usize>) = match step {
             Step::Kernel(k) => {
@@ -139,10 +141,8 @@ fn copies(plan: &Plan, part_of_step: &[usize]) -> Vec<Transfer> {
             let Some(from) = writer.get(b).copied().flatten() else {
                 continue;
             };
-            let crosses = from != here;
-            let known = out.iter().any(|c: &Transfer| c.buffer == b && c.to == here);
-            let temp = matches!(plan.buffers[b].kind, BufferKind::Temp);
-            if crosses && !known && temp {
+            let crosses = partitions[from].place != partitions[here].place;
+            if crosses && !out.iter().any(|c| c.buffer == b) {
                 out.push(Transfer {
                     buffer: b,
                     from,

@@ -1,6 +1,7 @@
 //! Consistency checks of a [`Plan`] before it is loaded: every buffer reference exists, kernel
 //! arguments match their parameters, only temporaries are written, nothing is read before it is
-//! written, and every output is produced. A failed check names the step and its graph nodes.
+//! written, and every output is produced (an empty buffer needs no writing: schedulers may skip
+//! kernels with nothing to compute). A failed check names the step and its graph nodes.
 
 use crate::error::RuntimeError;
 use tessera_ir::plan::{BufferKind, Plan, Step};
@@ -55,10 +56,11 @@ pub fn check_plan(plan: &Plan) -> Result<(), RuntimeError> {
             }
         }
     }
+    // Inputs, constants and empty buffers (nothing to write) hold their contents from the start.
     let mut written: Vec<bool> = plan
         .buffers
         .iter()
-        .map(|b| !matches!(b.kind, BufferKind::Temp))
+        .map(|b| !matches!(b.kind, BufferKind::Temp) || b.is_empty())
         .collect();
     for (s, step) in plan.steps.iter().enumerate() {
         let err = |message: String| plan_err(s, step_nodes(step), message);

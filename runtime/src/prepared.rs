@@ -384,6 +384,9 @@ impl Run<'_> {
         if let Some(t) = self.host.get(&b) {
             return Ok(t.clone());
         }
+        if pb.is_empty() {
+            return Ok(Tensor::zeros(pb.dtype, &pb.shape).map_err(IrError::from)?);
+        }
         match &pb.kind {
             BufferKind::Input(_) => self.input_tensor(b).cloned(),
             BufferKind::Constant(t) => Ok(t.clone()),
@@ -398,16 +401,28 @@ impl Run<'_> {
         }
     }
 
+    /// [`Run::read`], keeping a host copy of a temporary read from the device so that later
+    /// host steps need no copy (a kernel that writes it again drops the copy).
+    fn read_to_host(&mut self, b: usize) -> Result<Tensor, RuntimeError> {
+        let t = self.read(b)?;
+        if matches!(self.p.plan.buffers[b].kind, BufferKind::Temp) {
+            self.host.insert(b, t.clone());
+        }
+        Ok(t)
+    }
+
     fn host(&mut self, s: usize, h: &HostStep) -> Result<(), RuntimeError> {
         self.sync(&format!(
             "waiting for kernels before host node `{}`",
             h.node
         ))?;
-        let args = h
-            .inputs
-            .iter()
-            .map(|b| b.map(|b| self.read(b)).transpose())
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut args = Vec::with_capacity(h.inputs.len());
+        for &b in &h.inputs {
+            args.push(match b {
+                Some(b) => Some(self.read_to_host(b)?),
+                None => None,
+            });
+        }
         let refs: Vec<Option<&Tensor>> = args.iter().map(Option::as_ref).collect();
         let at = At {
             node: h.node.clone(),
