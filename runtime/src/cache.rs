@@ -15,6 +15,9 @@ use tessera_ir::target::TargetDesc;
 pub const COMPILER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The identity of one compiled kernel: the full key text and its stable 64-bit hash.
+///
+/// Targets are told apart by their [`TargetDesc`], so two different code generators must not
+/// share one (their `name`s differ).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheKey {
     /// FNV-1a hash of `text` (stable across runs and platforms).

@@ -10,6 +10,8 @@
 //! A graph whose inputs all have static shapes is compiled at once. One with symbolic dims is
 //! compiled at `run`, once per concrete input-shape signature: the graph is specialized to the
 //! given shapes and then goes through the same pipeline; the result is kept per signature.
+//! A graph that keeps data-dependent shapes after that (the result of `NonZero`, ...) has no
+//! plan and runs whole on the host interpreter, reported as one fallback partition.
 
 use crate::backend::{Availability, Backend, Executable, NamedTensors};
 use crate::cache::KernelCache;

@@ -37,8 +37,13 @@ impl InterpTarget {
         InterpTarget { desc }
     }
 
-    /// A target with any description, e.g. a GPU-style one to check workgroup kernels.
-    pub fn with_desc(desc: TargetDesc) -> Self {
+    /// A target with any description, e.g. a GPU-style one to check workgroup kernels. Its
+    /// name gets the prefix `kernel-interp/` (unless it has it), so that its artifacts never
+    /// meet another target's in the kernel cache.
+    pub fn with_desc(mut desc: TargetDesc) -> Self {
+        if !desc.name.starts_with(KERNEL_INTERP) {
+            desc.name = format!("{KERNEL_INTERP}/{}", desc.name);
+        }
         InterpTarget { desc }
     }
 }

@@ -634,6 +634,7 @@ fn gpu_style_workgroup_kernels_run_on_the_interpreter() {
     };
     let device = Arc::new(InterpDevice::new());
     let target = InterpTarget::with_desc(TargetDesc::generic_gpu());
+    assert_eq!(target.desc().name, "kernel-interp/gpu");
     let p = Prepared::new(plan, &target, device, &KernelCache::new()).unwrap();
     let out = p.run(&[&t32(&[4], &[1.0, 2.0, 3.0, 4.0])]).unwrap();
     assert_eq!(out[0], t32(&[4], &[4.0, 3.0, 2.0, 1.0]));
