@@ -131,3 +131,103 @@ pub fn plan_memory(plan: &Plan) -> MemoryPlan {
         no_reuse_bytes,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_ir::DType;
+    use tessera_ir::kernel::{Access, Kernel};
+    use tessera_ir::plan::{KernelStep, PlanBuffer};
+
+    /// A kernel step binding `args`, reading all but the last and writing the last (the kernel
+    /// body is irrelevant to the memory plan).
+    fn step(plan: &Plan, reads: &[usize], write: usize) -> Step {
+        let mut k = Kernel::new("k");
+        for (i, &b) in reads.iter().chain([&write]).enumerate() {
+            let access = if i == reads.len() {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            k.param(format!("p{i}"), DType::F32, plan.buffers[b].len(), access);
+        }
+        let info = tessera_ir::kernel::verify_kernel(&k).unwrap();
+        Step::Kernel(KernelStep {
+            kernel: k,
+            info,
+            args: reads.iter().copied().chain([write]).collect(),
+            nodes: vec![],
+        })
+    }
+
+    /// Random plans (a fixed linear congruential sequence): temporaries sharing a slot are
+    /// never live at once, every slot is big enough, and reuse never costs more than no reuse.
+    #[test]
+    fn shared_slots_never_overlap_in_time() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize % n
+        };
+        for _ in 0..200 {
+            let mut plan = Plan::default();
+            plan.buffers.push(PlanBuffer {
+                dtype: DType::F32,
+                shape: vec![4],
+                kind: BufferKind::Input(0),
+            });
+            let steps = 1 + next(12);
+            for _ in 0..steps {
+                let reads: Vec<usize> =
+                    (0..1 + next(3)).map(|_| next(plan.buffers.len())).collect();
+                plan.buffers.push(PlanBuffer {
+                    dtype: DType::F32,
+                    shape: vec![next(9)],
+                    kind: BufferKind::Temp,
+                });
+                let w = plan.buffers.len() - 1;
+                let s = step(&plan, &reads, w);
+                plan.steps.push(s);
+            }
+            let last = plan.buffers.len() - 1;
+            plan.outputs.push(("y".into(), last));
+            if next(2) == 1 {
+                plan.outputs.push(("z".into(), 1));
+            }
+            check_memory(&plan, &plan_memory(&plan));
+        }
+    }
+
+    fn check_memory(plan: &Plan, m: &MemoryPlan) {
+        let (first_write, last_read) = uses(plan);
+        let end = plan.steps.len();
+        let live = |b: usize| {
+            let born = first_write[b].unwrap_or(0);
+            let out = plan.outputs.iter().any(|&(_, o)| o == b);
+            (
+                born,
+                if out {
+                    end
+                } else {
+                    last_read[b].unwrap_or(born).max(born)
+                },
+            )
+        };
+        let temps: Vec<usize> = (0..plan.buffers.len())
+            .filter(|&b| m.slot_of[b].is_some())
+            .collect();
+        for &a in &temps {
+            let sa = m.slot_of[a].unwrap();
+            assert!(m.slot_bytes[sa] >= buffer_bytes(plan, a));
+            for &b in temps.iter().filter(|&&b| b > a && m.slot_of[b] == Some(sa)) {
+                let ((a0, a1), (b0, b1)) = (live(a), live(b));
+                assert!(
+                    a1 < b0 || b1 < a0,
+                    "buffers {a} and {b} share slot {sa} while live"
+                );
+            }
+        }
+        assert!(m.peak_bytes <= m.no_reuse_bytes);
+        assert_eq!(m.peak_bytes, m.slot_bytes.iter().sum::<usize>());
+    }
+}
