@@ -19,6 +19,7 @@
 //! assert_eq!(out[0].1.to_vec::<f32>().unwrap(), vec![2.0, 4.0, 6.0]);
 //! ```
 
+pub use tessera_conformance as conformance;
 pub use tessera_frontends as frontends;
 pub use tessera_frontends::{GraphBuilder, Var};
 pub use tessera_ir as ir;
@@ -63,8 +64,19 @@ pub enum Error {
         source: tessera_ir::npy::NpyError,
     },
     /// The file's extension names no format Tessera reads.
-    #[error("{0}: unknown graph format (expected a `.tir` text-form graph)")]
+    #[error("{}: unknown graph format (expected `.onnx` or a `.tir` text-form graph)", .0.display())]
     UnknownFormat(PathBuf),
+    /// An ONNX model could not be imported.
+    #[error("{}: {source}", path.display())]
+    Onnx {
+        /// The model file.
+        path: PathBuf,
+        /// What the importer found.
+        source: tessera_frontends::onnx::OnnxError,
+    },
+    /// A conformance run could not start (no data folder, unreadable files).
+    #[error(transparent)]
+    Conformance(#[from] tessera_conformance::ConformanceError),
     /// The graph is invalid.
     #[error(transparent)]
     Ir(#[from] tessera_ir::IrError),
@@ -89,10 +101,20 @@ pub fn registry() -> Registry {
     Registry::with_reference()
 }
 
-/// Loads a graph from a file, by extension: `.tir` (text form). The graph is verified.
+/// Loads a graph from a file, by extension: `.onnx` (ONNX model) or `.tir` (text form). The
+/// graph is verified.
 pub fn load_graph(path: &Path) -> Result<Graph, Error> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     match ext {
+        "onnx" => {
+            let graph =
+                tessera_frontends::onnx::load_model(path).map_err(|source| Error::Onnx {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            tessera_ir::verify::verify(&graph)?;
+            Ok(graph)
+        }
         "tir" => {
             let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
                 path: path.to_path_buf(),

@@ -1,5 +1,8 @@
 //! The `tessera` command-line tool: list backends, run graphs on `.npy` inputs.
 
+mod conformance;
+mod inspect;
+
 use clap::{Parser, Subcommand};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -36,6 +39,52 @@ enum Command {
         #[arg(long, short, default_value = "out")]
         output_dir: PathBuf,
     },
+    /// Describe a model: inputs, outputs, opsets, an operator histogram, and how each
+    /// compiled-in backend handles each operator.
+    Inspect {
+        /// The model: `.onnx` or `.tir`.
+        model: PathBuf,
+    },
+    /// Run a conformance suite against a backend and report per-case and per-operator results.
+    ///
+    /// Example: tessera conformance --suite onnx --backend reference --json report.json
+    Conformance {
+        /// Which suite: `onnx` runs ONNX's backend test cases (node, light, simple, pytorch-*).
+        #[arg(long, value_enum, default_value = "onnx")]
+        suite: Suite,
+        /// A folder of ONNX test cases (e.g. .../onnx/backend/test/data/node). Default:
+        /// $TESSERA_ONNX_DATA, else the `node` folder of the installed `onnx` Python package.
+        #[arg(long, value_name = "DIR")]
+        onnx_data: Option<PathBuf>,
+        /// Backend to test, or `all` for every available backend.
+        #[arg(long, short, default_value = "reference")]
+        backend: String,
+        /// Only cases whose name contains this text (or matches it as a glob with * and ?).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Worker threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+        /// Write the JSON report here (with `--backend all`: one file per backend, suffixed).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write a Markdown page listing every case that does not pass, and why.
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// Fail (exit 1) when fewer cases pass than the floor file requires for the backend.
+        #[arg(long, value_name = "FILE")]
+        floor: Option<PathBuf>,
+        /// Do not print per-case progress.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+/// Conformance suites.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Suite {
+    /// ONNX's backend test data.
+    Onnx,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +110,27 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
             inputs,
             output_dir,
         } => run(&graph, &backend, &inputs, &output_dir),
+        Command::Inspect { model } => inspect::inspect(&model),
+        Command::Conformance {
+            suite: Suite::Onnx,
+            onnx_data,
+            backend,
+            filter,
+            jobs,
+            json,
+            markdown,
+            floor,
+            quiet,
+        } => conformance::run_onnx(conformance::OnnxArgs {
+            onnx_data,
+            backend,
+            filter,
+            jobs,
+            json,
+            markdown,
+            floor,
+            quiet,
+        }),
     }
 }
 

@@ -245,3 +245,99 @@ fn backend_problems_are_explained() {
     let err = fails(&["run", "README.md"]);
     assert!(err.contains("unknown graph format"), "{err}");
 }
+
+/// A one-node ONNX model `y = x + x` over `f32[2]` (built with the importer's own protobuf
+/// types, so this test needs no Python).
+fn tiny_onnx_model() -> Vec<u8> {
+    use prost::Message;
+    use tessera::frontends::onnx::proto::*;
+    let value = |name: &str| ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(TypeValue::TensorType(TensorTypeProto {
+                elem_type: Some(1),
+                shape: Some(TensorShapeProto {
+                    dim: vec![Dimension {
+                        value: Some(DimensionValue::DimValue(2)),
+                    }],
+                }),
+            })),
+        }),
+    };
+    let model = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        }],
+        graph: Some(GraphProto {
+            name: Some("double".into()),
+            node: vec![NodeProto {
+                input: vec!["x".into(), "x".into()],
+                output: vec!["y:0".into()],
+                op_type: Some("Add".into()),
+                name: Some("add".into()),
+                ..Default::default()
+            }],
+            input: vec![value("x")],
+            output: vec![value("y:0")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    model.encode_to_vec()
+}
+
+#[test]
+fn runs_and_inspects_an_onnx_model() {
+    let d = tmp();
+    let model = d.path().join("m.onnx");
+    std::fs::write(&model, tiny_onnx_model()).unwrap();
+    let m = model.to_str().unwrap();
+    let x = npy_file(
+        d.path(),
+        "x.npy",
+        &Tensor::from_vec(&[2], vec![1.5f32, -2.0]).unwrap(),
+    );
+    let out = d.path().join("out");
+    let o = tessera(&[
+        "run",
+        m,
+        "--input",
+        &format!("x={x}"),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let y = npy::load_npy(&out.join("y_0.npy")).unwrap();
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![3.0, -4.0]);
+
+    let o = tessera(&["inspect", m]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("opset ai.onnx 17") && text.contains("Add") && text.contains("x: f32[2]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("reference") && text.contains("1 native"),
+        "{text}"
+    );
+
+    // A wrong input names the expected inputs with their types.
+    let bad = npy_file(
+        d.path(),
+        "bad.npy",
+        &Tensor::from_vec(&[3], vec![0f32; 3]).unwrap(),
+    );
+    let err = fails(&["run", m, "--input", &format!("x={bad}")]);
+    assert!(
+        err.contains("input `x` is f32[3], expected f32[2]"),
+        "{err}"
+    );
+
+    // Truncated protobuf: a typed error naming the file, not a panic.
+    std::fs::write(&model, &tiny_onnx_model()[..20]).unwrap();
+    let err = fails(&["run", m, "--input", &format!("x={x}")]);
+    assert!(err.contains("m.onnx"), "{err}");
+}

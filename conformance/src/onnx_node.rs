@@ -907,6 +907,13 @@ mod tests {
         fn availability(&self) -> Availability {
             Availability::Available("test".into())
         }
+        fn op_support(
+            &self,
+            _: &tessera_ir::Op,
+            _: &[tessera_ir::DType],
+        ) -> tessera_runtime::OpSupport {
+            tessera_runtime::OpSupport::Native
+        }
         fn compile(&self, _: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {
             Ok(Box::new(FaultyExe { panic: self.panic }))
         }

@@ -3,7 +3,7 @@
 use crate::error::RuntimeError;
 use crate::placement::Placement;
 use std::collections::HashMap;
-use tessera_ir::{Graph, Tensor};
+use tessera_ir::{DType, Graph, Op, Tensor};
 
 /// Tensors by name: graph inputs going in, graph outputs coming out.
 pub type NamedTensors = HashMap<String, Tensor>;
@@ -24,6 +24,17 @@ impl Availability {
     }
 }
 
+/// How a backend runs one operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpSupport {
+    /// Compiled to the backend's own kernels.
+    Native,
+    /// Runs, but through the host fallback (with copies around it); the reason says why.
+    Fallback(String),
+    /// Refused with a typed error; the reason says why (a dtype the target lacks, ...).
+    Unsupported(String),
+}
+
 /// A way to execute graphs: the reference interpreter, or a compiling backend with its device.
 pub trait Backend: Send + Sync {
     /// The name used on the command line (`reference`, `cpu`, `vulkan`, `cuda`).
@@ -31,6 +42,10 @@ pub trait Backend: Send + Sync {
 
     /// Whether, and on what, it can run here. Never panics, even when a driver is missing.
     fn availability(&self) -> Availability;
+
+    /// How this backend handles `op` applied to operands of `input_dtypes` (the dtypes of the
+    /// present operands, in order). `tessera inspect` and the conformance reports use it.
+    fn op_support(&self, op: &Op, input_dtypes: &[DType]) -> OpSupport;
 
     /// Compiles (verifies, lowers) a graph once; the result runs many times.
     fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError>;

@@ -13,7 +13,7 @@
 //! A graph that keeps data-dependent shapes after that (the result of `NonZero`, ...) has no
 //! plan and runs whole on the host interpreter, reported as one fallback partition.
 
-use crate::backend::{Availability, Backend, Executable, NamedTensors};
+use crate::backend::{Availability, Backend, Executable, NamedTensors, OpSupport};
 use crate::cache::KernelCache;
 use crate::error::RuntimeError;
 use crate::lower::lower;
@@ -26,7 +26,8 @@ use tessera_ir::graph::TensorType;
 use tessera_ir::passes::decompose::decompose;
 use tessera_ir::passes::simplify;
 use tessera_ir::passes::specialize::specialize;
-use tessera_ir::{Graph, Tensor, interp, verify};
+use tessera_ir::target::DTypeSupport;
+use tessera_ir::{DType, Graph, Op, Tensor, interp, verify};
 
 /// Options of the compile pipeline.
 #[derive(Clone, Default)]
@@ -89,6 +90,26 @@ impl Backend for CompiledBackend {
         Availability::Available(self.device.name())
     }
 
+    /// Judged by operator and dtypes alone (no shapes): a dtype the target lacks is
+    /// unsupported; an operator whose results no kernel produces (data-dependent shapes,
+    /// sorting, scatters) falls back to the host; every other operator is native, as a
+    /// primitive or through its decomposition. In a given graph an operator may still fall
+    /// back (an operand that must be a constant is not, a reduction of bools, ...): the
+    /// placement report of the compiled graph ([`CompiledGraph::placement`]) is exact.
+    fn op_support(&self, op: &Op, input_dtypes: &[DType]) -> OpSupport {
+        let desc = self.target.desc();
+        if let Some(d) = input_dtypes
+            .iter()
+            .find(|&&d| desc.support(d) == DTypeSupport::Unsupported)
+        {
+            return OpSupport::Unsupported(format!("target `{}` has no {d}", desc.name));
+        }
+        match host_only_reason(op) {
+            Some(why) => OpSupport::Fallback(why.into()),
+            None => OpSupport::Native,
+        }
+    }
+
     fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {
         Ok(Box::new(self.compile_graph(graph)?))
     }
@@ -104,6 +125,16 @@ pub struct UnavailableBackend {
     pub reason: String,
 }
 
+/// Why no kernel ever computes `op`, for the operators that always run on the host.
+fn host_only_reason(op: &Op) -> Option<&'static str> {
+    match op {
+        Op::NonZero {} => Some("its output shape depends on the data"),
+        Op::TopK { .. } => Some("sorting runs on the host"),
+        Op::ScatterND { .. } | Op::ScatterElements { .. } => Some("scatters run on the host"),
+        _ => None,
+    }
+}
+
 impl Backend for UnavailableBackend {
     fn name(&self) -> &str {
         &self.name
@@ -111,6 +142,13 @@ impl Backend for UnavailableBackend {
 
     fn availability(&self) -> Availability {
         Availability::Unavailable(self.reason.clone())
+    }
+
+    fn op_support(&self, _op: &Op, _input_dtypes: &[DType]) -> OpSupport {
+        OpSupport::Unsupported(format!(
+            "backend `{}` is unavailable: {}",
+            self.name, self.reason
+        ))
     }
 
     fn compile(&self, _graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {

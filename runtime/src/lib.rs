@@ -26,7 +26,7 @@ pub mod target;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{Availability, Backend, Executable, NamedTensors};
+pub use backend::{Availability, Backend, Executable, NamedTensors, OpSupport};
 pub use cache::{CacheStats, KernelCache};
 pub use compiled::{
     CompileOptions, CompiledBackend, CompiledGraph, UnavailableBackend, compile_graph,

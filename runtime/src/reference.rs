@@ -1,9 +1,9 @@
 //! The `reference` backend: runs graphs on the IR interpreter, the oracle every other backend
 //! is compared with. Always available.
 
-use crate::backend::{Availability, Backend, Executable, NamedTensors};
+use crate::backend::{Availability, Backend, Executable, NamedTensors, OpSupport};
 use crate::error::RuntimeError;
-use tessera_ir::{Graph, Tensor, interp, verify};
+use tessera_ir::{DType, Graph, Op, Tensor, interp, verify};
 
 /// The reference interpreter as a backend.
 #[derive(Clone, Copy, Debug, Default)]
@@ -16,6 +16,12 @@ impl Backend for ReferenceBackend {
 
     fn availability(&self) -> Availability {
         Availability::Available("host interpreter (exact, f64 accumulation)".into())
+    }
+
+    /// The interpreter defines every operator's semantics, so it runs every one natively; a
+    /// dtype an operator does not accept is refused by shape inference, not by the backend.
+    fn op_support(&self, _op: &Op, _input_dtypes: &[DType]) -> OpSupport {
+        OpSupport::Native
     }
 
     fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {

@@ -118,6 +118,9 @@ mod tests {
         fn availability(&self) -> Availability {
             Availability::Unavailable("libcuda.so not found".into())
         }
+        fn op_support(&self, _: &tessera_ir::Op, _: &[tessera_ir::DType]) -> crate::OpSupport {
+            crate::OpSupport::Unsupported("no driver".into())
+        }
         fn compile(&self, _: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {
             Err(RuntimeError::Unavailable {
                 name: "cuda".into(),

@@ -690,3 +690,39 @@ fn data_dependent_shapes_run_on_the_host_as_one_fallback_partition() {
     let want = Tensor::from_vec(&[1, 3], vec![-1i64, -3, -4]).unwrap();
     assert_eq!(out, vec![("y".to_string(), want)]);
 }
+
+#[test]
+fn op_support_by_operator_and_dtype() {
+    use crate::backend::OpSupport;
+    let b = crate::interp_device::kernel_interp_backend();
+    assert_eq!(
+        b.op_support(&Op::Unary(UnaryOp::Relu), &[DType::F32]),
+        OpSupport::Native
+    );
+    let softmax = Op::Softmax { axis: -1 };
+    assert_eq!(b.op_support(&softmax, &[DType::F16]), OpSupport::Native);
+    assert!(matches!(
+        b.op_support(&Op::NonZero {}, &[DType::F32]),
+        OpSupport::Fallback(why) if why.contains("depends on the data")
+    ));
+    let mut desc = TargetDesc::generic_gpu();
+    let f64_at = DType::ALL.iter().position(|&d| d == DType::F64).unwrap();
+    desc.dtypes[f64_at] = tessera_ir::target::DTypeSupport::Unsupported;
+    let gpu = CompiledBackend::new(
+        "gpu-interp",
+        Arc::new(InterpTarget::with_desc(desc)),
+        Arc::new(InterpDevice::new()),
+    );
+    assert_eq!(
+        gpu.op_support(&Op::Unary(UnaryOp::Relu), &[DType::F64]),
+        OpSupport::Unsupported("target `kernel-interp/gpu` has no f64".into())
+    );
+    let u = crate::compiled::UnavailableBackend {
+        name: "cuda".into(),
+        reason: "no driver".into(),
+    };
+    assert!(matches!(
+        u.op_support(&softmax, &[DType::F32]),
+        OpSupport::Unsupported(why) if why.contains("no driver")
+    ));
+}

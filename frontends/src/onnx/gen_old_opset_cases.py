@@ -100,6 +100,13 @@ f = h.make_function("custom", "ScaledRelu", ["X"], ["Y"], fbody, [h.make_opsetid
 f.attribute_proto.extend([h.make_attribute("alpha", 2.0)])
 save("function_inline", [h.make_node("ScaledRelu", ["x"], ["y"], domain="custom", alpha=3.0), h.make_node("ScaledRelu", ["y"], ["z"], domain="custom")], 18,
      {"x": x3}, {"y": np.maximum(x3, 0) * 3, "z": np.maximum(x3, 0) * 6}, functions=[f], extra_opsets=[h.make_opsetid("custom", 1)])
+# Lp pooling with p other than 1 and 2.
+save("globallppool_p3", [h.make_node("GlobalLpPool", ["x"], ["y"], p=3)], 22, {"x": x4},
+     {"y": (np.abs(x4) ** 3).sum(axis=(2, 3), keepdims=True) ** (1 / 3)})
+save("globallppool_p2", [h.make_node("GlobalLpPool", ["x"], ["y"])], 22, {"x": x4},
+     {"y": np.sqrt((x4 ** 2).sum(axis=(2, 3), keepdims=True))})
+lp3 = np.stack([np.stack([(np.abs(x4[0, c, i:i + 2, j:j + 2]) ** 3).sum() ** (1 / 3) for j in range(3)]) for c in range(2) for i in range(2)]).reshape(1, 2, 2, 3)
+save("lppool_p3", [h.make_node("LpPool", ["x"], ["y"], p=3, kernel_shape=[2, 2])], 22, {"x": x4}, {"y": lp3.astype(np.float32)})
 # Unsorted nodes.
 save("unsorted_nodes", [h.make_node("Neg", ["a"], ["y"]), h.make_node("Exp", ["x"], ["a"])], 13, {"x": x3}, {"y": -np.exp(x3)})
 print("cases:", len(os.listdir(OUT)))

@@ -30,6 +30,9 @@ const FOLD_LIMIT: usize = 1024;
 /// How deeply model-local functions may call each other.
 const MAX_INLINE_DEPTH: usize = 32;
 
+/// How many nodes inlining function bodies may add in all.
+const MAX_INLINED_NODES: usize = 1 << 18;
+
 /// The default domain's canonical spelling ("" and "ai.onnx" are the same domain).
 fn normalize_domain(d: Option<&str>) -> String {
     match d.unwrap_or("") {
@@ -78,7 +81,10 @@ pub(crate) struct Importer<'m> {
     /// Directory for external data files.
     pub(crate) model_dir: Option<&'m Path>,
     functions: HashMap<(String, String, String), &'m FunctionProto>,
-    depth: usize,
+    /// The functions being inlined, innermost last (recursion is refused).
+    inlining: Vec<(String, String, String)>,
+    /// Nodes imported from function bodies so far (bounded against exponential fan-out).
+    inlined_nodes: usize,
 }
 
 /// Imports a decoded model, computing node output types with `infer`.
@@ -105,7 +111,8 @@ pub(crate) fn import_proto(
         infer,
         model_dir,
         functions,
-        depth: 0,
+        inlining: Vec::new(),
+        inlined_nodes: 0,
     };
     let mut scope = Scope {
         values: HashMap::new(),
@@ -265,6 +272,32 @@ fn topological_order(
     Ok(order)
 }
 
+/// The element count of the broadcast of the operands' shapes (an upper bound when they do
+/// not broadcast); `None` on overflow.
+fn broadcast_volume(tensors: &[Option<&Tensor>]) -> Option<usize> {
+    let rank = tensors
+        .iter()
+        .flatten()
+        .map(|t| t.rank())
+        .max()
+        .unwrap_or(0);
+    (0..rank).try_fold(1usize, |acc, axis| {
+        let extent = tensors
+            .iter()
+            .flatten()
+            .filter_map(|t| {
+                let s = t.shape();
+                (axis + s.len())
+                    .checked_sub(rank)
+                    .and_then(|i| s.get(i))
+                    .copied()
+            })
+            .max()
+            .unwrap_or(1);
+        acc.checked_mul(extent)
+    })
+}
+
 /// Replaces attributes that refer to the caller's (`ref_attr_name`) by the caller's values,
 /// falling back to the function's defaults; unbound references are dropped.
 fn bind_attributes(
@@ -308,12 +341,9 @@ impl<'m> Importer<'m> {
             if name.is_empty() {
                 return Err(OnnxError::InvalidModel("a graph input has no name".into()));
             }
-            // Older IR versions also list initializers as inputs: they stay constants.
-            if scope.values.contains_key(&name)
-                && g.initializer
-                    .iter()
-                    .any(|t| t.name.as_deref() == Some(name.as_str()))
-            {
+            // Older IR versions also list initializers (the only names defined so far) as
+            // inputs: they stay constants.
+            if scope.values.contains_key(&name) {
                 continue;
             }
             let ty = input_type(info)?;
@@ -398,6 +428,7 @@ impl<'m> Importer<'m> {
                 attrs: NodeAttrs::new(&node.attribute, &label, &op_type),
                 inputs,
                 num_outputs: outputs.len(),
+                declared_outputs: node.output.len(),
             };
             map_node(&mut ctx)?
         };
@@ -461,9 +492,22 @@ impl<'m> Importer<'m> {
         num_outputs: usize,
         caller: &Scope,
     ) -> Result<Vec<ValueId>, OnnxError> {
-        if self.depth >= MAX_INLINE_DEPTH {
+        let key = (
+            normalize_domain(f.domain.as_deref()),
+            f.name.clone().unwrap_or_default(),
+            f.overload.clone().unwrap_or_default(),
+        );
+        if self.inlining.contains(&key) {
             return Err(OnnxError::InvalidModel(format!(
-                "node `{label}`: model-local functions nest deeper than {MAX_INLINE_DEPTH}"
+                "node `{label}`: function `{}` calls itself",
+                key.1
+            )));
+        }
+        self.inlined_nodes = self.inlined_nodes.saturating_add(f.node.len());
+        if self.inlining.len() >= MAX_INLINE_DEPTH || self.inlined_nodes > MAX_INLINED_NODES {
+            return Err(OnnxError::InvalidModel(format!(
+                "node `{label}`: model-local functions expand to too many nodes \
+                 (more than {MAX_INLINE_DEPTH} levels or {MAX_INLINED_NODES} nodes)"
             )));
         }
         let mut opsets = caller.opsets.clone();
@@ -488,9 +532,9 @@ impl<'m> Importer<'m> {
                 ..n.clone()
             })
             .collect();
-        self.depth += 1;
+        self.inlining.push(key);
         let result = self.import_nodes(&body, &mut scope);
-        self.depth -= 1;
+        self.inlining.pop();
         result?;
         let mut out = Vec::with_capacity(num_outputs);
         for i in 0..num_outputs {
@@ -529,6 +573,8 @@ pub(crate) struct NodeCtx<'a, 'm> {
     pub(crate) inputs: Vec<Option<ValueId>>,
     /// How many outputs the node uses (trailing unused ones dropped).
     pub(crate) num_outputs: usize,
+    /// How many outputs the node lists, unused ones included (Split's count is semantic).
+    pub(crate) declared_outputs: usize,
 }
 
 impl NodeCtx<'_, '_> {
@@ -687,7 +733,15 @@ impl NodeCtx<'_, '_> {
                 Some(v) => graph.constant_of(*v).map(Some),
             })
             .collect::<Option<_>>()?;
-        if tensors.iter().flatten().any(|t| t.len() > FOLD_LIMIT) {
+        let total: usize = tensors.iter().flatten().map(|t| t.len()).sum();
+        if tensors.iter().flatten().any(|t| t.len() > FOLD_LIMIT) || total > 4 * FOLD_LIMIT {
+            return None;
+        }
+        let elementwise = matches!(
+            op,
+            Op::Unary(_) | Op::Binary(_) | Op::Variadic(_) | Op::Where {} | Op::Clip {}
+        );
+        if elementwise && broadcast_volume(&tensors).is_none_or(|n| n > 16 * FOLD_LIMIT) {
             return None;
         }
         let out = tessera_ir::interp::eval_op(op, at, &tensors, num_outputs).ok()?;

@@ -3,13 +3,26 @@
 //! ```text
 //! bytes --prost--> ModelProto --import--> Graph
 //!                  (proto.rs)   opsets, initializers -> named constants (tensor.rs),
-//!                               inputs, nodes in topological order (import.rs),
-//!                               each node -> IR op(s) by opset version (ops.rs),
-//!                               node output types from tessera_ir::infer::infer_op
+//!                               inputs, nodes in topological order, functions inlined
+//!                               (import.rs), each node -> IR op(s) by opset version
+//!                               (ops.rs, compositions in compose.rs), node output types
+//!                               from tessera_ir::infer::infer_op
 //! ```
 //!
-//! The default domain (`""` / `"ai.onnx"`) is supported from opset 7; model-local functions are
-//! inlined; every other domain or operator is a typed [`OnnxError::UnsupportedOp`].
+//! - Domains: the default domain (`""` / `"ai.onnx"`), every operator from opset 7 on and the
+//!   operators unchanged since their version before that; model-local functions are inlined.
+//!   Every other domain or operator is a typed [`OnnxError::UnsupportedOp`].
+//! - Operators without an IR variant but a short equivalent are composed of IR ops: Swish,
+//!   RMS/Lp/Group/MeanVariance normalization, LRN, Lp pooling, DepthToSpace/SpaceToDepth,
+//!   EyeLike, OneHot, Compress, CenterCropPad, the two loss operators, the integer
+//!   quantization operators, Attention, RotaryEmbedding, Upsample, and pre-13
+//!   Softmax/LogSoftmax/Hardmax.
+//! - Shape arithmetic is folded at import: `Shape`/`Size` of statically shaped values and small
+//!   ops whose operands are all small constants become constants, so shapes computed in the
+//!   model stay static for inference.
+//! - Not imported: control flow and subgraphs (If, Loop, Scan), sequence/map/optional values,
+//!   sparse tensors, and element types without a Tessera dtype (strings, complex, float8,
+//!   float4, 2/4-bit integers).
 
 mod attrs;
 mod compose;

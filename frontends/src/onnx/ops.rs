@@ -110,10 +110,10 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         return Err(unsupported(ctx));
     }
     if let Some(u) = unary_op(op_type) {
-        let x = ctx.required(0)?;
-        return emit1(ctx, Op::Unary(u), vec![Some(x)]);
+        return unary_with(ctx, Op::Unary(u));
     }
     if let Some(b) = binary_op(op_type) {
+        at_most(ctx, 2)?;
         let (a, b2) = (ctx.required(0)?, ctx.required(1)?);
         return emit1(ctx, Op::Binary(b), vec![Some(a), Some(b2)]);
     }
@@ -236,14 +236,7 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
             pass_through(ctx, Op::Einsum { equation }, 1)
         }
         "Conv" => {
-            let op = Op::Conv {
-                auto_pad: auto_pad(ctx)?,
-                dilations: a.ints_or_empty("dilations")?,
-                group: a.int_or("group", 1)?,
-                kernel_shape: a.ints_or_empty("kernel_shape")?,
-                pads: a.ints_or_empty("pads")?,
-                strides: a.ints_or_empty("strides")?,
-            };
+            let op = conv_op(ctx)?;
             pass_through(ctx, op, 2)
         }
         "ConvTranspose" => {
@@ -432,6 +425,22 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         "DepthToSpace" => compose::depth_to_space(ctx),
         "SpaceToDepth" => compose::space_to_depth(ctx),
         "EyeLike" => compose::eye_like(ctx),
+        "LpPool" => compose::lp_pool(ctx),
+        "GlobalLpPool" => compose::global_lp_pool(ctx),
+        "OneHot" => compose::one_hot(ctx),
+        "Attention" => compose::attention(ctx),
+        "RotaryEmbedding" => compose::rotary_embedding(ctx),
+        "LRN" => compose::lrn(ctx),
+        "Compress" => compose::compress(ctx),
+        "CenterCropPad" => compose::center_crop_pad(ctx),
+        "QuantizeLinear" => compose::quantize_linear(ctx),
+        "MatMulInteger" => compose::matmul_integer(ctx),
+        "QLinearMatMul" => compose::qlinear_matmul(ctx),
+        "ConvInteger" => compose::conv_integer(ctx),
+        "QLinearConv" => compose::qlinear_conv(ctx),
+        "DequantizeLinear" => compose::dequantize_linear(ctx),
+        "NegativeLogLikelihoodLoss" => compose::negative_log_likelihood_loss(ctx),
+        "SoftmaxCrossEntropyLoss" => compose::softmax_cross_entropy_loss(ctx),
         _ => Err(unsupported(ctx)),
     }
 }
@@ -486,6 +495,19 @@ fn unchanged_since(op_type: &str) -> Option<i64> {
     })
 }
 
+/// The Conv op of this node's attributes (also used by the quantized convolutions).
+pub(crate) fn conv_op(ctx: &NodeCtx<'_, '_>) -> Result<Op, OnnxError> {
+    let a = ctx.attrs;
+    Ok(Op::Conv {
+        auto_pad: auto_pad(ctx)?,
+        dilations: a.ints_or_empty("dilations")?,
+        group: a.int_or("group", 1)?,
+        kernel_shape: a.ints_or_empty("kernel_shape")?,
+        pads: a.ints_or_empty("pads")?,
+        strides: a.ints_or_empty("strides")?,
+    })
+}
+
 /// Emits a single-output op, refusing nodes that name more outputs.
 pub(crate) fn emit1(ctx: &mut NodeCtx<'_, '_>, op: Op, inputs: Vec<Option<ValueId>>) -> Outs {
     if ctx.num_outputs > 1 {
@@ -516,8 +538,23 @@ fn trim(mut inputs: Vec<Option<ValueId>>) -> Vec<Option<ValueId>> {
     inputs
 }
 
+/// Refuses nodes with more than `max` operands.
+fn at_most(ctx: &NodeCtx<'_, '_>, max: usize) -> Result<(), OnnxError> {
+    if ctx.inputs.len() > max {
+        return Err(ctx.attrs.err(
+            "inputs",
+            format!(
+                "the operator takes {max} operand(s), the node has {}",
+                ctx.inputs.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// An op of one operand plus attributes.
 fn unary_with(ctx: &mut NodeCtx<'_, '_>, op: Op) -> Outs {
+    at_most(ctx, 1)?;
     let x = ctx.required(0)?;
     emit1(ctx, op, vec![Some(x)])
 }
@@ -548,7 +585,7 @@ fn enum_attr<T>(
     }
 }
 
-fn auto_pad(ctx: &NodeCtx<'_, '_>) -> Result<AutoPad, OnnxError> {
+pub(crate) fn auto_pad(ctx: &NodeCtx<'_, '_>) -> Result<AutoPad, OnnxError> {
     enum_attr(ctx, "auto_pad", AutoPad::NotSet, AutoPad::parse)
 }
 
@@ -756,7 +793,8 @@ fn split(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         axis: a.int_or("axis", 0)?,
         num_outputs,
     };
-    let n = ctx.num_outputs;
+    // The number of parts is the number of listed outputs, used or not.
+    let n = ctx.declared_outputs;
     ctx.emit(op, trim(vec![Some(x), sizes]), n)
 }
 

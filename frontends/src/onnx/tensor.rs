@@ -112,10 +112,18 @@ fn typed_bytes(t: &TensorProto, dtype: DType, count: usize) -> Result<Vec<u8>, S
             ))
         }
     }
+    // Check the element count before allocating: dims alone may claim any size.
+    let (field, len) = match dtype {
+        DType::I64 => ("int64_data", t.int64_data.len()),
+        DType::U32 | DType::U64 => ("uint64_data", t.uint64_data.len()),
+        DType::F32 => ("float_data", t.float_data.len()),
+        DType::F64 => ("double_data", t.double_data.len()),
+        _ => ("int32_data", t.int32_data.len()),
+    };
+    check(field, len, count)?;
     let mut out = Vec::with_capacity(count.saturating_mul(dtype.size_bytes()));
     match dtype {
         DType::Bool | DType::I8 | DType::U8 => {
-            check("int32_data", t.int32_data.len(), count)?;
             for &v in &t.int32_data {
                 out.push(if dtype == DType::Bool {
                     (v != 0) as u8
@@ -125,43 +133,36 @@ fn typed_bytes(t: &TensorProto, dtype: DType, count: usize) -> Result<Vec<u8>, S
             }
         }
         DType::I16 | DType::U16 | DType::F16 | DType::BF16 => {
-            check("int32_data", t.int32_data.len(), count)?;
             for &v in &t.int32_data {
                 out.extend_from_slice(&(v as u16).to_le_bytes());
             }
         }
         DType::I32 => {
-            check("int32_data", t.int32_data.len(), count)?;
             for &v in &t.int32_data {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
         DType::I64 => {
-            check("int64_data", t.int64_data.len(), count)?;
             for &v in &t.int64_data {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
         DType::U32 => {
-            check("uint64_data", t.uint64_data.len(), count)?;
             for &v in &t.uint64_data {
                 out.extend_from_slice(&(v as u32).to_le_bytes());
             }
         }
         DType::U64 => {
-            check("uint64_data", t.uint64_data.len(), count)?;
             for &v in &t.uint64_data {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
         DType::F32 => {
-            check("float_data", t.float_data.len(), count)?;
             for &v in &t.float_data {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
         DType::F64 => {
-            check("double_data", t.double_data.len(), count)?;
             for &v in &t.double_data {
                 out.extend_from_slice(&v.to_le_bytes());
             }

@@ -49,9 +49,6 @@ fn variadic(em: &mut Emitter, kind: VariadicOp, ins: &[Option<ValueId>]) -> Resu
     }
     if kind == VariadicOp::Mean {
         acc = em.bin_c(B::Div, acc, xs.len() as f64)?;
-    } else if rest.is_empty() {
-        // One operand: the result is a new value (it may need its own name).
-        acc = em.un(U::Identity, acc)?;
     }
     Ok(acc)
 }
@@ -73,9 +70,6 @@ fn clip(em: &mut Emitter, ins: &[Option<ValueId>]) -> Result<ValueId> {
     }
     if let Some(hi) = hi {
         y = em.extreme2(y, hi, false)?;
-    }
-    if lo.is_none() && hi.is_none() {
-        y = em.un(U::Identity, y)?;
     }
     Ok(y)
 }

@@ -9,7 +9,8 @@ use crate::interp::values::Arr;
 use crate::op::{BinaryOp, Op, ReduceOp, UnaryOp};
 use crate::tensor::Tensor;
 
-/// Builds the decomposed graph; `at` names the source node being rewritten, for errors.
+/// Builds the decomposed graph; `at` names the source node being rewritten, for errors and
+/// for the names of the nodes emitted for it (`<source>/<op>`).
 pub(crate) struct Emitter {
     /// The graph under construction.
     pub(crate) g: Graph,
@@ -61,7 +62,9 @@ impl Emitter {
                 .collect();
             infer_op(&op, &at, &operands, n)?
         };
-        let id = self.g.push_node(op, inputs.to_vec(), tys, None);
+        // Named after the source node, so that errors and dumps trace back to it.
+        let name = format!("{}/{}", self.at.node, op.name());
+        let id = self.g.push_node(op, inputs.to_vec(), tys, Some(name));
         Ok(self.g.node(id).outputs.clone())
     }
 

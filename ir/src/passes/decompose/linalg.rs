@@ -225,11 +225,7 @@ fn einsum(
         .map(|l| acc.labels.iter().position(|m| m == l))
         .collect();
     let Some(perm) = perm else { return Ok(None) };
-    let mut y = em.transpose(acc.v, &perm)?;
-    if xs.contains(&y) {
-        y = em.un(crate::op::UnaryOp::Identity, y)?;
-    }
-    Ok(Some(vec![y]))
+    Ok(Some(vec![em.transpose(acc.v, &perm)?]))
 }
 
 /// Sums away the labels of `t` that are neither in `keep` nor in `other`.

@@ -2,7 +2,7 @@
 //! scheduling and the code generators understand (see [`is_primitive`]).
 //!
 //! The pass walks the graph in order and rebuilds it node by node. A composite node is replaced
-//! by primitives emitted through [`emit::Emitter`] (each one's output types inferred as it is
+//! by primitives emitted through an internal emitter (each one's output types inferred as it is
 //! appended); a primitive node is copied. A composite that cannot be expressed with primitives
 //! here (TopK, NonZero, an operand that must be a constant but is not, symbolic shapes where a
 //! rule needs static ones) is copied as well and reported in [`Decomposed::host_nodes`]: it
@@ -11,7 +11,13 @@
 //! Graph inputs, and the order and names of graph outputs, are kept. Floating-point results
 //! may differ from the composite's reference semantics by rounding only (the summation order
 //! changes, and intermediate results round to the dtype); integer and movement results are
-//! exact.
+//! exact, with these known divergences from the reference, all outside ordinary inputs:
+//! - integer ReduceMean sums in i64 (u64 for u64), so a sum that overflows 64 bits wraps
+//!   before the division, where the reference divides the exact sum;
+//! - the zeros Conv/ConvTranspose pad or insert, and the zero-weight taps of a Resize row,
+//!   turn an infinite weight (or value) into NaN where the reference skips the term;
+//! - where the reference reports an evaluation error (an index out of range, a non-finite
+//!   integer result), the decomposed graph may fail elsewhere or produce a value.
 
 mod elementwise;
 mod emit;

@@ -8,7 +8,7 @@ use crate::attr::PadMode;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::{TensorType, ValueId};
-use crate::op::{BinaryOp as B, Op, UnaryOp as U};
+use crate::op::{BinaryOp as B, Op};
 use crate::shape::{checked_product, normalize_axis, strides_of};
 
 /// Rewrites `op` when it is one of this family (and its operands allow it).
@@ -23,7 +23,7 @@ pub(super) fn rewrite(
         Op::Squeeze {} | Op::Unsqueeze {} | Op::Flatten { .. } => {
             let x = operand(em, ins, 0)?;
             match out {
-                Some(d) => one(em.reshape(x, &d).and_then(|v| fresh(em, v, x))),
+                Some(d) => one(em.reshape(x, &d)),
                 None => Ok(None),
             }
         }
@@ -56,6 +56,10 @@ pub(super) fn rewrite(
         }
         Op::ConstantOfShape { value } => {
             let Some(d) = out else { return Ok(None) };
+            // Small results become constants; large ones a broadcast view of the value.
+            if checked_product(&d).is_some_and(|n| n <= crate::passes::SIMPLIFY_MAX_FOLD_ELEMENTS) {
+                return fold(em, op, ins);
+            }
             let v = em.konst(value.clone());
             let s = em.reshape(v, &[])?;
             one(em.expand(s, &d))
@@ -68,11 +72,6 @@ pub(super) fn rewrite(
 /// One result.
 fn one(v: Result<ValueId>) -> Result<Option<Vec<ValueId>>> {
     Ok(Some(vec![v?]))
-}
-
-/// `v`, or an identity node when `v` is the operand itself (a rewrite yields a new value).
-fn fresh(em: &mut Emitter, v: ValueId, x: ValueId) -> Result<ValueId> {
-    if v == x { em.un(U::Identity, x) } else { Ok(v) }
 }
 
 /// A Shape start/end clamped to `0..=rank` (negative counts back).
@@ -140,11 +139,12 @@ fn tile(em: &mut Emitter, ins: &[Option<ValueId>]) -> Result<Option<Vec<ValueId>
     let v = em.reshape(x, &inter)?;
     let v = em.expand(v, &big)?;
     let v = em.reshape(v, &merged)?;
-    one(fresh(em, v, x))
+    one(Ok(v))
 }
 
-/// Pad in edge, reflect or wrap mode: per padded axis, a Concat of the borrowed slices and
-/// the data. Needs constant, non-negative pads within what one reflection/wrap covers.
+/// Pad in edge, reflect or wrap mode, axis by axis: a Concat of borrowed slices and the data
+/// where the pads are non-negative and within one reflection/wrap of the axis (a view), else
+/// a Gather with the constant source positions (periodic pads, or one end cropping).
 fn pad(em: &mut Emitter, ins: &[Option<ValueId>], mode: PadMode) -> Result<Option<Vec<ValueId>>> {
     let x = operand(em, ins, 0)?;
     let rank = em.rank(x);
@@ -159,52 +159,96 @@ fn pad(em: &mut Emitter, ins: &[Option<ValueId>], mode: PadMode) -> Result<Optio
         },
         Err(()) => return Ok(None),
     };
-    if pads.len() != 2 * axes.len() || pads.iter().any(|&p| p < 0) {
+    if pads.len() != 2 * axes.len() {
         return Ok(None);
     }
     let mut y = x;
     for (i, &ax) in axes.iter().enumerate() {
         let (b, e) = (pads[i], pads[i + axes.len()]);
-        if b == 0 && e == 0 {
-            continue;
-        }
         let d = dims[ax] as i64;
-        let fits = match mode {
-            PadMode::Edge => d > 0,
-            PadMode::Reflect => b < d && e < d,
-            _ => b <= d && e <= d,
+        if (b <= 0 && e <= 0) || d < 1 + i64::from(mode == PadMode::Reflect) {
+            if b > 0 || e > 0 {
+                // The reference refuses to pad an axis this short.
+                return Ok(None);
+            }
+            if b == 0 && e == 0 {
+                continue;
+            }
+        }
+        let view = b >= 0
+            && e >= 0
+            && match mode {
+                PadMode::Reflect => b < d && e < d,
+                PadMode::Wrap => b <= d && e <= d,
+                _ => true,
+            };
+        y = if view {
+            pad_view(em, y, ax, (b, e), d, mode)?
+        } else {
+            let Some(n) = usize::try_from(d + b + e).ok().filter(|&n| n <= 1 << 24) else {
+                return Ok(None);
+            };
+            let idx: Vec<i128> = (0..n as i64).map(|o| pad_source(mode, o - b, d)).collect();
+            let idx = em.konst(int_tensor(DType::I64, &[n], idx));
+            em.op1(Op::Gather { axis: ax as i64 }, &[y, idx])?
         };
-        if !fits {
-            return Ok(None);
-        }
-        let mut parts = Vec::new();
-        if b > 0 {
-            parts.push(match mode {
-                PadMode::Edge => {
-                    let s = em.slice(y, ax, 0, 1, 1)?;
-                    broadcast_axis(em, s, ax, b as usize)?
-                }
-                PadMode::Reflect => em.slice(y, ax, b, 0, -1)?,
-                _ => em.slice(y, ax, d - b, d, 1)?,
-            });
-        }
-        parts.push(y);
-        if e > 0 {
-            parts.push(match mode {
-                PadMode::Edge => {
-                    let s = em.slice(y, ax, d - 1, d, 1)?;
-                    broadcast_axis(em, s, ax, e as usize)?
-                }
-                PadMode::Reflect => {
-                    let end = d - 2 - e;
-                    em.slice(y, ax, d - 2, if end < 0 { i64::MIN } else { end }, -1)?
-                }
-                _ => em.slice(y, ax, 0, e, 1)?,
-            });
-        }
-        y = em.concat(&parts, ax)?;
     }
-    one(fresh(em, y, x))
+    one(Ok(y))
+}
+
+/// The source position along an axis of extent `d` (>= 1, >= 2 for reflect) for padded
+/// position `s` (relative to the data's start).
+fn pad_source(mode: PadMode, s: i64, d: i64) -> i128 {
+    if (0..d).contains(&s) {
+        return s.into();
+    }
+    let v = match mode {
+        PadMode::Edge => s.clamp(0, d - 1),
+        PadMode::Reflect => {
+            let period = 2 * (d - 1);
+            let m = s.rem_euclid(period);
+            if m >= d { period - m } else { m }
+        }
+        _ => s.rem_euclid(d),
+    };
+    v.into()
+}
+
+/// Pads axis `ax` (extent `d`) by `(b, e)` with slices of the data and a Concat.
+fn pad_view(
+    em: &mut Emitter,
+    y: ValueId,
+    ax: usize,
+    (b, e): (i64, i64),
+    d: i64,
+    mode: PadMode,
+) -> Result<ValueId> {
+    let mut parts = Vec::new();
+    if b > 0 {
+        parts.push(match mode {
+            PadMode::Edge => {
+                let s = em.slice(y, ax, 0, 1, 1)?;
+                broadcast_axis(em, s, ax, b as usize)?
+            }
+            PadMode::Reflect => em.slice(y, ax, b, 0, -1)?,
+            _ => em.slice(y, ax, d - b, d, 1)?,
+        });
+    }
+    parts.push(y);
+    if e > 0 {
+        parts.push(match mode {
+            PadMode::Edge => {
+                let s = em.slice(y, ax, d - 1, d, 1)?;
+                broadcast_axis(em, s, ax, e as usize)?
+            }
+            PadMode::Reflect => {
+                let end = d - 2 - e;
+                em.slice(y, ax, d - 2, if end < 0 { i64::MIN } else { end }, -1)?
+            }
+            _ => em.slice(y, ax, 0, e, 1)?,
+        });
+    }
+    em.concat(&parts, ax)
 }
 
 /// Expands a value whose axis `ax` has extent 1 to extent `n` on that axis.

@@ -357,7 +357,7 @@ fn layer_norm(
     tys: &[TensorType],
     axis: i64,
     epsilon: f32,
-    _stash_type: i64,
+    stash_type: i64,
 ) -> Result<Option<Vec<ValueId>>> {
     let x = operand(em, ins, 0)?;
     let (rank, dtype) = (em.rank(x), em.dtype(x));
@@ -367,7 +367,16 @@ fn layer_norm(
     if em.dims(x).is_none() {
         return Ok(None);
     }
-    let stash = tys.get(1).map_or(dtype, |t| t.dtype);
+    // The ONNX data type numbers of the float dtypes; the statistics outputs' types (when
+    // present) are what inference made of it.
+    let stash = match (tys.get(1), stash_type) {
+        (Some(t), _) => t.dtype,
+        (None, 1) => DType::F32,
+        (None, 10) => DType::F16,
+        (None, 11) => DType::F64,
+        (None, 16) => DType::BF16,
+        (None, _) => dtype,
+    };
     let work = if precision(stash) > precision(dtype) {
         stash
     } else {
@@ -441,9 +450,5 @@ fn cumsum(
         y = em.bin(B::Add, y, s)?;
         k *= 2;
     }
-    y = flip(em, y)?;
-    if y == x {
-        y = em.un(U::Identity, y)?;
-    }
-    Ok(Some(vec![y]))
+    Ok(Some(vec![flip(em, y)?]))
 }

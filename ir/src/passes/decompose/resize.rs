@@ -91,9 +91,6 @@ pub(super) fn rewrite(
         };
         y = next;
     }
-    if y == x {
-        y = em.un(crate::op::UnaryOp::Identity, x)?;
-    }
     Ok(Some(vec![y]))
 }
 

@@ -598,6 +598,17 @@ fn convolution() {
         &[f32d(&[1, 3, 4, 3, 5]), f32d(&[3, 1, 2, 2, 2])],
         1,
     );
+    // A stride far beyond the input: one window, whose stride the view never uses.
+    check(
+        conv(n, &[], 1, &[], &[1 << 40]),
+        &[f64d(&[1, 2, 5]), f64d(&[3, 2, 3])],
+        1,
+    );
+    check(
+        max_pool(&[2], &[], &[1 << 40], true, &[], 0),
+        &[f64d(&[1, 2, 5])],
+        2,
+    );
     // Empty batch.
     check(
         conv(n, &[], 1, &[], &[]),
@@ -813,6 +824,11 @@ fn pads_trilu_gather_nd() {
             1,
         );
         check(Op::Pad { mode }, &[f64d(&[4]), i64c(&[0, 0])], 1);
+        // Pads longer than the axis (periodic), and one end cropping while the other pads.
+        check(Op::Pad { mode }, &[f64d(&[2, 3]), i64c(&[0, 7, 1, 5])], 1);
+        check(Op::Pad { mode }, &[f64d(&[5, 3]), i64c(&[-2, 1, 3, -1])], 1);
+        check(Op::Pad { mode }, &[f64d(&[4, 3]), i64c(&[-1, 0, -2, 0])], 1);
+        check(Op::Pad { mode }, &[f64d(&[3, 1]), i64c(&[-1, 0, 0, 0])], 1);
     }
     for upper in [true, false] {
         for k in [None, Some(-1), Some(2), Some(100)] {
@@ -877,6 +893,16 @@ fn folds_and_dropout() {
         &[i64c(&[2, 3])],
         1,
     );
+    let big = single(
+        &Op::ConstantOfShape {
+            value: Tensor::from_vec(&[1], vec![1.5f32]).unwrap(),
+        },
+        &[i64c(&[1 << 10, 1 << 7])],
+        1,
+    );
+    let d = decompose(&big).unwrap().graph;
+    let ops: Vec<&str> = d.nodes.iter().map(|(_, n)| n.op.name()).collect();
+    assert_eq!(ops, ["reshape", "expand"]);
     check(Op::Dropout { seed: None }, &[f64d(&[2, 3])], 2);
     check(
         Op::Dropout { seed: None },
@@ -1342,8 +1368,6 @@ fn cumsum_wraps_integers() {
 
 #[test]
 fn operands_that_must_be_constant_keep_the_node() {
-    let f32s = |v: &[f32]| Const(Tensor::from_vec(&[v.len()], v.to_vec()).unwrap());
-    let _ = f32s;
     let cases: Vec<(Op, Vec<In>)> = vec![
         (
             Op::CumSum {
@@ -1411,14 +1435,15 @@ proptest! {
         let arr = [v.0, v.1, v.2, v.3, v.4, v.5, v.6, v.7];
         let (op, ins) = conv_case(&arr);
         let [len, k, s, d, pb, pe, g, _] = arr;
-        // Only configurations inference accepts.
+        // Only configurations that inference accepts and the reference evaluates (it refuses
+        // a max-pool window that lies entirely in the padding).
         let fits = |op: &Op, ins: &[In]| {
             let mut g = Graph::new("p");
             let vals: Vec<Option<ValueId>> = ins.iter().enumerate().map(|(i, x)| match x {
                 Data(dt, sh) => Some(g.add_input(format!("x{i}"), TensorType::new(*dt, sh))),
                 _ => None,
             }).collect();
-            append(&mut g, op, &vals, 1).is_ok()
+            append(&mut g, op, &vals, 1).is_ok() && evaluate(&g, &random_inputs(&g, 0)).is_ok()
         };
         if fits(&op, &ins) {
             check(op, &ins, 1);
@@ -1445,5 +1470,23 @@ proptest! {
         if fits(&ap, &[f64d(&[1, 2, len])]) {
             check(ap, &[f64d(&[1, 2, len])], 1);
         }
+    }
+}
+
+#[test]
+fn max_pool_indices_skip_padding_ties() {
+    // Windows whose inside values are all -inf (or the integer minimum) equal the padding:
+    // the index names the first inside position, as the reference does.
+    let ninf = f64::NEG_INFINITY;
+    let t = Const(Tensor::from_vec(&[1, 1, 5], vec![ninf, ninf, 1.0, ninf, ninf]).unwrap());
+    check(max_pool(&[3], &[2, 2], &[1], false, &[], 0), &[t], 2);
+    let t =
+        Const(Tensor::from_vec(&[1, 1, 2, 3], vec![-128i8, -128, 5, -128, -128, -128]).unwrap());
+    for order in [0, 1] {
+        check(
+            max_pool(&[2, 2], &[1, 1, 1, 1], &[1, 1], false, &[], order),
+            std::slice::from_ref(&t),
+            2,
+        );
     }
 }

@@ -208,6 +208,16 @@ fn pad_for_windows(
     Ok((em.pad(x, &pads, value)?, pd))
 }
 
+/// The element stride of a view axis of `extent` positions, `step` input positions apart on
+/// an input axis of element stride `st`: 0 for a single position (its stride is never used,
+/// however large the attribute), saturating otherwise (the view's own check then refuses it).
+fn view_stride(extent: usize, step: usize, st: usize) -> i64 {
+    if extent <= 1 {
+        return 0;
+    }
+    i64::try_from(step.saturating_mul(st)).unwrap_or(i64::MAX)
+}
+
 /// The `[N, C, O..., K...]` windows of a padded `[N, C, P...]` input (an `as_strided` view).
 fn windows(
     em: &mut Emitter,
@@ -221,9 +231,9 @@ fn windows(
     let mut shape = vec![pd[0], pd[1]];
     let mut strides = vec![st[0] as i64, st[1] as i64];
     shape.extend(out);
-    strides.extend((0..out.len()).map(|i| (w.strides[i] * st[i + 2]) as i64));
+    strides.extend((0..out.len()).map(|i| view_stride(out[i], w.strides[i], st[i + 2])));
     shape.extend(kernel);
-    strides.extend((0..kernel.len()).map(|i| (w.dilations[i] * st[i + 2]) as i64));
+    strides.extend((0..kernel.len()).map(|i| view_stride(kernel[i], w.dilations[i], st[i + 2])));
     em.as_strided(xp, &shape, &strides, 0)
 }
 
@@ -247,11 +257,11 @@ fn conv_core(
     let kernel = &wd[2..];
     let st = strides_of(pd);
     let mut shape = vec![n, group, cg];
-    let mut strides = vec![st[0] as i64, (cg * st[1]) as i64, st[1] as i64];
+    let mut strides = vec![st[0] as i64, view_stride(group, cg, st[1]), st[1] as i64];
     shape.extend(kernel);
-    strides.extend((0..kernel.len()).map(|i| (w.dilations[i] * st[i + 2]) as i64));
+    strides.extend((0..kernel.len()).map(|i| view_stride(kernel[i], w.dilations[i], st[i + 2])));
     shape.extend(out);
-    strides.extend((0..out.len()).map(|i| (w.strides[i] * st[i + 2]) as i64));
+    strides.extend((0..out.len()).map(|i| view_stride(out[i], w.strides[i], st[i + 2])));
     let (Some(pk), Some(po)) = (checked_product(kernel), checked_product(out)) else {
         return Ok(None);
     };
@@ -499,7 +509,83 @@ fn max_pool(
         &[wf],
     )?;
     let idx = pool_indices(em, k, xd, p, &geom, column_major)?;
+    // A window whose maximum is the padding value itself holds only that value inside: the
+    // reference names its first inside position, which ArgMax may not (padding can precede).
+    let first = first_inside(em, xd, p, &geom, column_major)?;
+    let at_low = em.bin(B::Equal, y, low)?;
+    let idx = em.select(at_low, first, idx)?;
     Ok(Some(vec![y, idx]))
+}
+
+/// Strides of the spatial input positions in the Indices storage order (row-major, or
+/// column-major over the spatial axes).
+fn spatial_strides(spatial: &[usize], column_major: bool) -> Vec<i128> {
+    if column_major {
+        let mut v = vec![1i128; spatial.len()];
+        for i in 1..spatial.len() {
+            v[i] = v[i - 1] * spatial[i - 1] as i128;
+        }
+        v
+    } else {
+        strides_of(spatial).iter().map(|&s| s as i128).collect()
+    }
+}
+
+/// Block offsets `(n C + c) * prod(spatial)` of an `[N, C, S...]` input, shaped `[N, C, 1...]`.
+fn block_offsets(em: &mut Emitter, xd: &[usize]) -> ValueId {
+    let (bn, bc) = (xd[0], xd[1]);
+    let ps = checked_product(&xd[2..]).unwrap_or(0) as i128;
+    let mut bd = vec![bn, bc];
+    bd.extend(std::iter::repeat_n(1, xd.len() - 2));
+    em.konst(int_tensor(
+        DType::I64,
+        &bd,
+        (0..(bn * bc) as i128).map(|b| b * ps).collect(),
+    ))
+}
+
+/// For every window, the flat input index of its first tap inside the input (row-major over
+/// the kernel: per axis the smallest inside tap), shaped `[N, C, O...]`.
+fn first_inside(
+    em: &mut Emitter,
+    xd: &[usize],
+    p: &Pool<'_>,
+    geom: &[WindowAxis],
+    column_major: bool,
+) -> Result<ValueId> {
+    let spatial = &xd[2..];
+    let sst = spatial_strides(spatial, column_major);
+    let out: Vec<usize> = geom.iter().map(|g| g.out).collect();
+    // Per axis and output position, the input position of the first inside tap (0 if none).
+    let firsts: Vec<Vec<i128>> = geom
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            (0..g.out)
+                .map(|o| {
+                    (0..p.kernel[i])
+                        .map(|k| {
+                            (o * p.win.strides[i] + k * p.win.dilations[i]) as i128
+                                - g.pad_begin as i128
+                        })
+                        .find(|&pos| (0..spatial[i] as i128).contains(&pos))
+                        .unwrap_or(0)
+                })
+                .collect()
+        })
+        .collect();
+    let ost = strides_of(&out);
+    let po = checked_product(&out).unwrap_or(0);
+    let table: Vec<i128> = (0..po)
+        .map(|f| {
+            (0..out.len())
+                .map(|i| firsts[i][(f / ost[i]) % out[i].max(1)] * sst[i])
+                .sum()
+        })
+        .collect();
+    let t = em.konst(int_tensor(DType::I64, &out, table));
+    let blocks = block_offsets(em, xd);
+    em.bin(B::Add, t, blocks)
 }
 
 /// Flat input indices of window taps `k` (flattened kernel positions, shape `[N, C, O...]`).
@@ -513,16 +599,7 @@ fn pool_indices(
 ) -> Result<ValueId> {
     let spatial = &xd[2..];
     let n = spatial.len();
-    // Strides of the spatial input positions in the index's storage order.
-    let sst: Vec<i128> = if column_major {
-        let mut v = vec![1i128; n];
-        for i in 1..n {
-            v[i] = v[i - 1] * spatial[i - 1] as i128;
-        }
-        v
-    } else {
-        strides_of(spatial).iter().map(|&s| s as i128).collect()
-    };
+    let sst = spatial_strides(spatial, column_major);
     // Tap table: kernel position -> offset `sum k_i d_i st_i`.
     let kst = strides_of(&p.kernel);
     let pk = checked_product(&p.kernel).unwrap_or(0);
@@ -554,16 +631,7 @@ fn pool_indices(
         })
         .collect();
     let origin = em.konst(int_tensor(DType::I64, &out, origin));
-    // Block offset `(n C + c) * prod(spatial)`, shaped [N, C, 1...].
-    let (bn, bc) = (xd[0], xd[1]);
-    let ps = checked_product(spatial).unwrap_or(0) as i128;
-    let mut bd = vec![bn, bc];
-    bd.extend(std::iter::repeat_n(1, n));
-    let blocks = em.konst(int_tensor(
-        DType::I64,
-        &bd,
-        (0..(bn * bc) as i128).map(|b| b * ps).collect(),
-    ));
+    let blocks = block_offsets(em, xd);
     let t = em.bin(B::Add, tap, origin)?;
     em.bin(B::Add, t, blocks)
 }
