@@ -240,20 +240,353 @@ fn sizes_not_divisible_by_the_vector_width() {
     }
 }
 
+
+fn reduce(g: &mut Graph, kind: ReduceOp, x: ValueId, axes: &[i64], keepdims: bool) -> ValueId {
+    let a = (!axes.is_empty()).then(|| ints(g, axes));
+    node(
+        g,
+        Op::Reduce {
+            kind,
+            keepdims,
+            noop_with_empty_axes: false,
+        },
+        &[Some(x), a],
+    )
+}
+
 #[test]
-fn debug_print() {
-    let mut g = Graph::new("odd");
-    let x = input(&mut g, "x", DType::F32, &[5]);
-    let y = input(&mut g, "y", DType::F32, &[5]);
-    let s = op2(&mut g, Op::Binary(BinaryOp::Sub), x, y);
-    output(&mut g, s, "z");
-    let f = fuse(&g).unwrap();
-    eprintln!("{f:?}");
-    let p = plan(&g, &f, &TargetDesc::generic_cpu(2)).unwrap();
-    for s in &p.steps {
-        if let Step::Kernel(k) = s {
-            eprintln!("{}\n{:?}", print_kernel(&k.kernel), k.args);
+fn every_view_kind_and_their_composition() {
+    // transpose ∘ reshape ∘ slice ∘ pad ∘ concat ∘ as_strided, on integers (exact).
+    let mut g = Graph::new("views");
+    let x = input(&mut g, "x", DType::I32, &[2, 3, 4]);
+    let w = input(&mut g, "w", DType::I32, &[3, 5]);
+    let t = node(&mut g, Op::Transpose { perm: vec![2, 0, 1] }, &[Some(x)]);
+    let shape = ints(&mut g, &[4, 6]);
+    let r = op2(&mut g, Op::Reshape { allowzero: false }, t, shape);
+    let (st, en, ax, sp) = (ints(&mut g, &[1, 5]), ints(&mut g, &[4, -7]), ints(&mut g, &[0, 1]), ints(&mut g, &[2, -2]));
+    let sl = node(&mut g, Op::Slice {}, &[Some(r), Some(st), Some(en), Some(ax), Some(sp)]);
+    let pads = ints(&mut g, &[1, 0, 0, 2]);
+    let fill = g.add_constant(Tensor::scalar(-7i32));
+    let pd = node(&mut g, Op::Pad { mode: crate::attr::PadMode::Constant }, &[Some(sl), Some(pads), Some(fill)]);
+    let cc = node(&mut g, Op::Concat { axis: 0 }, &[Some(pd), Some(w)]);
+    let asd = op1(&mut g, Op::AsStrided { shape: vec![3, 4], strides: vec![4, -1], offset: 3 }, cc);
+    let one = g.add_constant(Tensor::scalar(1i32));
+    let y = op2(&mut g, Op::Binary(BinaryOp::Add), asd, one);
+    output(&mut g, y, "y");
+    let p = check(&g);
+    assert_eq!(kernels(&p), 1, "views compose into the consumer");
+    // Each view alone, as a graph output (a copy kernel).
+    let views: Vec<Box<dyn Fn(&mut Graph, ValueId) -> ValueId>> = vec![
+        Box::new(|g, x| node(g, Op::Transpose { perm: vec![] }, &[Some(x)])),
+        Box::new(|g, x| { let s = ints(g, &[6, -1]); op2(g, Op::Reshape { allowzero: false }, x, s) }),
+        Box::new(|g, x| { let s = ints(g, &[0, 2]); op2(g, Op::Unsqueeze {}, x, s) }),
+        Box::new(|g, x| op1(g, Op::Flatten { axis: 2 }, x)),
+        Box::new(|g, x| { let s = ints(g, &[2, 2, 3, 4]); op2(g, Op::Expand {}, x, s) }),
+        Box::new(|g, x| { let (a, b) = (ints(g, &[-1, 0]), ints(g, &[-100, 10])); let ax = ints(g, &[2, 1]); let st = ints(g, &[-1, 2]); node(g, Op::Slice {}, &[Some(x), Some(a), Some(b), Some(ax), Some(st)]) }),
+        Box::new(|g, x| { let p = ints(g, &[0, -1, 2, 1, 2, -1]); node(g, Op::Pad { mode: crate::attr::PadMode::Constant }, &[Some(x), Some(p)]) }),
+        Box::new(|g, x| node(g, Op::Concat { axis: -1 }, &[Some(x), Some(x)])),
+        Box::new(|g, x| op1(g, Op::AsStrided { shape: vec![2, 2, 2], strides: vec![0, 5, 7], offset: 2 }, x)),
+    ];
+    for (i, f) in views.iter().enumerate() {
+        let mut g = Graph::new(format!("view{i}"));
+        let x = input(&mut g, "x", DType::I32, &[2, 3, 4]);
+        let y = f(&mut g, x);
+        output(&mut g, y, "y");
+        check(&g);
+    }
+}
+
+#[test]
+fn views_of_floats_keep_vectorized_loads_where_contiguous() {
+    let mut g = Graph::new("bias");
+    let x = input(&mut g, "x", DType::F32, &[3, 9]);
+    let b = input(&mut g, "b", DType::F32, &[9]);
+    let s = op2(&mut g, Op::Binary(BinaryOp::Add), x, b);
+    let e = op1(&mut g, Op::Unary(UnaryOp::Exp), s);
+    output(&mut g, e, "y");
+    let p = check(&g);
+    let Step::Kernel(k) = &p.steps[0] else { panic!() };
+    let text = print_kernel(&k.kernel);
+    assert!(text.contains("vectorize(4)") && text.contains("load<4>"), "{text}");
+}
+
+#[test]
+fn reductions_over_each_axis_all_axes_and_keepdims() {
+    for dtype in [DType::F32, DType::I32] {
+        for kind in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Prod] {
+            let axes_list: [&[i64]; 7] = [&[0], &[1], &[-1], &[0, 2], &[1, 2], &[], &[0, 1, 2]];
+            for axes in axes_list {
+                for keepdims in [false, true] {
+                    let mut g = Graph::new("red");
+                    let x = input(&mut g, "x", dtype, &[3, 4, 5]);
+                    let y = reduce(&mut g, kind, x, axes, keepdims);
+                    output(&mut g, y, "y");
+                    let p = check(&g);
+                    assert_eq!(kernels(&p), 1);
+                }
+            }
         }
     }
-    eprintln!("{:?}", p.buffers);
+}
+
+#[test]
+fn long_contiguous_reduction_uses_vector_accumulators() {
+    let mut g = Graph::new("rowsum");
+    let x = input(&mut g, "x", DType::F32, &[3, 37]);
+    let sq = op2(&mut g, Op::Binary(BinaryOp::Mul), x, x);
+    let y = reduce(&mut g, ReduceOp::Sum, sq, &[1], true);
+    let r = op1(&mut g, Op::Unary(UnaryOp::Sqrt), y);
+    output(&mut g, r, "y");
+    let p = check(&g);
+    assert_eq!(kernels(&p), 1, "prologue and epilogue fuse into the reduction");
+    let Step::Kernel(k) = &p.steps[0] else { panic!() };
+    let text = print_kernel(&k.kernel);
+    assert!(text.contains("reduce_add"), "{text}");
+    // The GPU kernel reduces in shared memory.
+    let gp = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_gpu()).unwrap();
+    let Step::Kernel(k) = &gp.steps[0] else { panic!() };
+    let text = print_kernel(&k.kernel);
+    assert!(text.contains("shared %partial") && text.contains("barrier"), "{text}");
+}
+
+#[test]
+fn reductions_propagate_nan_and_inf() {
+    for kind in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
+        for axes in [&[0i64][..], &[1]] {
+            let mut g = Graph::new("nan");
+            let x = input(&mut g, "x", DType::F32, &[6, 7]);
+            let y = reduce(&mut g, kind, x, axes, false);
+            output(&mut g, y, "y");
+            check_special(&g, true);
+        }
+    }
+}
+
+#[test]
+fn argmax_and_argmin_with_ties_nan_and_last_index() {
+    for dtype in [DType::F32, DType::I32] {
+        for axis in [0i64, 1, -1] {
+            for keepdims in [false, true] {
+                for last in [false, true] {
+                    for max in [true, false] {
+                        let mut g = Graph::new("arg");
+                        let x = input(&mut g, "x", dtype, &[4, 6]);
+                        let op = if max {
+                            Op::ArgMax { axis, keepdims, select_last_index: last }
+                        } else {
+                            Op::ArgMin { axis, keepdims, select_last_index: last }
+                        };
+                        let y = op1(&mut g, op, x);
+                        output(&mut g, y, "y");
+                        check_special(&g, dtype.is_float());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn softmax_graph(dims: &[usize]) -> Graph {
+    let mut g = Graph::new("softmax");
+    let x = input(&mut g, "x", DType::F32, dims);
+    let m = reduce(&mut g, ReduceOp::Max, x, &[-1], true);
+    let d = op2(&mut g, Op::Binary(BinaryOp::Sub), x, m);
+    let e = op1(&mut g, Op::Unary(UnaryOp::Exp), d);
+    let s = reduce(&mut g, ReduceOp::Sum, e, &[-1], true);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Div), e, s);
+    output(&mut g, y, "y");
+    g
+}
+
+#[test]
+fn softmax_is_three_kernels() {
+    for dims in [&[3usize, 7][..], &[2, 3, 9], &[5]] {
+        let g = softmax_graph(dims);
+        let p = check(&g);
+        assert_eq!(kernels(&p), 3, "max, exp-sum, divide");
+    }
+}
+
+fn matmul_graph(a: &[usize], b: &[usize], bias: bool) -> Graph {
+    let mut g = Graph::new("mm");
+    let x = input(&mut g, "a", DType::F32, a);
+    let w = input(&mut g, "b", DType::F32, b);
+    let mut y = op2(&mut g, Op::MatMul {}, x, w);
+    if bias {
+        let n = *g.value(y).ty.shape.as_static().unwrap().last().unwrap();
+        let c = input(&mut g, "c", DType::F32, &[n]);
+        y = op2(&mut g, Op::Binary(BinaryOp::Add), y, c);
+        y = op1(&mut g, Op::Unary(UnaryOp::Relu), y);
+    }
+    output(&mut g, y, "y");
+    g
+}
+
+#[test]
+fn matmul_with_bias_and_relu_is_one_kernel() {
+    let g = matmul_graph(&[5, 7], &[7, 9], true);
+    let p = check(&g);
+    assert_eq!(kernels(&p), 1);
+    let Step::Kernel(k) = &p.steps[0] else { panic!() };
+    assert!(print_kernel(&k.kernel).contains("fma("), "{}", print_kernel(&k.kernel));
+}
+
+#[test]
+fn matmul_batch_broadcasting_and_vectors() {
+    let cases: [(&[usize], &[usize]); 7] = [
+        (&[2, 1, 3, 4], &[3, 4, 5]),
+        (&[4], &[4, 3]),
+        (&[2, 3, 4], &[4]),
+        (&[4], &[4]),
+        (&[1, 3], &[3, 1]),
+        (&[2, 0, 3], &[3, 4]),
+        (&[3, 0], &[0, 5]),
+    ];
+    for (a, b) in cases {
+        check(&matmul_graph(a, b, false));
+    }
+    // Integer matmul is exact; a transposed operand is a prologue view.
+    let mut g = Graph::new("imm");
+    let x = input(&mut g, "a", DType::I32, &[3, 4]);
+    let w = input(&mut g, "b", DType::I32, &[5, 4]);
+    let wt = node(&mut g, Op::Transpose { perm: vec![1, 0] }, &[Some(w)]);
+    let y = op2(&mut g, Op::MatMul {}, x, wt);
+    output(&mut g, y, "y");
+    assert_eq!(kernels(&check(&g)), 1);
+}
+
+#[test]
+fn gather_gather_elements_and_scatter() {
+    let mut g = Graph::new("gather");
+    let x = input(&mut g, "x", DType::F32, &[4, 5]);
+    let idx = g.add_constant(Tensor::from_vec(&[2, 3], vec![0i64, -1, 2, 3, 1, -4]).unwrap());
+    let e = op1(&mut g, Op::Unary(UnaryOp::Exp), x);
+    let y = op2(&mut g, Op::Gather { axis: 1 }, e, idx);
+    output(&mut g, y, "y");
+    let p = check(&g);
+    assert_eq!(kernels(&p), 2, "gather data is materialized, not recomputed");
+
+    let mut g = Graph::new("gather_el");
+    let x = input(&mut g, "x", DType::I32, &[3, 4]);
+    let idx = g.add_constant(Tensor::from_vec(&[3, 2], vec![0i64, -1, 2, 3, 1, 0]).unwrap());
+    let y = op2(&mut g, Op::GatherElements { axis: 1 }, x, idx);
+    let i2 = g.add_constant(Tensor::from_vec(&[2], vec![2i32, 0]).unwrap());
+    let z = op2(&mut g, Op::Gather { axis: 0 }, y, i2);
+    output(&mut g, z, "z");
+    assert_eq!(kernels(&check(&g)), 1);
+
+    let mut g = Graph::new("scatter");
+    let x = input(&mut g, "x", DType::F32, &[4, 3]);
+    let idx = g.add_constant(Tensor::from_vec(&[2, 1], vec![3i64, 1]).unwrap());
+    let up = input(&mut g, "u", DType::F32, &[2, 3]);
+    let xr = op1(&mut g, Op::Unary(UnaryOp::Neg), x);
+    let s = node(&mut g, Op::ScatterND { reduction: crate::attr::ScatterReduction::None }, &[Some(xr), Some(idx), Some(up)]);
+    let y = op1(&mut g, Op::Unary(UnaryOp::Abs), s);
+    output(&mut g, y, "y");
+    let p = check(&g);
+    assert!(p.steps.iter().any(|s| matches!(s, Step::Host(_))));
+}
+
+#[test]
+fn host_nodes_are_their_own_steps_with_materialized_operands() {
+    let mut g = Graph::new("host");
+    let x = input(&mut g, "x", DType::F32, &[3, 6]);
+    let t = node(&mut g, Op::Transpose { perm: vec![1, 0] }, &[Some(x)]);
+    let k = g.add_constant(Tensor::from_vec(&[1], vec![2i64]).unwrap());
+    let outs = nodes(&mut g, Op::TopK { axis: 0, largest: true, sorted: true }, &[Some(t), Some(k)], 2);
+    let y = op1(&mut g, Op::Unary(UnaryOp::Neg), outs[0]);
+    output(&mut g, y, "y");
+    output(&mut g, outs[1], "i");
+    let p = check(&g);
+    assert_eq!(kernels(&p), 2, "the transpose copy and the neg");
+    let fused = fuse(&g).unwrap();
+    assert_eq!(fused.groups.iter().filter(|g| g.kind == GroupKind::Host).count(), 1);
+    let dot = to_dot(&g, &fused);
+    assert!(dot.contains("cluster_1") && dot.contains("top_k") && dot.contains("->"), "{dot}");
+}
+
+#[test]
+fn empty_and_rank0_tensors() {
+    let mut g = Graph::new("empty");
+    let x = input(&mut g, "x", DType::F32, &[0, 3]);
+    let y = op1(&mut g, Op::Unary(UnaryOp::Exp), x);
+    let s = reduce(&mut g, ReduceOp::Sum, x, &[0], false);
+    let m = reduce(&mut g, ReduceOp::Max, x, &[0], true);
+    let pads = ints(&mut g, &[1, 0, 0, 0]);
+    let pd = node(&mut g, Op::Pad { mode: crate::attr::PadMode::Constant }, &[Some(x), Some(pads)]);
+    let w = input(&mut g, "w", DType::F32, &[2, 3]);
+    let cc = node(&mut g, Op::Concat { axis: 0 }, &[Some(x), Some(w)]);
+    for (v, n) in [(y, "y"), (s, "s"), (m, "m"), (pd, "p"), (cc, "c")] {
+        output(&mut g, v, n);
+    }
+    check(&g);
+
+    let mut g = Graph::new("scalar");
+    let x = input(&mut g, "x", DType::F32, &[]);
+    let b = input(&mut g, "b", DType::F32, &[2]);
+    let e = op1(&mut g, Op::Unary(UnaryOp::Tanh), x);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Mul), e, b);
+    let s = reduce(&mut g, ReduceOp::Sum, x, &[], false);
+    let a = op1(&mut g, Op::ArgMax { axis: 0, keepdims: false, select_last_index: false }, b);
+    for (v, n) in [(y, "y"), (s, "s"), (a, "a"), (x, "x_again")] {
+        output(&mut g, v, n);
+    }
+    let p = check(&g);
+    assert_eq!(p.outputs[3].1, p.inputs[0].1, "an output that is an input is that buffer");
+}
+
+#[test]
+fn wide_buffers_use_i64_indices() {
+    let mut g = Graph::new("wide");
+    let x = input(&mut g, "x", DType::U8, &[]);
+    let shape = ints(&mut g, &[1 << 31]);
+    let y = op2(&mut g, Op::Expand {}, x, shape);
+    output(&mut g, y, "y");
+    let fused = fuse(&g).unwrap();
+    for t in targets() {
+        let p = plan(&g, &fused, &t).unwrap();
+        let Step::Kernel(k) = &p.steps[0] else { panic!() };
+        let text = print_kernel(&k.kernel);
+        assert!(text.contains(": i64 =") && !text.contains(": i32 ="), "{text}");
+    }
+    let small = softmax_graph(&[2, 3]);
+    let p = plan(&small, &fuse(&small).unwrap(), &TargetDesc::generic_cpu(1)).unwrap();
+    let Step::Kernel(k) = &p.steps[0] else { panic!() };
+    assert!(print_kernel(&k.kernel).contains(": i32 ="));
+}
+
+#[test]
+fn unsupported_dtypes_and_dynamic_shapes_are_typed_errors() {
+    let g = softmax_graph(&[2, 3]);
+    let mut t = TargetDesc::generic_gpu();
+    t.dtypes[DType::ALL.iter().position(|&d| d == DType::F32).unwrap()] = DTypeSupport::Unsupported;
+    let err = plan(&g, &fuse(&g).unwrap(), &t).unwrap_err();
+    assert!(matches!(err, IrError::Unsupported { dtype: DType::F32, .. }), "{err}");
+    assert!(err.to_string().contains("reduce_max"), "{err}");
+
+    let mut g = Graph::new("dyn");
+    let x = g.add_input(
+        "x",
+        TensorType {
+            dtype: DType::F32,
+            shape: crate::shape::Shape(vec![crate::shape::Dim::Symbolic("n".into())]),
+        },
+    );
+    let y = g.push_node(Op::Unary(UnaryOp::Neg), vec![Some(x)], vec![g.value(x).ty.clone()], None);
+    let yv = g.node(y).outputs[0];
+    output(&mut g, yv, "y");
+    let err = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_cpu(1)).unwrap_err();
+    assert!(matches!(err, IrError::InputShape { .. }), "{err}");
+}
+
+#[test]
+fn multi_chunk_cpu_schedules_split_the_output() {
+    let mut g = Graph::new("big");
+    let x = input(&mut g, "x", DType::F32, &[3, 1500]);
+    let b = input(&mut g, "b", DType::F32, &[3, 1]);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Mul), x, b);
+    output(&mut g, y, "y");
+    let p = check(&g);
+    let Step::Kernel(k) = &p.steps[0] else { panic!() };
+    assert!(k.kernel.launch.grid[0] > 1, "{}", print_kernel(&k.kernel));
 }
