@@ -191,7 +191,9 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
             }
             NodeClass::View | NodeClass::Index => u.forced || u.instances > MAX_VIEW_COPIES,
             NodeClass::Reduce | NodeClass::Contraction => {
-                u.forced || u.reread || !claim_epilogue(graph, id, &users, &uses, &roots, &mut heavy_of)
+                u.forced
+                    || u.reread
+                    || !claim_epilogue(graph, id, &users, &uses, &roots, &mut heavy_of)
             }
         };
         if root {
@@ -213,7 +215,9 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
                     wu.instances = wu.instances.saturating_add(instances);
                     let rereads = matches!(class, NodeClass::Contraction)
                         || (class == NodeClass::Index && slot == 0)
-                        || (matches!(class, NodeClass::View | NodeClass::Index) && u.reread && !root);
+                        || (matches!(class, NodeClass::View | NodeClass::Index)
+                            && u.reread
+                            && !root);
                     wu.reread |= rereads;
                 }
             }

@@ -346,7 +346,8 @@ fn schedule_group(
         names: 0,
         root: out,
     };
-    let out_buf = kb.k.param("out", graph.value(out).ty.dtype, n, Access::Write);
+    let out_buf =
+        kb.k.param("out", graph.value(out).ty.dtype, n, Access::Write);
     let heavy = match heavy {
         Some(h) => Some((h, kb.heavy_of(h)?)),
         None => None,
@@ -386,7 +387,14 @@ enum Accum {
 
 impl Kb<'_> {
     /// The statements computing and storing `lanes` outputs at `pos`, flat index `flat`.
-    fn element(&mut self, job: &Job, pos: &Pos, flat: Expr, lanes: u8, acc: Accum) -> Res<Vec<Stmt>> {
+    fn element(
+        &mut self,
+        job: &Job,
+        pos: &Pos,
+        flat: Expr,
+        lanes: u8,
+        acc: Accum,
+    ) -> Res<Vec<Stmt>> {
         let mut stmts = Vec::new();
         self.subst.clear();
         if let Some((h, _)) = &job.heavy {
@@ -425,7 +433,10 @@ impl Kb<'_> {
 
     fn lanes(&self) -> u8 {
         let l = self.target.vector_lanes_f32.clamp(1, 16);
-        [16u8, 8, 4, 2, 1].into_iter().find(|&x| x <= l).unwrap_or(1)
+        [16u8, 8, 4, 2, 1]
+            .into_iter()
+            .find(|&x| x <= l)
+            .unwrap_or(1)
     }
 
     fn let_var(&mut self, base: &str, value: Expr, out: &mut Vec<Stmt>) -> Expr {
@@ -437,7 +448,15 @@ impl Kb<'_> {
         Expr::Var(v)
     }
 
-    fn loop_stmt(&mut self, var: VarId, start: Expr, end: Expr, step: u32, kind: LoopKind, body: Vec<Stmt>) -> Stmt {
+    fn loop_stmt(
+        &mut self,
+        var: VarId,
+        start: Expr,
+        end: Expr,
+        step: u32,
+        kind: LoopKind,
+        body: Vec<Stmt>,
+    ) -> Stmt {
         Stmt::Loop {
             var,
             start,
@@ -453,7 +472,7 @@ impl Kb<'_> {
         let m = self.m;
         let c = m.cast(Expr::GroupId(0));
         let c = self.let_var("chunk", c, out);
-        let s = m.mul_c(&m.inv(c), per as i128);
+        let s = m.mul_c(&Ix::new(c, Some(0)), per as i128);
         let s = self.let_var("start", s.e, out);
         let e = Expr::binary(
             crate::kernel::BinOp::Min,
@@ -507,17 +526,21 @@ impl Kb<'_> {
             let rem = Expr::bin(BinaryOp::Mod, span, Expr::int(m.dt, i128::from(lanes)));
             let ve = self.let_var("vend", Expr::bin(BinaryOp::Sub, e.clone(), rem), &mut body);
             let i = self.fresh("i", m.ty());
-            let pos = Pos::Flat(Ix {
-                e: Expr::Var(i),
-                dj: Some(1),
-            });
+            let pos = Pos::Flat(Ix::within(Expr::Var(i), Some(1), 0, job.n as i128 - 1));
             let inner = self.element(job, &pos, Expr::Var(i), lanes, Accum::Outer)?;
-            let lp = self.loop_stmt(i, s.clone(), ve.clone(), u32::from(lanes), LoopKind::Vectorize(lanes), inner);
+            let lp = self.loop_stmt(
+                i,
+                s.clone(),
+                ve.clone(),
+                u32::from(lanes),
+                LoopKind::Vectorize(lanes),
+                inner,
+            );
             body.push(lp);
             tail_start = ve;
         }
         let t = self.fresh("i", m.ty());
-        let pos = Pos::Flat(m.inv(Expr::Var(t)));
+        let pos = Pos::Flat(m.inv(Expr::Var(t), 0, job.n as i128 - 1));
         let inner = self.element(job, &pos, Expr::Var(t), 1, Accum::Inner)?;
         let lp = self.loop_stmt(t, tail_start, e, 1, LoopKind::Serial, inner);
         body.push(lp);
@@ -535,20 +558,28 @@ impl Kb<'_> {
         let (s, e) = self.chunk_range(per, rows, &mut body);
         let row = self.fresh("row", m.ty());
         let outer = &job.dims[..job.dims.len() - 1];
-        let base = m.mul_c(&m.inv(Expr::Var(row)), d as i128);
+        let row_ix = m.inv(Expr::Var(row), 0, rows as i128 - 1);
+        let base = m.mul_c(&row_ix, d as i128);
         let mut row_body = Vec::new();
         let dv = d - d % usize::from(lanes);
         let mk = |kb: &mut Self, lanes: u8, lo: usize, hi: usize, kind: LoopKind| -> Res<Stmt> {
             let j = kb.fresh("j", m.ty());
-            let mut coords = m.coords(&Pos::Flat(m.inv(Expr::Var(row))), outer);
-            coords.push(Ix {
-                e: Expr::Var(j),
-                dj: Some(if lanes > 1 { 1 } else { 0 }),
-            });
-            let flat = m.add(&base, &m.inv(Expr::Var(j))).e;
+            let mut coords = m.coords(&Pos::Flat(row_ix.clone()), outer);
+            let dj = Some(if lanes > 1 { 1 } else { 0 });
+            coords.push(Ix::within(Expr::Var(j), dj, lo as i128, hi as i128 - 1));
+            let flat = m
+                .add(&base, &m.inv(Expr::Var(j), lo as i128, hi as i128 - 1))
+                .e;
             let inner = kb.element(job, &Pos::Coords(coords), flat, lanes, Accum::Outer)?;
             let step = u32::from(lanes);
-            Ok(kb.loop_stmt(j, Expr::int(m.dt, lo as i128), Expr::int(m.dt, hi as i128), step, kind, inner))
+            Ok(kb.loop_stmt(
+                j,
+                Expr::int(m.dt, lo as i128),
+                Expr::int(m.dt, hi as i128),
+                step,
+                kind,
+                inner,
+            ))
         };
         row_body.push(mk(self, lanes, 0, dv, LoopKind::Vectorize(lanes))?);
         if dv < d {
@@ -564,7 +595,12 @@ impl Kb<'_> {
         if let Some((h, Heavy::Reduce { kind, mask })) = &job.heavy {
             let x = self.input_of(*h, 0)?;
             let xd = self.dims(x);
-            let k: usize = xd.iter().zip(mask).filter(|(_, m)| **m).map(|(d, _)| *d).product();
+            let k: usize = xd
+                .iter()
+                .zip(mask)
+                .filter(|(_, m)| **m)
+                .map(|(d, _)| *d)
+                .product();
             let bytes = self.dtype(x).size_bytes().max(1);
             let mut g = k.next_power_of_two().min(self.group_limit());
             while g > 1 && g * bytes > self.target.shared_bytes {
@@ -588,7 +624,9 @@ impl Kb<'_> {
 
     /// `[grid, group]` and the id expression of a 1-D launch covering `units` items.
     fn gpu_launch(&mut self, units: usize, group: usize) -> usize {
-        let groups = units.div_ceil(group).clamp(1, self.target.max_grid_dims[0].max(1));
+        let groups = units
+            .div_ceil(group)
+            .clamp(1, self.target.max_grid_dims[0].max(1));
         self.k.launch = crate::kernel::Launch {
             grid: vec![groups],
             group: vec![group],
@@ -604,26 +642,51 @@ impl Kb<'_> {
         let mut body = Vec::new();
         let gid = Expr::bin(
             BinaryOp::Add,
-            Expr::bin(BinaryOp::Mul, m.cast(Expr::GroupId(0)), Expr::int(m.dt, g as i128)),
+            Expr::bin(
+                BinaryOp::Mul,
+                m.cast(Expr::GroupId(0)),
+                Expr::int(m.dt, g as i128),
+            ),
             m.cast(Expr::LocalId(0)),
         );
         let gid = self.let_var("gid", gid, &mut body);
         let i = self.fresh("i", m.ty());
-        let inner = self.element(job, &Pos::Flat(m.inv(Expr::Var(i))), Expr::Var(i), 1, Accum::Outer)?;
-        let stride = u32::try_from(groups * g).map_err(|_| Fail::Internal("launch too large".into()))?;
-        let lp = self.loop_stmt(i, gid, Expr::int(m.dt, job.n as i128), stride, LoopKind::Serial, inner);
+        let pos = Pos::Flat(m.inv(Expr::Var(i), 0, job.n as i128 - 1));
+        let inner = self.element(job, &pos, Expr::Var(i), 1, Accum::Outer)?;
+        let stride =
+            u32::try_from(groups * g).map_err(|_| Fail::Internal("launch too large".into()))?;
+        let lp = self.loop_stmt(
+            i,
+            gid,
+            Expr::int(m.dt, job.n as i128),
+            stride,
+            LoopKind::Serial,
+            inner,
+        );
         body.push(lp);
         Ok(body)
     }
 
     /// One workgroup per output: strided partial sums, then a shared-memory tree.
-    fn gpu_tree(&mut self, job: &Job, h: NodeId, kind: crate::op::ReduceOp, mask: Vec<bool>, g: usize) -> Res<Vec<Stmt>> {
+    fn gpu_tree(
+        &mut self,
+        job: &Job,
+        h: NodeId,
+        kind: crate::op::ReduceOp,
+        mask: Vec<bool>,
+        g: usize,
+    ) -> Res<Vec<Stmt>> {
         let m = self.m;
         let x = self.input_of(h, 0)?;
         let dt = self.dtype(x);
         let ty = Ty::scalar(dt);
         let xd = self.dims(x);
-        let red: Vec<usize> = xd.iter().zip(&mask).filter(|(_, m)| **m).map(|(d, _)| *d).collect();
+        let red: Vec<usize> = xd
+            .iter()
+            .zip(&mask)
+            .filter(|(_, m)| **m)
+            .map(|(d, _)| *d)
+            .collect();
         let k_total: usize = red.iter().product();
         let groups = self.gpu_launch(job.n, 1);
         self.k.launch.group = vec![g];
@@ -631,7 +694,7 @@ impl Kb<'_> {
         let mut body = Vec::new();
         let lid = self.let_var("lid", m.cast(Expr::LocalId(0)), &mut body);
         let o = self.fresh("o", m.ty());
-        let pos = Pos::Flat(m.inv(Expr::Var(o)));
+        let pos = Pos::Flat(m.inv(Expr::Var(o), 0, job.n as i128 - 1));
         let mut per = Vec::new();
         let acc = self.fresh("acc", ty);
         per.push(Stmt::Local {
@@ -639,7 +702,10 @@ impl Kb<'_> {
             init: reduce::init(kind, ty),
         });
         let k = self.fresh("k", m.ty());
-        let rc = m.coords(&Pos::Flat(m.inv(Expr::Var(k))), &red);
+        let rc = m.coords(
+            &Pos::Flat(m.inv(Expr::Var(k), 0, k_total as i128 - 1)),
+            &red,
+        );
         let ic = self.reduce_input_coords(h, &mask, &pos, &rc);
         let mut kbody = Vec::new();
         let xv = self.value(x, &Pos::Coords(ic), 1, &mut kbody)?;
@@ -647,7 +713,14 @@ impl Kb<'_> {
             var: acc,
             value: reduce::combine(kind, Expr::Var(acc), xv),
         });
-        per.push(self.loop_stmt(k, lid.clone(), Expr::int(m.dt, k_total as i128), g as u32, LoopKind::Serial, kbody));
+        per.push(self.loop_stmt(
+            k,
+            lid.clone(),
+            Expr::int(m.dt, k_total as i128),
+            g as u32,
+            LoopKind::Serial,
+            kbody,
+        ));
         per.push(Stmt::Store {
             buf: sh,
             index: lid.clone(),
@@ -656,7 +729,10 @@ impl Kb<'_> {
         per.push(Stmt::Barrier);
         let mut s = g / 2;
         while s >= 1 {
-            let other = Expr::load(sh, Expr::bin(BinaryOp::Add, lid.clone(), Expr::int(m.dt, s as i128)));
+            let other = Expr::load(
+                sh,
+                Expr::bin(BinaryOp::Add, lid.clone(), Expr::int(m.dt, s as i128)),
+            );
             per.push(Stmt::If {
                 cond: Expr::bin(BinaryOp::Less, lid.clone(), Expr::int(m.dt, s as i128)),
                 then: vec![Stmt::Store {
@@ -687,8 +763,16 @@ impl Kb<'_> {
         });
         per.push(Stmt::Barrier);
         let start = m.cast(Expr::GroupId(0));
-        let stride = u32::try_from(groups).map_err(|_| Fail::Internal("launch too large".into()))?;
-        let lp = self.loop_stmt(o, start, Expr::int(m.dt, job.n as i128), stride, LoopKind::Serial, per);
+        let stride =
+            u32::try_from(groups).map_err(|_| Fail::Internal("launch too large".into()))?;
+        let lp = self.loop_stmt(
+            o,
+            start,
+            Expr::int(m.dt, job.n as i128),
+            stride,
+            LoopKind::Serial,
+            per,
+        );
         body.push(lp);
         Ok(body)
     }

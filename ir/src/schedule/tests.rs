@@ -63,7 +63,9 @@ fn output(g: &mut Graph, v: ValueId, name: &str) {
 /// fractions; `special` adds NaN, infinities and -0.
 fn data(dtype: DType, dims: &[usize], seed: u64, special: bool) -> Tensor {
     let n: usize = dims.iter().product();
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let vals: Vec<f64> = (0..n)
         .map(|i| {
             s = s
@@ -130,7 +132,8 @@ fn run_plan(plan: &Plan, inputs: &HashMap<String, Tensor>) -> Result<Vec<Tensor>
                     node: h.node.clone(),
                     op: h.op.name(),
                 };
-                let outs = eval_op(&h.op, &at, &refs, h.outputs.len()).map_err(|e| e.to_string())?;
+                let outs =
+                    eval_op(&h.op, &at, &refs, h.outputs.len()).map_err(|e| e.to_string())?;
                 for (&b, t) in h.outputs.iter().zip(outs) {
                     bufs[b] = t.into_bytes();
                 }
@@ -196,14 +199,20 @@ fn check_special(g: &Graph, special: bool) -> Plan {
         .map(|(i, &v)| {
             let ty = &g.value(v).ty;
             let dims = ty.shape.as_static().unwrap();
-            (g.value_label(v), data(ty.dtype, &dims, i as u64 + 1, special))
+            (
+                g.value_label(v),
+                data(ty.dtype, &dims, i as u64 + 1, special),
+            )
         })
         .collect();
     check_with(g, &inputs)
 }
 
 fn kernels(p: &Plan) -> usize {
-    p.steps.iter().filter(|s| matches!(s, Step::Kernel(_))).count()
+    p.steps
+        .iter()
+        .filter(|s| matches!(s, Step::Kernel(_)))
+        .count()
 }
 
 fn input(g: &mut Graph, name: &str, dtype: DType, dims: &[usize]) -> ValueId {
@@ -240,7 +249,6 @@ fn sizes_not_divisible_by_the_vector_width() {
     }
 }
 
-
 fn reduce(g: &mut Graph, kind: ReduceOp, x: ValueId, axes: &[i64], keepdims: bool) -> ValueId {
     let a = (!axes.is_empty()).then(|| ints(g, axes));
     node(
@@ -254,38 +262,107 @@ fn reduce(g: &mut Graph, kind: ReduceOp, x: ValueId, axes: &[i64], keepdims: boo
     )
 }
 
+/// Builds a view of a value.
+type ViewFn = dyn Fn(&mut Graph, ValueId) -> ValueId;
+
 #[test]
 fn every_view_kind_and_their_composition() {
     // transpose ∘ reshape ∘ slice ∘ pad ∘ concat ∘ as_strided, on integers (exact).
     let mut g = Graph::new("views");
     let x = input(&mut g, "x", DType::I32, &[2, 3, 4]);
     let w = input(&mut g, "w", DType::I32, &[3, 5]);
-    let t = node(&mut g, Op::Transpose { perm: vec![2, 0, 1] }, &[Some(x)]);
+    let t = node(
+        &mut g,
+        Op::Transpose {
+            perm: vec![2, 0, 1],
+        },
+        &[Some(x)],
+    );
     let shape = ints(&mut g, &[4, 6]);
     let r = op2(&mut g, Op::Reshape { allowzero: false }, t, shape);
-    let (st, en, ax, sp) = (ints(&mut g, &[1, 5]), ints(&mut g, &[4, -7]), ints(&mut g, &[0, 1]), ints(&mut g, &[2, -2]));
-    let sl = node(&mut g, Op::Slice {}, &[Some(r), Some(st), Some(en), Some(ax), Some(sp)]);
+    let (st, en, ax, sp) = (
+        ints(&mut g, &[1, 5]),
+        ints(&mut g, &[4, -7]),
+        ints(&mut g, &[0, 1]),
+        ints(&mut g, &[2, -2]),
+    );
+    let sl = node(
+        &mut g,
+        Op::Slice {},
+        &[Some(r), Some(st), Some(en), Some(ax), Some(sp)],
+    );
     let pads = ints(&mut g, &[1, 0, 0, 2]);
     let fill = g.add_constant(Tensor::scalar(-7i32));
-    let pd = node(&mut g, Op::Pad { mode: crate::attr::PadMode::Constant }, &[Some(sl), Some(pads), Some(fill)]);
+    let pd = node(
+        &mut g,
+        Op::Pad {
+            mode: crate::attr::PadMode::Constant,
+        },
+        &[Some(sl), Some(pads), Some(fill)],
+    );
     let cc = node(&mut g, Op::Concat { axis: 0 }, &[Some(pd), Some(w)]);
-    let asd = op1(&mut g, Op::AsStrided { shape: vec![3, 4], strides: vec![4, -1], offset: 3 }, cc);
+    let asd = op1(
+        &mut g,
+        Op::AsStrided {
+            shape: vec![3, 4],
+            strides: vec![4, -1],
+            offset: 3,
+        },
+        cc,
+    );
     let one = g.add_constant(Tensor::scalar(1i32));
     let y = op2(&mut g, Op::Binary(BinaryOp::Add), asd, one);
     output(&mut g, y, "y");
     let p = check(&g);
     assert_eq!(kernels(&p), 1, "views compose into the consumer");
     // Each view alone, as a graph output (a copy kernel).
-    let views: Vec<Box<dyn Fn(&mut Graph, ValueId) -> ValueId>> = vec![
+    let views: Vec<Box<ViewFn>> = vec![
         Box::new(|g, x| node(g, Op::Transpose { perm: vec![] }, &[Some(x)])),
-        Box::new(|g, x| { let s = ints(g, &[6, -1]); op2(g, Op::Reshape { allowzero: false }, x, s) }),
-        Box::new(|g, x| { let s = ints(g, &[0, 2]); op2(g, Op::Unsqueeze {}, x, s) }),
+        Box::new(|g, x| {
+            let s = ints(g, &[6, -1]);
+            op2(g, Op::Reshape { allowzero: false }, x, s)
+        }),
+        Box::new(|g, x| {
+            let s = ints(g, &[0, 2]);
+            op2(g, Op::Unsqueeze {}, x, s)
+        }),
         Box::new(|g, x| op1(g, Op::Flatten { axis: 2 }, x)),
-        Box::new(|g, x| { let s = ints(g, &[2, 2, 3, 4]); op2(g, Op::Expand {}, x, s) }),
-        Box::new(|g, x| { let (a, b) = (ints(g, &[-1, 0]), ints(g, &[-100, 10])); let ax = ints(g, &[2, 1]); let st = ints(g, &[-1, 2]); node(g, Op::Slice {}, &[Some(x), Some(a), Some(b), Some(ax), Some(st)]) }),
-        Box::new(|g, x| { let p = ints(g, &[0, -1, 2, 1, 2, -1]); node(g, Op::Pad { mode: crate::attr::PadMode::Constant }, &[Some(x), Some(p)]) }),
+        Box::new(|g, x| {
+            let s = ints(g, &[2, 2, 3, 4]);
+            op2(g, Op::Expand {}, x, s)
+        }),
+        Box::new(|g, x| {
+            let (a, b) = (ints(g, &[-1, 0]), ints(g, &[-100, 10]));
+            let ax = ints(g, &[2, 1]);
+            let st = ints(g, &[-1, 2]);
+            node(
+                g,
+                Op::Slice {},
+                &[Some(x), Some(a), Some(b), Some(ax), Some(st)],
+            )
+        }),
+        Box::new(|g, x| {
+            let p = ints(g, &[0, -1, 2, 1, 2, -1]);
+            node(
+                g,
+                Op::Pad {
+                    mode: crate::attr::PadMode::Constant,
+                },
+                &[Some(x), Some(p)],
+            )
+        }),
         Box::new(|g, x| node(g, Op::Concat { axis: -1 }, &[Some(x), Some(x)])),
-        Box::new(|g, x| op1(g, Op::AsStrided { shape: vec![2, 2, 2], strides: vec![0, 5, 7], offset: 2 }, x)),
+        Box::new(|g, x| {
+            op1(
+                g,
+                Op::AsStrided {
+                    shape: vec![2, 2, 2],
+                    strides: vec![0, 5, 7],
+                    offset: 2,
+                },
+                x,
+            )
+        }),
     ];
     for (i, f) in views.iter().enumerate() {
         let mut g = Graph::new(format!("view{i}"));
@@ -305,9 +382,14 @@ fn views_of_floats_keep_vectorized_loads_where_contiguous() {
     let e = op1(&mut g, Op::Unary(UnaryOp::Exp), s);
     output(&mut g, e, "y");
     let p = check(&g);
-    let Step::Kernel(k) = &p.steps[0] else { panic!() };
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
     let text = print_kernel(&k.kernel);
-    assert!(text.contains("vectorize(4)") && text.contains("load<4>"), "{text}");
+    assert!(
+        text.contains("vectorize(4)") && text.contains("load<4>"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -338,15 +420,26 @@ fn long_contiguous_reduction_uses_vector_accumulators() {
     let r = op1(&mut g, Op::Unary(UnaryOp::Sqrt), y);
     output(&mut g, r, "y");
     let p = check(&g);
-    assert_eq!(kernels(&p), 1, "prologue and epilogue fuse into the reduction");
-    let Step::Kernel(k) = &p.steps[0] else { panic!() };
+    assert_eq!(
+        kernels(&p),
+        1,
+        "prologue and epilogue fuse into the reduction"
+    );
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
     let text = print_kernel(&k.kernel);
     assert!(text.contains("reduce_add"), "{text}");
     // The GPU kernel reduces in shared memory.
     let gp = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_gpu()).unwrap();
-    let Step::Kernel(k) = &gp.steps[0] else { panic!() };
+    let Step::Kernel(k) = &gp.steps[0] else {
+        panic!()
+    };
     let text = print_kernel(&k.kernel);
-    assert!(text.contains("shared %partial") && text.contains("barrier"), "{text}");
+    assert!(
+        text.contains("shared %partial") && text.contains("barrier"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -372,9 +465,17 @@ fn argmax_and_argmin_with_ties_nan_and_last_index() {
                         let mut g = Graph::new("arg");
                         let x = input(&mut g, "x", dtype, &[4, 6]);
                         let op = if max {
-                            Op::ArgMax { axis, keepdims, select_last_index: last }
+                            Op::ArgMax {
+                                axis,
+                                keepdims,
+                                select_last_index: last,
+                            }
                         } else {
-                            Op::ArgMin { axis, keepdims, select_last_index: last }
+                            Op::ArgMin {
+                                axis,
+                                keepdims,
+                                select_last_index: last,
+                            }
                         };
                         let y = op1(&mut g, op, x);
                         output(&mut g, y, "y");
@@ -427,8 +528,14 @@ fn matmul_with_bias_and_relu_is_one_kernel() {
     let g = matmul_graph(&[5, 7], &[7, 9], true);
     let p = check(&g);
     assert_eq!(kernels(&p), 1);
-    let Step::Kernel(k) = &p.steps[0] else { panic!() };
-    assert!(print_kernel(&k.kernel).contains("fma("), "{}", print_kernel(&k.kernel));
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
+    assert!(
+        print_kernel(&k.kernel).contains("fma("),
+        "{}",
+        print_kernel(&k.kernel)
+    );
 }
 
 #[test]
@@ -464,7 +571,11 @@ fn gather_gather_elements_and_scatter() {
     let y = op2(&mut g, Op::Gather { axis: 1 }, e, idx);
     output(&mut g, y, "y");
     let p = check(&g);
-    assert_eq!(kernels(&p), 2, "gather data is materialized, not recomputed");
+    assert_eq!(
+        kernels(&p),
+        2,
+        "gather data is materialized, not recomputed"
+    );
 
     let mut g = Graph::new("gather_el");
     let x = input(&mut g, "x", DType::I32, &[3, 4]);
@@ -480,7 +591,13 @@ fn gather_gather_elements_and_scatter() {
     let idx = g.add_constant(Tensor::from_vec(&[2, 1], vec![3i64, 1]).unwrap());
     let up = input(&mut g, "u", DType::F32, &[2, 3]);
     let xr = op1(&mut g, Op::Unary(UnaryOp::Neg), x);
-    let s = node(&mut g, Op::ScatterND { reduction: crate::attr::ScatterReduction::None }, &[Some(xr), Some(idx), Some(up)]);
+    let s = node(
+        &mut g,
+        Op::ScatterND {
+            reduction: crate::attr::ScatterReduction::None,
+        },
+        &[Some(xr), Some(idx), Some(up)],
+    );
     let y = op1(&mut g, Op::Unary(UnaryOp::Abs), s);
     output(&mut g, y, "y");
     let p = check(&g);
@@ -493,16 +610,35 @@ fn host_nodes_are_their_own_steps_with_materialized_operands() {
     let x = input(&mut g, "x", DType::F32, &[3, 6]);
     let t = node(&mut g, Op::Transpose { perm: vec![1, 0] }, &[Some(x)]);
     let k = g.add_constant(Tensor::from_vec(&[1], vec![2i64]).unwrap());
-    let outs = nodes(&mut g, Op::TopK { axis: 0, largest: true, sorted: true }, &[Some(t), Some(k)], 2);
+    let outs = nodes(
+        &mut g,
+        Op::TopK {
+            axis: 0,
+            largest: true,
+            sorted: true,
+        },
+        &[Some(t), Some(k)],
+        2,
+    );
     let y = op1(&mut g, Op::Unary(UnaryOp::Neg), outs[0]);
     output(&mut g, y, "y");
     output(&mut g, outs[1], "i");
     let p = check(&g);
     assert_eq!(kernels(&p), 2, "the transpose copy and the neg");
     let fused = fuse(&g).unwrap();
-    assert_eq!(fused.groups.iter().filter(|g| g.kind == GroupKind::Host).count(), 1);
+    assert_eq!(
+        fused
+            .groups
+            .iter()
+            .filter(|g| g.kind == GroupKind::Host)
+            .count(),
+        1
+    );
     let dot = to_dot(&g, &fused);
-    assert!(dot.contains("cluster_1") && dot.contains("top_k") && dot.contains("->"), "{dot}");
+    assert!(
+        dot.contains("cluster_1") && dot.contains("top_k") && dot.contains("->"),
+        "{dot}"
+    );
 }
 
 #[test]
@@ -513,7 +649,13 @@ fn empty_and_rank0_tensors() {
     let s = reduce(&mut g, ReduceOp::Sum, x, &[0], false);
     let m = reduce(&mut g, ReduceOp::Max, x, &[0], true);
     let pads = ints(&mut g, &[1, 0, 0, 0]);
-    let pd = node(&mut g, Op::Pad { mode: crate::attr::PadMode::Constant }, &[Some(x), Some(pads)]);
+    let pd = node(
+        &mut g,
+        Op::Pad {
+            mode: crate::attr::PadMode::Constant,
+        },
+        &[Some(x), Some(pads)],
+    );
     let w = input(&mut g, "w", DType::F32, &[2, 3]);
     let cc = node(&mut g, Op::Concat { axis: 0 }, &[Some(x), Some(w)]);
     for (v, n) in [(y, "y"), (s, "s"), (m, "m"), (pd, "p"), (cc, "c")] {
@@ -527,12 +669,23 @@ fn empty_and_rank0_tensors() {
     let e = op1(&mut g, Op::Unary(UnaryOp::Tanh), x);
     let y = op2(&mut g, Op::Binary(BinaryOp::Mul), e, b);
     let s = reduce(&mut g, ReduceOp::Sum, x, &[], false);
-    let a = op1(&mut g, Op::ArgMax { axis: 0, keepdims: false, select_last_index: false }, b);
+    let a = op1(
+        &mut g,
+        Op::ArgMax {
+            axis: 0,
+            keepdims: false,
+            select_last_index: false,
+        },
+        b,
+    );
     for (v, n) in [(y, "y"), (s, "s"), (a, "a"), (x, "x_again")] {
         output(&mut g, v, n);
     }
     let p = check(&g);
-    assert_eq!(p.outputs[3].1, p.inputs[0].1, "an output that is an input is that buffer");
+    assert_eq!(
+        p.outputs[3].1, p.inputs[0].1,
+        "an output that is an input is that buffer"
+    );
 }
 
 #[test]
@@ -545,13 +698,20 @@ fn wide_buffers_use_i64_indices() {
     let fused = fuse(&g).unwrap();
     for t in targets() {
         let p = plan(&g, &fused, &t).unwrap();
-        let Step::Kernel(k) = &p.steps[0] else { panic!() };
+        let Step::Kernel(k) = &p.steps[0] else {
+            panic!()
+        };
         let text = print_kernel(&k.kernel);
-        assert!(text.contains(": i64 =") && !text.contains(": i32 ="), "{text}");
+        assert!(
+            text.contains(": i64 =") && !text.contains(": i32 ="),
+            "{text}"
+        );
     }
     let small = softmax_graph(&[2, 3]);
     let p = plan(&small, &fuse(&small).unwrap(), &TargetDesc::generic_cpu(1)).unwrap();
-    let Step::Kernel(k) = &p.steps[0] else { panic!() };
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
     assert!(print_kernel(&k.kernel).contains(": i32 ="));
 }
 
@@ -561,7 +721,16 @@ fn unsupported_dtypes_and_dynamic_shapes_are_typed_errors() {
     let mut t = TargetDesc::generic_gpu();
     t.dtypes[DType::ALL.iter().position(|&d| d == DType::F32).unwrap()] = DTypeSupport::Unsupported;
     let err = plan(&g, &fuse(&g).unwrap(), &t).unwrap_err();
-    assert!(matches!(err, IrError::Unsupported { dtype: DType::F32, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            IrError::Unsupported {
+                dtype: DType::F32,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("reduce_max"), "{err}");
 
     let mut g = Graph::new("dyn");
@@ -572,7 +741,12 @@ fn unsupported_dtypes_and_dynamic_shapes_are_typed_errors() {
             shape: crate::shape::Shape(vec![crate::shape::Dim::Symbolic("n".into())]),
         },
     );
-    let y = g.push_node(Op::Unary(UnaryOp::Neg), vec![Some(x)], vec![g.value(x).ty.clone()], None);
+    let y = g.push_node(
+        Op::Unary(UnaryOp::Neg),
+        vec![Some(x)],
+        vec![g.value(x).ty.clone()],
+        None,
+    );
     let yv = g.node(y).outputs[0];
     output(&mut g, yv, "y");
     let err = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_cpu(1)).unwrap_err();
@@ -587,6 +761,391 @@ fn multi_chunk_cpu_schedules_split_the_output() {
     let y = op2(&mut g, Op::Binary(BinaryOp::Mul), x, b);
     output(&mut g, y, "y");
     let p = check(&g);
-    let Step::Kernel(k) = &p.steps[0] else { panic!() };
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
     assert!(k.kernel.launch.grid[0] > 1, "{}", print_kernel(&k.kernel));
+}
+
+/// A tiny deterministic generator for random graphs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn int(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as usize) as i64
+    }
+}
+
+fn try_node(g: &mut Graph, op: Op, ins: &[Option<ValueId>]) -> Option<ValueId> {
+    let tys = {
+        let operands: Vec<Option<Operand<'_>>> = ins
+            .iter()
+            .map(|v| {
+                v.map(|v| Operand {
+                    ty: &g.value(v).ty,
+                    value: g.constant_of(v),
+                })
+            })
+            .collect();
+        let at = At {
+            node: "rand".into(),
+            op: op.name(),
+        };
+        infer_op(&op, &at, &operands, 1).ok()?
+    };
+    if tys.iter().any(|t| !t.shape.is_static()) {
+        return None;
+    }
+    let n = g.push_node(op, ins.to_vec(), tys, None);
+    Some(g.node(n).outputs[0])
+}
+
+fn dims_of(g: &Graph, v: ValueId) -> Vec<usize> {
+    g.value(v).ty.shape.as_static().unwrap()
+}
+
+fn random_dims(r: &mut Rng, rank: usize) -> Vec<usize> {
+    (0..rank)
+        .map(|_| {
+            let choices = if r.below(10) == 0 { 8 } else { 7 };
+            [1usize, 2, 3, 5, 7, 1, 3, 0][r.below(choices)]
+        })
+        .collect()
+}
+
+/// One random primitive applied to a random value of the pool (None when it does not apply).
+fn random_step(g: &mut Graph, r: &mut Rng, pool: &[ValueId], dtype: DType) -> Option<ValueId> {
+    let v = pool[r.below(pool.len())];
+    let d = dims_of(g, v);
+    let rank = d.len();
+    let pick_axis = |r: &mut Rng| r.int(-(rank as i64), rank as i64 - 1);
+    match r.below(16) {
+        0 => {
+            let ops: &[UnaryOp] = if dtype.is_float() {
+                &[
+                    UnaryOp::Neg,
+                    UnaryOp::Abs,
+                    UnaryOp::Relu,
+                    UnaryOp::Tanh,
+                    UnaryOp::Sigmoid,
+                    UnaryOp::Floor,
+                ]
+            } else {
+                &[UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Relu]
+            };
+            try_node(g, Op::Unary(ops[r.below(ops.len())]), &[Some(v)])
+        }
+        1 | 2 => {
+            let w = pool[r.below(pool.len())];
+            let other = if r.below(2) == 0 {
+                w
+            } else {
+                let bd: Vec<usize> = d
+                    .iter()
+                    .skip(r.below(rank + 1))
+                    .map(|&x| if r.below(3) == 0 { 1 } else { x })
+                    .collect();
+                let name = format!("b{}", g.inputs.len());
+                input(g, &name, dtype, &bd)
+            };
+            let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Add];
+            let op = if r.below(5) == 0 {
+                Op::Variadic(crate::op::VariadicOp::Max)
+            } else {
+                Op::Binary(ops[r.below(4)])
+            };
+            try_node(g, op, &[Some(v), Some(other)])
+        }
+        3 => {
+            let mut perm: Vec<i64> = (0..rank as i64).collect();
+            for i in (1..rank).rev() {
+                perm.swap(i, r.below(i + 1));
+            }
+            try_node(g, Op::Transpose { perm }, &[Some(v)])
+        }
+        4 => {
+            let n: usize = d.iter().product();
+            let shape = match r.below(3) {
+                0 => vec![n as i64],
+                1 => d.iter().rev().map(|&x| x as i64).collect(),
+                _ => vec![-1, d.last().copied().unwrap_or(1) as i64],
+            };
+            let s = ints(g, &shape);
+            try_node(g, Op::Reshape { allowzero: false }, &[Some(v), Some(s)])
+        }
+        5 => {
+            let (mut st, mut en, mut sp) = (vec![], vec![], vec![]);
+            for &x in &d {
+                let x = x as i64;
+                st.push(r.int(-x - 1, x + 1));
+                en.push(r.int(-x - 1, x + 1));
+                sp.push([1, 2, -1, -2, 1][r.below(5)]);
+            }
+            let (a, b, c) = (ints(g, &st), ints(g, &en), ints(g, &sp));
+            try_node(g, Op::Slice {}, &[Some(v), Some(a), Some(b), None, Some(c)])
+        }
+        6 => {
+            let pads: Vec<i64> = (0..2 * rank)
+                .map(|i| r.int(if d[i % rank.max(1)] > 1 { -1 } else { 0 }, 2))
+                .collect();
+            let p = ints(g, &pads);
+            let fill = if dtype.is_float() {
+                g.add_constant(Tensor::scalar(1.5f32))
+            } else {
+                g.add_constant(Tensor::scalar(-3i32))
+            };
+            try_node(
+                g,
+                Op::Pad {
+                    mode: crate::attr::PadMode::Constant,
+                },
+                &[Some(v), Some(p), Some(fill)],
+            )
+        }
+        7 => {
+            let w = pool[r.below(pool.len())];
+            try_node(
+                g,
+                Op::Concat { axis: pick_axis(r) },
+                &[Some(v), Some(w), Some(v)],
+            )
+        }
+        8 => {
+            let n: usize = d.iter().product();
+            let srank = 1 + r.below(3);
+            let shape: Vec<i64> = random_dims(r, srank).iter().map(|&x| x as i64).collect();
+            let strides: Vec<i64> = shape.iter().map(|_| r.int(-2, 3)).collect();
+            let (lo, hi) = crate::shape::strided_extent(&shape, &strides, 0)
+                .ok()?
+                .unwrap_or((0, 0));
+            if hi - lo >= n as i128 {
+                return None;
+            }
+            let offset = (-lo) as i64 + r.int(0, (n as i128 - 1 - (hi - lo)) as i64);
+            try_node(
+                g,
+                Op::AsStrided {
+                    shape,
+                    strides,
+                    offset,
+                },
+                &[Some(v)],
+            )
+        }
+        9 | 10 => {
+            let kinds = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum];
+            let axes: Vec<i64> = (0..rank as i64).filter(|_| r.below(2) == 0).collect();
+            let keep = r.below(2) == 0;
+            let a = (!axes.is_empty()).then(|| ints(g, &axes));
+            try_node(
+                g,
+                Op::Reduce {
+                    kind: kinds[r.below(4)],
+                    keepdims: keep,
+                    noop_with_empty_axes: false,
+                },
+                &[Some(v), a],
+            )
+        }
+        11 => {
+            let op = if r.below(2) == 0 {
+                Op::ArgMax {
+                    axis: pick_axis(r),
+                    keepdims: r.below(2) == 0,
+                    select_last_index: r.below(2) == 0,
+                }
+            } else {
+                Op::ArgMin {
+                    axis: pick_axis(r),
+                    keepdims: r.below(2) == 0,
+                    select_last_index: r.below(2) == 0,
+                }
+            };
+            let a = try_node(g, op, &[Some(v)])?;
+            try_node(g, Op::Cast { to: dtype }, &[Some(a)])
+        }
+        12 => {
+            let k = d.last().copied().unwrap_or(1);
+            let n = 1 + r.below(4);
+            let name = format!("m{}", g.inputs.len());
+            let w = input(g, &name, dtype, &[k, n]);
+            let y = try_node(g, Op::MatMul {}, &[Some(v), Some(w)])?;
+            if r.below(2) == 0 {
+                let b = input(g, &format!("mb{}", g.inputs.len()), dtype, &[n]);
+                let s = try_node(g, Op::Binary(BinaryOp::Add), &[Some(y), Some(b)])?;
+                try_node(g, Op::Unary(UnaryOp::Relu), &[Some(s)])
+            } else {
+                Some(y)
+            }
+        }
+        13 => {
+            let mut shape: Vec<i64> = d
+                .iter()
+                .map(|&x| if x == 1 { 3 } else { x as i64 })
+                .collect();
+            shape.insert(0, 2);
+            let s = ints(g, &shape);
+            try_node(g, Op::Expand {}, &[Some(v), Some(s)])
+        }
+        14 => {
+            if rank == 0 || d.contains(&0) {
+                return None;
+            }
+            let a = r.below(rank);
+            let idx: Vec<i64> = (0..r.int(0, 4))
+                .map(|_| r.int(-(d[a] as i64), d[a] as i64 - 1))
+                .collect();
+            let t = g.add_constant(Tensor::from_vec(&[idx.len()], idx).unwrap());
+            try_node(g, Op::Gather { axis: a as i64 }, &[Some(v), Some(t)])
+        }
+        _ => {
+            let zero = if dtype.is_float() {
+                g.add_constant(Tensor::scalar(0f32))
+            } else {
+                g.add_constant(Tensor::scalar(0i32))
+            };
+            let c = try_node(g, Op::Binary(BinaryOp::Greater), &[Some(v), Some(zero)])?;
+            let n = try_node(g, Op::Unary(UnaryOp::Neg), &[Some(v)])?;
+            let w = pool[r.below(pool.len())];
+            try_node(g, Op::Where {}, &[Some(c), Some(w), Some(n)])
+        }
+    }
+}
+
+fn random_graph(seed: u64, steps: usize, dtype: DType) -> Graph {
+    let mut r = Rng(seed);
+    let mut g = Graph::new("random");
+    let rank = r.below(4);
+    let dims = random_dims(&mut r, rank);
+    let x = input(&mut g, "x", dtype, &dims);
+    let mut pool = vec![x];
+    for _ in 0..steps {
+        if let Some(v) = random_step(&mut g, &mut r, &pool, dtype) {
+            pool.push(v);
+        }
+    }
+    let last = *pool.last().unwrap();
+    output(&mut g, last, "y");
+    let extra = pool[r.below(pool.len())];
+    if extra != last {
+        output(&mut g, extra, "z");
+    }
+    g
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+    /// Random primitive graphs: the plan through the kernel interpreter (which reports any
+    /// out-of-bounds access as an error) equals the graph interpreter.
+    #[test]
+    fn random_graphs_match_the_graph_interpreter(seed in 0u64..u64::MAX, steps in 1usize..9, float in proptest::bool::ANY) {
+        let dtype = if float { DType::F32 } else { DType::I32 };
+        let g = random_graph(seed, steps, dtype);
+        let inputs: HashMap<String, Tensor> = g.inputs.iter().enumerate().map(|(i, &v)| {
+            let dims = dims_of(&g, v);
+            (g.value_label(v), data(dtype, &dims, seed ^ i as u64, false))
+        }).collect();
+        // Graphs the interpreter rejects (e.g. huge values) are not what this checks.
+        let Ok(want) = evaluate(&g, &inputs) else { return Ok(()); };
+        let fused = fuse(&g).unwrap();
+        for t in targets() {
+            let p = plan(&g, &fused, &t).unwrap_or_else(|e| panic!("{}: {e}\n{}", t.name, crate::text::print_graph(&g)));
+            let got = run_plan(&p, &inputs).unwrap_or_else(|e| panic!("{}: {e}\n{}", t.name, crate::text::print_graph(&g)));
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                if a.dtype().is_float() {
+                    for k in 0..a.len() {
+                        let (x, y) = (a.get_f64(k), b.get_f64(k));
+                        let ok = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 1e-3 * (1.0 + y.abs());
+                        proptest::prop_assert!(ok, "{} output {i}[{k}]: {x} vs {y}\n{}", t.name, crate::text::print_graph(&g));
+                    }
+                } else {
+                    proptest::prop_assert_eq!(a.bytes(), b.bytes(), "{} output {}\n{}", t.name, i, crate::text::print_graph(&g));
+                }
+            }
+        }
+    }
+}
+
+/// The graphs whose printed kernels are snapshot-tested.
+fn snapshot_graphs() -> Vec<(&'static str, Graph)> {
+    let mut ew = Graph::new("bias_tanh");
+    let x = input(&mut ew, "x", DType::F32, &[4, 10]);
+    let b = input(&mut ew, "b", DType::F32, &[10]);
+    let a = op2(&mut ew, Op::Binary(BinaryOp::Add), x, b);
+    let t = op1(&mut ew, Op::Unary(UnaryOp::Tanh), a);
+    output(&mut ew, t, "y");
+
+    let mut views = Graph::new("views");
+    let x = input(&mut views, "x", DType::F32, &[3, 4]);
+    let t = node(&mut views, Op::Transpose { perm: vec![1, 0] }, &[Some(x)]);
+    let pads = ints(&mut views, &[1, 0, 0, 1]);
+    let p = node(
+        &mut views,
+        Op::Pad {
+            mode: crate::attr::PadMode::Constant,
+        },
+        &[Some(t), Some(pads)],
+    );
+    let c = node(&mut views, Op::Concat { axis: 1 }, &[Some(p), Some(p)]);
+    output(&mut views, c, "y");
+
+    let mut colsum = Graph::new("colsum");
+    let x = input(&mut colsum, "x", DType::F32, &[6, 9]);
+    let s = reduce(&mut colsum, ReduceOp::Sum, x, &[0], false);
+    output(&mut colsum, s, "y");
+
+    vec![
+        ("bias_tanh", ew),
+        ("views", views),
+        ("colsum", colsum),
+        ("softmax", softmax_graph(&[4, 10])),
+        ("matmul_bias_relu", matmul_graph(&[4, 6], &[6, 10], true)),
+    ]
+}
+
+/// Printed kernels of fixed graphs for both test targets, compared with the files under
+/// `ir/tests/snapshots/`; `TESSERA_BLESS=1` rewrites them.
+#[test]
+fn printed_kernels_match_snapshots() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let bless = std::env::var("TESSERA_BLESS").is_ok_and(|v| v == "1");
+    let mut stale = Vec::new();
+    for (name, g) in snapshot_graphs() {
+        let fused = fuse(&g).unwrap();
+        let mut text = String::new();
+        for t in targets() {
+            let p = plan(&g, &fused, &t).unwrap();
+            for step in &p.steps {
+                if let Step::Kernel(k) = step {
+                    text.push_str(&format!("; target {}, nodes {:?}\n", t.name, k.nodes));
+                    text.push_str(&print_kernel(&k.kernel));
+                    text.push('\n');
+                }
+            }
+        }
+        let path = dir.join(format!("schedule_{name}.txt"));
+        if bless {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "snapshots differ (TESSERA_BLESS=1 to rewrite): {stale:?}"
+    );
 }
