@@ -37,6 +37,7 @@
 
 mod build;
 mod index;
+mod matmul;
 mod reduce;
 #[cfg(test)]
 mod tests;
@@ -491,6 +492,11 @@ impl Kb<'_> {
             Some((_, Heavy::Arg { .. })) => true,
             _ => false,
         };
+        if let Some((h, Heavy::MatMul)) = &job.heavy
+            && let Ok(body) = self.attempt(|kb| kb.cpu_matmul(job, *h))
+        {
+            return Ok(body);
+        }
         if lanes > 1 && !scalar_first {
             if let Ok(body) = self.attempt(|kb| kb.cpu_flat(job, lanes)) {
                 return Ok(body);

@@ -431,23 +431,10 @@ impl Kb<'_> {
         });
         let k = self.fresh("k", m.ty());
         let kix = m.inv(Expr::Var(k), 0, kn as i128 - 1);
-        let batch_of = |d: &[usize]| -> Vec<Ix> {
-            let nb = d.len().saturating_sub(2);
-            let skip = batch.len().saturating_sub(nb);
-            (0..nb)
-                .map(|i| {
-                    if d[i] == 1 {
-                        m.c(0)
-                    } else {
-                        batch.get(i + skip).cloned().unwrap_or_else(|| m.c(0))
-                    }
-                })
-                .collect()
-        };
-        let mut ac = batch_of(&ad);
+        let mut ac = self.operand_batch(&batch, &ad);
         ac.extend(row);
         ac.push(kix.clone());
-        let mut bc = batch_of(&bd);
+        let mut bc = self.operand_batch(&batch, &bd);
         bc.push(kix);
         bc.extend(col);
         let mut body = Vec::new();
@@ -472,6 +459,22 @@ impl Kb<'_> {
         });
         out.push(self.counted(k, 0, kn, body));
         Ok(Expr::Var(acc))
+    }
+
+    /// The batch indices of a matmul operand of shape `d` for output batch indices `batch`
+    /// (right-aligned broadcasting; size-1 dims read index 0).
+    pub(super) fn operand_batch(&self, batch: &[Ix], d: &[usize]) -> Vec<Ix> {
+        let nb = d.len().saturating_sub(2);
+        let skip = batch.len().saturating_sub(nb);
+        (0..nb)
+            .map(|i| {
+                if d[i] == 1 {
+                    self.m.c(0)
+                } else {
+                    batch.get(i + skip).cloned().unwrap_or_else(|| self.m.c(0))
+                }
+            })
+            .collect()
     }
 
     /// A serial loop `var = start to end` with constant bounds.

@@ -531,6 +531,13 @@ fn matmul_with_bias_and_relu_is_one_kernel() {
     let Step::Kernel(k) = &p.steps[0] else {
         panic!()
     };
+    let text = print_kernel(&k.kernel);
+    // The register block: 4 rows × 2 vectors of accumulators.
+    assert_eq!(text.matches(": f32x4 = 0.0:f32x4").count(), 8, "{text}");
+    check(&matmul_graph(&[6, 3], &[3, 12], false));
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
     assert!(
         print_kernel(&k.kernel).contains("fma("),
         "{}",
@@ -540,8 +547,11 @@ fn matmul_with_bias_and_relu_is_one_kernel() {
 
 #[test]
 fn matmul_batch_broadcasting_and_vectors() {
-    let cases: [(&[usize], &[usize]); 7] = [
+    let cases: [(&[usize], &[usize]); 10] = [
         (&[2, 1, 3, 4], &[3, 4, 5]),
+        (&[2, 1, 6, 3], &[3, 3, 17]),
+        (&[9, 5], &[5, 8]),
+        (&[5, 0], &[0, 9]),
         (&[4], &[4, 3]),
         (&[2, 3, 4], &[4]),
         (&[4], &[4]),
@@ -554,8 +564,8 @@ fn matmul_batch_broadcasting_and_vectors() {
     }
     // Integer matmul is exact; a transposed operand is a prologue view.
     let mut g = Graph::new("imm");
-    let x = input(&mut g, "a", DType::I32, &[3, 4]);
-    let w = input(&mut g, "b", DType::I32, &[5, 4]);
+    let x = input(&mut g, "a", DType::I32, &[6, 4]);
+    let w = input(&mut g, "b", DType::I32, &[9, 4]);
     let wt = node(&mut g, Op::Transpose { perm: vec![1, 0] }, &[Some(w)]);
     let y = op2(&mut g, Op::MatMul {}, x, wt);
     output(&mut g, y, "y");
