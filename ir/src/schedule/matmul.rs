@@ -308,3 +308,202 @@ impl Kb<'_> {
         Ok(out)
     }
 }
+
+/// Side of the square output tile of the GPU matmul (one invocation per output element).
+pub const GPU_TILE: usize = 16;
+
+impl Kb<'_> {
+    /// The GPU matmul: a workgroup computes a `T × T` output tile; per step of `T` along `k`,
+    /// every invocation stages one element of A and one of B in shared memory (zero outside
+    /// the matrices), a barrier, `T` `fma`s from shared memory, a barrier. The epilogue runs on
+    /// each invocation's accumulator under a bounds check. `Err(NotVector)` when the target's
+    /// limits or the operand ranks do not fit (then the generic schedule runs).
+    pub(super) fn gpu_matmul(&mut self, job: &Job, h: NodeId) -> Res<Vec<Stmt>> {
+        let m = self.m;
+        let (a, b) = (self.input_of(h, 0)?, self.input_of(h, 1)?);
+        let (ad, bd) = (self.dims(a), self.dims(b));
+        let r = job.dims.len();
+        let dt = self.dtype(a);
+        let tile = [GPU_TILE, GPU_TILE / 2]
+            .into_iter()
+            .find(|&t| {
+                t * t <= self.group_limit()
+                    && t <= self.target.max_group_dims[1]
+                    && 2 * t * t * dt.size_bytes() <= self.target.shared_bytes
+            })
+            .ok_or(Fail::NotVector)?;
+        if ad.len() < 2 || bd.len() < 2 || r < 2 {
+            return Err(Fail::NotVector);
+        }
+        let (mm, nn, kk) = (job.dims[r - 2], job.dims[r - 1], ad[ad.len() - 1]);
+        let batch_dims = job.dims[..r - 2].to_vec();
+        let nb: usize = batch_dims.iter().product();
+        let grid = vec![nn.div_ceil(tile), mm.div_ceil(tile), nb];
+        if grid
+            .iter()
+            .zip(&self.target.max_grid_dims)
+            .any(|(g, l)| g > l)
+        {
+            return Err(Fail::NotVector);
+        }
+        self.k.launch = crate::kernel::Launch {
+            grid: grid.clone(),
+            group: vec![tile, tile, 1],
+        };
+        let t = tile as i128;
+        let sa = self.k.shared_buf("tile_a", dt, tile * tile);
+        let sb = self.k.shared_buf("tile_b", dt, tile * tile);
+        let mut body = Vec::new();
+        let lx = self.let_var("lx", m.cast(Expr::LocalId(0)), &mut body);
+        let ly = self.let_var("ly", m.cast(Expr::LocalId(1)), &mut body);
+        let row_e = Expr::bin(
+            BinaryOp::Add,
+            Expr::bin(BinaryOp::Mul, m.cast(Expr::GroupId(1)), Expr::int(m.dt, t)),
+            ly.clone(),
+        );
+        let col_e = Expr::bin(
+            BinaryOp::Add,
+            Expr::bin(BinaryOp::Mul, m.cast(Expr::GroupId(0)), Expr::int(m.dt, t)),
+            lx.clone(),
+        );
+        let row = self.let_var("row", row_e, &mut body);
+        let col = self.let_var("col", col_e, &mut body);
+        let row_ix = m.inv(row.clone(), 0, (grid[1] * tile) as i128 - 1);
+        let col_ix = m.inv(col.clone(), 0, (grid[0] * tile) as i128 - 1);
+        let bt = m.inv(m.cast(Expr::GroupId(2)), 0, nb as i128 - 1);
+        let batch = m.coords(&Pos::Flat(bt), &batch_dims);
+        let acc = self.fresh("acc", Ty::scalar(dt));
+        body.push(Stmt::Local {
+            var: acc,
+            init: super::build::zero(Ty::scalar(dt)),
+        });
+        let kt = self.fresh("kt", m.ty());
+        let kt_ix = m.inv(Expr::Var(kt), 0, kk as i128 - 1);
+        let mut step = Vec::new();
+        // Stage A[row, kt + lx] and B[kt + ly, col], zero outside.
+        let ka = m.add(&kt_ix, &m.inv(lx.clone(), 0, t - 1));
+        let kb = m.add(&kt_ix, &m.inv(ly.clone(), 0, t - 1));
+        let stage =
+            |kb_: &mut Self, v, coords: Vec<Ix>, inside: Expr, step: &mut Vec<Stmt>| -> Res<Expr> {
+                let x = kb_.value(v, &Pos::Coords(coords), 1, step)?;
+                Ok(super::reduce::select(
+                    inside,
+                    x,
+                    super::build::zero(Ty::scalar(dt)),
+                ))
+            };
+        let mut ac = self.operand_batch(&batch, &ad);
+        ac.push(m.clamp(&row_ix, 0, mm as i128 - 1));
+        ac.push(m.clamp(&ka, 0, kk as i128 - 1));
+        let in_a = and_opt(
+            m.in_range(&row_ix, 0, mm as i128),
+            m.in_range(&ka, 0, kk as i128),
+        );
+        let av = stage(self, a, ac, in_a, &mut step)?;
+        let mut bc = self.operand_batch(&batch, &bd);
+        bc.push(m.clamp(&kb, 0, kk as i128 - 1));
+        bc.push(m.clamp(&col_ix, 0, nn as i128 - 1));
+        let in_b = and_opt(
+            m.in_range(&kb, 0, kk as i128),
+            m.in_range(&col_ix, 0, nn as i128),
+        );
+        let bv = stage(self, b, bc, in_b, &mut step)?;
+        let slot = Expr::bin(
+            BinaryOp::Add,
+            Expr::bin(BinaryOp::Mul, ly.clone(), Expr::int(m.dt, t)),
+            lx.clone(),
+        );
+        step.push(Stmt::Store {
+            buf: sa,
+            index: slot.clone(),
+            value: av,
+        });
+        step.push(Stmt::Store {
+            buf: sb,
+            index: slot,
+            value: bv,
+        });
+        step.push(Stmt::Barrier);
+        let q = self.fresh("kk", m.ty());
+        let a_at = Expr::bin(
+            BinaryOp::Add,
+            Expr::bin(BinaryOp::Mul, ly, Expr::int(m.dt, t)),
+            Expr::Var(q),
+        );
+        let b_at = Expr::bin(
+            BinaryOp::Add,
+            Expr::bin(BinaryOp::Mul, Expr::Var(q), Expr::int(m.dt, t)),
+            lx,
+        );
+        let (x, y) = (Expr::load(sa, a_at), Expr::load(sb, b_at));
+        let next = if dt.is_float() && self.target.has_fma {
+            Expr::Fma {
+                a: Box::new(x),
+                b: Box::new(y),
+                c: Box::new(Expr::Var(acc)),
+            }
+        } else {
+            Expr::bin(
+                BinaryOp::Add,
+                Expr::Var(acc),
+                Expr::bin(BinaryOp::Mul, x, y),
+            )
+        };
+        step.push(self.counted(
+            q,
+            0,
+            tile,
+            vec![Stmt::Assign {
+                var: acc,
+                value: next,
+            }],
+        ));
+        step.push(Stmt::Barrier);
+        body.push(Stmt::Loop {
+            var: kt,
+            start: Expr::int(m.dt, 0),
+            end: Expr::int(m.dt, kk as i128),
+            step: tile as u32,
+            kind: LoopKind::Serial,
+            body: step,
+        });
+        let mut coords = batch;
+        coords.push(m.inv(row.clone(), 0, mm as i128 - 1));
+        coords.push(m.inv(col.clone(), 0, nn as i128 - 1));
+        let pos = Pos::Coords(coords);
+        let hv = self.g.node(h).outputs[0];
+        self.subst.clear();
+        self.subst.insert(hv, Expr::Var(acc));
+        let mut fin = Vec::new();
+        let v = self.value(job.out, &pos, 1, &mut fin)?;
+        self.subst.clear();
+        fin.push(Stmt::Store {
+            buf: job.out_buf,
+            index: m.flat(&pos, &job.dims).e,
+            value: v,
+        });
+        let inside = Expr::bin(
+            BinaryOp::And,
+            Expr::bin(BinaryOp::Less, row, Expr::int(m.dt, mm as i128)),
+            Expr::bin(BinaryOp::Less, col, Expr::int(m.dt, nn as i128)),
+        );
+        body.push(Stmt::If {
+            cond: inside,
+            then: fin,
+            els: vec![],
+        });
+        Ok(body)
+    }
+}
+
+/// `a && b`, either side possibly always true (`None`).
+fn and_opt(a: Option<Expr>, b: Option<Expr>) -> Expr {
+    match (a, b) {
+        (Some(x), Some(y)) => Expr::bin(BinaryOp::And, x, y),
+        (Some(x), None) | (None, Some(x)) => x,
+        (None, None) => Expr::Const {
+            ty: Ty::scalar(crate::dtype::DType::Bool),
+            value: crate::kernel::Scalar::Bool(true),
+        },
+    }
+}

@@ -598,6 +598,11 @@ impl Kb<'_> {
 
     /// The GPU schedule (see the module docs).
     fn gpu(&mut self, job: &Job) -> Res<Vec<Stmt>> {
+        if let Some((h, Heavy::MatMul)) = &job.heavy
+            && let Ok(body) = self.attempt(|kb| kb.gpu_matmul(job, *h))
+        {
+            return Ok(body);
+        }
         if let Some((h, Heavy::Reduce { kind, mask })) = &job.heavy {
             let x = self.input_of(*h, 0)?;
             let xd = self.dims(x);

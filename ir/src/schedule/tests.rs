@@ -534,6 +534,15 @@ fn matmul_with_bias_and_relu_is_one_kernel() {
     let text = print_kernel(&k.kernel);
     // The register block: 4 rows × 2 vectors of accumulators.
     assert_eq!(text.matches(": f32x4 = 0.0:f32x4").count(), 8, "{text}");
+    let gp = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_gpu()).unwrap();
+    let Step::Kernel(k) = &gp.steps[0] else {
+        panic!()
+    };
+    let text = print_kernel(&k.kernel);
+    assert!(
+        text.contains("shared %tile_a") && text.contains("barrier"),
+        "{text}"
+    );
     check(&matmul_graph(&[6, 3], &[3, 12], false));
     let Step::Kernel(k) = &p.steps[0] else {
         panic!()
