@@ -20,14 +20,19 @@
 //! 3. *scalar*: a serial loop over the chunk; a reduction over trailing (contiguous) axes then
 //!    runs a vector accumulator with `reduce_*` of its lanes and a scalar tail.
 //!
-//! Reductions over trailing axes go straight to 3. Argmax/argmin always use 3.
+//! Reductions over trailing axes go straight to 3. Argmax/argmin always use 3. A matmul
+//! (both operands at least 2-D, `m >= 4`, `n >= 2·lanes`, B contiguous along `n`) first
+//! tries the tiled schedule of [`matmul`]: chunks of 4-row tiles, B column panels sized from
+//! `l2_bytes`, 4 × 2 vector `fma` accumulators per register block, epilogue per accumulator.
 //!
 //! **GPU**: a reduction over `k >= 2` elements gets one workgroup per output (a grid-stride
 //! loop over outputs): each invocation accumulates a strided share, partials meet in
 //! workgroup-shared memory and are combined by a tree of `barrier`-separated steps; invocation
-//! 0 applies the epilogue and stores. Everything else runs one output element per invocation
-//! (`grid × group` covering the output, a grid-stride loop doing the bounds check), matmul
-//! with a serial `k` loop.
+//! 0 applies the epilogue and stores. A matmul with 2-D (or batched) operands runs 16 × 16
+//! output tiles per workgroup (`grid = [n tiles, m tiles, batch]`), staging tiles of A and B in
+//! shared memory per step of `k`. Everything else (elementwise kernels, argmax/argmin, matmul
+//! with a 1-D operand) runs one output element per invocation (`grid × group` covering the
+//! output, a grid-stride loop doing the bounds check) with serial accumulation loops.
 //!
 //! Indices are i32 when every buffer the kernel touches has fewer than 2^31 elements, else
 //! i64. Every load is in bounds for every shape: tails are separate loops, pads and concats
@@ -37,7 +42,7 @@
 
 mod build;
 mod index;
-mod matmul;
+pub mod matmul;
 mod reduce;
 #[cfg(test)]
 mod tests;
@@ -173,8 +178,19 @@ pub fn plan(graph: &Graph, fused: &Fused, target: &TargetDesc) -> Result<Plan> {
         let out = root.outputs[0];
         let out_buf = pb.buf(out);
         let name = format!("k{gi}_{}", root.op.name());
+        let ix = index_dtype(graph, &group.nodes);
+        if target.support(ix) == DTypeSupport::Unsupported {
+            return Err(IrError::Unsupported {
+                at,
+                dtype: ix,
+                detail: Some(format!(
+                    "buffers of 2^31 or more elements need {ix} indices, which target `{}` lacks",
+                    target.name
+                )),
+            });
+        }
         let Some((kernel, args)) =
-            schedule_group(graph, fused, target, group.root, group.heavy, &name)
+            schedule_group(graph, fused, target, (group.root, group.heavy, ix), &name)
                 .map_err(|f| internal(&at, f))?
         else {
             continue;
@@ -299,7 +315,7 @@ fn check_support(graph: &Graph, nodes: &[NodeId], target: &TargetDesc) -> Result
 }
 
 /// The index dtype for a group: i32 when every value it touches has < 2^31 elements.
-fn index_dtype(graph: &Graph, root: NodeId, fused: &Fused) -> DType {
+fn index_dtype(graph: &Graph, nodes: &[NodeId]) -> DType {
     let big = |v: &ValueId| {
         graph
             .value(*v)
@@ -308,12 +324,9 @@ fn index_dtype(graph: &Graph, root: NodeId, fused: &Fused) -> DType {
             .num_elements()
             .is_none_or(|n| n >= (1usize << 31))
     };
-    let group = fused.groups.iter().find(|g| g.root == root);
-    let any_big = group.is_some_and(|g| {
-        g.nodes.iter().any(|&n| {
-            let node = graph.node(n);
-            node.inputs.iter().flatten().any(big) || node.outputs.iter().any(big)
-        })
+    let any_big = nodes.iter().any(|&n| {
+        let node = graph.node(n);
+        node.inputs.iter().flatten().any(big) || node.outputs.iter().any(big)
     });
     if any_big { DType::I64 } else { DType::I32 }
 }
@@ -323,8 +336,7 @@ fn schedule_group(
     graph: &Graph,
     fused: &Fused,
     target: &TargetDesc,
-    root: NodeId,
-    heavy: Option<NodeId>,
+    (root, heavy, ix): (NodeId, Option<NodeId>, DType),
     name: &str,
 ) -> Res<Option<(Kernel, Vec<ValueId>)>> {
     let out = graph.node(root).outputs[0];
@@ -337,9 +349,7 @@ fn schedule_group(
         g: graph,
         fused,
         target,
-        m: IxMath {
-            dt: index_dtype(graph, root, fused),
-        },
+        m: IxMath { dt: ix },
         k: Kernel::new(name),
         params: HashMap::new(),
         args: Vec::new(),
