@@ -1168,3 +1168,104 @@ fn printed_kernels_match_snapshots() {
         "snapshots differ (TESSERA_BLESS=1 to rewrite): {stale:?}"
     );
 }
+
+/// Targets at the edges of what `TargetDesc` describes.
+fn odd_targets() -> Vec<TargetDesc> {
+    let mut wide = TargetDesc::generic_cpu(8);
+    wide.vector_lanes_f32 = 16;
+    wide.l2_bytes = 0;
+    let mut scalar = TargetDesc::generic_cpu(1);
+    scalar.vector_lanes_f32 = 1;
+    scalar.has_fma = false;
+    let mut small_gpu = TargetDesc::generic_gpu();
+    small_gpu.max_group_size = 32;
+    small_gpu.max_group_dims = [32, 32, 1];
+    small_gpu.shared_bytes = 256;
+    small_gpu.max_grid_dims = [3, 2, 4];
+    let mut one_gpu = TargetDesc::generic_gpu();
+    one_gpu.max_group_size = 1;
+    one_gpu.shared_bytes = 0;
+    vec![wide, scalar, small_gpu, one_gpu]
+}
+
+#[test]
+fn odd_targets_get_valid_schedules() {
+    let graphs = vec![
+        softmax_graph(&[3, 21]),
+        matmul_graph(&[2, 9, 5], &[5, 19], true),
+        snapshot_graphs().remove(1).1,
+        snapshot_graphs().remove(2).1,
+    ];
+    for g in graphs {
+        let inputs: HashMap<String, Tensor> = g
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let ty = &g.value(v).ty;
+                (
+                    g.value_label(v),
+                    data(ty.dtype, &ty.shape.as_static().unwrap(), i as u64, false),
+                )
+            })
+            .collect();
+        let want = evaluate(&g, &inputs).unwrap();
+        let fused = fuse(&g).unwrap();
+        for t in odd_targets() {
+            let p = plan(&g, &fused, &t).unwrap_or_else(|e| panic!("{}: {e}", g.name));
+            for s in &p.steps {
+                if let Step::Kernel(k) = s {
+                    assert!(k.kernel.launch.group_size() <= t.max_group_size.max(1));
+                    for (gd, lim) in k.kernel.launch.grid.iter().zip(&t.max_grid_dims) {
+                        assert!(gd <= lim, "{}", print_kernel(&k.kernel));
+                    }
+                    let shared: usize = k
+                        .kernel
+                        .shared
+                        .iter()
+                        .map(|b| b.len * b.dtype.size_bytes())
+                        .sum();
+                    assert!(shared <= t.shared_bytes, "{}", print_kernel(&k.kernel));
+                }
+            }
+            let got = run_plan(&p, &inputs).unwrap_or_else(|e| panic!("{}: {e}", g.name));
+            for (a, b) in got.iter().zip(&want) {
+                assert_same(a, b, &g.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn narrow_and_wide_dtypes() {
+    for dtype in [DType::F64, DType::U8, DType::I64] {
+        let mut g = Graph::new("dtypes");
+        let x = input(&mut g, "x", dtype, &[3, 6]);
+        let b = input(&mut g, "b", dtype, &[6]);
+        let s = op2(&mut g, Op::Binary(BinaryOp::Mul), x, b);
+        let r = reduce(&mut g, ReduceOp::Sum, s, &[1], false);
+        let m = reduce(&mut g, ReduceOp::Max, s, &[0], false);
+        output(&mut g, r, "r");
+        output(&mut g, m, "m");
+        check(&g);
+    }
+    // f16: every op rounds to f16, in the kernel as in the graph.
+    let mut g = Graph::new("half");
+    let x = input(&mut g, "x", DType::F32, &[2, 7]);
+    let h = op1(&mut g, Op::Cast { to: DType::F16 }, x);
+    let e = op1(&mut g, Op::Unary(UnaryOp::Exp), h);
+    let c = op1(&mut g, Op::Cast { to: DType::F32 }, e);
+    output(&mut g, c, "y");
+    check(&g);
+    // bool: comparisons, where, not.
+    let mut g = Graph::new("bools");
+    let x = input(&mut g, "x", DType::I32, &[9]);
+    let zero = g.add_constant(Tensor::scalar(0i32));
+    let gt = op2(&mut g, Op::Binary(BinaryOp::Greater), x, zero);
+    let n = op1(&mut g, Op::Unary(UnaryOp::Not), gt);
+    let neg = op1(&mut g, Op::Unary(UnaryOp::Neg), x);
+    let w = node(&mut g, Op::Where {}, &[Some(n), Some(neg), Some(x)]);
+    output(&mut g, w, "w");
+    output(&mut g, n, "n");
+    check(&g);
+}
