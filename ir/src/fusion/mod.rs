@@ -191,7 +191,9 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
             }
             NodeClass::View | NodeClass::Index => u.forced || u.instances > MAX_VIEW_COPIES,
             NodeClass::Reduce | NodeClass::Contraction => {
-                u.forced || u.reread || !claim_epilogue(graph, id, &users, &uses, &roots, &mut heavy_of)
+                u.forced
+                    || u.reread
+                    || !claim_epilogue(graph, id, &users, &uses, &roots, &mut heavy_of)
             }
         };
         if root {
@@ -213,7 +215,9 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
                     wu.instances = wu.instances.saturating_add(instances);
                     let rereads = matches!(class, NodeClass::Contraction)
                         || (class == NodeClass::Index && slot == 0)
-                        || (matches!(class, NodeClass::View | NodeClass::Index) && u.reread && !root);
+                        || (matches!(class, NodeClass::View | NodeClass::Index)
+                            && u.reread
+                            && !root);
                     wu.reread |= rereads;
                 }
             }
@@ -410,4 +414,173 @@ pub fn to_dot(graph: &Graph, fused: &Fused) -> String {
 
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::DType;
+    use crate::graph::TensorType;
+    use crate::op::{BinaryOp, UnaryOp};
+    use crate::tensor::Tensor;
+
+    fn push(g: &mut Graph, op: Op, ins: &[ValueId], dims: &[usize]) -> ValueId {
+        let n = g.push_node(
+            op,
+            ins.iter().map(|&v| Some(v)).collect(),
+            vec![TensorType::new(DType::F32, dims)],
+            None,
+        );
+        g.node(n).outputs[0]
+    }
+
+    fn unary(g: &mut Graph, op: UnaryOp, x: ValueId) -> ValueId {
+        let dims = g.value(x).ty.shape.as_static().unwrap();
+        push(g, Op::Unary(op), &[x], &dims)
+    }
+
+    fn add(g: &mut Graph, a: ValueId, b: ValueId) -> ValueId {
+        let dims = g.value(a).ty.shape.as_static().unwrap();
+        push(g, Op::Binary(BinaryOp::Add), &[a, b], &dims)
+    }
+
+    fn sum_last(g: &mut Graph, x: ValueId, dims: &[usize]) -> ValueId {
+        let axes = g.add_constant(Tensor::from_vec(&[1], vec![-1i64]).unwrap());
+        let op = Op::Reduce {
+            kind: ReduceOp::Sum,
+            keepdims: true,
+            noop_with_empty_axes: false,
+        };
+        push(g, op, &[x, axes], dims)
+    }
+
+    #[test]
+    fn single_use_chains_fuse_and_cheap_shared_values_are_recomputed() {
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[4]));
+        let e = unary(&mut g, UnaryOp::Exp, x);
+        let a = unary(&mut g, UnaryOp::Neg, e);
+        let b = unary(&mut g, UnaryOp::Abs, e);
+        let y = add(&mut g, a, b);
+        g.add_output(y);
+        let f = fuse(&g).unwrap();
+        assert_eq!(f.groups.len(), 1, "exp is cheap and used twice: recomputed");
+        assert_eq!(f.groups[0].nodes.len(), 4);
+        assert!(!f.is_materialized(e) && f.is_materialized(y) && f.is_materialized(x));
+    }
+
+    #[test]
+    fn values_used_too_often_or_too_costly_are_materialized() {
+        // Used by 5 consumers.
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[4]));
+        let e = unary(&mut g, UnaryOp::Exp, x);
+        let mut acc = e;
+        for _ in 0..4 {
+            acc = add(&mut g, acc, e);
+        }
+        g.add_output(acc);
+        let f = fuse(&g).unwrap();
+        assert!(f.is_materialized(e));
+        // A long chain used twice.
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[4]));
+        let mut c = x;
+        for _ in 0..(MAX_RECOMPUTE_OPS + 1) {
+            c = unary(&mut g, UnaryOp::Tanh, c);
+        }
+        let y = add(&mut g, c, c);
+        let z = unary(&mut g, UnaryOp::Neg, c);
+        g.add_output(y);
+        g.add_output(z);
+        let f = fuse(&g).unwrap();
+        assert!(f.is_materialized(c));
+        assert_eq!(f.groups.len(), 3);
+    }
+
+    #[test]
+    fn reductions_take_prologue_and_epilogue() {
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[3, 5]));
+        let sq = unary(&mut g, UnaryOp::Abs, x);
+        let s = sum_last(&mut g, sq, &[3, 1]);
+        let r = unary(&mut g, UnaryOp::Sqrt, s);
+        g.add_output(r);
+        let f = fuse(&g).unwrap();
+        assert_eq!(f.groups.len(), 1);
+        assert_eq!(f.groups[0].kind, GroupKind::Reduction);
+        assert_eq!(f.groups[0].nodes.len(), 3);
+        // A reduction whose result is broadcast back is its own kernel.
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[3, 5]));
+        let s = sum_last(&mut g, x, &[3, 1]);
+        let y = add(&mut g, x, s);
+        g.add_output(y);
+        let f = fuse(&g).unwrap();
+        let kinds: Vec<GroupKind> = f.groups.iter().map(|g| g.kind).collect();
+        assert_eq!(kinds, [GroupKind::Reduction, GroupKind::Elementwise]);
+        // Two reductions never share a kernel.
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[3, 5]));
+        let s1 = sum_last(&mut g, x, &[3, 1]);
+        let s2 = sum_last(&mut g, x, &[3, 1]);
+        let y = add(&mut g, s1, s2);
+        g.add_output(y);
+        let f = fuse(&g).unwrap();
+        assert_eq!(f.groups.len(), 2);
+        assert!(f.groups.iter().all(|g| g.heavy.is_some()));
+    }
+
+    #[test]
+    fn views_inline_host_operands_and_outputs_materialize_and_dead_nodes_vanish() {
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[2, 3]));
+        let t = push(&mut g, Op::Transpose { perm: vec![1, 0] }, &[x], &[3, 2]);
+        let n = unary(&mut g, UnaryOp::Neg, t);
+        let _dead = unary(&mut g, UnaryOp::Exp, x);
+        let c = push(&mut g, Op::NonZero {}, &[n], &[2, 6]);
+        g.add_output(c);
+        g.add_output(t);
+        let f = fuse(&g).unwrap();
+        let kinds: Vec<GroupKind> = f.groups.iter().map(|g| g.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                GroupKind::Elementwise,
+                GroupKind::Elementwise,
+                GroupKind::Host
+            ]
+        );
+        assert!(f.is_materialized(t) && f.is_materialized(n));
+        // The transpose is an output, so the neg kernel reads its buffer.
+        assert_eq!(f.groups[1].nodes.len(), 1);
+        let dot = to_dot(&g, &f);
+        assert!(dot.starts_with("digraph \"g\""));
+        assert_eq!(dot.matches("subgraph cluster_").count(), 3);
+        assert!(
+            dot.contains("label=\"non_zero\"") && dot.contains("in0 -> g0_n0"),
+            "{dot}"
+        );
+        assert!(!dot.contains("exp"));
+    }
+
+    #[test]
+    fn matmul_takes_views_but_not_elementwise_prologues() {
+        let mut g = Graph::new("g");
+        let a = g.add_input("a", TensorType::new(DType::F32, &[2, 3]));
+        let b = g.add_input("b", TensorType::new(DType::F32, &[4, 3]));
+        let bt = push(&mut g, Op::Transpose { perm: vec![1, 0] }, &[b], &[3, 4]);
+        let ea = unary(&mut g, UnaryOp::Exp, a);
+        let y = push(&mut g, Op::MatMul {}, &[ea, bt], &[2, 4]);
+        let r = unary(&mut g, UnaryOp::Relu, y);
+        g.add_output(r);
+        let f = fuse(&g).unwrap();
+        assert!(
+            f.is_materialized(ea),
+            "recomputing exp per use of the operand is too costly"
+        );
+        let mm = f.groups.last().unwrap();
+        assert_eq!(mm.kind, GroupKind::Contraction);
+        assert_eq!(mm.nodes.len(), 3, "transpose, matmul, relu");
+    }
 }

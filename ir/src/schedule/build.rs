@@ -41,7 +41,13 @@ fn un(op: crate::op::UnaryOp, x: Expr) -> Expr {
 impl Kb<'_> {
     /// The element(s) of `v` at `pos`, with `lanes` lanes (consecutive positions along the
     /// vectorized loop). Statements the expression needs (shared subexpressions) go to `pre`.
-    pub(super) fn value(&mut self, v: ValueId, pos: &Pos, lanes: u8, pre: &mut Vec<Stmt>) -> Res<Expr> {
+    pub(super) fn value(
+        &mut self,
+        v: ValueId,
+        pos: &Pos,
+        lanes: u8,
+        pre: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
         let ty = Ty::vector(self.dtype(v), lanes);
         if let Some(e) = self.subst.get(&v) {
             return Ok(e.clone());
@@ -91,7 +97,11 @@ impl Kb<'_> {
                 Ok(Expr::bin(*op, a, b))
             }
             Op::Variadic(op) => {
-                let bop = if *op == VariadicOp::Min { BinOp::Min } else { BinOp::Max };
+                let bop = if *op == VariadicOp::Min {
+                    BinOp::Min
+                } else {
+                    BinOp::Max
+                };
                 let mut acc: Option<Expr> = None;
                 for x in node.inputs.iter().flatten() {
                     let p = m.broadcast(pos, &out, &self.dims(*x));
@@ -206,7 +216,10 @@ impl Kb<'_> {
         };
         let pa = self.m.broadcast(pos, &out, &self.dims(a));
         let pb = self.m.broadcast(pos, &out, &self.dims(b));
-        Ok((self.value(a, &pa, lanes, pre)?, self.value(b, &pb, lanes, pre)?))
+        Ok((
+            self.value(a, &pa, lanes, pre)?,
+            self.value(b, &pb, lanes, pre)?,
+        ))
     }
 
     /// A load of a materialized value (a constant zero when the buffer is empty: such a
@@ -255,16 +268,25 @@ impl Kb<'_> {
     }
 
     /// First index and step per axis of a slice's input.
-    fn slice_params(&self, node: crate::graph::NodeId, xd: &[usize]) -> Res<(Vec<i128>, Vec<i128>)> {
+    fn slice_params(
+        &self,
+        node: crate::graph::NodeId,
+        xd: &[usize],
+    ) -> Res<(Vec<i128>, Vec<i128>)> {
         let n = self.g.node(node);
         let ints = |i: usize| -> Option<Vec<i64>> {
-            n.input(i).and_then(|v| self.g.constant_of(v)).and_then(|t| t.to_i64_vec())
+            n.input(i)
+                .and_then(|v| self.g.constant_of(v))
+                .and_then(|t| t.to_i64_vec())
         };
         let bad = || Fail::Internal("slice operands must be integer constants".into());
         let starts = ints(1).ok_or_else(bad)?;
         let r = xd.len();
         let axes: Vec<usize> = match ints(3) {
-            Some(a) => a.iter().map(|&a| normalize_axis(a, r).ok_or_else(bad)).collect::<Res<_>>()?,
+            Some(a) => a
+                .iter()
+                .map(|&a| normalize_axis(a, r).ok_or_else(bad))
+                .collect::<Res<_>>()?,
             None => (0..starts.len()).collect(),
         };
         let steps = ints(4).unwrap_or_else(|| vec![1; starts.len()]);
@@ -287,21 +309,34 @@ impl Kb<'_> {
         Ok((first, step))
     }
 
-    fn pad(&mut self, node: crate::graph::NodeId, pos: &Pos, lanes: u8, pre: &mut Vec<Stmt>) -> Res<Expr> {
+    fn pad(
+        &mut self,
+        node: crate::graph::NodeId,
+        pos: &Pos,
+        lanes: u8,
+        pre: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
         let m = self.m;
         let n = self.g.node(node);
         let out = self.dims(n.outputs[0]);
-        let x = n.input(0).ok_or_else(|| Fail::Internal("pad needs data".into()))?;
+        let x = n
+            .input(0)
+            .ok_or_else(|| Fail::Internal("pad needs data".into()))?;
         let xd = self.dims(x);
         let r = xd.len();
         let ty = Ty::vector(self.dtype(x), lanes);
         let ints = |i: usize| -> Option<Vec<i64>> {
-            n.input(i).and_then(|v| self.g.constant_of(v)).and_then(|t| t.to_i64_vec())
+            n.input(i)
+                .and_then(|v| self.g.constant_of(v))
+                .and_then(|t| t.to_i64_vec())
         };
         let bad = || Fail::Internal("pad operands must be constants".into());
         let pads = ints(1).ok_or_else(bad)?;
         let axes: Vec<usize> = match ints(3) {
-            Some(a) => a.iter().map(|&a| normalize_axis(a, r).ok_or_else(bad)).collect::<Res<_>>()?,
+            Some(a) => a
+                .iter()
+                .map(|&a| normalize_axis(a, r).ok_or_else(bad))
+                .collect::<Res<_>>()?,
             None => (0..r).collect(),
         };
         let fill = match n.input(2).and_then(|v| self.g.constant_of(v)) {
@@ -321,15 +356,13 @@ impl Kb<'_> {
         for a in 0..r {
             let d = xd[a] as i128;
             let shifted = m.add_c(&c[a], -begin[a]);
-            let needs_guard = begin[a] > 0 || (out[a] as i128) - begin[a] > d;
-            if !needs_guard {
+            let Some(inside) = m.in_range(&shifted, 0, d) else {
                 ic.push(shifted);
                 continue;
-            }
+            };
             if shifted.dj != Some(0) && lanes > 1 {
                 return Err(Fail::NotVector);
             }
-            let inside = m.in_range(&shifted, 0, d);
             cond = Some(match cond {
                 None => inside,
                 Some(prev) => Expr::bin(BinaryOp::And, prev, inside),
@@ -378,12 +411,20 @@ impl Kb<'_> {
         for &(v, o, e) in parts.iter().rev() {
             let mut ic = c.clone();
             let shifted = m.add_c(&c[a], -o);
-            ic[a] = if parts.len() == 1 { shifted } else { m.clamp(&shifted, 0, e - 1) };
+            ic[a] = if parts.len() == 1 {
+                shifted
+            } else {
+                m.clamp(&shifted, 0, e - 1)
+            };
             let x = self.value(v, &Pos::Coords(ic), lanes, pre)?;
             acc = Some(match acc {
                 None => x,
                 Some(rest) => Expr::Select {
-                    cond: Box::new(Expr::bin(BinaryOp::Less, c[a].e.clone(), Expr::int(m.dt, o + e))),
+                    cond: Box::new(Expr::bin(
+                        BinaryOp::Less,
+                        c[a].e.clone(),
+                        Expr::int(m.dt, o + e),
+                    )),
                     a: Box::new(x),
                     b: Box::new(rest),
                 },
@@ -399,13 +440,24 @@ impl Kb<'_> {
         let i = m.cast(idx);
         let wrapped = Expr::Select {
             cond: Box::new(Expr::bin(BinaryOp::Less, i.clone(), Expr::int(m.dt, 0))),
-            a: Box::new(Expr::bin(BinaryOp::Add, i.clone(), Expr::int(m.dt, n as i128))),
+            a: Box::new(Expr::bin(
+                BinaryOp::Add,
+                i.clone(),
+                Expr::int(m.dt, n as i128),
+            )),
             b: Box::new(i),
         };
-        m.clamp(&m.inv(wrapped), 0, n as i128 - 1)
+        m.clamp(&Ix::new(wrapped, Some(0)), 0, n as i128 - 1)
     }
 
-    fn gather(&mut self, node: crate::graph::NodeId, axis: i64, pos: &Pos, lanes: u8, pre: &mut Vec<Stmt>) -> Res<Expr> {
+    fn gather(
+        &mut self,
+        node: crate::graph::NodeId,
+        axis: i64,
+        pos: &Pos,
+        lanes: u8,
+        pre: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
         let m = self.m;
         let n = self.g.node(node);
         let out = self.dims(n.outputs[0]);
@@ -444,7 +496,9 @@ impl Kb<'_> {
         let n = self.g.node(node);
         let out = self.dims(n.outputs[0]);
         let (Some(data), Some(idx)) = (n.input(0), n.input(1)) else {
-            return Err(Fail::Internal("gather_elements needs data and indices".into()));
+            return Err(Fail::Internal(
+                "gather_elements needs data and indices".into(),
+            ));
         };
         let dd = self.dims(data);
         let a = normalize_axis(axis, dd.len())

@@ -5,14 +5,45 @@ use crate::dtype::DType;
 use crate::kernel::{BinOp, Expr, Scalar, Ty};
 use crate::op::BinaryOp;
 
-/// An integer index expression and its step along the vectorized loop variable: `Some(d)`
-/// when lane `t` of a vector sits at `e + d * t`, `None` when unknown.
+/// An integer index expression, its step along the vectorized loop variable (`Some(d)` when
+/// lane `t` of a vector sits at `e + d * t`, `None` when unknown) and bounds on its value
+/// (for every lane), which let clamps and range checks that always hold be left out.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Ix {
     /// The index of lane 0.
     pub e: Expr,
     /// Change per lane.
     pub dj: Option<i64>,
+    /// Smallest possible value.
+    pub lo: i128,
+    /// Largest possible value.
+    pub hi: i128,
+}
+
+/// Bounds standing for "unknown" (far from overflow when added or scaled).
+const FAR: i128 = 1 << 100;
+
+impl Ix {
+    /// An index with unknown bounds.
+    pub fn new(e: Expr, dj: Option<i64>) -> Ix {
+        Ix {
+            e,
+            dj,
+            lo: -FAR,
+            hi: FAR,
+        }
+    }
+
+    /// An index known to lie in `[lo, hi]` (for every lane).
+    pub fn within(e: Expr, dj: Option<i64>, lo: i128, hi: i128) -> Ix {
+        Ix { e, dj, lo, hi }
+    }
+
+    fn bounded(mut self, lo: i128, hi: i128) -> Ix {
+        self.lo = lo.clamp(-FAR, FAR);
+        self.hi = hi.clamp(-FAR, FAR);
+        self
+    }
 }
 
 /// Where an element of a value is: its flat row-major index or one index per axis.
@@ -49,40 +80,34 @@ fn dj_add(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 impl IxMath {
     /// A constant index (the same in every lane).
     pub fn c(self, v: i128) -> Ix {
-        Ix {
-            e: Expr::int(self.dt, v),
-            dj: Some(0),
-        }
+        Ix::within(Expr::int(self.dt, v), Some(0), v, v)
     }
 
-    /// A lane-invariant index expression.
-    pub fn inv(self, e: Expr) -> Ix {
-        Ix { e, dj: Some(0) }
+    /// A lane-invariant index in `[lo, hi]`.
+    pub fn inv(self, e: Expr, lo: i128, hi: i128) -> Ix {
+        Ix::within(e, Some(0), lo, hi)
     }
 
     fn bin(self, op: BinaryOp, a: &Ix, b: &Ix, dj: Option<i64>) -> Ix {
-        let e = match (as_const(&a.e), as_const(&b.e)) {
-            (Some(x), Some(y)) => {
-                let v = match op {
-                    BinaryOp::Add => x + y,
-                    BinaryOp::Sub => x - y,
-                    BinaryOp::Mul => x * y,
-                    BinaryOp::Div if y != 0 => x / y,
-                    BinaryOp::Mod if y != 0 => x.rem_euclid(y),
-                    _ => return self.raw(op, a, b, dj),
-                };
-                Expr::int(self.dt, v)
-            }
-            _ => return self.raw(op, a, b, dj),
+        let folded = match (as_const(&a.e), as_const(&b.e)) {
+            (Some(x), Some(y)) => match op {
+                BinaryOp::Add => x.checked_add(y),
+                BinaryOp::Sub => x.checked_sub(y),
+                BinaryOp::Mul => x.checked_mul(y),
+                BinaryOp::Div if y != 0 => Some(x / y),
+                BinaryOp::Mod if y != 0 => Some(x.rem_euclid(y)),
+                _ => None,
+            },
+            _ => None,
         };
-        Ix { e, dj }
+        match folded {
+            Some(v) => self.c(v),
+            None => self.raw(op, a, b, dj),
+        }
     }
 
     fn raw(self, op: BinaryOp, a: &Ix, b: &Ix, dj: Option<i64>) -> Ix {
-        Ix {
-            e: Expr::bin(op, a.e.clone(), b.e.clone()),
-            dj,
-        }
+        Ix::new(Expr::bin(op, a.e.clone(), b.e.clone()), dj)
     }
 
     /// `a + b`.
@@ -90,7 +115,9 @@ impl IxMath {
         match (as_const(&a.e), as_const(&b.e)) {
             (Some(0), _) => b.clone(),
             (_, Some(0)) => a.clone(),
-            _ => self.bin(BinaryOp::Add, a, b, dj_add(a.dj, b.dj)),
+            _ => self
+                .bin(BinaryOp::Add, a, b, dj_add(a.dj, b.dj))
+                .bounded(a.lo + b.lo, a.hi + b.hi),
         }
     }
 
@@ -106,7 +133,9 @@ impl IxMath {
             (1, _) => a.clone(),
             _ => {
                 let dj = a.dj.and_then(|d| i64::try_from(k).ok()?.checked_mul(d));
+                let (x, y) = (a.lo.saturating_mul(k), a.hi.saturating_mul(k));
                 self.bin(BinaryOp::Mul, a, &self.c(k), dj)
+                    .bounded(x.min(y), x.max(y))
             }
         }
     }
@@ -116,8 +145,12 @@ impl IxMath {
         if k == 1 {
             return a.clone();
         }
+        if a.lo >= 0 && a.hi < k {
+            return self.c(0);
+        }
         let dj = (a.dj == Some(0)).then_some(0);
         self.bin(BinaryOp::Div, a, &self.c(k), dj)
+            .bounded(a.lo.max(0) / k, a.hi / k)
     }
 
     /// `a % k` for `a >= 0`, `k >= 1`.
@@ -125,32 +158,51 @@ impl IxMath {
         if k == 1 {
             return self.c(0);
         }
+        if a.lo >= 0 && a.hi < k {
+            return a.clone();
+        }
         let dj = (a.dj == Some(0)).then_some(0);
-        self.bin(BinaryOp::Mod, a, &self.c(k), dj)
+        self.bin(BinaryOp::Mod, a, &self.c(k), dj).bounded(0, k - 1)
     }
 
     /// `min(max(a, lo), hi)`.
     pub fn clamp(self, a: &Ix, lo: i128, hi: i128) -> Ix {
+        let hi = hi.max(lo);
         if let Some(v) = as_const(&a.e) {
-            return self.c(v.clamp(lo, hi.max(lo)));
+            return self.c(v.clamp(lo, hi));
         }
-        let dj = (a.dj == Some(0)).then_some(0);
-        let lo_e = Expr::binary(BinOp::Max, a.e.clone(), Expr::int(self.dt, lo));
-        Ix {
-            e: Expr::binary(BinOp::Min, lo_e, Expr::int(self.dt, hi.max(lo))),
-            dj,
+        let dj = if a.lo >= lo && a.hi <= hi {
+            return a.clone();
+        } else if a.dj == Some(0) {
+            Some(0)
+        } else {
+            None
+        };
+        let mut e = a.e.clone();
+        if a.lo < lo {
+            e = Expr::binary(BinOp::Max, e, Expr::int(self.dt, lo));
         }
+        if a.hi > hi {
+            e = Expr::binary(BinOp::Min, e, Expr::int(self.dt, hi));
+        }
+        Ix::within(e, dj, a.lo.clamp(lo, hi), a.hi.clamp(lo, hi))
     }
 
-    /// The boolean `lo <= a < hi` (scalar).
-    pub fn in_range(self, a: &Ix, lo: i128, hi: i128) -> Expr {
-        let ge = Expr::bin(
-            BinaryOp::GreaterOrEqual,
-            a.e.clone(),
-            Expr::int(self.dt, lo),
-        );
-        let lt = Expr::bin(BinaryOp::Less, a.e.clone(), Expr::int(self.dt, hi));
-        Expr::bin(BinaryOp::And, ge, lt)
+    /// The boolean `lo <= a < hi` (scalar); `None` when the bounds of `a` make it always true.
+    pub fn in_range(self, a: &Ix, lo: i128, hi: i128) -> Option<Expr> {
+        let ge = (a.lo < lo).then(|| {
+            Expr::bin(
+                BinaryOp::GreaterOrEqual,
+                a.e.clone(),
+                Expr::int(self.dt, lo),
+            )
+        });
+        let lt =
+            (a.hi >= hi).then(|| Expr::bin(BinaryOp::Less, a.e.clone(), Expr::int(self.dt, hi)));
+        match (ge, lt) {
+            (Some(x), Some(y)) => Some(Expr::bin(BinaryOp::And, x, y)),
+            (x, y) => x.or(y),
+        }
     }
 
     /// The flat row-major index of a position in a tensor of shape `dims`.
@@ -179,7 +231,12 @@ impl IxMath {
                 for (a, (&d, &s)) in dims.iter().zip(&strides).enumerate() {
                     let q = self.div_c(i, s as i128);
                     // The first axis needs no remainder: the index is in range.
-                    out.push(if a == 0 { q } else { self.rem_c(&q, d as i128) });
+                    out.push(if a == 0 {
+                        let top = (d as i128 - 1).max(0);
+                        Ix::within(q.e, q.dj, q.lo.max(0), q.hi.min(top))
+                    } else {
+                        self.rem_c(&q, d as i128)
+                    });
                 }
                 out
             }

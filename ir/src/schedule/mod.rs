@@ -20,14 +20,19 @@
 //! 3. *scalar*: a serial loop over the chunk; a reduction over trailing (contiguous) axes then
 //!    runs a vector accumulator with `reduce_*` of its lanes and a scalar tail.
 //!
-//! Reductions over trailing axes go straight to 3. Argmax/argmin always use 3.
+//! Reductions over trailing axes go straight to 3. Argmax/argmin always use 3. A matmul
+//! (both operands at least 2-D, `m >= 4`, `n >= 2·lanes`, B contiguous along `n`) first
+//! tries the tiled schedule of [`matmul`]: chunks of 4-row tiles, B column panels sized from
+//! `l2_bytes`, 4 × 2 vector `fma` accumulators per register block, epilogue per accumulator.
 //!
 //! **GPU**: a reduction over `k >= 2` elements gets one workgroup per output (a grid-stride
 //! loop over outputs): each invocation accumulates a strided share, partials meet in
 //! workgroup-shared memory and are combined by a tree of `barrier`-separated steps; invocation
-//! 0 applies the epilogue and stores. Everything else runs one output element per invocation
-//! (`grid × group` covering the output, a grid-stride loop doing the bounds check), matmul
-//! with a serial `k` loop.
+//! 0 applies the epilogue and stores. A matmul with 2-D (or batched) operands runs 16 × 16
+//! output tiles per workgroup (`grid = [n tiles, m tiles, batch]`), staging tiles of A and B in
+//! shared memory per step of `k`. Everything else (elementwise kernels, argmax/argmin, matmul
+//! with a 1-D operand) runs one output element per invocation (`grid × group` covering the
+//! output, a grid-stride loop doing the bounds check) with serial accumulation loops.
 //!
 //! Indices are i32 when every buffer the kernel touches has fewer than 2^31 elements, else
 //! i64. Every load is in bounds for every shape: tails are separate loops, pads and concats
@@ -37,6 +42,7 @@
 
 mod build;
 mod index;
+pub mod matmul;
 mod reduce;
 #[cfg(test)]
 mod tests;
@@ -172,8 +178,19 @@ pub fn plan(graph: &Graph, fused: &Fused, target: &TargetDesc) -> Result<Plan> {
         let out = root.outputs[0];
         let out_buf = pb.buf(out);
         let name = format!("k{gi}_{}", root.op.name());
+        let ix = index_dtype(graph, &group.nodes);
+        if target.support(ix) == DTypeSupport::Unsupported {
+            return Err(IrError::Unsupported {
+                at,
+                dtype: ix,
+                detail: Some(format!(
+                    "buffers of 2^31 or more elements need {ix} indices, which target `{}` lacks",
+                    target.name
+                )),
+            });
+        }
         let Some((kernel, args)) =
-            schedule_group(graph, fused, target, group.root, group.heavy, &name)
+            schedule_group(graph, fused, target, (group.root, group.heavy, ix), &name)
                 .map_err(|f| internal(&at, f))?
         else {
             continue;
@@ -298,7 +315,7 @@ fn check_support(graph: &Graph, nodes: &[NodeId], target: &TargetDesc) -> Result
 }
 
 /// The index dtype for a group: i32 when every value it touches has < 2^31 elements.
-fn index_dtype(graph: &Graph, root: NodeId, fused: &Fused) -> DType {
+fn index_dtype(graph: &Graph, nodes: &[NodeId]) -> DType {
     let big = |v: &ValueId| {
         graph
             .value(*v)
@@ -307,12 +324,9 @@ fn index_dtype(graph: &Graph, root: NodeId, fused: &Fused) -> DType {
             .num_elements()
             .is_none_or(|n| n >= (1usize << 31))
     };
-    let group = fused.groups.iter().find(|g| g.root == root);
-    let any_big = group.is_some_and(|g| {
-        g.nodes.iter().any(|&n| {
-            let node = graph.node(n);
-            node.inputs.iter().flatten().any(big) || node.outputs.iter().any(big)
-        })
+    let any_big = nodes.iter().any(|&n| {
+        let node = graph.node(n);
+        node.inputs.iter().flatten().any(big) || node.outputs.iter().any(big)
     });
     if any_big { DType::I64 } else { DType::I32 }
 }
@@ -322,8 +336,7 @@ fn schedule_group(
     graph: &Graph,
     fused: &Fused,
     target: &TargetDesc,
-    root: NodeId,
-    heavy: Option<NodeId>,
+    (root, heavy, ix): (NodeId, Option<NodeId>, DType),
     name: &str,
 ) -> Res<Option<(Kernel, Vec<ValueId>)>> {
     let out = graph.node(root).outputs[0];
@@ -336,9 +349,7 @@ fn schedule_group(
         g: graph,
         fused,
         target,
-        m: IxMath {
-            dt: index_dtype(graph, root, fused),
-        },
+        m: IxMath { dt: ix },
         k: Kernel::new(name),
         params: HashMap::new(),
         args: Vec::new(),
@@ -346,7 +357,8 @@ fn schedule_group(
         names: 0,
         root: out,
     };
-    let out_buf = kb.k.param("out", graph.value(out).ty.dtype, n, Access::Write);
+    let out_buf =
+        kb.k.param("out", graph.value(out).ty.dtype, n, Access::Write);
     let heavy = match heavy {
         Some(h) => Some((h, kb.heavy_of(h)?)),
         None => None,
@@ -386,7 +398,14 @@ enum Accum {
 
 impl Kb<'_> {
     /// The statements computing and storing `lanes` outputs at `pos`, flat index `flat`.
-    fn element(&mut self, job: &Job, pos: &Pos, flat: Expr, lanes: u8, acc: Accum) -> Res<Vec<Stmt>> {
+    fn element(
+        &mut self,
+        job: &Job,
+        pos: &Pos,
+        flat: Expr,
+        lanes: u8,
+        acc: Accum,
+    ) -> Res<Vec<Stmt>> {
         let mut stmts = Vec::new();
         self.subst.clear();
         if let Some((h, _)) = &job.heavy {
@@ -425,7 +444,10 @@ impl Kb<'_> {
 
     fn lanes(&self) -> u8 {
         let l = self.target.vector_lanes_f32.clamp(1, 16);
-        [16u8, 8, 4, 2, 1].into_iter().find(|&x| x <= l).unwrap_or(1)
+        [16u8, 8, 4, 2, 1]
+            .into_iter()
+            .find(|&x| x <= l)
+            .unwrap_or(1)
     }
 
     fn let_var(&mut self, base: &str, value: Expr, out: &mut Vec<Stmt>) -> Expr {
@@ -437,7 +459,15 @@ impl Kb<'_> {
         Expr::Var(v)
     }
 
-    fn loop_stmt(&mut self, var: VarId, start: Expr, end: Expr, step: u32, kind: LoopKind, body: Vec<Stmt>) -> Stmt {
+    fn loop_stmt(
+        &mut self,
+        var: VarId,
+        start: Expr,
+        end: Expr,
+        step: u32,
+        kind: LoopKind,
+        body: Vec<Stmt>,
+    ) -> Stmt {
         Stmt::Loop {
             var,
             start,
@@ -453,7 +483,7 @@ impl Kb<'_> {
         let m = self.m;
         let c = m.cast(Expr::GroupId(0));
         let c = self.let_var("chunk", c, out);
-        let s = m.mul_c(&m.inv(c), per as i128);
+        let s = m.mul_c(&Ix::new(c, Some(0)), per as i128);
         let s = self.let_var("start", s.e, out);
         let e = Expr::binary(
             crate::kernel::BinOp::Min,
@@ -472,6 +502,11 @@ impl Kb<'_> {
             Some((_, Heavy::Arg { .. })) => true,
             _ => false,
         };
+        if let Some((h, Heavy::MatMul)) = &job.heavy
+            && let Ok(body) = self.attempt(|kb| kb.cpu_matmul(job, *h))
+        {
+            return Ok(body);
+        }
         if lanes > 1 && !scalar_first {
             if let Ok(body) = self.attempt(|kb| kb.cpu_flat(job, lanes)) {
                 return Ok(body);
@@ -507,17 +542,21 @@ impl Kb<'_> {
             let rem = Expr::bin(BinaryOp::Mod, span, Expr::int(m.dt, i128::from(lanes)));
             let ve = self.let_var("vend", Expr::bin(BinaryOp::Sub, e.clone(), rem), &mut body);
             let i = self.fresh("i", m.ty());
-            let pos = Pos::Flat(Ix {
-                e: Expr::Var(i),
-                dj: Some(1),
-            });
+            let pos = Pos::Flat(Ix::within(Expr::Var(i), Some(1), 0, job.n as i128 - 1));
             let inner = self.element(job, &pos, Expr::Var(i), lanes, Accum::Outer)?;
-            let lp = self.loop_stmt(i, s.clone(), ve.clone(), u32::from(lanes), LoopKind::Vectorize(lanes), inner);
+            let lp = self.loop_stmt(
+                i,
+                s.clone(),
+                ve.clone(),
+                u32::from(lanes),
+                LoopKind::Vectorize(lanes),
+                inner,
+            );
             body.push(lp);
             tail_start = ve;
         }
         let t = self.fresh("i", m.ty());
-        let pos = Pos::Flat(m.inv(Expr::Var(t)));
+        let pos = Pos::Flat(m.inv(Expr::Var(t), 0, job.n as i128 - 1));
         let inner = self.element(job, &pos, Expr::Var(t), 1, Accum::Inner)?;
         let lp = self.loop_stmt(t, tail_start, e, 1, LoopKind::Serial, inner);
         body.push(lp);
@@ -535,20 +574,28 @@ impl Kb<'_> {
         let (s, e) = self.chunk_range(per, rows, &mut body);
         let row = self.fresh("row", m.ty());
         let outer = &job.dims[..job.dims.len() - 1];
-        let base = m.mul_c(&m.inv(Expr::Var(row)), d as i128);
+        let row_ix = m.inv(Expr::Var(row), 0, rows as i128 - 1);
+        let base = m.mul_c(&row_ix, d as i128);
         let mut row_body = Vec::new();
         let dv = d - d % usize::from(lanes);
         let mk = |kb: &mut Self, lanes: u8, lo: usize, hi: usize, kind: LoopKind| -> Res<Stmt> {
             let j = kb.fresh("j", m.ty());
-            let mut coords = m.coords(&Pos::Flat(m.inv(Expr::Var(row))), outer);
-            coords.push(Ix {
-                e: Expr::Var(j),
-                dj: Some(if lanes > 1 { 1 } else { 0 }),
-            });
-            let flat = m.add(&base, &m.inv(Expr::Var(j))).e;
+            let mut coords = m.coords(&Pos::Flat(row_ix.clone()), outer);
+            let dj = Some(if lanes > 1 { 1 } else { 0 });
+            coords.push(Ix::within(Expr::Var(j), dj, lo as i128, hi as i128 - 1));
+            let flat = m
+                .add(&base, &m.inv(Expr::Var(j), lo as i128, hi as i128 - 1))
+                .e;
             let inner = kb.element(job, &Pos::Coords(coords), flat, lanes, Accum::Outer)?;
             let step = u32::from(lanes);
-            Ok(kb.loop_stmt(j, Expr::int(m.dt, lo as i128), Expr::int(m.dt, hi as i128), step, kind, inner))
+            Ok(kb.loop_stmt(
+                j,
+                Expr::int(m.dt, lo as i128),
+                Expr::int(m.dt, hi as i128),
+                step,
+                kind,
+                inner,
+            ))
         };
         row_body.push(mk(self, lanes, 0, dv, LoopKind::Vectorize(lanes))?);
         if dv < d {
@@ -561,10 +608,20 @@ impl Kb<'_> {
 
     /// The GPU schedule (see the module docs).
     fn gpu(&mut self, job: &Job) -> Res<Vec<Stmt>> {
+        if let Some((h, Heavy::MatMul)) = &job.heavy
+            && let Ok(body) = self.attempt(|kb| kb.gpu_matmul(job, *h))
+        {
+            return Ok(body);
+        }
         if let Some((h, Heavy::Reduce { kind, mask })) = &job.heavy {
             let x = self.input_of(*h, 0)?;
             let xd = self.dims(x);
-            let k: usize = xd.iter().zip(mask).filter(|(_, m)| **m).map(|(d, _)| *d).product();
+            let k: usize = xd
+                .iter()
+                .zip(mask)
+                .filter(|(_, m)| **m)
+                .map(|(d, _)| *d)
+                .product();
             let bytes = self.dtype(x).size_bytes().max(1);
             let mut g = k.next_power_of_two().min(self.group_limit());
             while g > 1 && g * bytes > self.target.shared_bytes {
@@ -588,7 +645,9 @@ impl Kb<'_> {
 
     /// `[grid, group]` and the id expression of a 1-D launch covering `units` items.
     fn gpu_launch(&mut self, units: usize, group: usize) -> usize {
-        let groups = units.div_ceil(group).clamp(1, self.target.max_grid_dims[0].max(1));
+        let groups = units
+            .div_ceil(group)
+            .clamp(1, self.target.max_grid_dims[0].max(1));
         self.k.launch = crate::kernel::Launch {
             grid: vec![groups],
             group: vec![group],
@@ -604,26 +663,51 @@ impl Kb<'_> {
         let mut body = Vec::new();
         let gid = Expr::bin(
             BinaryOp::Add,
-            Expr::bin(BinaryOp::Mul, m.cast(Expr::GroupId(0)), Expr::int(m.dt, g as i128)),
+            Expr::bin(
+                BinaryOp::Mul,
+                m.cast(Expr::GroupId(0)),
+                Expr::int(m.dt, g as i128),
+            ),
             m.cast(Expr::LocalId(0)),
         );
         let gid = self.let_var("gid", gid, &mut body);
         let i = self.fresh("i", m.ty());
-        let inner = self.element(job, &Pos::Flat(m.inv(Expr::Var(i))), Expr::Var(i), 1, Accum::Outer)?;
-        let stride = u32::try_from(groups * g).map_err(|_| Fail::Internal("launch too large".into()))?;
-        let lp = self.loop_stmt(i, gid, Expr::int(m.dt, job.n as i128), stride, LoopKind::Serial, inner);
+        let pos = Pos::Flat(m.inv(Expr::Var(i), 0, job.n as i128 - 1));
+        let inner = self.element(job, &pos, Expr::Var(i), 1, Accum::Outer)?;
+        let stride =
+            u32::try_from(groups * g).map_err(|_| Fail::Internal("launch too large".into()))?;
+        let lp = self.loop_stmt(
+            i,
+            gid,
+            Expr::int(m.dt, job.n as i128),
+            stride,
+            LoopKind::Serial,
+            inner,
+        );
         body.push(lp);
         Ok(body)
     }
 
     /// One workgroup per output: strided partial sums, then a shared-memory tree.
-    fn gpu_tree(&mut self, job: &Job, h: NodeId, kind: crate::op::ReduceOp, mask: Vec<bool>, g: usize) -> Res<Vec<Stmt>> {
+    fn gpu_tree(
+        &mut self,
+        job: &Job,
+        h: NodeId,
+        kind: crate::op::ReduceOp,
+        mask: Vec<bool>,
+        g: usize,
+    ) -> Res<Vec<Stmt>> {
         let m = self.m;
         let x = self.input_of(h, 0)?;
         let dt = self.dtype(x);
         let ty = Ty::scalar(dt);
         let xd = self.dims(x);
-        let red: Vec<usize> = xd.iter().zip(&mask).filter(|(_, m)| **m).map(|(d, _)| *d).collect();
+        let red: Vec<usize> = xd
+            .iter()
+            .zip(&mask)
+            .filter(|(_, m)| **m)
+            .map(|(d, _)| *d)
+            .collect();
         let k_total: usize = red.iter().product();
         let groups = self.gpu_launch(job.n, 1);
         self.k.launch.group = vec![g];
@@ -631,7 +715,7 @@ impl Kb<'_> {
         let mut body = Vec::new();
         let lid = self.let_var("lid", m.cast(Expr::LocalId(0)), &mut body);
         let o = self.fresh("o", m.ty());
-        let pos = Pos::Flat(m.inv(Expr::Var(o)));
+        let pos = Pos::Flat(m.inv(Expr::Var(o), 0, job.n as i128 - 1));
         let mut per = Vec::new();
         let acc = self.fresh("acc", ty);
         per.push(Stmt::Local {
@@ -639,7 +723,10 @@ impl Kb<'_> {
             init: reduce::init(kind, ty),
         });
         let k = self.fresh("k", m.ty());
-        let rc = m.coords(&Pos::Flat(m.inv(Expr::Var(k))), &red);
+        let rc = m.coords(
+            &Pos::Flat(m.inv(Expr::Var(k), 0, k_total as i128 - 1)),
+            &red,
+        );
         let ic = self.reduce_input_coords(h, &mask, &pos, &rc);
         let mut kbody = Vec::new();
         let xv = self.value(x, &Pos::Coords(ic), 1, &mut kbody)?;
@@ -647,7 +734,14 @@ impl Kb<'_> {
             var: acc,
             value: reduce::combine(kind, Expr::Var(acc), xv),
         });
-        per.push(self.loop_stmt(k, lid.clone(), Expr::int(m.dt, k_total as i128), g as u32, LoopKind::Serial, kbody));
+        per.push(self.loop_stmt(
+            k,
+            lid.clone(),
+            Expr::int(m.dt, k_total as i128),
+            g as u32,
+            LoopKind::Serial,
+            kbody,
+        ));
         per.push(Stmt::Store {
             buf: sh,
             index: lid.clone(),
@@ -656,7 +750,10 @@ impl Kb<'_> {
         per.push(Stmt::Barrier);
         let mut s = g / 2;
         while s >= 1 {
-            let other = Expr::load(sh, Expr::bin(BinaryOp::Add, lid.clone(), Expr::int(m.dt, s as i128)));
+            let other = Expr::load(
+                sh,
+                Expr::bin(BinaryOp::Add, lid.clone(), Expr::int(m.dt, s as i128)),
+            );
             per.push(Stmt::If {
                 cond: Expr::bin(BinaryOp::Less, lid.clone(), Expr::int(m.dt, s as i128)),
                 then: vec![Stmt::Store {
@@ -687,8 +784,16 @@ impl Kb<'_> {
         });
         per.push(Stmt::Barrier);
         let start = m.cast(Expr::GroupId(0));
-        let stride = u32::try_from(groups).map_err(|_| Fail::Internal("launch too large".into()))?;
-        let lp = self.loop_stmt(o, start, Expr::int(m.dt, job.n as i128), stride, LoopKind::Serial, per);
+        let stride =
+            u32::try_from(groups).map_err(|_| Fail::Internal("launch too large".into()))?;
+        let lp = self.loop_stmt(
+            o,
+            start,
+            Expr::int(m.dt, job.n as i128),
+            stride,
+            LoopKind::Serial,
+            per,
+        );
         body.push(lp);
         Ok(body)
     }

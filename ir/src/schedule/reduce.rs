@@ -87,22 +87,49 @@ fn lane_op(kind: ReduceOp) -> LaneReduce {
 /// empty accumulator (`ai < 0`) always loses; NaN is the extreme; ties (and NaN against NaN)
 /// go to the lower index, or the higher one with `last`. Associative and commutative, so
 /// serial scans and tree reductions agree.
-pub(super) fn arg_wins(dt: DType, (av, ai): (Expr, Expr), (bv, bi): (Expr, Expr), largest: bool, last: bool) -> Expr {
+pub(super) fn arg_wins(
+    dt: DType,
+    (av, ai): (Expr, Expr),
+    (bv, bi): (Expr, Expr),
+    largest: bool,
+    last: bool,
+) -> Expr {
     let and = |a, b| Expr::bin(BinaryOp::And, a, b);
     let or = |a, b| Expr::bin(BinaryOp::Or, a, b);
-    let not = |a| Expr::Unary { op: UnaryOp::Not, x: Box::new(a) };
-    let cmp = if largest { BinaryOp::Greater } else { BinaryOp::Less };
+    let not = |a| Expr::Unary {
+        op: UnaryOp::Not,
+        x: Box::new(a),
+    };
+    let cmp = if largest {
+        BinaryOp::Greater
+    } else {
+        BinaryOp::Less
+    };
     let strictly = Expr::bin(cmp, bv.clone(), av.clone());
     let equal = Expr::bin(BinaryOp::Equal, bv.clone(), av.clone());
     let (better, tie) = if dt.is_float() {
-        let an = Expr::Unary { op: UnaryOp::IsNaN, x: Box::new(av) };
-        let bn = Expr::Unary { op: UnaryOp::IsNaN, x: Box::new(bv) };
+        let an = Expr::Unary {
+            op: UnaryOp::IsNaN,
+            x: Box::new(av),
+        };
+        let bn = Expr::Unary {
+            op: UnaryOp::IsNaN,
+            x: Box::new(bv),
+        };
         let better = or(and(bn.clone(), not(an.clone())), strictly);
         (better, or(equal, and(an, bn)))
     } else {
         (strictly, equal)
     };
-    let order = Expr::bin(if last { BinaryOp::Greater } else { BinaryOp::Less }, bi.clone(), ai.clone());
+    let order = Expr::bin(
+        if last {
+            BinaryOp::Greater
+        } else {
+            BinaryOp::Less
+        },
+        bi.clone(),
+        ai.clone(),
+    );
     let empty = Expr::bin(BinaryOp::Less, ai, Expr::int(DType::I64, 0));
     let has = Expr::bin(BinaryOp::GreaterOrEqual, bi, Expr::int(DType::I64, 0));
     or(empty, and(has, or(better, and(tie, order))))
@@ -112,7 +139,9 @@ impl Kb<'_> {
     /// Reads a heavy node's resolved parameters.
     pub(super) fn heavy_of(&self, h: NodeId) -> Res<Heavy> {
         let n = self.g.node(h);
-        let x = n.input(0).ok_or_else(|| Fail::Internal("heavy node without input".into()))?;
+        let x = n
+            .input(0)
+            .ok_or_else(|| Fail::Internal("heavy node without input".into()))?;
         let r = self.dims(x).len();
         match &n.op {
             Op::Reduce { kind, .. } => {
@@ -123,26 +152,44 @@ impl Kb<'_> {
                     .unwrap_or_default();
                 let mut mask = vec![axes.is_empty(); r];
                 for a in axes {
-                    let a = normalize_axis(a, r).ok_or_else(|| Fail::Internal("axis out of range".into()))?;
+                    let a = normalize_axis(a, r)
+                        .ok_or_else(|| Fail::Internal("axis out of range".into()))?;
                     mask[a] = true;
                 }
                 Ok(Heavy::Reduce { kind: *kind, mask })
             }
-            Op::ArgMax { axis, select_last_index, .. } | Op::ArgMin { axis, select_last_index, .. } => {
-                Ok(Heavy::Arg {
-                    axis: normalize_axis(*axis, r).ok_or_else(|| Fail::Internal("axis out of range".into()))?,
-                    largest: matches!(n.op, Op::ArgMax { .. }),
-                    last: *select_last_index,
-                })
+            Op::ArgMax {
+                axis,
+                select_last_index,
+                ..
             }
+            | Op::ArgMin {
+                axis,
+                select_last_index,
+                ..
+            } => Ok(Heavy::Arg {
+                axis: normalize_axis(*axis, r)
+                    .ok_or_else(|| Fail::Internal("axis out of range".into()))?,
+                largest: matches!(n.op, Op::ArgMax { .. }),
+                last: *select_last_index,
+            }),
             Op::MatMul {} => Ok(Heavy::MatMul),
-            other => Err(Fail::Internal(format!("`{}` is not a heavy node", other.name()))),
+            other => Err(Fail::Internal(format!(
+                "`{}` is not a heavy node",
+                other.name()
+            ))),
         }
     }
 
     /// The input coordinates of an output position of a reduction, with `red` (one index per
     /// reduced axis) filling the reduced axes.
-    pub(super) fn reduce_input_coords(&self, h: NodeId, mask: &[bool], pos: &Pos, red: &[Ix]) -> Vec<Ix> {
+    pub(super) fn reduce_input_coords(
+        &self,
+        h: NodeId,
+        mask: &[bool],
+        pos: &Pos,
+        red: &[Ix],
+    ) -> Vec<Ix> {
         let n = self.g.node(h);
         let out = self.dims(n.outputs[0]);
         let oc = self.m.coords(pos, &out);
@@ -164,26 +211,50 @@ impl Kb<'_> {
 
     /// Emits the accumulation of heavy node `h` for the output(s) at `pos` into `out` and
     /// returns the result (with `lanes` lanes).
-    pub(super) fn accumulate(&mut self, h: NodeId, pos: &Pos, lanes: u8, out: &mut Vec<Stmt>) -> Res<Expr> {
+    pub(super) fn accumulate(
+        &mut self,
+        h: NodeId,
+        pos: &Pos,
+        lanes: u8,
+        out: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
         match self.heavy_of(h)? {
             Heavy::Reduce { kind, mask } => {
                 let x = self.input_of(h, 0)?;
                 let xd = self.dims(x);
                 let ty = Ty::vector(self.dtype(x), lanes);
-                let red: Vec<usize> = xd.iter().zip(&mask).filter(|(_, m)| **m).map(|(d, _)| *d).collect();
+                let red: Vec<usize> = xd
+                    .iter()
+                    .zip(&mask)
+                    .filter(|(_, m)| **m)
+                    .map(|(d, _)| *d)
+                    .collect();
                 let k_total: usize = red.iter().product();
                 let acc = self.fresh("acc", ty);
-                out.push(Stmt::Local { var: acc, init: init(kind, ty) });
+                out.push(Stmt::Local {
+                    var: acc,
+                    init: init(kind, ty),
+                });
                 let mut body = Vec::new();
                 let k = self.fresh("k", self.m.ty());
-                let rc = self.m.coords(&Pos::Flat(self.m.inv(Expr::Var(k))), &red);
+                let rc = self.m.coords(
+                    &Pos::Flat(self.m.inv(Expr::Var(k), 0, k_total as i128 - 1)),
+                    &red,
+                );
                 let ic = self.reduce_input_coords(h, &mask, pos, &rc);
                 let xv = self.value(x, &Pos::Coords(ic), lanes, &mut body)?;
-                body.push(Stmt::Assign { var: acc, value: combine(kind, Expr::Var(acc), xv) });
+                body.push(Stmt::Assign {
+                    var: acc,
+                    value: combine(kind, Expr::Var(acc), xv),
+                });
                 out.push(self.counted(k, 0, k_total, body));
                 Ok(Expr::Var(acc))
             }
-            Heavy::Arg { axis, largest, last } => {
+            Heavy::Arg {
+                axis,
+                largest,
+                last,
+            } => {
                 if lanes > 1 {
                     return Err(Fail::NotVector);
                 }
@@ -192,22 +263,52 @@ impl Kb<'_> {
                 let kn = self.dims(x).get(axis).copied().unwrap_or(0);
                 let best = self.fresh("best", Ty::scalar(dt));
                 let bi = self.fresh("besti", Ty::scalar(DType::I64));
-                out.push(Stmt::Local { var: best, init: zero(Ty::scalar(dt)) });
-                out.push(Stmt::Local { var: bi, init: Expr::int(DType::I64, -1) });
+                out.push(Stmt::Local {
+                    var: best,
+                    init: zero(Ty::scalar(dt)),
+                });
+                out.push(Stmt::Local {
+                    var: bi,
+                    init: Expr::int(DType::I64, -1),
+                });
                 let k = self.fresh("k", self.m.ty());
                 let mut mask = vec![false; self.dims(x).len()];
                 mask[axis] = true;
-                let ic = self.reduce_input_coords(h, &mask, pos, &[self.m.inv(Expr::Var(k))]);
+                let ic = self.reduce_input_coords(
+                    h,
+                    &mask,
+                    pos,
+                    &[self.m.inv(Expr::Var(k), 0, kn as i128 - 1)],
+                );
                 let mut body = Vec::new();
                 let xv = self.value(x, &Pos::Coords(ic), 1, &mut body)?;
                 let xv = self.bind(xv, Ty::scalar(dt), &mut body);
-                let ki = Expr::Cast { to: DType::I64, x: Box::new(Expr::Var(k)) };
-                let wins = arg_wins(dt, (Expr::Var(best), Expr::Var(bi)), (xv.clone(), ki.clone()), largest, last);
+                let ki = Expr::Cast {
+                    to: DType::I64,
+                    x: Box::new(Expr::Var(k)),
+                };
+                let wins = arg_wins(
+                    dt,
+                    (Expr::Var(best), Expr::Var(bi)),
+                    (xv.clone(), ki.clone()),
+                    largest,
+                    last,
+                );
                 let w = self.bind(wins, Ty::scalar(DType::Bool), &mut body);
-                body.push(Stmt::Assign { var: best, value: select(w.clone(), xv, Expr::Var(best)) });
-                body.push(Stmt::Assign { var: bi, value: select(w, ki, Expr::Var(bi)) });
+                body.push(Stmt::Assign {
+                    var: best,
+                    value: select(w.clone(), xv, Expr::Var(best)),
+                });
+                body.push(Stmt::Assign {
+                    var: bi,
+                    value: select(w, ki, Expr::Var(bi)),
+                });
                 out.push(self.counted(k, 0, kn, body));
-                Ok(Expr::binary(BinOp::Max, Expr::Var(bi), Expr::int(DType::I64, 0)))
+                Ok(Expr::binary(
+                    BinOp::Max,
+                    Expr::Var(bi),
+                    Expr::int(DType::I64, 0),
+                ))
             }
             Heavy::MatMul => self.matmul(h, pos, lanes, out),
         }
@@ -216,7 +317,13 @@ impl Kb<'_> {
     /// A scalar-output reduction over trailing axes with a vectorized inner loop (vector
     /// accumulator, lane reduction, scalar tail). `Err(NotVector)` when the prologue cannot
     /// be vectorized.
-    pub(super) fn accumulate_inner_vector(&mut self, h: NodeId, pos: &Pos, lanes: u8, out: &mut Vec<Stmt>) -> Res<Expr> {
+    pub(super) fn accumulate_inner_vector(
+        &mut self,
+        h: NodeId,
+        pos: &Pos,
+        lanes: u8,
+        out: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
         let heavy = self.heavy_of(h)?;
         let trailing = heavy.trailing();
         let Heavy::Reduce { kind, mask } = heavy else {
@@ -228,7 +335,12 @@ impl Kb<'_> {
         let x = self.input_of(h, 0)?;
         let xd = self.dims(x);
         let dt = self.dtype(x);
-        let k_total: usize = xd.iter().zip(&mask).filter(|(_, m)| **m).map(|(d, _)| *d).product();
+        let k_total: usize = xd
+            .iter()
+            .zip(&mask)
+            .filter(|(_, m)| **m)
+            .map(|(d, _)| *d)
+            .product();
         let kv = k_total - k_total % usize::from(lanes);
         if kv == 0 || lanes < 2 {
             return Err(Fail::NotVector);
@@ -237,12 +349,24 @@ impl Kb<'_> {
         let base = self.m.mul_c(&self.m.flat(pos, &outd), k_total as i128);
         let vty = Ty::vector(dt, lanes);
         let vacc = self.fresh("vacc", vty);
-        out.push(Stmt::Local { var: vacc, init: init(kind, vty) });
+        out.push(Stmt::Local {
+            var: vacc,
+            init: init(kind, vty),
+        });
         let k = self.fresh("k", self.m.ty());
         let mut body = Vec::new();
-        let at = self.m.add(&base, &Ix { e: Expr::Var(k), dj: Some(1) });
-        let xv = self.value(x, &Pos::Flat(at), lanes, &mut body)?;
-        body.push(Stmt::Assign { var: vacc, value: combine(kind, Expr::Var(vacc), xv) });
+        let at = self.inner_pos(
+            h,
+            &mask,
+            pos,
+            &base,
+            Ix::within(Expr::Var(k), Some(1), 0, kv as i128 - 1),
+        );
+        let xv = self.value(x, &at, lanes, &mut body)?;
+        body.push(Stmt::Assign {
+            var: vacc,
+            value: combine(kind, Expr::Var(vacc), xv),
+        });
         out.push(Stmt::Loop {
             var: k,
             start: Expr::int(self.m.dt, 0),
@@ -254,15 +378,38 @@ impl Kb<'_> {
         let acc = self.fresh("acc", Ty::scalar(dt));
         out.push(Stmt::Local {
             var: acc,
-            init: Expr::ReduceLanes { op: lane_op(kind), x: Box::new(Expr::Var(vacc)) },
+            init: Expr::ReduceLanes {
+                op: lane_op(kind),
+                x: Box::new(Expr::Var(vacc)),
+            },
         });
         let kt = self.fresh("k", self.m.ty());
         let mut tail = Vec::new();
-        let at = self.m.add(&base, &self.m.inv(Expr::Var(kt)));
-        let xv = self.value(x, &Pos::Flat(at), 1, &mut tail)?;
-        tail.push(Stmt::Assign { var: acc, value: combine(kind, Expr::Var(acc), xv) });
+        let at = self.inner_pos(
+            h,
+            &mask,
+            pos,
+            &base,
+            self.m.inv(Expr::Var(kt), kv as i128, k_total as i128 - 1),
+        );
+        let xv = self.value(x, &at, 1, &mut tail)?;
+        tail.push(Stmt::Assign {
+            var: acc,
+            value: combine(kind, Expr::Var(acc), xv),
+        });
         out.push(self.counted(kt, kv, k_total, tail));
         Ok(Expr::Var(acc))
+    }
+
+    /// The input position of reduced element `k` of a trailing reduction: per-axis indices
+    /// when one axis is reduced (so broadcast operands keep their lane step), else the flat
+    /// index `base + k`.
+    fn inner_pos(&self, h: NodeId, mask: &[bool], pos: &Pos, base: &Ix, k: Ix) -> Pos {
+        if mask.iter().filter(|&&m| m).count() == 1 {
+            Pos::Coords(self.reduce_input_coords(h, mask, pos, &[k]))
+        } else {
+            Pos::Flat(self.m.add(base, &k))
+        }
     }
 
     fn matmul(&mut self, h: NodeId, pos: &Pos, lanes: u8, out: &mut Vec<Stmt>) -> Res<Expr> {
@@ -278,37 +425,66 @@ impl Kb<'_> {
         let dt = self.dtype(a);
         let ty = Ty::vector(dt, lanes);
         let acc = self.fresh("acc", ty);
-        out.push(Stmt::Local { var: acc, init: zero(ty) });
+        out.push(Stmt::Local {
+            var: acc,
+            init: zero(ty),
+        });
         let k = self.fresh("k", m.ty());
-        let kix = m.inv(Expr::Var(k));
-        let batch_of = |d: &[usize]| -> Vec<Ix> {
-            let nb = d.len().saturating_sub(2);
-            let skip = batch.len().saturating_sub(nb);
-            (0..nb)
-                .map(|i| if d[i] == 1 { m.c(0) } else { batch.get(i + skip).cloned().unwrap_or_else(|| m.c(0)) })
-                .collect()
-        };
-        let mut ac = batch_of(&ad);
+        let kix = m.inv(Expr::Var(k), 0, kn as i128 - 1);
+        let mut ac = self.operand_batch(&batch, &ad);
         ac.extend(row);
         ac.push(kix.clone());
-        let mut bc = batch_of(&bd);
+        let mut bc = self.operand_batch(&batch, &bd);
         bc.push(kix);
         bc.extend(col);
         let mut body = Vec::new();
         let av = self.value(a, &Pos::Coords(ac), lanes, &mut body)?;
         let bv = self.value(b, &Pos::Coords(bc), lanes, &mut body)?;
         let next = if dt.is_float() && self.target.has_fma {
-            Expr::Fma { a: Box::new(av), b: Box::new(bv), c: Box::new(Expr::Var(acc)) }
+            Expr::Fma {
+                a: Box::new(av),
+                b: Box::new(bv),
+                c: Box::new(Expr::Var(acc)),
+            }
         } else {
-            Expr::bin(BinaryOp::Add, Expr::Var(acc), Expr::bin(BinaryOp::Mul, av, bv))
+            Expr::bin(
+                BinaryOp::Add,
+                Expr::Var(acc),
+                Expr::bin(BinaryOp::Mul, av, bv),
+            )
         };
-        body.push(Stmt::Assign { var: acc, value: next });
+        body.push(Stmt::Assign {
+            var: acc,
+            value: next,
+        });
         out.push(self.counted(k, 0, kn, body));
         Ok(Expr::Var(acc))
     }
 
+    /// The batch indices of a matmul operand of shape `d` for output batch indices `batch`
+    /// (right-aligned broadcasting; size-1 dims read index 0).
+    pub(super) fn operand_batch(&self, batch: &[Ix], d: &[usize]) -> Vec<Ix> {
+        let nb = d.len().saturating_sub(2);
+        let skip = batch.len().saturating_sub(nb);
+        (0..nb)
+            .map(|i| {
+                if d[i] == 1 {
+                    self.m.c(0)
+                } else {
+                    batch.get(i + skip).cloned().unwrap_or_else(|| self.m.c(0))
+                }
+            })
+            .collect()
+    }
+
     /// A serial loop `var = start to end` with constant bounds.
-    pub(super) fn counted(&self, var: crate::kernel::VarId, start: usize, end: usize, body: Vec<Stmt>) -> Stmt {
+    pub(super) fn counted(
+        &self,
+        var: crate::kernel::VarId,
+        start: usize,
+        end: usize,
+        body: Vec<Stmt>,
+    ) -> Stmt {
         Stmt::Loop {
             var,
             start: Expr::int(self.m.dt, start as i128),
@@ -322,5 +498,9 @@ impl Kb<'_> {
 
 /// `cond ? a : b`.
 pub(super) fn select(cond: Expr, a: Expr, b: Expr) -> Expr {
-    Expr::Select { cond: Box::new(cond), a: Box::new(a), b: Box::new(b) }
+    Expr::Select {
+        cond: Box::new(cond),
+        a: Box::new(a),
+        b: Box::new(b),
+    }
 }
