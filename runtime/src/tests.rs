@@ -404,9 +404,18 @@ fn arange(shape: &[usize], seed: u32) -> Tensor {
 /// Runs `text` on kernel-interp and on the reference; the outputs agree within `tol`
 /// (relative to max(1, |reference|)).
 fn agrees(text: &str, given: &NamedTensors, tol: f64) -> Box<dyn Executable> {
+    agrees_on(&backend(&Arc::new(KernelCache::new())), text, given, tol)
+}
+
+/// [`agrees`] on a given backend.
+fn agrees_on(
+    b: &CompiledBackend,
+    text: &str,
+    given: &NamedTensors,
+    tol: f64,
+) -> Box<dyn Executable> {
     let g = parse_graph(text).unwrap();
-    let cache = Arc::new(KernelCache::new());
-    let exe = backend(&cache).compile(&g).unwrap();
+    let exe = b.compile(&g).unwrap();
     let got = exe.run(given).unwrap();
     let pl = exe
         .placement()
@@ -725,4 +734,42 @@ fn op_support_by_operator_and_dtype() {
         u.op_support(&softmax, &[DType::F32]),
         OpSupport::Unsupported(why) if why.contains("no driver")
     ));
+}
+
+/// The scheduler's GPU schedules (workgroups, shared-memory tiles, barriers) checked on the
+/// kernel interpreter, which detects shared-memory races and out-of-bounds accesses.
+#[test]
+fn gpu_schedules_match_the_reference_on_the_interpreter() {
+    let gpu = CompiledBackend::new(
+        "kernel-interp-gpu",
+        Arc::new(InterpTarget::with_desc(TargetDesc::generic_gpu())),
+        Arc::new(InterpDevice::new()),
+    );
+    let matmul = "graph mm(%a: f32[5, 19], %b: f32[19, 3]) {
+        %c = matmul(%a, %b) : f32[5, 3]
+        %y = relu(%c) : f32[5, 3]
+        return %y
+    }";
+    let given = inputs(&[("a", arange(&[5, 19], 1)), ("b", arange(&[19, 3], 2))]);
+    agrees_on(&gpu, matmul, &given, 1e-5);
+    let plan_groups = |text: &str| -> Vec<usize> {
+        let cg = gpu.compile_graph(&parse_graph(text).unwrap()).unwrap();
+        let p = cg.prepared().unwrap();
+        p.plan()
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Kernel(k) => Some(k.kernel.launch.group_size()),
+                Step::Host(_) => None,
+            })
+            .collect()
+    };
+    let groups = plan_groups(matmul);
+    assert!(groups.iter().any(|&g| g > 1), "workgroups of {groups:?}");
+    let reduce = "graph r(%x: f32[3, 300]) {
+        %s = reduce_sum(%x, _) {keepdims = false} : f32[]
+        %m = exp(%x) : f32[3, 300]
+        return %s, %m
+    }";
+    agrees_on(&gpu, reduce, &inputs(&[("x", arange(&[3, 300], 4))]), 1e-5);
 }
