@@ -1,6 +1,7 @@
 //! The backend interface: a backend compiles a graph into an [`Executable`] that runs it.
 
 use crate::error::RuntimeError;
+use crate::placement::Placement;
 use std::collections::HashMap;
 use tessera_ir::{DType, Graph, Op, Tensor};
 
@@ -57,4 +58,11 @@ pub trait Executable: Send + Sync {
     /// Missing, unknown or mismatched inputs are errors that list the expected names, dtypes
     /// and shapes.
     fn run(&self, inputs: &NamedTensors) -> Result<Vec<(String, Tensor)>, RuntimeError>;
+
+    /// Which steps run natively on the device and which fall back to the host, for compiled
+    /// backends (`None` for interpreters, and for a graph with symbolic input dims before its
+    /// first run).
+    fn placement(&self) -> Option<Placement> {
+        None
+    }
 }

@@ -1,5 +1,6 @@
 //! The runtime's error type.
 
+use crate::target::{DeviceError, TargetError};
 use tessera_ir::IrError;
 
 /// Errors from choosing a backend, compiling a graph for it, or running it.
@@ -27,4 +28,42 @@ pub enum RuntimeError {
     /// The graph is invalid or failed while running.
     #[error(transparent)]
     Ir(#[from] IrError),
+    /// The target could not compile a kernel (unsupported dtype or operation, code generator
+    /// failure).
+    #[error("{source} (graph nodes: {nodes})")]
+    Target {
+        /// The graph nodes fused into the kernel.
+        nodes: String,
+        /// The target's error.
+        source: TargetError,
+    },
+    /// A device operation (allocation, copy, load, launch, synchronization) failed.
+    #[error("{what}: {source}")]
+    Device {
+        /// What the runtime was doing, naming the kernel and graph nodes where there are any.
+        what: String,
+        /// The device's error.
+        source: DeviceError,
+    },
+    /// The execution plan is inconsistent (a bug of the scheduler, or a hand-built plan):
+    /// a kernel argument that does not match its parameter, a write to an input, ...
+    #[error("invalid plan at step {step} (graph nodes: {nodes}): {message}")]
+    Plan {
+        /// Index of the step in the plan (the number of steps for plan-wide problems).
+        step: usize,
+        /// The graph nodes of that step.
+        nodes: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl RuntimeError {
+    /// A device error with a description of the operation that failed.
+    pub(crate) fn device(what: impl Into<String>, source: DeviceError) -> Self {
+        RuntimeError::Device {
+            what: what.into(),
+            source,
+        }
+    }
 }

@@ -1,18 +1,41 @@
 //! tessera-runtime: the graph-level backend interface (`Backend` → `Executable`), the backend
-//! registry with discovery and `auto` selection, and the `reference` backend that runs graphs on
-//! the IR interpreter.
+//! registry with discovery and `auto` selection, the `reference` backend that runs graphs on the
+//! IR interpreter, and the machinery of compiling backends: the [`Target`] and [`Device`]
+//! traits a backend implements, [`CompiledBackend`] with its compile pipeline, the kernel cache,
+//! the memory plan, the placement report, and the `kernel-interp` software device that runs
+//! kernel IR on the kernel interpreter.
 //!
-//! The kernel-level traits (`Target`, `Device`) that compiled backends implement arrive with the
-//! compiler proper; every backend, compiled or not, is reached through [`Backend`].
+//! ```text
+//! Graph --compile_graph--> CompiledGraph (Plan + loaded kernels + constants) --run--> outputs
+//! ```
 
 pub mod backend;
+pub mod cache;
+pub mod compiled;
 pub mod error;
+pub mod interp_device;
+pub mod lower;
+pub mod memory;
+pub mod placement;
+pub mod plan_check;
+pub mod prepared;
 pub mod reference;
 pub mod registry;
 pub mod target;
 
+#[cfg(test)]
+mod tests;
+
 pub use backend::{Availability, Backend, Executable, NamedTensors, OpSupport};
+pub use cache::{CacheStats, KernelCache};
+pub use compiled::{
+    CompileOptions, CompiledBackend, CompiledGraph, UnavailableBackend, compile_graph,
+};
 pub use error::RuntimeError;
+pub use interp_device::{InterpDevice, InterpTarget, KERNEL_INTERP, kernel_interp_backend};
+pub use memory::{MemoryPlan, plan_memory};
+pub use placement::{Placement, Where};
+pub use prepared::{CompileStats, Prepared};
 pub use reference::ReferenceBackend;
 pub use registry::Registry;
 pub use target::{Artifact, Device, DeviceBuffer, DeviceError, LoadedKernel, Target, TargetError};

@@ -29,6 +29,15 @@ impl Registry {
         r
     }
 
+    /// The backends built into this crate: the reference interpreter and `kernel-interp` (the
+    /// compile pipeline run on the kernel interpreter, to check lowering without a code
+    /// generator). `auto` prefers the reference of the two.
+    pub fn with_builtin() -> Self {
+        let mut r = Registry::with_reference();
+        r.register(Arc::new(crate::interp_device::kernel_interp_backend()));
+        r
+    }
+
     /// Adds a backend; one with the same name is replaced (vendors can override).
     pub fn register(&mut self, backend: Arc<dyn Backend>) {
         self.backends.retain(|b| b.name() != backend.name());

@@ -141,7 +141,8 @@ pub trait Device: Send + Sync {
     /// Total memory in bytes, when known.
     fn memory_bytes(&self) -> Option<u64>;
 
-    /// Allocates an uninitialized (or zeroed) buffer.
+    /// Allocates an uninitialized (or zeroed) buffer. A 0-byte allocation (an empty tensor)
+    /// must succeed; such a buffer is bound to kernels that never touch it.
     fn alloc(&self, bytes: usize) -> Result<DeviceBuffer, DeviceError>;
 
     /// Copies host bytes into a buffer (`data.len() <= buf.bytes`).

@@ -1,0 +1,511 @@
+//! Value expressions: the element of a fused value at a position, built through elementwise
+//! ops, views (index arithmetic) and gathers down to loads of materialized buffers.
+
+use super::index::{Ix, Pos};
+use super::{Fail, Kb, Res};
+use crate::dtype::DType;
+use crate::graph::{ValueDef, ValueId};
+use crate::kernel::{BinOp, Expr, Scalar, Stmt, Ty};
+use crate::op::{BinaryOp, Op, VariadicOp};
+use crate::shape::normalize_axis;
+use crate::tensor::Tensor;
+
+/// A constant of `ty` holding element 0 of `t` (converted to `ty`'s kind of value).
+pub(super) fn const_of(t: &Tensor, ty: Ty) -> Expr {
+    let value = if ty.dtype.is_float() {
+        Scalar::Float(if t.is_empty() { 0.0 } else { t.get_f64(0) })
+    } else if ty.dtype == DType::Bool {
+        Scalar::Bool(t.get_i128(0).unwrap_or(0) != 0)
+    } else {
+        Scalar::Int(t.get_i128(0).unwrap_or(0))
+    };
+    Expr::Const { ty, value }
+}
+
+/// The zero of a type.
+pub(super) fn zero(ty: Ty) -> Expr {
+    let value = if ty.dtype.is_float() {
+        Scalar::Float(0.0)
+    } else if ty.dtype == DType::Bool {
+        Scalar::Bool(false)
+    } else {
+        Scalar::Int(0)
+    };
+    Expr::Const { ty, value }
+}
+
+fn un(op: crate::op::UnaryOp, x: Expr) -> Expr {
+    Expr::Unary { op, x: Box::new(x) }
+}
+
+impl Kb<'_> {
+    /// The element(s) of `v` at `pos`, with `lanes` lanes (consecutive positions along the
+    /// vectorized loop). Statements the expression needs (shared subexpressions) go to `pre`.
+    pub(super) fn value(
+        &mut self,
+        v: ValueId,
+        pos: &Pos,
+        lanes: u8,
+        pre: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
+        let ty = Ty::vector(self.dtype(v), lanes);
+        if let Some(e) = self.subst.get(&v) {
+            return Ok(e.clone());
+        }
+        if let Some(t) = self.g.constant_of(v)
+            && t.len() == 1
+        {
+            return Ok(const_of(t, ty));
+        }
+        let node_id = match self.g.value(v).def {
+            ValueDef::Node(n, _) if v == self.root || !self.fused.is_materialized(v) => n,
+            _ => return self.load(v, pos, lanes),
+        };
+        let node = self.g.node(node_id);
+        let out = self.dims(v);
+        let input = |i: usize| -> Res<ValueId> {
+            node.input(i)
+                .ok_or_else(|| Fail::Internal(format!("missing operand {i}")))
+        };
+        let m = self.m;
+        match &node.op {
+            Op::Unary(op) => {
+                let x = input(0)?;
+                let p = m.broadcast(pos, &out, &self.dims(x));
+                Ok(un(*op, self.value(x, &p, lanes, pre)?))
+            }
+            Op::Cast { to } => {
+                let x = input(0)?;
+                Ok(Expr::Cast {
+                    to: *to,
+                    x: Box::new(self.value(x, pos, lanes, pre)?),
+                })
+            }
+            Op::Binary(BinaryOp::PRelu) => {
+                let (a, b) = self.operands2(node_id, pos, lanes, pre)?;
+                let x = self.bind(a, ty, pre);
+                let neg = Expr::bin(BinaryOp::Less, x.clone(), zero(ty));
+                let scaled = Expr::bin(BinaryOp::Mul, b, x.clone());
+                Ok(Expr::Select {
+                    cond: Box::new(neg),
+                    a: Box::new(scaled),
+                    b: Box::new(x),
+                })
+            }
+            Op::Binary(op) => {
+                let (a, b) = self.operands2(node_id, pos, lanes, pre)?;
+                Ok(Expr::bin(*op, a, b))
+            }
+            Op::Variadic(op) => {
+                let bop = if *op == VariadicOp::Min {
+                    BinOp::Min
+                } else {
+                    BinOp::Max
+                };
+                let mut acc: Option<Expr> = None;
+                for x in node.inputs.iter().flatten() {
+                    let p = m.broadcast(pos, &out, &self.dims(*x));
+                    let e = self.value(*x, &p, lanes, pre)?;
+                    acc = Some(match acc {
+                        None => e,
+                        Some(a) => Expr::binary(bop, a, e),
+                    });
+                }
+                acc.ok_or_else(|| Fail::Internal("variadic op without operands".into()))
+            }
+            Op::Where {} => {
+                let mut parts = Vec::new();
+                for i in 0..3 {
+                    let x = input(i)?;
+                    let p = m.broadcast(pos, &out, &self.dims(x));
+                    parts.push(self.value(x, &p, lanes, pre)?);
+                }
+                let (b, a, c) = (parts.pop(), parts.pop(), parts.pop());
+                match (c, a, b) {
+                    (Some(c), Some(a), Some(b)) => Ok(Expr::Select {
+                        cond: Box::new(c),
+                        a: Box::new(a),
+                        b: Box::new(b),
+                    }),
+                    _ => Err(Fail::Internal("where needs three operands".into())),
+                }
+            }
+            Op::Reshape { .. } | Op::Squeeze {} | Op::Unsqueeze {} | Op::Flatten { .. } => {
+                let x = input(0)?;
+                let p = self.reshape_pos(pos, &out, &self.dims(x));
+                self.value(x, &p, lanes, pre)
+            }
+            Op::Transpose { perm } => {
+                let x = input(0)?;
+                let c = m.coords(pos, &out);
+                let r = c.len();
+                let perm: Vec<usize> = if perm.is_empty() {
+                    (0..r).rev().collect()
+                } else {
+                    perm.iter().filter_map(|&p| normalize_axis(p, r)).collect()
+                };
+                let mut ic = vec![m.c(0); r];
+                for (i, &p) in perm.iter().enumerate() {
+                    if let (Some(slot), Some(ci)) = (ic.get_mut(p), c.get(i)) {
+                        *slot = ci.clone();
+                    }
+                }
+                self.value(x, &Pos::Coords(ic), lanes, pre)
+            }
+            Op::Expand {} => {
+                let x = input(0)?;
+                let p = m.broadcast(pos, &out, &self.dims(x));
+                self.value(x, &p, lanes, pre)
+            }
+            Op::Slice {} => {
+                let x = input(0)?;
+                let xd = self.dims(x);
+                let (starts, steps) = self.slice_params(node_id, &xd)?;
+                let c = m.coords(pos, &out);
+                let ic = c
+                    .iter()
+                    .enumerate()
+                    .map(|(a, ci)| m.add_c(&m.mul_c(ci, steps[a]), starts[a]))
+                    .collect();
+                self.value(x, &Pos::Coords(ic), lanes, pre)
+            }
+            Op::Pad { .. } => self.pad(node_id, pos, lanes, pre),
+            Op::Concat { axis } => self.concat(node_id, *axis, pos, lanes, pre),
+            Op::AsStrided {
+                strides, offset, ..
+            } => {
+                let x = input(0)?;
+                let c = m.coords(pos, &out);
+                let mut lin = m.c(i128::from(*offset));
+                for (ci, &s) in c.iter().zip(strides) {
+                    lin = m.add(&lin, &m.mul_c(ci, i128::from(s)));
+                }
+                self.value(x, &Pos::Flat(lin), lanes, pre)
+            }
+            Op::Gather { axis } => self.gather(node_id, *axis, pos, lanes, pre),
+            Op::GatherElements { axis } => self.gather_elements(node_id, *axis, pos, lanes, pre),
+            other => Err(Fail::Internal(format!(
+                "operator `{}` is not fused into kernels",
+                other.name()
+            ))),
+        }
+    }
+
+    /// Binds an expression to a `let` variable (when it is not already a leaf) so it can be
+    /// used twice.
+    pub(super) fn bind(&mut self, e: Expr, ty: Ty, pre: &mut Vec<Stmt>) -> Expr {
+        if matches!(e, Expr::Var(_) | Expr::Const { .. }) {
+            return e;
+        }
+        let var = self.fresh("t", ty);
+        pre.push(Stmt::Let { var, value: e });
+        Expr::Var(var)
+    }
+
+    fn operands2(
+        &mut self,
+        node: crate::graph::NodeId,
+        pos: &Pos,
+        lanes: u8,
+        pre: &mut Vec<Stmt>,
+    ) -> Res<(Expr, Expr)> {
+        let n = self.g.node(node);
+        let out = self.dims(n.outputs[0]);
+        let (Some(a), Some(b)) = (n.input(0), n.input(1)) else {
+            return Err(Fail::Internal("binary op needs two operands".into()));
+        };
+        let pa = self.m.broadcast(pos, &out, &self.dims(a));
+        let pb = self.m.broadcast(pos, &out, &self.dims(b));
+        Ok((
+            self.value(a, &pa, lanes, pre)?,
+            self.value(b, &pb, lanes, pre)?,
+        ))
+    }
+
+    /// A load of a materialized value (a constant zero when the buffer is empty: such a
+    /// load is never selected, and must not be out of bounds).
+    pub(super) fn load(&mut self, v: ValueId, pos: &Pos, lanes: u8) -> Res<Expr> {
+        let dims = self.dims(v);
+        let ty = Ty::vector(self.dtype(v), lanes);
+        if dims.contains(&0) {
+            return Ok(zero(ty));
+        }
+        let idx = self.m.flat(pos, &dims);
+        let buf = self.param_of(v);
+        let scalar = Expr::load(buf, idx.e.clone());
+        match (lanes, idx.dj) {
+            (1, _) => Ok(scalar),
+            (_, Some(1)) => Ok(Expr::Load {
+                buf,
+                index: Box::new(idx.e),
+                lanes,
+            }),
+            (_, Some(0)) => Ok(Expr::Splat {
+                x: Box::new(scalar),
+                lanes,
+            }),
+            _ => Err(Fail::NotVector),
+        }
+    }
+
+    /// Position in a reshape's input: the same flat index, keeping the last axis when both
+    /// shapes end with the same extent (so a vectorized last axis stays contiguous).
+    fn reshape_pos(&self, pos: &Pos, out: &[usize], from: &[usize]) -> Pos {
+        let m = self.m;
+        if out == from {
+            return pos.clone();
+        }
+        match (pos, out.last(), from.last()) {
+            (Pos::Coords(c), Some(&lo), Some(&li)) if lo == li && !c.is_empty() => {
+                let rows = Pos::Coords(c[..c.len() - 1].to_vec());
+                let row = m.flat(&rows, &out[..out.len() - 1]);
+                let mut ic = m.coords(&Pos::Flat(row), &from[..from.len() - 1]);
+                ic.push(c[c.len() - 1].clone());
+                Pos::Coords(ic)
+            }
+            _ => Pos::Flat(m.flat(pos, out)),
+        }
+    }
+
+    /// First index and step per axis of a slice's input.
+    fn slice_params(
+        &self,
+        node: crate::graph::NodeId,
+        xd: &[usize],
+    ) -> Res<(Vec<i128>, Vec<i128>)> {
+        let n = self.g.node(node);
+        let ints = |i: usize| -> Option<Vec<i64>> {
+            n.input(i)
+                .and_then(|v| self.g.constant_of(v))
+                .and_then(|t| t.to_i64_vec())
+        };
+        let bad = || Fail::Internal("slice operands must be integer constants".into());
+        let starts = ints(1).ok_or_else(bad)?;
+        let r = xd.len();
+        let axes: Vec<usize> = match ints(3) {
+            Some(a) => a
+                .iter()
+                .map(|&a| normalize_axis(a, r).ok_or_else(bad))
+                .collect::<Res<_>>()?,
+            None => (0..starts.len()).collect(),
+        };
+        let steps = ints(4).unwrap_or_else(|| vec![1; starts.len()]);
+        let mut first = vec![0i128; r];
+        let mut step = vec![1i128; r];
+        for (k, &a) in axes.iter().enumerate() {
+            let (Some(&s0), Some(&st), Some(&d)) = (starts.get(k), steps.get(k), xd.get(a)) else {
+                return Err(bad());
+            };
+            let d = d as i128;
+            let (s, st) = (i128::from(s0), i128::from(st));
+            let s = if s < 0 { s + d } else { s };
+            first[a] = if st > 0 {
+                s.clamp(0, d)
+            } else {
+                s.clamp(0, (d - 1).max(0))
+            };
+            step[a] = st;
+        }
+        Ok((first, step))
+    }
+
+    fn pad(
+        &mut self,
+        node: crate::graph::NodeId,
+        pos: &Pos,
+        lanes: u8,
+        pre: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
+        let m = self.m;
+        let n = self.g.node(node);
+        let out = self.dims(n.outputs[0]);
+        let x = n
+            .input(0)
+            .ok_or_else(|| Fail::Internal("pad needs data".into()))?;
+        let xd = self.dims(x);
+        let r = xd.len();
+        let ty = Ty::vector(self.dtype(x), lanes);
+        let ints = |i: usize| -> Option<Vec<i64>> {
+            n.input(i)
+                .and_then(|v| self.g.constant_of(v))
+                .and_then(|t| t.to_i64_vec())
+        };
+        let bad = || Fail::Internal("pad operands must be constants".into());
+        let pads = ints(1).ok_or_else(bad)?;
+        let axes: Vec<usize> = match ints(3) {
+            Some(a) => a
+                .iter()
+                .map(|&a| normalize_axis(a, r).ok_or_else(bad))
+                .collect::<Res<_>>()?,
+            None => (0..r).collect(),
+        };
+        let fill = match n.input(2).and_then(|v| self.g.constant_of(v)) {
+            Some(t) => const_of(t, ty),
+            None => zero(ty),
+        };
+        if xd.contains(&0) {
+            return Ok(fill);
+        }
+        let mut begin = vec![0i128; r];
+        for (k, &a) in axes.iter().enumerate() {
+            begin[a] = i128::from(pads.get(k).copied().ok_or_else(bad)?);
+        }
+        let c = m.coords(pos, &out);
+        let mut cond: Option<Expr> = None;
+        let mut ic = Vec::with_capacity(r);
+        for a in 0..r {
+            let d = xd[a] as i128;
+            let shifted = m.add_c(&c[a], -begin[a]);
+            let Some(inside) = m.in_range(&shifted, 0, d) else {
+                ic.push(shifted);
+                continue;
+            };
+            if shifted.dj != Some(0) && lanes > 1 {
+                return Err(Fail::NotVector);
+            }
+            cond = Some(match cond {
+                None => inside,
+                Some(prev) => Expr::bin(BinaryOp::And, prev, inside),
+            });
+            ic.push(m.clamp(&shifted, 0, d - 1));
+        }
+        let inner = self.value(x, &Pos::Coords(ic), lanes, pre)?;
+        Ok(match cond {
+            None => inner,
+            Some(c) => Expr::Select {
+                cond: Box::new(c),
+                a: Box::new(inner),
+                b: Box::new(fill),
+            },
+        })
+    }
+
+    fn concat(
+        &mut self,
+        node: crate::graph::NodeId,
+        axis: i64,
+        pos: &Pos,
+        lanes: u8,
+        pre: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
+        let m = self.m;
+        let n = self.g.node(node);
+        let out = self.dims(n.outputs[0]);
+        let a = normalize_axis(axis, out.len())
+            .ok_or_else(|| Fail::Internal("concat axis out of range".into()))?;
+        let c = m.coords(pos, &out);
+        // Non-empty sources with their offsets along the axis.
+        let mut parts = Vec::new();
+        let mut off = 0i128;
+        for v in n.inputs.iter().flatten() {
+            let e = self.dims(*v).get(a).copied().unwrap_or(0) as i128;
+            if e > 0 && !self.dims(*v).contains(&0) {
+                parts.push((*v, off, e));
+            }
+            off += e;
+        }
+        if parts.len() > 1 && c[a].dj != Some(0) && lanes > 1 {
+            return Err(Fail::NotVector);
+        }
+        let mut acc: Option<Expr> = None;
+        for &(v, o, e) in parts.iter().rev() {
+            let mut ic = c.clone();
+            let shifted = m.add_c(&c[a], -o);
+            ic[a] = if parts.len() == 1 {
+                shifted
+            } else {
+                m.clamp(&shifted, 0, e - 1)
+            };
+            let x = self.value(v, &Pos::Coords(ic), lanes, pre)?;
+            acc = Some(match acc {
+                None => x,
+                Some(rest) => Expr::Select {
+                    cond: Box::new(Expr::bin(
+                        BinaryOp::Less,
+                        c[a].e.clone(),
+                        Expr::int(m.dt, o + e),
+                    )),
+                    a: Box::new(x),
+                    b: Box::new(rest),
+                },
+            });
+        }
+        acc.ok_or_else(|| Fail::Internal("concat of empty sources".into()))
+    }
+
+    /// A data-dependent index (from `idx`, any integer dtype) normalized (negative counts
+    /// back) and clamped into `[0, n)`, so the load it feeds is always in bounds.
+    fn data_index(&mut self, idx: Expr, n: usize) -> Ix {
+        let m = self.m;
+        let i = m.cast(idx);
+        let wrapped = Expr::Select {
+            cond: Box::new(Expr::bin(BinaryOp::Less, i.clone(), Expr::int(m.dt, 0))),
+            a: Box::new(Expr::bin(
+                BinaryOp::Add,
+                i.clone(),
+                Expr::int(m.dt, n as i128),
+            )),
+            b: Box::new(i),
+        };
+        m.clamp(&Ix::new(wrapped, Some(0)), 0, n as i128 - 1)
+    }
+
+    fn gather(
+        &mut self,
+        node: crate::graph::NodeId,
+        axis: i64,
+        pos: &Pos,
+        lanes: u8,
+        pre: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
+        let m = self.m;
+        let n = self.g.node(node);
+        let out = self.dims(n.outputs[0]);
+        let (Some(data), Some(idx)) = (n.input(0), n.input(1)) else {
+            return Err(Fail::Internal("gather needs data and indices".into()));
+        };
+        let dd = self.dims(data);
+        let q = self.dims(idx).len();
+        let a = normalize_axis(axis, dd.len())
+            .ok_or_else(|| Fail::Internal("gather axis out of range".into()))?;
+        let c = m.coords(pos, &out);
+        let ipos: Vec<Ix> = c[a..a + q].to_vec();
+        if lanes > 1 && ipos.iter().any(|i| i.dj != Some(0)) {
+            return Err(Fail::NotVector);
+        }
+        let iv = self.value(idx, &Pos::Coords(ipos), 1, pre)?;
+        let t = self.data_index(iv, dd[a]);
+        let mut dc: Vec<Ix> = c[..a].to_vec();
+        dc.push(t);
+        dc.extend_from_slice(&c[a + q..]);
+        self.value(data, &Pos::Coords(dc), lanes, pre)
+    }
+
+    fn gather_elements(
+        &mut self,
+        node: crate::graph::NodeId,
+        axis: i64,
+        pos: &Pos,
+        lanes: u8,
+        pre: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
+        if lanes > 1 {
+            return Err(Fail::NotVector);
+        }
+        let m = self.m;
+        let n = self.g.node(node);
+        let out = self.dims(n.outputs[0]);
+        let (Some(data), Some(idx)) = (n.input(0), n.input(1)) else {
+            return Err(Fail::Internal(
+                "gather_elements needs data and indices".into(),
+            ));
+        };
+        let dd = self.dims(data);
+        let a = normalize_axis(axis, dd.len())
+            .ok_or_else(|| Fail::Internal("gather_elements axis out of range".into()))?;
+        let iv = self.value(idx, pos, 1, pre)?;
+        let mut dc = m.coords(pos, &out);
+        dc[a] = self.data_index(iv, dd[a]);
+        self.value(data, &Pos::Coords(dc), 1, pre)
+    }
+}

@@ -1,0 +1,279 @@
+//! Index arithmetic for the scheduler: integer kernel expressions that fold constants and
+//! track how they change along the vectorized loop, and element positions (flat or per axis).
+
+use crate::dtype::DType;
+use crate::kernel::{BinOp, Expr, Scalar, Ty};
+use crate::op::BinaryOp;
+
+/// An integer index expression, its step along the vectorized loop variable (`Some(d)` when
+/// lane `t` of a vector sits at `e + d * t`, `None` when unknown) and bounds on its value
+/// (for every lane), which let clamps and range checks that always hold be left out.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Ix {
+    /// The index of lane 0.
+    pub e: Expr,
+    /// Change per lane.
+    pub dj: Option<i64>,
+    /// Smallest possible value.
+    pub lo: i128,
+    /// Largest possible value.
+    pub hi: i128,
+}
+
+/// Bounds standing for "unknown" (far from overflow when added or scaled).
+const FAR: i128 = 1 << 100;
+
+impl Ix {
+    /// An index with unknown bounds.
+    pub fn new(e: Expr, dj: Option<i64>) -> Ix {
+        Ix {
+            e,
+            dj,
+            lo: -FAR,
+            hi: FAR,
+        }
+    }
+
+    /// An index known to lie in `[lo, hi]` (for every lane).
+    pub fn within(e: Expr, dj: Option<i64>, lo: i128, hi: i128) -> Ix {
+        Ix { e, dj, lo, hi }
+    }
+
+    fn bounded(mut self, lo: i128, hi: i128) -> Ix {
+        self.lo = lo.clamp(-FAR, FAR);
+        self.hi = hi.clamp(-FAR, FAR);
+        self
+    }
+}
+
+/// Where an element of a value is: its flat row-major index or one index per axis.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Pos {
+    /// Row-major flat index.
+    Flat(Ix),
+    /// One index per axis.
+    Coords(Vec<Ix>),
+}
+
+/// Builds index expressions of one integer dtype.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IxMath {
+    /// The index dtype (i32 or i64).
+    pub dt: DType,
+}
+
+/// The value of an integer constant expression.
+pub(crate) fn as_const(e: &Expr) -> Option<i128> {
+    match e {
+        Expr::Const {
+            value: Scalar::Int(v),
+            ty,
+        } if ty.lanes == 1 => Some(*v),
+        _ => None,
+    }
+}
+
+fn dj_add(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a?.checked_add(b?)
+}
+
+impl IxMath {
+    /// A constant index (the same in every lane).
+    pub fn c(self, v: i128) -> Ix {
+        Ix::within(Expr::int(self.dt, v), Some(0), v, v)
+    }
+
+    /// A lane-invariant index in `[lo, hi]`.
+    pub fn inv(self, e: Expr, lo: i128, hi: i128) -> Ix {
+        Ix::within(e, Some(0), lo, hi)
+    }
+
+    fn bin(self, op: BinaryOp, a: &Ix, b: &Ix, dj: Option<i64>) -> Ix {
+        let folded = match (as_const(&a.e), as_const(&b.e)) {
+            (Some(x), Some(y)) => match op {
+                BinaryOp::Add => x.checked_add(y),
+                BinaryOp::Sub => x.checked_sub(y),
+                BinaryOp::Mul => x.checked_mul(y),
+                BinaryOp::Div if y != 0 => Some(x / y),
+                BinaryOp::Mod if y != 0 => Some(x.rem_euclid(y)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match folded {
+            Some(v) => self.c(v),
+            None => self.raw(op, a, b, dj),
+        }
+    }
+
+    fn raw(self, op: BinaryOp, a: &Ix, b: &Ix, dj: Option<i64>) -> Ix {
+        Ix::new(Expr::bin(op, a.e.clone(), b.e.clone()), dj)
+    }
+
+    /// `a + b`.
+    pub fn add(self, a: &Ix, b: &Ix) -> Ix {
+        match (as_const(&a.e), as_const(&b.e)) {
+            (Some(0), _) => b.clone(),
+            (_, Some(0)) => a.clone(),
+            _ => self
+                .bin(BinaryOp::Add, a, b, dj_add(a.dj, b.dj))
+                .bounded(a.lo + b.lo, a.hi + b.hi),
+        }
+    }
+
+    /// `a + k`.
+    pub fn add_c(self, a: &Ix, k: i128) -> Ix {
+        self.add(a, &self.c(k))
+    }
+
+    /// `a * k`.
+    pub fn mul_c(self, a: &Ix, k: i128) -> Ix {
+        match (k, as_const(&a.e)) {
+            (0, _) | (_, Some(0)) => self.c(0),
+            (1, _) => a.clone(),
+            _ => {
+                let dj = a.dj.and_then(|d| i64::try_from(k).ok()?.checked_mul(d));
+                let (x, y) = (a.lo.saturating_mul(k), a.hi.saturating_mul(k));
+                self.bin(BinaryOp::Mul, a, &self.c(k), dj)
+                    .bounded(x.min(y), x.max(y))
+            }
+        }
+    }
+
+    /// `a / k` for `a >= 0`, `k >= 1`.
+    pub fn div_c(self, a: &Ix, k: i128) -> Ix {
+        if k == 1 {
+            return a.clone();
+        }
+        if a.lo >= 0 && a.hi < k {
+            return self.c(0);
+        }
+        let dj = (a.dj == Some(0)).then_some(0);
+        self.bin(BinaryOp::Div, a, &self.c(k), dj)
+            .bounded(a.lo.max(0) / k, a.hi / k)
+    }
+
+    /// `a % k` for `a >= 0`, `k >= 1`.
+    pub fn rem_c(self, a: &Ix, k: i128) -> Ix {
+        if k == 1 {
+            return self.c(0);
+        }
+        if a.lo >= 0 && a.hi < k {
+            return a.clone();
+        }
+        let dj = (a.dj == Some(0)).then_some(0);
+        self.bin(BinaryOp::Mod, a, &self.c(k), dj).bounded(0, k - 1)
+    }
+
+    /// `min(max(a, lo), hi)`.
+    pub fn clamp(self, a: &Ix, lo: i128, hi: i128) -> Ix {
+        let hi = hi.max(lo);
+        if let Some(v) = as_const(&a.e) {
+            return self.c(v.clamp(lo, hi));
+        }
+        let dj = if a.lo >= lo && a.hi <= hi {
+            return a.clone();
+        } else if a.dj == Some(0) {
+            Some(0)
+        } else {
+            None
+        };
+        let mut e = a.e.clone();
+        if a.lo < lo {
+            e = Expr::binary(BinOp::Max, e, Expr::int(self.dt, lo));
+        }
+        if a.hi > hi {
+            e = Expr::binary(BinOp::Min, e, Expr::int(self.dt, hi));
+        }
+        Ix::within(e, dj, a.lo.clamp(lo, hi), a.hi.clamp(lo, hi))
+    }
+
+    /// The boolean `lo <= a < hi` (scalar); `None` when the bounds of `a` make it always true.
+    pub fn in_range(self, a: &Ix, lo: i128, hi: i128) -> Option<Expr> {
+        let ge = (a.lo < lo).then(|| {
+            Expr::bin(
+                BinaryOp::GreaterOrEqual,
+                a.e.clone(),
+                Expr::int(self.dt, lo),
+            )
+        });
+        let lt =
+            (a.hi >= hi).then(|| Expr::bin(BinaryOp::Less, a.e.clone(), Expr::int(self.dt, hi)));
+        match (ge, lt) {
+            (Some(x), Some(y)) => Some(Expr::bin(BinaryOp::And, x, y)),
+            (x, y) => x.or(y),
+        }
+    }
+
+    /// The flat row-major index of a position in a tensor of shape `dims`.
+    pub fn flat(self, pos: &Pos, dims: &[usize]) -> Ix {
+        match pos {
+            Pos::Flat(i) => i.clone(),
+            Pos::Coords(c) => {
+                let strides = crate::shape::strides_of(dims);
+                let mut acc = self.c(0);
+                for (ci, &s) in c.iter().zip(&strides) {
+                    let term = self.mul_c(ci, s as i128);
+                    acc = self.add(&acc, &term);
+                }
+                acc
+            }
+        }
+    }
+
+    /// The per-axis indices of a position in a tensor of shape `dims`.
+    pub fn coords(self, pos: &Pos, dims: &[usize]) -> Vec<Ix> {
+        match pos {
+            Pos::Coords(c) => c.clone(),
+            Pos::Flat(i) => {
+                let strides = crate::shape::strides_of(dims);
+                let mut out = Vec::with_capacity(dims.len());
+                for (a, (&d, &s)) in dims.iter().zip(&strides).enumerate() {
+                    let q = self.div_c(i, s as i128);
+                    // The first axis needs no remainder: the index is in range.
+                    out.push(if a == 0 {
+                        let top = (d as i128 - 1).max(0);
+                        Ix::within(q.e, q.dj, q.lo.max(0), q.hi.min(top))
+                    } else {
+                        self.rem_c(&q, d as i128)
+                    });
+                }
+                out
+            }
+        }
+    }
+
+    /// The position in an operand of shape `from` broadcast to `to` (multidirectional).
+    pub fn broadcast(self, pos: &Pos, to: &[usize], from: &[usize]) -> Pos {
+        if to == from {
+            return pos.clone();
+        }
+        let c = self.coords(pos, to);
+        let skip = to.len().saturating_sub(from.len());
+        Pos::Coords(
+            from.iter()
+                .enumerate()
+                .map(|(a, &d)| {
+                    if d == 1 {
+                        self.c(0)
+                    } else {
+                        c.get(a + skip).cloned().unwrap_or_else(|| self.c(0))
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// A scalar index cast to the index dtype.
+    pub fn cast(self, e: Expr) -> Expr {
+        Expr::Cast {
+            to: self.dt,
+            x: Box::new(e),
+        }
+    }
+
+    /// The type of an index.
+    pub fn ty(self) -> Ty {
+        Ty::scalar(self.dt)
+    }
+}

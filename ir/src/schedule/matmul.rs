@@ -1,0 +1,509 @@
+//! The CPU matmul schedule: cache-tiled over columns (a `k × nc` panel of B sized from the L2
+//! cache is reused by every row tile of a chunk) and register-blocked (4 rows × 2 vectors of
+//! accumulators updated with `fma`), with the epilogue applied to each accumulator vector.
+//! Partial row tiles and leftover columns fall back to one element at a time.
+
+use super::index::{Ix, Pos};
+use super::{Accum, Fail, Job, Kb, Res};
+use crate::graph::NodeId;
+use crate::kernel::{BinOp, Expr, LoopKind, Stmt, Ty};
+use crate::op::BinaryOp;
+
+/// Rows of the register block.
+pub const MICRO_ROWS: usize = 4;
+/// Vectors (of the target's lanes) per row of the register block.
+pub const MICRO_VECTORS: usize = 2;
+
+/// The loop-invariant facts of one tiled matmul.
+struct Tiling {
+    lanes: u8,
+    m: usize,
+    n: usize,
+    k: usize,
+    n_full: usize,
+    nc: usize,
+    mtiles: usize,
+    batch: Vec<usize>,
+}
+
+impl Kb<'_> {
+    /// The tiled schedule; `Err(NotVector)` when the shapes or operand views do not fit it
+    /// (then the generic schedule runs).
+    pub(super) fn cpu_matmul(&mut self, job: &Job, h: NodeId) -> Res<Vec<Stmt>> {
+        let lanes = self.lanes();
+        let (a, b) = (self.input_of(h, 0)?, self.input_of(h, 1)?);
+        let (ad, bd) = (self.dims(a), self.dims(b));
+        let r = job.dims.len();
+        if lanes < 2 || ad.len() < 2 || bd.len() < 2 || r < 2 {
+            return Err(Fail::NotVector);
+        }
+        let (m, n) = (job.dims[r - 2], job.dims[r - 1]);
+        let nr = MICRO_VECTORS * usize::from(lanes);
+        if m < MICRO_ROWS || n < nr {
+            return Err(Fail::NotVector);
+        }
+        let k = ad[ad.len() - 1];
+        let n_full = n - n % nr;
+        let bytes = k.max(1) * self.dtype(b).size_bytes();
+        let nc = ((self.target.l2_bytes / 2 / bytes) / nr * nr).clamp(nr, n_full);
+        let t = Tiling {
+            lanes,
+            m,
+            n,
+            k,
+            n_full,
+            nc,
+            mtiles: m.div_ceil(MICRO_ROWS),
+            batch: job.dims[..r - 2].to_vec(),
+        };
+        let tiles = t.batch.iter().product::<usize>() * t.mtiles;
+        let (chunks, per) = self.chunks(tiles, MICRO_ROWS * n, 1);
+        self.k.launch.grid = vec![chunks];
+        let mut body = Vec::new();
+        let (s, e) = self.chunk_range(per, tiles, &mut body);
+        // Column panels of B, then the chunk's row tiles, then register blocks.
+        let nc0 = self.fresh("nc", self.m.ty());
+        let tile = self.tile_loop(job, h, &t, &s, &e, Some(nc0))?;
+        let panels = Stmt::Loop {
+            var: nc0,
+            start: Expr::int(self.m.dt, 0),
+            end: Expr::int(self.m.dt, t.n_full as i128),
+            step: u32::try_from(t.nc).map_err(|_| Fail::NotVector)?,
+            kind: LoopKind::Serial,
+            body: vec![tile],
+        };
+        body.push(panels);
+        if t.n_full < t.n {
+            body.push(self.tile_loop(job, h, &t, &s, &e, None)?);
+        }
+        Ok(body)
+    }
+
+    /// A loop over the chunk's row tiles: with `panel`, the register blocks of that column
+    /// panel (one element at a time for a partial row tile); without, the leftover columns.
+    fn tile_loop(
+        &mut self,
+        job: &Job,
+        h: NodeId,
+        t: &Tiling,
+        s: &Expr,
+        e: &Expr,
+        panel: Option<crate::kernel::VarId>,
+    ) -> Res<Stmt> {
+        let m = self.m;
+        let ntiles = t.batch.iter().product::<usize>() * t.mtiles;
+        let tv = self.fresh("tile", m.ty());
+        let tix = m.inv(Expr::Var(tv), 0, ntiles as i128 - 1);
+        let mut body = Vec::new();
+        let bt = m.div_c(&tix, t.mtiles as i128);
+        let batch = m.coords(&Pos::Flat(bt), &t.batch);
+        let m0 = m.mul_c(&m.rem_c(&tix, t.mtiles as i128), MICRO_ROWS as i128);
+        let m0e = self.let_var("m0", m0.e.clone(), &mut body);
+        let m0 = Ix::within(m0e, Some(0), 0, t.m as i128 - 1);
+        let cols = match panel {
+            Some(nc0) => {
+                let lo = Expr::Var(nc0);
+                let hi = Expr::binary(
+                    BinOp::Min,
+                    Expr::bin(BinaryOp::Add, Expr::Var(nc0), Expr::int(m.dt, t.nc as i128)),
+                    Expr::int(m.dt, t.n_full as i128),
+                );
+                (lo, hi, t.n_full)
+            }
+            None => (
+                Expr::int(m.dt, t.n_full as i128),
+                Expr::int(m.dt, t.n as i128),
+                t.n,
+            ),
+        };
+        let rows_end = Expr::binary(
+            BinOp::Min,
+            Expr::bin(
+                BinaryOp::Add,
+                m0.e.clone(),
+                Expr::int(m.dt, MICRO_ROWS as i128),
+            ),
+            Expr::int(m.dt, t.m as i128),
+        );
+        let scalar = self.scalar_block(
+            job,
+            t,
+            &batch,
+            (m0.e.clone(), rows_end),
+            (cols.0.clone(), cols.1.clone(), cols.2),
+        )?;
+        match panel {
+            Some(_) => {
+                let n0 = self.fresh("n0", m.ty());
+                let n0ix = m.inv(Expr::Var(n0), 0, t.n_full as i128 - 1);
+                let micro = self.micro(job, h, t, &batch, &m0, &n0ix)?;
+                let block = Stmt::Loop {
+                    var: n0,
+                    start: cols.0,
+                    end: cols.1,
+                    step: u32::try_from(MICRO_VECTORS * usize::from(t.lanes))
+                        .map_err(|_| Fail::NotVector)?,
+                    kind: LoopKind::Serial,
+                    body: micro,
+                };
+                body.push(Stmt::If {
+                    cond: Expr::bin(
+                        BinaryOp::LessOrEqual,
+                        m0.e.clone(),
+                        Expr::int(m.dt, (t.m - MICRO_ROWS) as i128),
+                    ),
+                    then: vec![block],
+                    els: vec![scalar],
+                });
+            }
+            None => body.push(scalar),
+        }
+        Ok(Stmt::Loop {
+            var: tv,
+            start: s.clone(),
+            end: e.clone(),
+            step: 1,
+            kind: LoopKind::Serial,
+            body,
+        })
+    }
+
+    /// Rows `[rows.0, rows.1)` × columns `[cols.0, cols.1)`, one element at a time.
+    fn scalar_block(
+        &mut self,
+        job: &Job,
+        t: &Tiling,
+        batch: &[Ix],
+        rows: (Expr, Expr),
+        cols: (Expr, Expr, usize),
+    ) -> Res<Stmt> {
+        let m = self.m;
+        let (mm, jj) = (self.fresh("m", m.ty()), self.fresh("n", m.ty()));
+        let mut coords = batch.to_vec();
+        coords.push(m.inv(Expr::Var(mm), 0, t.m as i128 - 1));
+        coords.push(m.inv(Expr::Var(jj), 0, cols.2 as i128 - 1));
+        let pos = Pos::Coords(coords);
+        let flat = m.flat(&pos, &job.dims).e;
+        let inner = self.element(job, &pos, flat, 1, Accum::Outer)?;
+        let cols_loop = Stmt::Loop {
+            var: jj,
+            start: cols.0,
+            end: cols.1,
+            step: 1,
+            kind: LoopKind::Serial,
+            body: inner,
+        };
+        Ok(Stmt::Loop {
+            var: mm,
+            start: rows.0,
+            end: rows.1,
+            step: 1,
+            kind: LoopKind::Serial,
+            body: vec![cols_loop],
+        })
+    }
+
+    /// One register block: `MICRO_ROWS × MICRO_VECTORS` vector accumulators over the whole
+    /// `k` range, then the epilogue and a store per accumulator.
+    fn micro(
+        &mut self,
+        job: &Job,
+        h: NodeId,
+        t: &Tiling,
+        batch: &[Ix],
+        m0: &Ix,
+        n0: &Ix,
+    ) -> Res<Vec<Stmt>> {
+        let m = self.m;
+        let (a, b) = (self.input_of(h, 0)?, self.input_of(h, 1)?);
+        let (ad, bd) = (self.dims(a), self.dims(b));
+        let dt = self.dtype(a);
+        let vty = Ty::vector(dt, t.lanes);
+        let l = usize::from(t.lanes);
+        let mut out = Vec::new();
+        let mut accs = Vec::new();
+        for _ in 0..MICRO_ROWS * MICRO_VECTORS {
+            let v = self.fresh("acc", vty);
+            out.push(Stmt::Local {
+                var: v,
+                init: super::build::zero(vty),
+            });
+            accs.push(v);
+        }
+        let kv = self.fresh("k", m.ty());
+        let kix = m.inv(Expr::Var(kv), 0, t.k as i128 - 1);
+        let mut body = Vec::new();
+        let mut bvals = Vec::new();
+        for c in 0..MICRO_VECTORS {
+            let col = m.add_c(
+                &Ix::within(
+                    n0.e.clone(),
+                    Some(1),
+                    n0.lo,
+                    n0.hi + (MICRO_VECTORS * l) as i128 - 1,
+                ),
+                (c * l) as i128,
+            );
+            let mut bc = self.operand_batch(batch, &bd);
+            bc.push(kix.clone());
+            bc.push(col);
+            let v = self.value(b, &Pos::Coords(bc), t.lanes, &mut body)?;
+            bvals.push(self.bind(v, vty, &mut body));
+        }
+        for r in 0..MICRO_ROWS {
+            let mut ac = self.operand_batch(batch, &ad);
+            ac.push(m.add_c(m0, r as i128));
+            ac.push(kix.clone());
+            let v = self.value(a, &Pos::Coords(ac), t.lanes, &mut body)?;
+            let av = self.bind(v, vty, &mut body);
+            for (c, bv) in bvals.iter().enumerate() {
+                let acc = accs[r * MICRO_VECTORS + c];
+                let next = if dt.is_float() && self.target.has_fma {
+                    Expr::Fma {
+                        a: Box::new(av.clone()),
+                        b: Box::new(bv.clone()),
+                        c: Box::new(Expr::Var(acc)),
+                    }
+                } else {
+                    Expr::bin(
+                        BinaryOp::Add,
+                        Expr::Var(acc),
+                        Expr::bin(BinaryOp::Mul, av.clone(), bv.clone()),
+                    )
+                };
+                body.push(Stmt::Assign {
+                    var: acc,
+                    value: next,
+                });
+            }
+        }
+        out.push(self.counted(kv, 0, t.k, body));
+        let hv = self.g.node(h).outputs[0];
+        for r in 0..MICRO_ROWS {
+            for c in 0..MICRO_VECTORS {
+                let mut coords = batch.to_vec();
+                coords.push(m.add_c(m0, r as i128));
+                coords.push(m.add_c(
+                    &Ix::within(
+                        n0.e.clone(),
+                        Some(1),
+                        n0.lo,
+                        n0.hi + (MICRO_VECTORS * l) as i128 - 1,
+                    ),
+                    (c * l) as i128,
+                ));
+                let pos = Pos::Coords(coords);
+                self.subst.clear();
+                self.subst
+                    .insert(hv, Expr::Var(accs[r * MICRO_VECTORS + c]));
+                let v = self.value(job.out, &pos, t.lanes, &mut out)?;
+                self.subst.clear();
+                out.push(Stmt::Store {
+                    buf: job.out_buf,
+                    index: m.flat(&pos, &job.dims).e,
+                    value: v,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Side of the square output tile of the GPU matmul (one invocation per output element).
+pub const GPU_TILE: usize = 16;
+
+impl Kb<'_> {
+    /// The GPU matmul: a workgroup computes a `T × T` output tile; per step of `T` along `k`,
+    /// every invocation stages one element of A and one of B in shared memory (zero outside
+    /// the matrices), a barrier, `T` `fma`s from shared memory, a barrier. The epilogue runs on
+    /// each invocation's accumulator under a bounds check. `Err(NotVector)` when the target's
+    /// limits or the operand ranks do not fit (then the generic schedule runs).
+    pub(super) fn gpu_matmul(&mut self, job: &Job, h: NodeId) -> Res<Vec<Stmt>> {
+        let m = self.m;
+        let (a, b) = (self.input_of(h, 0)?, self.input_of(h, 1)?);
+        let (ad, bd) = (self.dims(a), self.dims(b));
+        let r = job.dims.len();
+        let dt = self.dtype(a);
+        let tile = [GPU_TILE, GPU_TILE / 2]
+            .into_iter()
+            .find(|&t| {
+                t * t <= self.group_limit()
+                    && t <= self.target.max_group_dims[1]
+                    && 2 * t * t * dt.size_bytes() <= self.target.shared_bytes
+            })
+            .ok_or(Fail::NotVector)?;
+        if ad.len() < 2 || bd.len() < 2 || r < 2 {
+            return Err(Fail::NotVector);
+        }
+        let (mm, nn, kk) = (job.dims[r - 2], job.dims[r - 1], ad[ad.len() - 1]);
+        let batch_dims = job.dims[..r - 2].to_vec();
+        let nb: usize = batch_dims.iter().product();
+        let grid = vec![nn.div_ceil(tile), mm.div_ceil(tile), nb];
+        if grid
+            .iter()
+            .zip(&self.target.max_grid_dims)
+            .any(|(g, l)| g > l)
+        {
+            return Err(Fail::NotVector);
+        }
+        self.k.launch = crate::kernel::Launch {
+            grid: grid.clone(),
+            group: vec![tile, tile, 1],
+        };
+        let t = tile as i128;
+        let sa = self.k.shared_buf("tile_a", dt, tile * tile);
+        let sb = self.k.shared_buf("tile_b", dt, tile * tile);
+        let mut body = Vec::new();
+        let lx = self.let_var("lx", m.cast(Expr::LocalId(0)), &mut body);
+        let ly = self.let_var("ly", m.cast(Expr::LocalId(1)), &mut body);
+        let row_e = Expr::bin(
+            BinaryOp::Add,
+            Expr::bin(BinaryOp::Mul, m.cast(Expr::GroupId(1)), Expr::int(m.dt, t)),
+            ly.clone(),
+        );
+        let col_e = Expr::bin(
+            BinaryOp::Add,
+            Expr::bin(BinaryOp::Mul, m.cast(Expr::GroupId(0)), Expr::int(m.dt, t)),
+            lx.clone(),
+        );
+        let row = self.let_var("row", row_e, &mut body);
+        let col = self.let_var("col", col_e, &mut body);
+        let row_ix = m.inv(row.clone(), 0, (grid[1] * tile) as i128 - 1);
+        let col_ix = m.inv(col.clone(), 0, (grid[0] * tile) as i128 - 1);
+        let bt = m.inv(m.cast(Expr::GroupId(2)), 0, nb as i128 - 1);
+        let batch = m.coords(&Pos::Flat(bt), &batch_dims);
+        let acc = self.fresh("acc", Ty::scalar(dt));
+        body.push(Stmt::Local {
+            var: acc,
+            init: super::build::zero(Ty::scalar(dt)),
+        });
+        let kt = self.fresh("kt", m.ty());
+        let kt_ix = m.inv(Expr::Var(kt), 0, kk as i128 - 1);
+        let mut step = Vec::new();
+        // Stage A[row, kt + lx] and B[kt + ly, col], zero outside.
+        let ka = m.add(&kt_ix, &m.inv(lx.clone(), 0, t - 1));
+        let kb = m.add(&kt_ix, &m.inv(ly.clone(), 0, t - 1));
+        let stage =
+            |kb_: &mut Self, v, coords: Vec<Ix>, inside: Expr, step: &mut Vec<Stmt>| -> Res<Expr> {
+                let x = kb_.value(v, &Pos::Coords(coords), 1, step)?;
+                Ok(super::reduce::select(
+                    inside,
+                    x,
+                    super::build::zero(Ty::scalar(dt)),
+                ))
+            };
+        let mut ac = self.operand_batch(&batch, &ad);
+        ac.push(m.clamp(&row_ix, 0, mm as i128 - 1));
+        ac.push(m.clamp(&ka, 0, kk as i128 - 1));
+        let in_a = and_opt(
+            m.in_range(&row_ix, 0, mm as i128),
+            m.in_range(&ka, 0, kk as i128),
+        );
+        let av = stage(self, a, ac, in_a, &mut step)?;
+        let mut bc = self.operand_batch(&batch, &bd);
+        bc.push(m.clamp(&kb, 0, kk as i128 - 1));
+        bc.push(m.clamp(&col_ix, 0, nn as i128 - 1));
+        let in_b = and_opt(
+            m.in_range(&kb, 0, kk as i128),
+            m.in_range(&col_ix, 0, nn as i128),
+        );
+        let bv = stage(self, b, bc, in_b, &mut step)?;
+        let slot = Expr::bin(
+            BinaryOp::Add,
+            Expr::bin(BinaryOp::Mul, ly.clone(), Expr::int(m.dt, t)),
+            lx.clone(),
+        );
+        step.push(Stmt::Store {
+            buf: sa,
+            index: slot.clone(),
+            value: av,
+        });
+        step.push(Stmt::Store {
+            buf: sb,
+            index: slot,
+            value: bv,
+        });
+        step.push(Stmt::Barrier);
+        let q = self.fresh("kk", m.ty());
+        let a_at = Expr::bin(
+            BinaryOp::Add,
+            Expr::bin(BinaryOp::Mul, ly, Expr::int(m.dt, t)),
+            Expr::Var(q),
+        );
+        let b_at = Expr::bin(
+            BinaryOp::Add,
+            Expr::bin(BinaryOp::Mul, Expr::Var(q), Expr::int(m.dt, t)),
+            lx,
+        );
+        let (x, y) = (Expr::load(sa, a_at), Expr::load(sb, b_at));
+        let next = if dt.is_float() && self.target.has_fma {
+            Expr::Fma {
+                a: Box::new(x),
+                b: Box::new(y),
+                c: Box::new(Expr::Var(acc)),
+            }
+        } else {
+            Expr::bin(
+                BinaryOp::Add,
+                Expr::Var(acc),
+                Expr::bin(BinaryOp::Mul, x, y),
+            )
+        };
+        step.push(self.counted(
+            q,
+            0,
+            tile,
+            vec![Stmt::Assign {
+                var: acc,
+                value: next,
+            }],
+        ));
+        step.push(Stmt::Barrier);
+        body.push(Stmt::Loop {
+            var: kt,
+            start: Expr::int(m.dt, 0),
+            end: Expr::int(m.dt, kk as i128),
+            step: tile as u32,
+            kind: LoopKind::Serial,
+            body: step,
+        });
+        let mut coords = batch;
+        coords.push(m.inv(row.clone(), 0, mm as i128 - 1));
+        coords.push(m.inv(col.clone(), 0, nn as i128 - 1));
+        let pos = Pos::Coords(coords);
+        let hv = self.g.node(h).outputs[0];
+        self.subst.clear();
+        self.subst.insert(hv, Expr::Var(acc));
+        let mut fin = Vec::new();
+        let v = self.value(job.out, &pos, 1, &mut fin)?;
+        self.subst.clear();
+        fin.push(Stmt::Store {
+            buf: job.out_buf,
+            index: m.flat(&pos, &job.dims).e,
+            value: v,
+        });
+        let inside = Expr::bin(
+            BinaryOp::And,
+            Expr::bin(BinaryOp::Less, row, Expr::int(m.dt, mm as i128)),
+            Expr::bin(BinaryOp::Less, col, Expr::int(m.dt, nn as i128)),
+        );
+        body.push(Stmt::If {
+            cond: inside,
+            then: fin,
+            els: vec![],
+        });
+        Ok(body)
+    }
+}
+
+/// `a && b`, either side possibly always true (`None`).
+fn and_opt(a: Option<Expr>, b: Option<Expr>) -> Expr {
+    match (a, b) {
+        (Some(x), Some(y)) => Expr::bin(BinaryOp::And, x, y),
+        (Some(x), None) | (None, Some(x)) => x,
+        (None, None) => Expr::Const {
+            ty: Ty::scalar(crate::dtype::DType::Bool),
+            value: crate::kernel::Scalar::Bool(true),
+        },
+    }
+}

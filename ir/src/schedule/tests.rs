@@ -1,0 +1,1271 @@
+//! Tests of fusion and scheduling: every plan runs through the kernel interpreter (host steps
+//! through the graph interpreter) and must match `interp::evaluate` of the graph — exactly for
+//! integers and movement, closely for float reductions — with no access out of bounds.
+
+use super::plan;
+use crate::dtype::DType;
+use crate::error::{At, IrError};
+use crate::fusion::{GroupKind, fuse, to_dot};
+use crate::graph::{Graph, TensorType, ValueId};
+use crate::infer::{Operand, infer_op};
+use crate::interp::{eval_op, evaluate};
+use crate::kernel::{print_kernel, run_kernel};
+use crate::op::{BinaryOp, Op, ReduceOp, UnaryOp};
+use crate::plan::{BufferKind, Plan, Step};
+use crate::target::{DTypeSupport, TargetDesc};
+use crate::tensor::Tensor;
+use std::collections::HashMap;
+
+/// Appends a node whose output type shape inference computes; returns its first output.
+fn node(g: &mut Graph, op: Op, ins: &[Option<ValueId>]) -> ValueId {
+    nodes(g, op, ins, 1)[0]
+}
+
+fn nodes(g: &mut Graph, op: Op, ins: &[Option<ValueId>], outs: usize) -> Vec<ValueId> {
+    let tys = {
+        let operands: Vec<Option<Operand<'_>>> = ins
+            .iter()
+            .map(|v| {
+                v.map(|v| Operand {
+                    ty: &g.value(v).ty,
+                    value: g.constant_of(v),
+                })
+            })
+            .collect();
+        let at = At {
+            node: "test".into(),
+            op: op.name(),
+        };
+        infer_op(&op, &at, &operands, outs).unwrap()
+    };
+    let n = g.push_node(op, ins.to_vec(), tys, None);
+    g.node(n).outputs.clone()
+}
+
+fn op1(g: &mut Graph, op: Op, x: ValueId) -> ValueId {
+    node(g, op, &[Some(x)])
+}
+
+fn op2(g: &mut Graph, op: Op, a: ValueId, b: ValueId) -> ValueId {
+    node(g, op, &[Some(a), Some(b)])
+}
+
+fn ints(g: &mut Graph, v: &[i64]) -> ValueId {
+    g.add_constant(Tensor::from_vec(&[v.len()], v.to_vec()).unwrap())
+}
+
+fn output(g: &mut Graph, v: ValueId, name: &str) {
+    g.values[v].name = Some(name.into());
+    g.add_output(v);
+}
+
+/// Deterministic test data: small integers (exact in every dtype) and, for floats, a few
+/// fractions; `special` adds NaN, infinities and -0.
+fn data(dtype: DType, dims: &[usize], seed: u64, special: bool) -> Tensor {
+    let n: usize = dims.iter().product();
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let vals: Vec<f64> = (0..n)
+        .map(|i| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let r = ((s >> 33) % 17) as f64 - 8.0;
+            if special && i % 7 == 3 {
+                [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0][(s >> 40) as usize % 4]
+            } else if dtype.is_float() {
+                r / 4.0
+            } else {
+                r
+            }
+        })
+        .collect();
+    match dtype {
+        DType::F32 => Tensor::from_vec(dims, vals.iter().map(|&v| v as f32).collect()).unwrap(),
+        DType::F64 => Tensor::from_vec(dims, vals).unwrap(),
+        DType::I32 => Tensor::from_vec(dims, vals.iter().map(|&v| v as i32).collect()).unwrap(),
+        DType::I64 => Tensor::from_vec(dims, vals.iter().map(|&v| v as i64).collect()).unwrap(),
+        DType::U8 => Tensor::from_vec(dims, vals.iter().map(|&v| v.abs() as u8).collect()).unwrap(),
+        DType::Bool => Tensor::from_vec(dims, vals.iter().map(|&v| v > 0.0).collect()).unwrap(),
+        other => panic!("no test data for {other}"),
+    }
+}
+
+/// Runs a plan: kernels through the kernel interpreter, host steps through the graph one.
+fn run_plan(plan: &Plan, inputs: &HashMap<String, Tensor>) -> Result<Vec<Tensor>, String> {
+    let by_id: HashMap<usize, &str> = plan.inputs.iter().map(|(n, b)| (*b, n.as_str())).collect();
+    let mut bufs: Vec<Vec<u8>> = plan
+        .buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| match &b.kind {
+            BufferKind::Input(_) => inputs[by_id[&i]].bytes().to_vec(),
+            BufferKind::Constant(t) => t.bytes().to_vec(),
+            // Poison, so an element no kernel writes shows up.
+            BufferKind::Temp => vec![0xA5; b.len() * b.dtype.size_bytes()],
+        })
+        .collect();
+    for step in &plan.steps {
+        match step {
+            Step::Kernel(k) => {
+                let mut args: Vec<Vec<u8>> = k.args.iter().map(|&b| bufs[b].clone()).collect();
+                run_kernel(&k.kernel, &k.info, &mut args)
+                    .map_err(|e| format!("{e}\n{}", print_kernel(&k.kernel)))?;
+                for (&b, bytes) in k.args.iter().zip(args) {
+                    bufs[b] = bytes;
+                }
+            }
+            Step::Host(h) => {
+                let ts: Vec<Option<Tensor>> = h
+                    .inputs
+                    .iter()
+                    .map(|i| {
+                        i.map(|b| {
+                            let pb = &plan.buffers[b];
+                            Tensor::from_bytes(pb.dtype, &pb.shape, bufs[b].clone()).unwrap()
+                        })
+                    })
+                    .collect();
+                let refs: Vec<Option<&Tensor>> = ts.iter().map(|t| t.as_ref()).collect();
+                let at = At {
+                    node: h.node.clone(),
+                    op: h.op.name(),
+                };
+                let outs =
+                    eval_op(&h.op, &at, &refs, h.outputs.len()).map_err(|e| e.to_string())?;
+                for (&b, t) in h.outputs.iter().zip(outs) {
+                    bufs[b] = t.into_bytes();
+                }
+            }
+        }
+    }
+    Ok(plan
+        .outputs
+        .iter()
+        .map(|(_, b)| {
+            let pb = &plan.buffers[*b];
+            Tensor::from_bytes(pb.dtype, &pb.shape, bufs[*b].clone()).unwrap()
+        })
+        .collect())
+}
+
+/// Compares: bytes for ints and bool, a relative tolerance for floats (NaN equals NaN).
+fn assert_same(got: &Tensor, want: &Tensor, what: &str) {
+    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    if !got.dtype().is_float() {
+        assert_eq!(got.bytes(), want.bytes(), "{what}: values");
+        return;
+    }
+    for i in 0..got.len() {
+        let (a, b) = (got.get_f64(i), want.get_f64(i));
+        let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-4 * (1.0 + b.abs());
+        assert!(ok, "{what}: element {i}: got {a}, want {b}");
+    }
+}
+
+fn targets() -> [TargetDesc; 2] {
+    [TargetDesc::generic_cpu(2), TargetDesc::generic_gpu()]
+}
+
+/// Fuses, plans for both test targets, runs and compares with the graph interpreter;
+/// returns the CPU plan.
+fn check_with(g: &Graph, inputs: &HashMap<String, Tensor>) -> Plan {
+    let want = evaluate(g, inputs).unwrap();
+    let fused = fuse(g).unwrap();
+    let mut first = None;
+    for t in targets() {
+        let p = plan(g, &fused, &t).unwrap_or_else(|e| panic!("{}: {e}", t.name));
+        let got = run_plan(&p, inputs).unwrap_or_else(|e| panic!("{}: {e}", t.name));
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_same(a, b, &format!("{} output {i}", t.name));
+        }
+        first.get_or_insert(p);
+    }
+    first.unwrap()
+}
+
+/// Checks with generated data for every graph input.
+fn check(g: &Graph) -> Plan {
+    check_special(g, false)
+}
+
+fn check_special(g: &Graph, special: bool) -> Plan {
+    let inputs: HashMap<String, Tensor> = g
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let ty = &g.value(v).ty;
+            let dims = ty.shape.as_static().unwrap();
+            (
+                g.value_label(v),
+                data(ty.dtype, &dims, i as u64 + 1, special),
+            )
+        })
+        .collect();
+    check_with(g, &inputs)
+}
+
+fn kernels(p: &Plan) -> usize {
+    p.steps
+        .iter()
+        .filter(|s| matches!(s, Step::Kernel(_)))
+        .count()
+}
+
+fn input(g: &mut Graph, name: &str, dtype: DType, dims: &[usize]) -> ValueId {
+    g.add_input(name, TensorType::new(dtype, dims))
+}
+
+#[test]
+fn elementwise_chain_with_broadcasting_is_one_kernel() {
+    for dtype in [DType::F32, DType::I32] {
+        let mut g = Graph::new("ew");
+        let x = input(&mut g, "x", dtype, &[3, 5]);
+        let b = input(&mut g, "b", dtype, &[5]);
+        let c = input(&mut g, "c", dtype, &[3, 1]);
+        let m = op2(&mut g, Op::Binary(BinaryOp::Mul), x, b);
+        let a = op2(&mut g, Op::Binary(BinaryOp::Add), m, c);
+        let r = op1(&mut g, Op::Unary(UnaryOp::Relu), a);
+        let cast = op1(&mut g, Op::Cast { to: DType::F64 }, r);
+        output(&mut g, cast, "y");
+        let p = check(&g);
+        assert_eq!(kernels(&p), 1);
+    }
+}
+
+#[test]
+fn sizes_not_divisible_by_the_vector_width() {
+    for n in [1usize, 3, 4, 5, 7, 9, 4099] {
+        let mut g = Graph::new("odd");
+        let x = input(&mut g, "x", DType::F32, &[n]);
+        let y = input(&mut g, "y", DType::F32, &[n]);
+        let s = op2(&mut g, Op::Binary(BinaryOp::Sub), x, y);
+        let e = op1(&mut g, Op::Unary(UnaryOp::Neg), s);
+        output(&mut g, e, "z");
+        check_special(&g, true);
+    }
+}
+
+fn reduce(g: &mut Graph, kind: ReduceOp, x: ValueId, axes: &[i64], keepdims: bool) -> ValueId {
+    let a = (!axes.is_empty()).then(|| ints(g, axes));
+    node(
+        g,
+        Op::Reduce {
+            kind,
+            keepdims,
+            noop_with_empty_axes: false,
+        },
+        &[Some(x), a],
+    )
+}
+
+/// Builds a view of a value.
+type ViewFn = dyn Fn(&mut Graph, ValueId) -> ValueId;
+
+#[test]
+fn every_view_kind_and_their_composition() {
+    // transpose ∘ reshape ∘ slice ∘ pad ∘ concat ∘ as_strided, on integers (exact).
+    let mut g = Graph::new("views");
+    let x = input(&mut g, "x", DType::I32, &[2, 3, 4]);
+    let w = input(&mut g, "w", DType::I32, &[3, 5]);
+    let t = node(
+        &mut g,
+        Op::Transpose {
+            perm: vec![2, 0, 1],
+        },
+        &[Some(x)],
+    );
+    let shape = ints(&mut g, &[4, 6]);
+    let r = op2(&mut g, Op::Reshape { allowzero: false }, t, shape);
+    let (st, en, ax, sp) = (
+        ints(&mut g, &[1, 5]),
+        ints(&mut g, &[4, -7]),
+        ints(&mut g, &[0, 1]),
+        ints(&mut g, &[2, -2]),
+    );
+    let sl = node(
+        &mut g,
+        Op::Slice {},
+        &[Some(r), Some(st), Some(en), Some(ax), Some(sp)],
+    );
+    let pads = ints(&mut g, &[1, 0, 0, 2]);
+    let fill = g.add_constant(Tensor::scalar(-7i32));
+    let pd = node(
+        &mut g,
+        Op::Pad {
+            mode: crate::attr::PadMode::Constant,
+        },
+        &[Some(sl), Some(pads), Some(fill)],
+    );
+    let cc = node(&mut g, Op::Concat { axis: 0 }, &[Some(pd), Some(w)]);
+    let asd = op1(
+        &mut g,
+        Op::AsStrided {
+            shape: vec![3, 4],
+            strides: vec![4, -1],
+            offset: 3,
+        },
+        cc,
+    );
+    let one = g.add_constant(Tensor::scalar(1i32));
+    let y = op2(&mut g, Op::Binary(BinaryOp::Add), asd, one);
+    output(&mut g, y, "y");
+    let p = check(&g);
+    assert_eq!(kernels(&p), 1, "views compose into the consumer");
+    // Each view alone, as a graph output (a copy kernel).
+    let views: Vec<Box<ViewFn>> = vec![
+        Box::new(|g, x| node(g, Op::Transpose { perm: vec![] }, &[Some(x)])),
+        Box::new(|g, x| {
+            let s = ints(g, &[6, -1]);
+            op2(g, Op::Reshape { allowzero: false }, x, s)
+        }),
+        Box::new(|g, x| {
+            let s = ints(g, &[0, 2]);
+            op2(g, Op::Unsqueeze {}, x, s)
+        }),
+        Box::new(|g, x| op1(g, Op::Flatten { axis: 2 }, x)),
+        Box::new(|g, x| {
+            let s = ints(g, &[2, 2, 3, 4]);
+            op2(g, Op::Expand {}, x, s)
+        }),
+        Box::new(|g, x| {
+            let (a, b) = (ints(g, &[-1, 0]), ints(g, &[-100, 10]));
+            let ax = ints(g, &[2, 1]);
+            let st = ints(g, &[-1, 2]);
+            node(
+                g,
+                Op::Slice {},
+                &[Some(x), Some(a), Some(b), Some(ax), Some(st)],
+            )
+        }),
+        Box::new(|g, x| {
+            let p = ints(g, &[0, -1, 2, 1, 2, -1]);
+            node(
+                g,
+                Op::Pad {
+                    mode: crate::attr::PadMode::Constant,
+                },
+                &[Some(x), Some(p)],
+            )
+        }),
+        Box::new(|g, x| node(g, Op::Concat { axis: -1 }, &[Some(x), Some(x)])),
+        Box::new(|g, x| {
+            op1(
+                g,
+                Op::AsStrided {
+                    shape: vec![2, 2, 2],
+                    strides: vec![0, 5, 7],
+                    offset: 2,
+                },
+                x,
+            )
+        }),
+    ];
+    for (i, f) in views.iter().enumerate() {
+        let mut g = Graph::new(format!("view{i}"));
+        let x = input(&mut g, "x", DType::I32, &[2, 3, 4]);
+        let y = f(&mut g, x);
+        output(&mut g, y, "y");
+        check(&g);
+    }
+}
+
+#[test]
+fn views_of_floats_keep_vectorized_loads_where_contiguous() {
+    let mut g = Graph::new("bias");
+    let x = input(&mut g, "x", DType::F32, &[3, 9]);
+    let b = input(&mut g, "b", DType::F32, &[9]);
+    let s = op2(&mut g, Op::Binary(BinaryOp::Add), x, b);
+    let e = op1(&mut g, Op::Unary(UnaryOp::Exp), s);
+    output(&mut g, e, "y");
+    let p = check(&g);
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
+    let text = print_kernel(&k.kernel);
+    assert!(
+        text.contains("vectorize(4)") && text.contains("load<4>"),
+        "{text}"
+    );
+}
+
+#[test]
+fn reductions_over_each_axis_all_axes_and_keepdims() {
+    for dtype in [DType::F32, DType::I32] {
+        for kind in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Prod] {
+            let axes_list: [&[i64]; 7] = [&[0], &[1], &[-1], &[0, 2], &[1, 2], &[], &[0, 1, 2]];
+            for axes in axes_list {
+                for keepdims in [false, true] {
+                    let mut g = Graph::new("red");
+                    let x = input(&mut g, "x", dtype, &[3, 4, 5]);
+                    let y = reduce(&mut g, kind, x, axes, keepdims);
+                    output(&mut g, y, "y");
+                    let p = check(&g);
+                    assert_eq!(kernels(&p), 1);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn long_contiguous_reduction_uses_vector_accumulators() {
+    let mut g = Graph::new("rowsum");
+    let x = input(&mut g, "x", DType::F32, &[3, 37]);
+    let sq = op2(&mut g, Op::Binary(BinaryOp::Mul), x, x);
+    let y = reduce(&mut g, ReduceOp::Sum, sq, &[1], true);
+    let r = op1(&mut g, Op::Unary(UnaryOp::Sqrt), y);
+    output(&mut g, r, "y");
+    let p = check(&g);
+    assert_eq!(
+        kernels(&p),
+        1,
+        "prologue and epilogue fuse into the reduction"
+    );
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
+    let text = print_kernel(&k.kernel);
+    assert!(text.contains("reduce_add"), "{text}");
+    // The GPU kernel reduces in shared memory.
+    let gp = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_gpu()).unwrap();
+    let Step::Kernel(k) = &gp.steps[0] else {
+        panic!()
+    };
+    let text = print_kernel(&k.kernel);
+    assert!(
+        text.contains("shared %partial") && text.contains("barrier"),
+        "{text}"
+    );
+}
+
+#[test]
+fn reductions_propagate_nan_and_inf() {
+    for kind in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
+        for axes in [&[0i64][..], &[1]] {
+            let mut g = Graph::new("nan");
+            let x = input(&mut g, "x", DType::F32, &[6, 7]);
+            let y = reduce(&mut g, kind, x, axes, false);
+            output(&mut g, y, "y");
+            check_special(&g, true);
+        }
+    }
+}
+
+#[test]
+fn argmax_and_argmin_with_ties_nan_and_last_index() {
+    for dtype in [DType::F32, DType::I32] {
+        for axis in [0i64, 1, -1] {
+            for keepdims in [false, true] {
+                for last in [false, true] {
+                    for max in [true, false] {
+                        let mut g = Graph::new("arg");
+                        let x = input(&mut g, "x", dtype, &[4, 6]);
+                        let op = if max {
+                            Op::ArgMax {
+                                axis,
+                                keepdims,
+                                select_last_index: last,
+                            }
+                        } else {
+                            Op::ArgMin {
+                                axis,
+                                keepdims,
+                                select_last_index: last,
+                            }
+                        };
+                        let y = op1(&mut g, op, x);
+                        output(&mut g, y, "y");
+                        check_special(&g, dtype.is_float());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn softmax_graph(dims: &[usize]) -> Graph {
+    let mut g = Graph::new("softmax");
+    let x = input(&mut g, "x", DType::F32, dims);
+    let m = reduce(&mut g, ReduceOp::Max, x, &[-1], true);
+    let d = op2(&mut g, Op::Binary(BinaryOp::Sub), x, m);
+    let e = op1(&mut g, Op::Unary(UnaryOp::Exp), d);
+    let s = reduce(&mut g, ReduceOp::Sum, e, &[-1], true);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Div), e, s);
+    output(&mut g, y, "y");
+    g
+}
+
+#[test]
+fn softmax_is_three_kernels() {
+    for dims in [&[3usize, 7][..], &[2, 3, 9], &[5]] {
+        let g = softmax_graph(dims);
+        let p = check(&g);
+        assert_eq!(kernels(&p), 3, "max, exp-sum, divide");
+    }
+}
+
+fn matmul_graph(a: &[usize], b: &[usize], bias: bool) -> Graph {
+    let mut g = Graph::new("mm");
+    let x = input(&mut g, "a", DType::F32, a);
+    let w = input(&mut g, "b", DType::F32, b);
+    let mut y = op2(&mut g, Op::MatMul {}, x, w);
+    if bias {
+        let n = *g.value(y).ty.shape.as_static().unwrap().last().unwrap();
+        let c = input(&mut g, "c", DType::F32, &[n]);
+        y = op2(&mut g, Op::Binary(BinaryOp::Add), y, c);
+        y = op1(&mut g, Op::Unary(UnaryOp::Relu), y);
+    }
+    output(&mut g, y, "y");
+    g
+}
+
+#[test]
+fn matmul_with_bias_and_relu_is_one_kernel() {
+    let g = matmul_graph(&[5, 7], &[7, 9], true);
+    let p = check(&g);
+    assert_eq!(kernels(&p), 1);
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
+    let text = print_kernel(&k.kernel);
+    // The register block: 4 rows × 2 vectors of accumulators.
+    assert_eq!(text.matches(": f32x4 = 0.0:f32x4").count(), 8, "{text}");
+    let gp = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_gpu()).unwrap();
+    let Step::Kernel(k) = &gp.steps[0] else {
+        panic!()
+    };
+    let text = print_kernel(&k.kernel);
+    assert!(
+        text.contains("shared %tile_a") && text.contains("barrier"),
+        "{text}"
+    );
+    check(&matmul_graph(&[6, 3], &[3, 12], false));
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
+    assert!(
+        print_kernel(&k.kernel).contains("fma("),
+        "{}",
+        print_kernel(&k.kernel)
+    );
+}
+
+#[test]
+fn matmul_batch_broadcasting_and_vectors() {
+    let cases: [(&[usize], &[usize]); 10] = [
+        (&[2, 1, 3, 4], &[3, 4, 5]),
+        (&[2, 1, 6, 3], &[3, 3, 17]),
+        (&[9, 5], &[5, 8]),
+        (&[5, 0], &[0, 9]),
+        (&[4], &[4, 3]),
+        (&[2, 3, 4], &[4]),
+        (&[4], &[4]),
+        (&[1, 3], &[3, 1]),
+        (&[2, 0, 3], &[3, 4]),
+        (&[3, 0], &[0, 5]),
+    ];
+    for (a, b) in cases {
+        check(&matmul_graph(a, b, false));
+    }
+    // Integer matmul is exact; a transposed operand is a prologue view.
+    let mut g = Graph::new("imm");
+    let x = input(&mut g, "a", DType::I32, &[6, 4]);
+    let w = input(&mut g, "b", DType::I32, &[9, 4]);
+    let wt = node(&mut g, Op::Transpose { perm: vec![1, 0] }, &[Some(w)]);
+    let y = op2(&mut g, Op::MatMul {}, x, wt);
+    output(&mut g, y, "y");
+    assert_eq!(kernels(&check(&g)), 1);
+}
+
+#[test]
+fn gather_gather_elements_and_scatter() {
+    let mut g = Graph::new("gather");
+    let x = input(&mut g, "x", DType::F32, &[4, 5]);
+    let idx = g.add_constant(Tensor::from_vec(&[2, 3], vec![0i64, -1, 2, 3, 1, -4]).unwrap());
+    let e = op1(&mut g, Op::Unary(UnaryOp::Exp), x);
+    let y = op2(&mut g, Op::Gather { axis: 1 }, e, idx);
+    output(&mut g, y, "y");
+    let p = check(&g);
+    assert_eq!(
+        kernels(&p),
+        2,
+        "gather data is materialized, not recomputed"
+    );
+
+    let mut g = Graph::new("gather_el");
+    let x = input(&mut g, "x", DType::I32, &[3, 4]);
+    let idx = g.add_constant(Tensor::from_vec(&[3, 2], vec![0i64, -1, 2, 3, 1, 0]).unwrap());
+    let y = op2(&mut g, Op::GatherElements { axis: 1 }, x, idx);
+    let i2 = g.add_constant(Tensor::from_vec(&[2], vec![2i32, 0]).unwrap());
+    let z = op2(&mut g, Op::Gather { axis: 0 }, y, i2);
+    output(&mut g, z, "z");
+    assert_eq!(kernels(&check(&g)), 1);
+
+    let mut g = Graph::new("scatter");
+    let x = input(&mut g, "x", DType::F32, &[4, 3]);
+    let idx = g.add_constant(Tensor::from_vec(&[2, 1], vec![3i64, 1]).unwrap());
+    let up = input(&mut g, "u", DType::F32, &[2, 3]);
+    let xr = op1(&mut g, Op::Unary(UnaryOp::Neg), x);
+    let s = node(
+        &mut g,
+        Op::ScatterND {
+            reduction: crate::attr::ScatterReduction::None,
+        },
+        &[Some(xr), Some(idx), Some(up)],
+    );
+    let y = op1(&mut g, Op::Unary(UnaryOp::Abs), s);
+    output(&mut g, y, "y");
+    let p = check(&g);
+    assert!(p.steps.iter().any(|s| matches!(s, Step::Host(_))));
+}
+
+#[test]
+fn host_nodes_are_their_own_steps_with_materialized_operands() {
+    let mut g = Graph::new("host");
+    let x = input(&mut g, "x", DType::F32, &[3, 6]);
+    let t = node(&mut g, Op::Transpose { perm: vec![1, 0] }, &[Some(x)]);
+    let k = g.add_constant(Tensor::from_vec(&[1], vec![2i64]).unwrap());
+    let outs = nodes(
+        &mut g,
+        Op::TopK {
+            axis: 0,
+            largest: true,
+            sorted: true,
+        },
+        &[Some(t), Some(k)],
+        2,
+    );
+    let y = op1(&mut g, Op::Unary(UnaryOp::Neg), outs[0]);
+    output(&mut g, y, "y");
+    output(&mut g, outs[1], "i");
+    let p = check(&g);
+    assert_eq!(kernels(&p), 2, "the transpose copy and the neg");
+    let fused = fuse(&g).unwrap();
+    assert_eq!(
+        fused
+            .groups
+            .iter()
+            .filter(|g| g.kind == GroupKind::Host)
+            .count(),
+        1
+    );
+    let dot = to_dot(&g, &fused);
+    assert!(
+        dot.contains("cluster_1") && dot.contains("top_k") && dot.contains("->"),
+        "{dot}"
+    );
+}
+
+#[test]
+fn empty_and_rank0_tensors() {
+    let mut g = Graph::new("empty");
+    let x = input(&mut g, "x", DType::F32, &[0, 3]);
+    let y = op1(&mut g, Op::Unary(UnaryOp::Exp), x);
+    let s = reduce(&mut g, ReduceOp::Sum, x, &[0], false);
+    let m = reduce(&mut g, ReduceOp::Max, x, &[0], true);
+    let pads = ints(&mut g, &[1, 0, 0, 0]);
+    let pd = node(
+        &mut g,
+        Op::Pad {
+            mode: crate::attr::PadMode::Constant,
+        },
+        &[Some(x), Some(pads)],
+    );
+    let w = input(&mut g, "w", DType::F32, &[2, 3]);
+    let cc = node(&mut g, Op::Concat { axis: 0 }, &[Some(x), Some(w)]);
+    for (v, n) in [(y, "y"), (s, "s"), (m, "m"), (pd, "p"), (cc, "c")] {
+        output(&mut g, v, n);
+    }
+    check(&g);
+
+    let mut g = Graph::new("scalar");
+    let x = input(&mut g, "x", DType::F32, &[]);
+    let b = input(&mut g, "b", DType::F32, &[2]);
+    let e = op1(&mut g, Op::Unary(UnaryOp::Tanh), x);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Mul), e, b);
+    let s = reduce(&mut g, ReduceOp::Sum, x, &[], false);
+    let a = op1(
+        &mut g,
+        Op::ArgMax {
+            axis: 0,
+            keepdims: false,
+            select_last_index: false,
+        },
+        b,
+    );
+    for (v, n) in [(y, "y"), (s, "s"), (a, "a"), (x, "x_again")] {
+        output(&mut g, v, n);
+    }
+    let p = check(&g);
+    assert_eq!(
+        p.outputs[3].1, p.inputs[0].1,
+        "an output that is an input is that buffer"
+    );
+}
+
+#[test]
+fn wide_buffers_use_i64_indices() {
+    let mut g = Graph::new("wide");
+    let x = input(&mut g, "x", DType::U8, &[]);
+    let shape = ints(&mut g, &[1 << 31]);
+    let y = op2(&mut g, Op::Expand {}, x, shape);
+    output(&mut g, y, "y");
+    let fused = fuse(&g).unwrap();
+    for t in targets() {
+        let p = plan(&g, &fused, &t).unwrap();
+        let Step::Kernel(k) = &p.steps[0] else {
+            panic!()
+        };
+        let text = print_kernel(&k.kernel);
+        assert!(
+            text.contains(": i64 =") && !text.contains(": i32 ="),
+            "{text}"
+        );
+    }
+    let small = softmax_graph(&[2, 3]);
+    let p = plan(&small, &fuse(&small).unwrap(), &TargetDesc::generic_cpu(1)).unwrap();
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
+    assert!(print_kernel(&k.kernel).contains(": i32 ="));
+}
+
+#[test]
+fn unsupported_dtypes_and_dynamic_shapes_are_typed_errors() {
+    let g = softmax_graph(&[2, 3]);
+    let mut t = TargetDesc::generic_gpu();
+    t.dtypes[DType::ALL.iter().position(|&d| d == DType::F32).unwrap()] = DTypeSupport::Unsupported;
+    let err = plan(&g, &fuse(&g).unwrap(), &t).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IrError::Unsupported {
+                dtype: DType::F32,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("reduce_max"), "{err}");
+
+    let mut g = Graph::new("dyn");
+    let x = g.add_input(
+        "x",
+        TensorType {
+            dtype: DType::F32,
+            shape: crate::shape::Shape(vec![crate::shape::Dim::Symbolic("n".into())]),
+        },
+    );
+    let y = g.push_node(
+        Op::Unary(UnaryOp::Neg),
+        vec![Some(x)],
+        vec![g.value(x).ty.clone()],
+        None,
+    );
+    let yv = g.node(y).outputs[0];
+    output(&mut g, yv, "y");
+    let err = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_cpu(1)).unwrap_err();
+    assert!(matches!(err, IrError::InputShape { .. }), "{err}");
+}
+
+#[test]
+fn multi_chunk_cpu_schedules_split_the_output() {
+    let mut g = Graph::new("big");
+    let x = input(&mut g, "x", DType::F32, &[3, 1500]);
+    let b = input(&mut g, "b", DType::F32, &[3, 1]);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Mul), x, b);
+    output(&mut g, y, "y");
+    let p = check(&g);
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
+    assert!(k.kernel.launch.grid[0] > 1, "{}", print_kernel(&k.kernel));
+}
+
+/// A tiny deterministic generator for random graphs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn int(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as usize) as i64
+    }
+}
+
+fn try_node(g: &mut Graph, op: Op, ins: &[Option<ValueId>]) -> Option<ValueId> {
+    let tys = {
+        let operands: Vec<Option<Operand<'_>>> = ins
+            .iter()
+            .map(|v| {
+                v.map(|v| Operand {
+                    ty: &g.value(v).ty,
+                    value: g.constant_of(v),
+                })
+            })
+            .collect();
+        let at = At {
+            node: "rand".into(),
+            op: op.name(),
+        };
+        infer_op(&op, &at, &operands, 1).ok()?
+    };
+    if tys.iter().any(|t| !t.shape.is_static()) {
+        return None;
+    }
+    let n = g.push_node(op, ins.to_vec(), tys, None);
+    Some(g.node(n).outputs[0])
+}
+
+fn dims_of(g: &Graph, v: ValueId) -> Vec<usize> {
+    g.value(v).ty.shape.as_static().unwrap()
+}
+
+fn random_dims(r: &mut Rng, rank: usize) -> Vec<usize> {
+    (0..rank)
+        .map(|_| {
+            let choices = if r.below(10) == 0 { 8 } else { 7 };
+            [1usize, 2, 3, 5, 7, 1, 3, 0][r.below(choices)]
+        })
+        .collect()
+}
+
+/// One random primitive applied to a random value of the pool (None when it does not apply).
+fn random_step(g: &mut Graph, r: &mut Rng, pool: &[ValueId], dtype: DType) -> Option<ValueId> {
+    let v = pool[r.below(pool.len())];
+    let d = dims_of(g, v);
+    let rank = d.len();
+    let pick_axis = |r: &mut Rng| r.int(-(rank as i64), rank as i64 - 1);
+    match r.below(16) {
+        0 => {
+            let ops: &[UnaryOp] = if dtype.is_float() {
+                &[
+                    UnaryOp::Neg,
+                    UnaryOp::Abs,
+                    UnaryOp::Relu,
+                    UnaryOp::Tanh,
+                    UnaryOp::Sigmoid,
+                    UnaryOp::Floor,
+                ]
+            } else {
+                &[UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Relu]
+            };
+            try_node(g, Op::Unary(ops[r.below(ops.len())]), &[Some(v)])
+        }
+        1 | 2 => {
+            let w = pool[r.below(pool.len())];
+            let other = if r.below(2) == 0 {
+                w
+            } else {
+                let bd: Vec<usize> = d
+                    .iter()
+                    .skip(r.below(rank + 1))
+                    .map(|&x| if r.below(3) == 0 { 1 } else { x })
+                    .collect();
+                let name = format!("b{}", g.inputs.len());
+                input(g, &name, dtype, &bd)
+            };
+            let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Add];
+            let op = if r.below(5) == 0 {
+                Op::Variadic(crate::op::VariadicOp::Max)
+            } else {
+                Op::Binary(ops[r.below(4)])
+            };
+            try_node(g, op, &[Some(v), Some(other)])
+        }
+        3 => {
+            let mut perm: Vec<i64> = (0..rank as i64).collect();
+            for i in (1..rank).rev() {
+                perm.swap(i, r.below(i + 1));
+            }
+            try_node(g, Op::Transpose { perm }, &[Some(v)])
+        }
+        4 => {
+            let n: usize = d.iter().product();
+            let shape = match r.below(3) {
+                0 => vec![n as i64],
+                1 => d.iter().rev().map(|&x| x as i64).collect(),
+                _ => vec![-1, d.last().copied().unwrap_or(1) as i64],
+            };
+            let s = ints(g, &shape);
+            try_node(g, Op::Reshape { allowzero: false }, &[Some(v), Some(s)])
+        }
+        5 => {
+            let (mut st, mut en, mut sp) = (vec![], vec![], vec![]);
+            for &x in &d {
+                let x = x as i64;
+                st.push(r.int(-x - 1, x + 1));
+                en.push(r.int(-x - 1, x + 1));
+                sp.push([1, 2, -1, -2, 1][r.below(5)]);
+            }
+            let (a, b, c) = (ints(g, &st), ints(g, &en), ints(g, &sp));
+            try_node(g, Op::Slice {}, &[Some(v), Some(a), Some(b), None, Some(c)])
+        }
+        6 => {
+            let pads: Vec<i64> = (0..2 * rank)
+                .map(|i| r.int(if d[i % rank.max(1)] > 1 { -1 } else { 0 }, 2))
+                .collect();
+            let p = ints(g, &pads);
+            let fill = if dtype.is_float() {
+                g.add_constant(Tensor::scalar(1.5f32))
+            } else {
+                g.add_constant(Tensor::scalar(-3i32))
+            };
+            try_node(
+                g,
+                Op::Pad {
+                    mode: crate::attr::PadMode::Constant,
+                },
+                &[Some(v), Some(p), Some(fill)],
+            )
+        }
+        7 => {
+            let w = pool[r.below(pool.len())];
+            try_node(
+                g,
+                Op::Concat { axis: pick_axis(r) },
+                &[Some(v), Some(w), Some(v)],
+            )
+        }
+        8 => {
+            let n: usize = d.iter().product();
+            let srank = 1 + r.below(3);
+            let shape: Vec<i64> = random_dims(r, srank).iter().map(|&x| x as i64).collect();
+            let strides: Vec<i64> = shape.iter().map(|_| r.int(-2, 3)).collect();
+            let (lo, hi) = crate::shape::strided_extent(&shape, &strides, 0)
+                .ok()?
+                .unwrap_or((0, 0));
+            if hi - lo >= n as i128 {
+                return None;
+            }
+            let offset = (-lo) as i64 + r.int(0, (n as i128 - 1 - (hi - lo)) as i64);
+            try_node(
+                g,
+                Op::AsStrided {
+                    shape,
+                    strides,
+                    offset,
+                },
+                &[Some(v)],
+            )
+        }
+        9 | 10 => {
+            let kinds = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum];
+            let axes: Vec<i64> = (0..rank as i64).filter(|_| r.below(2) == 0).collect();
+            let keep = r.below(2) == 0;
+            let a = (!axes.is_empty()).then(|| ints(g, &axes));
+            try_node(
+                g,
+                Op::Reduce {
+                    kind: kinds[r.below(4)],
+                    keepdims: keep,
+                    noop_with_empty_axes: false,
+                },
+                &[Some(v), a],
+            )
+        }
+        11 => {
+            let op = if r.below(2) == 0 {
+                Op::ArgMax {
+                    axis: pick_axis(r),
+                    keepdims: r.below(2) == 0,
+                    select_last_index: r.below(2) == 0,
+                }
+            } else {
+                Op::ArgMin {
+                    axis: pick_axis(r),
+                    keepdims: r.below(2) == 0,
+                    select_last_index: r.below(2) == 0,
+                }
+            };
+            let a = try_node(g, op, &[Some(v)])?;
+            try_node(g, Op::Cast { to: dtype }, &[Some(a)])
+        }
+        12 => {
+            let k = d.last().copied().unwrap_or(1);
+            let n = 1 + r.below(4);
+            let name = format!("m{}", g.inputs.len());
+            let w = input(g, &name, dtype, &[k, n]);
+            let y = try_node(g, Op::MatMul {}, &[Some(v), Some(w)])?;
+            if r.below(2) == 0 {
+                let b = input(g, &format!("mb{}", g.inputs.len()), dtype, &[n]);
+                let s = try_node(g, Op::Binary(BinaryOp::Add), &[Some(y), Some(b)])?;
+                try_node(g, Op::Unary(UnaryOp::Relu), &[Some(s)])
+            } else {
+                Some(y)
+            }
+        }
+        13 => {
+            let mut shape: Vec<i64> = d
+                .iter()
+                .map(|&x| if x == 1 { 3 } else { x as i64 })
+                .collect();
+            shape.insert(0, 2);
+            let s = ints(g, &shape);
+            try_node(g, Op::Expand {}, &[Some(v), Some(s)])
+        }
+        14 => {
+            if rank == 0 || d.contains(&0) {
+                return None;
+            }
+            let a = r.below(rank);
+            let idx: Vec<i64> = (0..r.int(0, 4))
+                .map(|_| r.int(-(d[a] as i64), d[a] as i64 - 1))
+                .collect();
+            let t = g.add_constant(Tensor::from_vec(&[idx.len()], idx).unwrap());
+            try_node(g, Op::Gather { axis: a as i64 }, &[Some(v), Some(t)])
+        }
+        _ => {
+            let zero = if dtype.is_float() {
+                g.add_constant(Tensor::scalar(0f32))
+            } else {
+                g.add_constant(Tensor::scalar(0i32))
+            };
+            let c = try_node(g, Op::Binary(BinaryOp::Greater), &[Some(v), Some(zero)])?;
+            let n = try_node(g, Op::Unary(UnaryOp::Neg), &[Some(v)])?;
+            let w = pool[r.below(pool.len())];
+            try_node(g, Op::Where {}, &[Some(c), Some(w), Some(n)])
+        }
+    }
+}
+
+fn random_graph(seed: u64, steps: usize, dtype: DType) -> Graph {
+    let mut r = Rng(seed);
+    let mut g = Graph::new("random");
+    let rank = r.below(4);
+    let dims = random_dims(&mut r, rank);
+    let x = input(&mut g, "x", dtype, &dims);
+    let mut pool = vec![x];
+    for _ in 0..steps {
+        if let Some(v) = random_step(&mut g, &mut r, &pool, dtype) {
+            pool.push(v);
+        }
+    }
+    let last = *pool.last().unwrap();
+    output(&mut g, last, "y");
+    let extra = pool[r.below(pool.len())];
+    if extra != last {
+        output(&mut g, extra, "z");
+    }
+    g
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+    /// Random primitive graphs: the plan through the kernel interpreter (which reports any
+    /// out-of-bounds access as an error) equals the graph interpreter.
+    #[test]
+    fn random_graphs_match_the_graph_interpreter(seed in 0u64..u64::MAX, steps in 1usize..9, float in proptest::bool::ANY) {
+        let dtype = if float { DType::F32 } else { DType::I32 };
+        let g = random_graph(seed, steps, dtype);
+        let inputs: HashMap<String, Tensor> = g.inputs.iter().enumerate().map(|(i, &v)| {
+            let dims = dims_of(&g, v);
+            (g.value_label(v), data(dtype, &dims, seed ^ i as u64, false))
+        }).collect();
+        // Graphs the interpreter rejects (e.g. huge values) are not what this checks.
+        let Ok(want) = evaluate(&g, &inputs) else { return Ok(()); };
+        let fused = fuse(&g).unwrap();
+        for t in targets() {
+            let p = plan(&g, &fused, &t).unwrap_or_else(|e| panic!("{}: {e}\n{}", t.name, crate::text::print_graph(&g)));
+            let got = run_plan(&p, &inputs).unwrap_or_else(|e| panic!("{}: {e}\n{}", t.name, crate::text::print_graph(&g)));
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                if a.dtype().is_float() {
+                    for k in 0..a.len() {
+                        let (x, y) = (a.get_f64(k), b.get_f64(k));
+                        let ok = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 1e-3 * (1.0 + y.abs());
+                        proptest::prop_assert!(ok, "{} output {i}[{k}]: {x} vs {y}\n{}", t.name, crate::text::print_graph(&g));
+                    }
+                } else {
+                    proptest::prop_assert_eq!(a.bytes(), b.bytes(), "{} output {}\n{}", t.name, i, crate::text::print_graph(&g));
+                }
+            }
+        }
+    }
+}
+
+/// The graphs whose printed kernels are snapshot-tested.
+fn snapshot_graphs() -> Vec<(&'static str, Graph)> {
+    let mut ew = Graph::new("bias_tanh");
+    let x = input(&mut ew, "x", DType::F32, &[4, 10]);
+    let b = input(&mut ew, "b", DType::F32, &[10]);
+    let a = op2(&mut ew, Op::Binary(BinaryOp::Add), x, b);
+    let t = op1(&mut ew, Op::Unary(UnaryOp::Tanh), a);
+    output(&mut ew, t, "y");
+
+    let mut views = Graph::new("views");
+    let x = input(&mut views, "x", DType::F32, &[3, 4]);
+    let t = node(&mut views, Op::Transpose { perm: vec![1, 0] }, &[Some(x)]);
+    let pads = ints(&mut views, &[1, 0, 0, 1]);
+    let p = node(
+        &mut views,
+        Op::Pad {
+            mode: crate::attr::PadMode::Constant,
+        },
+        &[Some(t), Some(pads)],
+    );
+    let c = node(&mut views, Op::Concat { axis: 1 }, &[Some(p), Some(p)]);
+    output(&mut views, c, "y");
+
+    let mut colsum = Graph::new("colsum");
+    let x = input(&mut colsum, "x", DType::F32, &[6, 9]);
+    let s = reduce(&mut colsum, ReduceOp::Sum, x, &[0], false);
+    output(&mut colsum, s, "y");
+
+    vec![
+        ("bias_tanh", ew),
+        ("views", views),
+        ("colsum", colsum),
+        ("softmax", softmax_graph(&[4, 10])),
+        ("matmul_bias_relu", matmul_graph(&[4, 6], &[6, 10], true)),
+    ]
+}
+
+/// Printed kernels of fixed graphs for both test targets, compared with the files under
+/// `ir/tests/snapshots/`; `TESSERA_BLESS=1` rewrites them.
+#[test]
+fn printed_kernels_match_snapshots() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let bless = std::env::var("TESSERA_BLESS").is_ok_and(|v| v == "1");
+    let mut stale = Vec::new();
+    for (name, g) in snapshot_graphs() {
+        let fused = fuse(&g).unwrap();
+        let mut text = String::new();
+        for t in targets() {
+            let p = plan(&g, &fused, &t).unwrap();
+            for step in &p.steps {
+                if let Step::Kernel(k) = step {
+                    text.push_str(&format!("; target {}, nodes {:?}\n", t.name, k.nodes));
+                    text.push_str(&print_kernel(&k.kernel));
+                    text.push('\n');
+                }
+            }
+        }
+        let path = dir.join(format!("schedule_{name}.txt"));
+        if bless {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "snapshots differ (TESSERA_BLESS=1 to rewrite): {stale:?}"
+    );
+}
+
+/// Targets at the edges of what `TargetDesc` describes.
+fn odd_targets() -> Vec<TargetDesc> {
+    let mut wide = TargetDesc::generic_cpu(8);
+    wide.vector_lanes_f32 = 16;
+    wide.l2_bytes = 0;
+    let mut scalar = TargetDesc::generic_cpu(1);
+    scalar.vector_lanes_f32 = 1;
+    scalar.has_fma = false;
+    let mut small_gpu = TargetDesc::generic_gpu();
+    small_gpu.max_group_size = 32;
+    small_gpu.max_group_dims = [32, 32, 1];
+    small_gpu.shared_bytes = 256;
+    small_gpu.max_grid_dims = [3, 2, 4];
+    let mut one_gpu = TargetDesc::generic_gpu();
+    one_gpu.max_group_size = 1;
+    one_gpu.shared_bytes = 0;
+    vec![wide, scalar, small_gpu, one_gpu]
+}
+
+#[test]
+fn odd_targets_get_valid_schedules() {
+    let graphs = vec![
+        softmax_graph(&[3, 21]),
+        matmul_graph(&[2, 9, 5], &[5, 19], true),
+        snapshot_graphs().remove(1).1,
+        snapshot_graphs().remove(2).1,
+    ];
+    for g in graphs {
+        let inputs: HashMap<String, Tensor> = g
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let ty = &g.value(v).ty;
+                (
+                    g.value_label(v),
+                    data(ty.dtype, &ty.shape.as_static().unwrap(), i as u64, false),
+                )
+            })
+            .collect();
+        let want = evaluate(&g, &inputs).unwrap();
+        let fused = fuse(&g).unwrap();
+        for t in odd_targets() {
+            let p = plan(&g, &fused, &t).unwrap_or_else(|e| panic!("{}: {e}", g.name));
+            for s in &p.steps {
+                if let Step::Kernel(k) = s {
+                    assert!(k.kernel.launch.group_size() <= t.max_group_size.max(1));
+                    for (gd, lim) in k.kernel.launch.grid.iter().zip(&t.max_grid_dims) {
+                        assert!(gd <= lim, "{}", print_kernel(&k.kernel));
+                    }
+                    let shared: usize = k
+                        .kernel
+                        .shared
+                        .iter()
+                        .map(|b| b.len * b.dtype.size_bytes())
+                        .sum();
+                    assert!(shared <= t.shared_bytes, "{}", print_kernel(&k.kernel));
+                }
+            }
+            let got = run_plan(&p, &inputs).unwrap_or_else(|e| panic!("{}: {e}", g.name));
+            for (a, b) in got.iter().zip(&want) {
+                assert_same(a, b, &g.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn narrow_and_wide_dtypes() {
+    for dtype in [DType::F64, DType::U8, DType::I64] {
+        let mut g = Graph::new("dtypes");
+        let x = input(&mut g, "x", dtype, &[3, 6]);
+        let b = input(&mut g, "b", dtype, &[6]);
+        let s = op2(&mut g, Op::Binary(BinaryOp::Mul), x, b);
+        let r = reduce(&mut g, ReduceOp::Sum, s, &[1], false);
+        let m = reduce(&mut g, ReduceOp::Max, s, &[0], false);
+        output(&mut g, r, "r");
+        output(&mut g, m, "m");
+        check(&g);
+    }
+    // f16: every op rounds to f16, in the kernel as in the graph.
+    let mut g = Graph::new("half");
+    let x = input(&mut g, "x", DType::F32, &[2, 7]);
+    let h = op1(&mut g, Op::Cast { to: DType::F16 }, x);
+    let e = op1(&mut g, Op::Unary(UnaryOp::Exp), h);
+    let c = op1(&mut g, Op::Cast { to: DType::F32 }, e);
+    output(&mut g, c, "y");
+    check(&g);
+    // bool: comparisons, where, not.
+    let mut g = Graph::new("bools");
+    let x = input(&mut g, "x", DType::I32, &[9]);
+    let zero = g.add_constant(Tensor::scalar(0i32));
+    let gt = op2(&mut g, Op::Binary(BinaryOp::Greater), x, zero);
+    let n = op1(&mut g, Op::Unary(UnaryOp::Not), gt);
+    let neg = op1(&mut g, Op::Unary(UnaryOp::Neg), x);
+    let w = node(&mut g, Op::Where {}, &[Some(n), Some(neg), Some(x)]);
+    output(&mut g, w, "w");
+    output(&mut g, n, "n");
+    check(&g);
+}

@@ -1,0 +1,184 @@
+//! The kernel cache: compiled artifacts kept in memory for the whole process, keyed by a stable
+//! hash of the printed kernel IR, the target's [`TargetDesc`] and the compiler version, so a
+//! kernel that appears again (in the same graph, another graph, or a recompilation) is compiled
+//! once.
+
+use crate::target::{Artifact, Target, TargetError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use tessera_ir::kernel::{Kernel, KernelInfo, print_kernel};
+use tessera_ir::target::TargetDesc;
+
+/// The compiler version that is part of every cache key: artifacts of another Tessera version
+/// are never reused.
+pub const COMPILER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The identity of one compiled kernel: the full key text and its stable 64-bit hash.
+///
+/// Targets are told apart by their [`TargetDesc`], so two different code generators must not
+/// share one (their `name`s differ).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheKey {
+    /// FNV-1a hash of `text` (stable across runs and platforms).
+    pub hash: u64,
+    /// The printed kernel, the target description and the compiler version.
+    pub text: String,
+}
+
+impl CacheKey {
+    /// The key of `kernel` compiled for `desc`.
+    pub fn new(kernel: &Kernel, desc: &TargetDesc) -> Self {
+        let text = format!(
+            "tessera {COMPILER_VERSION}\ntarget {desc:?}\n{}",
+            print_kernel(kernel)
+        );
+        CacheKey {
+            hash: fnv1a(text.as_bytes()),
+            text,
+        }
+    }
+}
+
+/// 64-bit FNV-1a: a simple hash whose value never changes between builds (unlike the standard
+/// library's hasher), so keys can also name files of an on-disk cache.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Hits and misses of a cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups that found a compiled artifact.
+    pub hits: u64,
+    /// Lookups that had to compile.
+    pub misses: u64,
+}
+
+/// Compiled artifacts by key. One process-wide instance is [`KernelCache::global`]; separate
+/// instances are for tests and embedders that want isolation.
+#[derive(Default)]
+pub struct KernelCache {
+    /// Entries by hash; each keeps its full key text so that a hash collision is a miss.
+    entries: Mutex<HashMap<u64, Vec<(String, Artifact)>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl KernelCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The process-wide cache every compiled backend uses by default.
+    pub fn global() -> &'static KernelCache {
+        static GLOBAL: OnceLock<KernelCache> = OnceLock::new();
+        GLOBAL.get_or_init(KernelCache::new)
+    }
+
+    /// The artifact of `kernel` for `target`, compiled now on a miss. Returns it with `true`
+    /// on a hit. The lock is not held while compiling, so two threads missing the same kernel
+    /// at once both compile it (and both count a miss); the first stored result is kept.
+    pub fn get_or_compile(
+        &self,
+        target: &dyn Target,
+        kernel: &Kernel,
+        info: &KernelInfo,
+    ) -> Result<(Artifact, bool), TargetError> {
+        let key = CacheKey::new(kernel, target.desc());
+        if let Some(a) = self.lookup(&key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((a, true));
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let artifact = target.compile(kernel, info)?;
+        Ok((self.insert(key, artifact), false))
+    }
+
+    fn lookup(&self, key: &CacheKey) -> Option<Artifact> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(&key.hash)?
+            .iter()
+            .find(|(text, _)| *text == key.text)
+            .map(|(_, a)| a.clone())
+    }
+
+    /// Stores an artifact unless one is there already; returns the stored one.
+    fn insert(&self, key: CacheKey, artifact: Artifact) -> Artifact {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let bucket = entries.entry(key.hash).or_default();
+        if let Some((_, a)) = bucket.iter().find(|(text, _)| *text == key.text) {
+            return a.clone();
+        }
+        bucket.push((key.text, artifact.clone()));
+        artifact
+    }
+
+    /// Hits and misses since the cache was made.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Number of artifacts held.
+    pub fn len(&self) -> usize {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.values().map(Vec::len).sum()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interp_device::InterpTarget;
+    use tessera_ir::kernel::parse_kernel;
+
+    fn kernel(text: &str) -> (Kernel, KernelInfo) {
+        let k = parse_kernel(text).unwrap();
+        let info = tessera_ir::kernel::verify_kernel(&k).unwrap();
+        (k, info)
+    }
+
+    const COPY: &str = "kernel @copy(%a: f32[2] read, %b: f32[2] write) grid [2] group [1] {\n\
+        let %i: u32 = group_id(0)\n  store %b[%i] = load %a[%i]\n}";
+
+    #[test]
+    fn fnv_is_the_published_function() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn second_lookup_hits_and_keys_separate_targets_and_kernels() {
+        let cache = KernelCache::new();
+        let t = InterpTarget::new();
+        let (k, info) = kernel(COPY);
+        assert!(!cache.get_or_compile(&t, &k, &info).unwrap().1);
+        assert!(cache.get_or_compile(&t, &k, &info).unwrap().1);
+        assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 1 });
+        // Another target description is another key.
+        let mut desc = t.desc().clone();
+        desc.vector_lanes_f32 = 8;
+        let t8 = InterpTarget::with_desc(desc);
+        assert!(!cache.get_or_compile(&t8, &k, &info).unwrap().1);
+        // So is another kernel (a renamed one included).
+        let (k2, info2) = kernel(&COPY.replace("@copy", "@copy2"));
+        assert!(!cache.get_or_compile(&t, &k2, &info2).unwrap().1);
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 3 });
+        let key = CacheKey::new(&k, t.desc());
+        assert!(key.text.contains(COMPILER_VERSION) && key.text.contains("@copy"));
+        assert_eq!(key, CacheKey::new(&k, t.desc()), "keys are deterministic");
+    }
+}

@@ -1,0 +1,458 @@
+//! A plan loaded on a device (which it keeps) — kernels compiled (through the kernel cache) and loaded,
+//! constants uploaded once, temporaries laid out by the memory plan — and how it runs.
+//!
+//! A run takes a *workspace* (the input buffers and the temporary slots) from a pool, or
+//! allocates one when every workspace is in use by another thread, so runs on many threads
+//! never share temporaries; constants and loaded kernels are shared.
+
+use crate::cache::KernelCache;
+use crate::error::RuntimeError;
+use crate::memory::{MemoryPlan, buffer_bytes, kernel_bound, plan_memory};
+use crate::placement::{Partition, Placement, Where};
+use crate::plan_check::{check_plan, step_nodes};
+use crate::target::{Device, DeviceBuffer, DeviceError, LoadedKernel, Target};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use tessera_ir::error::At;
+use tessera_ir::interp::{eval_op, evaluate};
+use tessera_ir::plan::{BufferKind, HostStep, KernelStep, Plan, Step};
+use tessera_ir::{Graph, IrError, Tensor};
+
+/// What compiling one plan did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Kernel steps in the plan.
+    pub kernels: usize,
+    /// Kernels found in the kernel cache.
+    pub cache_hits: usize,
+    /// Kernels the target compiled.
+    pub cache_misses: usize,
+}
+
+/// Where a plan buffer lives during a run.
+#[derive(Clone, Copy, Debug)]
+enum Home {
+    /// The k-th input buffer of the workspace.
+    Input(usize),
+    /// The k-th uploaded constant.
+    Constant(usize),
+    /// A temporary slot of the workspace.
+    Slot(usize),
+    /// Host memory only: no kernel binds the buffer.
+    Host,
+}
+
+/// Per-run device buffers.
+struct Workspace {
+    inputs: Vec<DeviceBuffer>,
+    slots: Vec<DeviceBuffer>,
+}
+
+/// A plan ready to run on one device.
+pub struct Prepared {
+    device: Arc<dyn Device>,
+    plan: Plan,
+    homes: Vec<Home>,
+    /// Plan buffer of each workspace input buffer.
+    input_buffers: Vec<usize>,
+    constants: Vec<DeviceBuffer>,
+    kernels: Vec<Option<LoadedKernel>>,
+    memory: MemoryPlan,
+    placement: Placement,
+    stats: CompileStats,
+    pool: Mutex<Vec<Workspace>>,
+    /// A graph whose shapes depend on data and so has no plan: it runs on the reference
+    /// interpreter as a whole.
+    interpreted: Option<Graph>,
+}
+
+fn dev_err(what: String) -> impl FnOnce(DeviceError) -> RuntimeError {
+    move |e| RuntimeError::device(what, e)
+}
+
+impl Prepared {
+    /// Checks `plan`, compiles its kernels for `target` through `cache`, loads them on
+    /// `device`, uploads its constants and plans its memory.
+    pub fn new(
+        plan: Plan,
+        target: &dyn Target,
+        device: Arc<dyn Device>,
+        cache: &KernelCache,
+    ) -> Result<Self, RuntimeError> {
+        check_plan(&plan)?;
+        let memory = plan_memory(&plan);
+        let mut stats = CompileStats::default();
+        let mut kernels = Vec::with_capacity(plan.steps.len());
+        for step in &plan.steps {
+            kernels.push(match step {
+                Step::Kernel(k) => Some(load_kernel(k, target, &*device, cache, &mut stats)?),
+                Step::Host(_) => None,
+            });
+        }
+        let mut homes = Vec::with_capacity(plan.buffers.len());
+        let mut input_buffers = Vec::new();
+        let mut constants = Vec::new();
+        let on_device = kernel_bound(&plan);
+        for (b, pb) in plan.buffers.iter().enumerate() {
+            homes.push(match &pb.kind {
+                _ if !on_device[b] => Home::Host,
+                BufferKind::Input(_) => {
+                    input_buffers.push(b);
+                    Home::Input(input_buffers.len() - 1)
+                }
+                BufferKind::Constant(t) => {
+                    let what = format!("uploading constant buffer {b} ({} bytes)", t.bytes().len());
+                    let buf = device
+                        .alloc(t.bytes().len())
+                        .map_err(dev_err(what.clone()))?;
+                    device.write(&buf, t.bytes()).map_err(dev_err(what))?;
+                    constants.push(buf);
+                    Home::Constant(constants.len() - 1)
+                }
+                BufferKind::Temp => match memory.slot_of[b] {
+                    Some(s) => Home::Slot(s),
+                    None => Home::Host,
+                },
+            });
+        }
+        let placement = Placement::of(&plan);
+        Ok(Prepared {
+            device,
+            plan,
+            homes,
+            input_buffers,
+            constants,
+            kernels,
+            memory,
+            placement,
+            stats,
+            pool: Mutex::new(Vec::new()),
+            interpreted: None,
+        })
+    }
+
+    /// A graph with data-dependent shapes (values whose dims stay symbolic after
+    /// specialization, such as the result of `NonZero`): no plan can be made, so the whole
+    /// graph runs on the host interpreter and is reported as one fallback partition. Its
+    /// [`Prepared::plan`] is empty.
+    pub fn interpreted(graph: Graph, device: Arc<dyn Device>) -> Self {
+        let placement = Placement {
+            partitions: vec![Partition {
+                place: Where::Fallback,
+                steps: Vec::new(),
+                nodes: graph.nodes.handles().map(|n| graph.node_label(n)).collect(),
+            }],
+            copies: Vec::new(),
+        };
+        Prepared {
+            device,
+            plan: Plan::default(),
+            homes: Vec::new(),
+            input_buffers: Vec::new(),
+            constants: Vec::new(),
+            kernels: Vec::new(),
+            memory: plan_memory(&Plan::default()),
+            placement,
+            stats: CompileStats::default(),
+            pool: Mutex::new(Vec::new()),
+            interpreted: Some(graph),
+        }
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The memory plan of its temporaries.
+    pub fn memory(&self) -> &MemoryPlan {
+        &self.memory
+    }
+
+    /// Where its steps run.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// What compiling it did.
+    pub fn stats(&self) -> CompileStats {
+        self.stats
+    }
+
+    /// Runs the plan; `inputs[i]` is the tensor of graph input `i` (the buffers of kind
+    /// `Input(i)`). Returns the tensors of `plan.outputs`, in order.
+    pub fn run(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RuntimeError> {
+        if let Some(g) = &self.interpreted {
+            let named = g
+                .inputs
+                .iter()
+                .zip(inputs)
+                .map(|(&v, &t)| (g.value_label(v), t.clone()))
+                .collect();
+            return Ok(evaluate(g, &named)?);
+        }
+        let ws = self.take_workspace()?;
+        let result = Run {
+            p: self,
+            device: &*self.device,
+            ws: &ws,
+            inputs,
+            dirty: false,
+            host: HashMap::new(),
+        }
+        .go();
+        self.pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(ws);
+        result
+    }
+
+    fn take_workspace(&self) -> Result<Workspace, RuntimeError> {
+        if let Some(ws) = self
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+        {
+            return Ok(ws);
+        }
+        let alloc = |bytes: usize, what: String| self.device.alloc(bytes).map_err(dev_err(what));
+        let inputs = self
+            .input_buffers
+            .iter()
+            .map(|&b| {
+                alloc(
+                    buffer_bytes(&self.plan, b),
+                    format!("allocating input buffer {b}"),
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        let slots = self
+            .memory
+            .slot_bytes
+            .iter()
+            .enumerate()
+            .map(|(s, &bytes)| alloc(bytes, format!("allocating temporary slot {s}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Workspace { inputs, slots })
+    }
+}
+
+fn load_kernel(
+    k: &KernelStep,
+    target: &dyn Target,
+    device: &dyn Device,
+    cache: &KernelCache,
+    stats: &mut CompileStats,
+) -> Result<LoadedKernel, RuntimeError> {
+    let (artifact, hit) = cache
+        .get_or_compile(target, &k.kernel, &k.info)
+        .map_err(|source| RuntimeError::Target {
+            nodes: k.nodes.join(", "),
+            source,
+        })?;
+    stats.kernels += 1;
+    if hit {
+        stats.cache_hits += 1;
+    } else {
+        stats.cache_misses += 1;
+    }
+    device.load(&k.kernel, &artifact).map_err(dev_err(format!(
+        "loading kernel `{}` (graph nodes: {})",
+        k.kernel.name,
+        k.nodes.join(", ")
+    )))
+}
+
+/// One run's state.
+struct Run<'a> {
+    p: &'a Prepared,
+    device: &'a dyn Device,
+    ws: &'a Workspace,
+    inputs: &'a [&'a Tensor],
+    /// Kernels were launched since the last synchronization.
+    dirty: bool,
+    /// Results of host steps by plan buffer, while no kernel has overwritten them.
+    host: HashMap<usize, Tensor>,
+}
+
+impl Run<'_> {
+    fn go(mut self) -> Result<Vec<Tensor>, RuntimeError> {
+        for (k, &b) in self.p.input_buffers.iter().enumerate() {
+            let t = self.input_tensor(b)?;
+            let what = format!("copying input buffer {b} to the device");
+            self.device
+                .write(&self.ws.inputs[k], t.bytes())
+                .map_err(dev_err(what))?;
+        }
+        for (s, step) in self.p.plan.steps.iter().enumerate() {
+            match step {
+                Step::Kernel(k) => self.launch(s, k)?,
+                Step::Host(h) => self.host(s, h)?,
+            }
+        }
+        self.sync("waiting for the last kernels")?;
+        self.p
+            .plan
+            .outputs
+            .iter()
+            .map(|&(_, b)| self.read(b))
+            .collect()
+    }
+
+    fn sync(&mut self, what: &str) -> Result<(), RuntimeError> {
+        if self.dirty {
+            self.device
+                .synchronize()
+                .map_err(dev_err(what.to_string()))?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// The device buffer of plan buffer `b` (an error for a host-only one: a bug).
+    fn device_buffer(&self, b: usize) -> Result<&DeviceBuffer, RuntimeError> {
+        let found = match self.p.homes.get(b) {
+            Some(Home::Input(k)) => self.ws.inputs.get(*k),
+            Some(Home::Constant(k)) => self.p.constants.get(*k),
+            Some(Home::Slot(s)) => self.ws.slots.get(*s),
+            Some(Home::Host) | None => None,
+        };
+        found.ok_or_else(|| RuntimeError::Plan {
+            step: 0,
+            nodes: "-".into(),
+            message: format!("buffer {b} has no device memory"),
+        })
+    }
+
+    /// The host tensor given for input buffer `b`.
+    fn input_tensor(&self, b: usize) -> Result<&Tensor, RuntimeError> {
+        let pb = &self.p.plan.buffers[b];
+        let t = match pb.kind {
+            BufferKind::Input(i) => self.inputs.get(i).copied(),
+            _ => None,
+        };
+        match t {
+            Some(t) if t.dtype() == pb.dtype && t.shape() == pb.shape.as_slice() => Ok(t),
+            _ => Err(RuntimeError::Plan {
+                step: 0,
+                nodes: "-".into(),
+                message: format!(
+                    "input buffer {b} ({}{:?}) does not match the input given",
+                    pb.dtype, pb.shape
+                ),
+            }),
+        }
+    }
+
+    fn launch(&mut self, s: usize, k: &KernelStep) -> Result<(), RuntimeError> {
+        let args = k
+            .args
+            .iter()
+            .map(|&b| self.device_buffer(b).cloned())
+            .collect::<Result<Vec<_>, _>>()?;
+        // Host copies of what the kernel writes are stale from now on.
+        for (p, b) in k.kernel.params.iter().zip(&k.args) {
+            if p.access.can_store() {
+                self.host.remove(b);
+            }
+        }
+        let Some(loaded) = &self.p.kernels[s] else {
+            return Err(RuntimeError::Plan {
+                step: s,
+                nodes: k.nodes.join(", "),
+                message: format!("kernel `{}` was never loaded", k.kernel.name),
+            });
+        };
+        let what = format!(
+            "launching kernel `{}` (graph nodes: {})",
+            k.kernel.name,
+            k.nodes.join(", ")
+        );
+        self.device
+            .launch(loaded, &k.kernel.launch, &args)
+            .map_err(dev_err(what))?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Reads a buffer's current contents as a tensor: inputs, constants and results of host
+    /// steps from the host, the rest from the device.
+    fn read(&self, b: usize) -> Result<Tensor, RuntimeError> {
+        let pb = &self.p.plan.buffers[b];
+        if let Some(t) = self.host.get(&b) {
+            return Ok(t.clone());
+        }
+        if pb.is_empty() {
+            return Ok(Tensor::zeros(pb.dtype, &pb.shape).map_err(IrError::from)?);
+        }
+        match &pb.kind {
+            BufferKind::Input(_) => self.input_tensor(b).cloned(),
+            BufferKind::Constant(t) => Ok(t.clone()),
+            BufferKind::Temp => {
+                let mut bytes = vec![0u8; buffer_bytes(&self.p.plan, b)];
+                let what = format!("reading buffer {b} back from the device");
+                self.device
+                    .read(self.device_buffer(b)?, &mut bytes)
+                    .map_err(dev_err(what))?;
+                Ok(Tensor::from_bytes(pb.dtype, &pb.shape, bytes).map_err(IrError::from)?)
+            }
+        }
+    }
+
+    /// [`Run::read`], keeping a host copy of a temporary read from the device so that later
+    /// host steps need no copy (a kernel that writes it again drops the copy).
+    fn read_to_host(&mut self, b: usize) -> Result<Tensor, RuntimeError> {
+        let t = self.read(b)?;
+        if matches!(self.p.plan.buffers[b].kind, BufferKind::Temp) {
+            self.host.insert(b, t.clone());
+        }
+        Ok(t)
+    }
+
+    fn host(&mut self, s: usize, h: &HostStep) -> Result<(), RuntimeError> {
+        self.sync(&format!(
+            "waiting for kernels before host node `{}`",
+            h.node
+        ))?;
+        let mut args = Vec::with_capacity(h.inputs.len());
+        for &b in &h.inputs {
+            args.push(match b {
+                Some(b) => Some(self.read_to_host(b)?),
+                None => None,
+            });
+        }
+        let refs: Vec<Option<&Tensor>> = args.iter().map(Option::as_ref).collect();
+        let at = At {
+            node: h.node.clone(),
+            op: h.op.name(),
+        };
+        let outs = eval_op(&h.op, &at, &refs, h.outputs.len())?;
+        for (t, &b) in outs.into_iter().zip(&h.outputs) {
+            let pb = &self.p.plan.buffers[b];
+            if t.dtype() != pb.dtype || t.shape() != pb.shape.as_slice() {
+                return Err(RuntimeError::Plan {
+                    step: s,
+                    nodes: step_nodes(&self.p.plan.steps[s]),
+                    message: format!(
+                        "host node `{}` produced {}{:?} for buffer {b}, which is {}{:?}",
+                        h.node,
+                        t.dtype(),
+                        t.shape(),
+                        pb.dtype,
+                        pb.shape
+                    ),
+                });
+            }
+            if matches!(self.p.homes[b], Home::Slot(_)) {
+                let what = format!("writing the result of host node `{}` to the device", h.node);
+                self.device
+                    .write(self.device_buffer(b)?, t.bytes())
+                    .map_err(dev_err(what))?;
+            }
+            self.host.insert(b, t);
+        }
+        Ok(())
+    }
+}
