@@ -96,9 +96,17 @@ fn npy_message(path: &Path, e: &tessera_ir::npy::NpyError) -> String {
     }
 }
 
-/// Every backend compiled into this build, available or not.
+/// Every backend compiled into this build, available or not: `reference` (the interpreter),
+/// `kernel-interp` (the compiler's kernels run by the kernel-IR interpreter) and `cpu`
+/// (Cranelift JIT + rayon).
 pub fn registry() -> Registry {
-    Registry::with_reference()
+    let mut r = Registry::with_builtin();
+    r.register(std::sync::Arc::new(tessera_runtime::CompiledBackend::new(
+        "cpu",
+        std::sync::Arc::new(tessera_cpu::CpuTarget::new()),
+        std::sync::Arc::new(tessera_cpu::CpuDevice::new()),
+    )));
+    r
 }
 
 /// Loads a graph from a file, by extension: `.onnx` (ONNX model) or `.tir` (text form). The

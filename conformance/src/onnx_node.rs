@@ -470,6 +470,10 @@ pub fn runtime_status(err: &RuntimeError) -> CaseStatus {
         RuntimeError::Ir(IrError::Unsupported { .. } | IrError::Nondeterministic { .. }) => {
             CaseStatus::Unsupported
         }
+        RuntimeError::Target {
+            source: tessera_runtime::TargetError::Unsupported { .. },
+            ..
+        } => CaseStatus::Unsupported,
         _ => CaseStatus::Error,
     }
 }
