@@ -46,6 +46,7 @@ pub mod matmul;
 mod reduce;
 #[cfg(test)]
 mod tests;
+mod tree;
 
 use crate::dtype::DType;
 use crate::error::{At, IrError, Result};
@@ -613,23 +614,10 @@ impl Kb<'_> {
         {
             return Ok(body);
         }
-        if let Some((h, Heavy::Reduce { kind, mask })) = &job.heavy {
-            let x = self.input_of(*h, 0)?;
-            let xd = self.dims(x);
-            let k: usize = xd
-                .iter()
-                .zip(mask)
-                .filter(|(_, m)| **m)
-                .map(|(d, _)| *d)
-                .product();
-            let bytes = self.dtype(x).size_bytes().max(1);
-            let mut g = k.next_power_of_two().min(self.group_limit());
-            while g > 1 && g * bytes > self.target.shared_bytes {
-                g /= 2;
-            }
-            if g >= 2 {
-                return self.gpu_tree(job, *h, *kind, mask.clone(), g);
-            }
+        if let Some((h, heavy @ (Heavy::Reduce { .. } | Heavy::Arg { .. }))) = &job.heavy
+            && let Some(body) = self.gpu_tree(job, *h, heavy)?
+        {
+            return Ok(body);
         }
         self.gpu_elementwise(job)
     }
@@ -683,116 +671,6 @@ impl Kb<'_> {
             stride,
             LoopKind::Serial,
             inner,
-        );
-        body.push(lp);
-        Ok(body)
-    }
-
-    /// One workgroup per output: strided partial sums, then a shared-memory tree.
-    fn gpu_tree(
-        &mut self,
-        job: &Job,
-        h: NodeId,
-        kind: crate::op::ReduceOp,
-        mask: Vec<bool>,
-        g: usize,
-    ) -> Res<Vec<Stmt>> {
-        let m = self.m;
-        let x = self.input_of(h, 0)?;
-        let dt = self.dtype(x);
-        let ty = Ty::scalar(dt);
-        let xd = self.dims(x);
-        let red: Vec<usize> = xd
-            .iter()
-            .zip(&mask)
-            .filter(|(_, m)| **m)
-            .map(|(d, _)| *d)
-            .collect();
-        let k_total: usize = red.iter().product();
-        let groups = self.gpu_launch(job.n, 1);
-        self.k.launch.group = vec![g];
-        let sh = self.k.shared_buf("partial", dt, g);
-        let mut body = Vec::new();
-        let lid = self.let_var("lid", m.cast(Expr::LocalId(0)), &mut body);
-        let o = self.fresh("o", m.ty());
-        let pos = Pos::Flat(m.inv(Expr::Var(o), 0, job.n as i128 - 1));
-        let mut per = Vec::new();
-        let acc = self.fresh("acc", ty);
-        per.push(Stmt::Local {
-            var: acc,
-            init: reduce::init(kind, ty),
-        });
-        let k = self.fresh("k", m.ty());
-        let rc = m.coords(
-            &Pos::Flat(m.inv(Expr::Var(k), 0, k_total as i128 - 1)),
-            &red,
-        );
-        let ic = self.reduce_input_coords(h, &mask, &pos, &rc);
-        let mut kbody = Vec::new();
-        let xv = self.value(x, &Pos::Coords(ic), 1, &mut kbody)?;
-        kbody.push(Stmt::Assign {
-            var: acc,
-            value: reduce::combine(kind, Expr::Var(acc), xv),
-        });
-        per.push(self.loop_stmt(
-            k,
-            lid.clone(),
-            Expr::int(m.dt, k_total as i128),
-            g as u32,
-            LoopKind::Serial,
-            kbody,
-        ));
-        per.push(Stmt::Store {
-            buf: sh,
-            index: lid.clone(),
-            value: Expr::Var(acc),
-        });
-        per.push(Stmt::Barrier);
-        let mut s = g / 2;
-        while s >= 1 {
-            let other = Expr::load(
-                sh,
-                Expr::bin(BinaryOp::Add, lid.clone(), Expr::int(m.dt, s as i128)),
-            );
-            per.push(Stmt::If {
-                cond: Expr::bin(BinaryOp::Less, lid.clone(), Expr::int(m.dt, s as i128)),
-                then: vec![Stmt::Store {
-                    buf: sh,
-                    index: lid.clone(),
-                    value: reduce::combine(kind, Expr::load(sh, lid.clone()), other),
-                }],
-                els: vec![],
-            });
-            per.push(Stmt::Barrier);
-            s /= 2;
-        }
-        let hv = self.g.node(h).outputs[0];
-        self.subst.clear();
-        self.subst.insert(hv, Expr::load(sh, Expr::int(m.dt, 0)));
-        let mut fin = Vec::new();
-        let v = self.value(job.out, &pos, 1, &mut fin)?;
-        self.subst.clear();
-        fin.push(Stmt::Store {
-            buf: job.out_buf,
-            index: Expr::Var(o),
-            value: v,
-        });
-        per.push(Stmt::If {
-            cond: Expr::bin(BinaryOp::Equal, lid, Expr::int(m.dt, 0)),
-            then: fin,
-            els: vec![],
-        });
-        per.push(Stmt::Barrier);
-        let start = m.cast(Expr::GroupId(0));
-        let stride =
-            u32::try_from(groups).map_err(|_| Fail::Internal("launch too large".into()))?;
-        let lp = self.loop_stmt(
-            o,
-            start,
-            Expr::int(m.dt, job.n as i128),
-            stride,
-            LoopKind::Serial,
-            per,
         );
         body.push(lp);
         Ok(body)

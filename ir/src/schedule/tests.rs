@@ -480,6 +480,11 @@ fn argmax_and_argmin_with_ties_nan_and_last_index() {
                         let y = op1(&mut g, op, x);
                         output(&mut g, y, "y");
                         check_special(&g, dtype.is_float());
+                        let gp = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_gpu()).unwrap();
+                        let Step::Kernel(k) = &gp.steps[0] else {
+                            panic!()
+                        };
+                        assert_eq!(k.kernel.shared.len(), 2, "value and index partials");
                     }
                 }
             }
