@@ -25,7 +25,8 @@
 //! tries the tiled schedule of [`matmul`]: chunks of 4-row tiles, B column panels sized from
 //! `l2_bytes`, 4 × 2 vector `fma` accumulators per register block, epilogue per accumulator.
 //!
-//! **GPU**: a reduction over `k >= 2` elements gets one workgroup per output (a grid-stride
+//! **GPU**: a reduction (or argmax/argmin) over `k >= 2` elements — over trailing axes, or
+//! with fewer outputs than a workgroup per multiprocessor — gets one workgroup per output (a grid-stride
 //! loop over outputs): each invocation accumulates a strided share, partials meet in
 //! workgroup-shared memory and are combined by a tree of `barrier`-separated steps; invocation
 //! 0 applies the epilogue and stores. A matmul with 2-D (or batched) operands runs 16 × 16

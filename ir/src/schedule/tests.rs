@@ -1274,3 +1274,18 @@ fn narrow_and_wide_dtypes() {
     output(&mut g, n, "n");
     check(&g);
 }
+
+#[test]
+fn gpu_outer_reductions_with_many_outputs_use_one_invocation_per_output() {
+    let mut g = Graph::new("colsum_wide");
+    let x = input(&mut g, "x", DType::F32, &[3, 300]);
+    let s = reduce(&mut g, ReduceOp::Sum, x, &[0], false);
+    output(&mut g, s, "y");
+    let p = check(&g);
+    assert_eq!(kernels(&p), 1);
+    let gp = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_gpu()).unwrap();
+    let Step::Kernel(k) = &gp.steps[0] else {
+        panic!()
+    };
+    assert!(k.kernel.shared.is_empty(), "{}", print_kernel(&k.kernel));
+}

@@ -2,7 +2,9 @@
 //! invocation accumulating a strided share of the reduced elements, then a tree over
 //! workgroup-shared memory, one `barrier` per level; invocation 0 applies the epilogue.
 //! Reductions keep one partial per invocation, argmax/argmin a (value, index) pair whose
-//! combination is order-independent, so the result is the serial one.
+//! combination is order-independent, so the result is the serial one. Reductions over outer
+//! axes with at least a workgroup of outputs per multiprocessor skip the tree: one output per
+//! invocation reads memory coalesced.
 
 use super::build::zero;
 use super::index::Pos;
@@ -64,6 +66,13 @@ impl Kb<'_> {
             Heavy::Arg { .. } => vec![dt, DType::I64],
             _ => vec![dt],
         };
+        // A reduction over outer axes with many outputs reads coalesced when each
+        // invocation owns one output (neighbours read neighbouring elements): no tree.
+        let first = mask.iter().position(|&m| m).unwrap_or(0);
+        let trailing = mask[first..].iter().all(|&m| m);
+        if !trailing && job.n >= self.group_limit() * self.target.cores.max(1) {
+            return Ok(None);
+        }
         let red: Vec<usize> = xd
             .iter()
             .zip(&mask)
@@ -121,9 +130,10 @@ impl Kb<'_> {
         let ic = self.reduce_input_coords(h, &mask, &pos, &rc);
         let mut kbody = Vec::new();
         let xv = self.value(x, &Pos::Coords(ic), 1, &mut kbody)?;
-        let xv = self.bind(xv, Ty::scalar(dt), &mut kbody);
         let mut cand = vec![xv];
         if comps.len() > 1 {
+            // The value is compared and selected: compute it once.
+            cand[0] = self.bind(cand[0].clone(), Ty::scalar(dt), &mut kbody);
             cand.push(Expr::Cast {
                 to: DType::I64,
                 x: Box::new(Expr::Var(k)),
