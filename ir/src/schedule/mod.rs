@@ -177,6 +177,7 @@ pub fn plan(graph: &Graph, fused: &Fused, target: &TargetDesc) -> Result<Plan> {
             continue;
         }
         check_support(graph, &group.nodes, target)?;
+        check_strided_reads(graph, &group.nodes)?;
         let out = root.outputs[0];
         let out_buf = pb.buf(out);
         let name = format!("k{gi}_{}", root.op.name());
@@ -311,6 +312,49 @@ fn check_support(graph: &Graph, nodes: &[NodeId], target: &TargetDesc) -> Result
                     detail: Some(format!("target `{}` does not support it", target.name)),
                 });
             }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an `as_strided` view that reads outside its input (the graph interpreter reports
+/// it at run time; a kernel must never load out of bounds).
+fn check_strided_reads(graph: &Graph, nodes: &[NodeId]) -> Result<()> {
+    for &n in nodes {
+        let node = graph.node(n);
+        let crate::op::Op::AsStrided {
+            shape,
+            strides,
+            offset,
+        } = &node.op
+        else {
+            continue;
+        };
+        let at = At {
+            node: graph.node_label(n),
+            op: node.op.name(),
+        };
+        let len = node
+            .input(0)
+            .and_then(|v| graph.value(v).ty.shape.num_elements())
+            .unwrap_or(0);
+        let reach = crate::shape::strided_extent(shape, strides, *offset).map_err(|message| {
+            IrError::Attribute {
+                at: at.clone(),
+                attr: "strides",
+                message,
+            }
+        })?;
+        if let Some((lo, hi)) = reach
+            && (lo < 0 || hi >= len as i128)
+        {
+            return Err(IrError::Attribute {
+                at,
+                attr: "offset",
+                message: format!(
+                    "the view reads flat elements {lo}..={hi} of an input of {len} elements"
+                ),
+            });
         }
     }
     Ok(())

@@ -1289,3 +1289,27 @@ fn gpu_outer_reductions_with_many_outputs_use_one_invocation_per_output() {
     };
     assert!(k.kernel.shared.is_empty(), "{}", print_kernel(&k.kernel));
 }
+
+#[test]
+fn as_strided_reads_out_of_range_are_refused() {
+    let mut g = Graph::new("strided");
+    let x = input(&mut g, "x", DType::F32, &[6]);
+    let n = g.push_node(
+        Op::AsStrided {
+            shape: vec![2, 2],
+            strides: vec![3, 2],
+            offset: 1,
+        },
+        vec![Some(x)],
+        vec![TensorType::new(DType::F32, &[2, 2])],
+        None,
+    );
+    let y = g.node(n).outputs[0];
+    output(&mut g, y, "y");
+    let err = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_cpu(1)).unwrap_err();
+    assert!(
+        matches!(err, IrError::Attribute { attr: "offset", .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("1..=6"), "{err}");
+}
