@@ -1313,3 +1313,25 @@ fn as_strided_reads_out_of_range_are_refused() {
     );
     assert!(err.to_string().contains("1..=6"), "{err}");
 }
+
+#[test]
+fn layer_norm_shaped_graph_is_three_kernels() {
+    let mut g = Graph::new("layer_norm");
+    let x = input(&mut g, "x", DType::F32, &[3, 10]);
+    let gamma = input(&mut g, "gamma", DType::F32, &[10]);
+    let inv_n = g.add_constant(Tensor::scalar(0.1f32));
+    let eps = g.add_constant(Tensor::scalar(1e-5f32));
+    let s = reduce(&mut g, ReduceOp::Sum, x, &[-1], true);
+    let mean = op2(&mut g, Op::Binary(BinaryOp::Mul), s, inv_n);
+    let d = op2(&mut g, Op::Binary(BinaryOp::Sub), x, mean);
+    let sq = op2(&mut g, Op::Binary(BinaryOp::Mul), d, d);
+    let v = reduce(&mut g, ReduceOp::Sum, sq, &[-1], true);
+    let var = op2(&mut g, Op::Binary(BinaryOp::Mul), v, inv_n);
+    let ve = op2(&mut g, Op::Binary(BinaryOp::Add), var, eps);
+    let sd = op1(&mut g, Op::Unary(UnaryOp::Sqrt), ve);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Div), d, sd);
+    let z = op2(&mut g, Op::Binary(BinaryOp::Mul), y, gamma);
+    output(&mut g, z, "z");
+    let p = check(&g);
+    assert_eq!(kernels(&p), 3, "mean, variance (+eps, sqrt), normalize");
+}
