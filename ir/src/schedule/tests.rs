@@ -855,7 +855,19 @@ fn random_step(g: &mut Graph, r: &mut Rng, pool: &[ValueId], dtype: DType) -> Op
     let d = dims_of(g, v);
     let rank = d.len();
     let pick_axis = |r: &mut Rng| r.int(-(rank as i64), rank as i64 - 1);
-    match r.below(16) {
+    match r.below(17) {
+        16 if rank > 0 => {
+            // A host node in the middle of the graph.
+            let axis = g.add_constant(Tensor::scalar(r.below(rank) as i64));
+            try_node(
+                g,
+                Op::CumSum {
+                    exclusive: false,
+                    reverse: r.below(2) == 0,
+                },
+                &[Some(v), Some(axis)],
+            )
+        }
         0 => {
             let ops: &[UnaryOp] = if dtype.is_float() {
                 &[
@@ -1085,7 +1097,9 @@ proptest::proptest! {
         // Graphs the interpreter rejects (e.g. huge values) are not what this checks.
         let Ok(want) = evaluate(&g, &inputs) else { return Ok(()); };
         let fused = fuse(&g).unwrap();
-        for t in targets() {
+        let mut all = targets().to_vec();
+        all.push(odd_targets()[(seed % 4) as usize].clone());
+        for t in all {
             let p = plan(&g, &fused, &t).unwrap_or_else(|e| panic!("{}: {e}\n{}", t.name, crate::text::print_graph(&g)));
             let got = run_plan(&p, &inputs).unwrap_or_else(|e| panic!("{}: {e}\n{}", t.name, crate::text::print_graph(&g)));
             for (i, (a, b)) in got.iter().zip(&want).enumerate() {
