@@ -228,6 +228,57 @@ fn internal(at: &At, f: Fail) -> IrError {
     }
 }
 
+/// True for `x / k` or `x % k` with a constant `k` of the index dtype.
+fn is_index_term(e: &Expr, ix: DType) -> bool {
+    matches!(e, Expr::Binary { op: crate::kernel::BinOp::Op(BinaryOp::Div | BinaryOp::Mod), b, .. }
+        if matches!(**b, Expr::Const { ty, .. } if ty == Ty::scalar(ix)))
+}
+
+/// Counts index terms, outermost first (an inner term is counted inside each copy of an
+/// outer one, so after the outer one is shared it may occur once only).
+fn count_index_terms(e: &Expr, ix: DType, seen: &mut Vec<(Expr, usize)>) {
+    if is_index_term(e, ix) {
+        match seen.iter_mut().find(|(t, _)| t == e) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((e.clone(), 1)),
+        }
+    }
+    for op in e.operands() {
+        count_index_terms(op, ix, seen);
+    }
+}
+
+/// Replaces every occurrence of `term` in `e` by `with`.
+fn replace_expr(e: &mut Expr, term: &Expr, with: &Expr) {
+    if e == term {
+        *e = with.clone();
+        return;
+    }
+    match e {
+        Expr::Load { index, .. } => replace_expr(index, term, with),
+        Expr::Unary { x, .. }
+        | Expr::Cast { x, .. }
+        | Expr::Splat { x, .. }
+        | Expr::Lane { x, .. }
+        | Expr::ReduceLanes { x, .. } => replace_expr(x, term, with),
+        Expr::Binary { a, b, .. } => {
+            replace_expr(a, term, with);
+            replace_expr(b, term, with);
+        }
+        Expr::Fma { a, b, c }
+        | Expr::Select {
+            cond: a,
+            a: b,
+            b: c,
+        } => {
+            replace_expr(a, term, with);
+            replace_expr(b, term, with);
+            replace_expr(c, term, with);
+        }
+        Expr::Const { .. } | Expr::Var(_) | Expr::GroupId(_) | Expr::LocalId(_) => {}
+    }
+}
+
 /// Numbers the plan's buffers, one per value.
 struct PlanBuilder<'a> {
     g: &'a Graph,
@@ -478,14 +529,41 @@ impl Kb<'_> {
             };
             self.subst.insert(hv, r);
         }
-        let v = self.value(job.out, pos, lanes, &mut stmts)?;
+        let mut v = self.value(job.out, pos, lanes, &mut stmts)?;
         self.subst.clear();
+        let mut flat = flat;
+        self.share_index_terms(&mut [&mut v, &mut flat], &mut stmts);
         stmts.push(Stmt::Store {
             buf: job.out_buf,
             index: flat,
             value: v,
         });
         Ok(stmts)
+    }
+
+    /// Binds every index division or remainder by a constant (an unravelled coordinate) that
+    /// occurs more than once in `exprs` to one `let`, appended to `out`.
+    fn share_index_terms(&mut self, exprs: &mut [&mut Expr], out: &mut Vec<Stmt>) {
+        let mut seen: Vec<(Expr, usize)> = Vec::new();
+        for e in exprs.iter() {
+            count_index_terms(e, self.m.dt, &mut seen);
+        }
+        for (term, n) in seen {
+            // Count again: sharing an outer term may have removed copies of this one.
+            let mut now = Vec::new();
+            for e in exprs.iter() {
+                count_index_terms(e, self.m.dt, &mut now);
+            }
+            let left = now.iter().find(|(t, _)| *t == term).map_or(0, |(_, k)| *k);
+            if n < 2 || left < 2 {
+                continue;
+            }
+            let var = self.fresh("c", self.m.ty());
+            for e in exprs.iter_mut() {
+                replace_expr(e, &term, &Expr::Var(var));
+            }
+            out.push(Stmt::Let { var, value: term });
+        }
     }
 
     fn lanes(&self) -> u8 {
