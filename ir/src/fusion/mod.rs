@@ -361,7 +361,6 @@ pub fn to_dot(graph: &Graph, fused: &Fused) -> String {
             "  in{i} [shape=ellipse, label=\"{}\"];",
             escape(&graph.value_label(v))
         );
-        let _ = i;
     }
     for (g, group) in fused.groups.iter().enumerate() {
         let _ = writeln!(s, "  subgraph cluster_{g} {{");

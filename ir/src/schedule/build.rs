@@ -63,6 +63,14 @@ impl Kb<'_> {
         };
         let node = self.g.node(node_id);
         let out = self.dims(v);
+        if let Pos::Coords(c) = pos
+            && c.len() != out.len()
+        {
+            return Err(Fail::Internal(format!(
+                "a position of rank {} for a value of shape {out:?} (declared types disagree)",
+                c.len()
+            )));
+        }
         let input = |i: usize| -> Res<ValueId> {
             node.input(i)
                 .ok_or_else(|| Fail::Internal(format!("missing operand {i}")))
@@ -165,7 +173,8 @@ impl Kb<'_> {
                 let ic = c
                     .iter()
                     .enumerate()
-                    .map(|(a, ci)| m.add_c(&m.mul_c(ci, steps[a]), starts[a]))
+                    .zip(starts.iter().zip(&steps))
+                    .map(|((_, ci), (&st, &sp))| m.add_c(&m.mul_c(ci, sp), st))
                     .collect();
                 self.value(x, &Pos::Coords(ic), lanes, pre)
             }
@@ -351,6 +360,9 @@ impl Kb<'_> {
             begin[a] = i128::from(pads.get(k).copied().ok_or_else(bad)?);
         }
         let c = m.coords(pos, &out);
+        if c.len() != r {
+            return Err(Fail::Internal("pad changes the rank".into()));
+        }
         let mut cond: Option<Expr> = None;
         let mut ic = Vec::with_capacity(r);
         for a in 0..r {
@@ -469,7 +481,10 @@ impl Kb<'_> {
         let a = normalize_axis(axis, dd.len())
             .ok_or_else(|| Fail::Internal("gather axis out of range".into()))?;
         let c = m.coords(pos, &out);
-        let ipos: Vec<Ix> = c[a..a + q].to_vec();
+        let ipos: Vec<Ix> = c
+            .get(a..a + q)
+            .ok_or_else(|| Fail::Internal("gather output rank does not fit its operands".into()))?
+            .to_vec();
         if lanes > 1 && ipos.iter().any(|i| i.dj != Some(0)) {
             return Err(Fail::NotVector);
         }
@@ -505,7 +520,11 @@ impl Kb<'_> {
             .ok_or_else(|| Fail::Internal("gather_elements axis out of range".into()))?;
         let iv = self.value(idx, pos, 1, pre)?;
         let mut dc = m.coords(pos, &out);
-        dc[a] = self.data_index(iv, dd[a]);
+        let t = self.data_index(iv, dd[a]);
+        let slot = dc
+            .get_mut(a)
+            .ok_or_else(|| Fail::Internal("gather_elements ranks differ".into()))?;
+        *slot = t;
         self.value(data, &Pos::Coords(dc), 1, pre)
     }
 }

@@ -25,7 +25,8 @@
 //! tries the tiled schedule of [`matmul`]: chunks of 4-row tiles, B column panels sized from
 //! `l2_bytes`, 4 × 2 vector `fma` accumulators per register block, epilogue per accumulator.
 //!
-//! **GPU**: a reduction over `k >= 2` elements gets one workgroup per output (a grid-stride
+//! **GPU**: a reduction (or argmax/argmin) over `k >= 2` elements — over trailing axes, or
+//! with fewer outputs than a workgroup per multiprocessor — gets one workgroup per output (a grid-stride
 //! loop over outputs): each invocation accumulates a strided share, partials meet in
 //! workgroup-shared memory and are combined by a tree of `barrier`-separated steps; invocation
 //! 0 applies the epilogue and stores. A matmul with 2-D (or batched) operands runs 16 × 16
@@ -46,6 +47,7 @@ pub mod matmul;
 mod reduce;
 #[cfg(test)]
 mod tests;
+mod tree;
 
 use crate::dtype::DType;
 use crate::error::{At, IrError, Result};
@@ -175,6 +177,7 @@ pub fn plan(graph: &Graph, fused: &Fused, target: &TargetDesc) -> Result<Plan> {
             continue;
         }
         check_support(graph, &group.nodes, target)?;
+        check_strided_reads(graph, &group.nodes)?;
         let out = root.outputs[0];
         let out_buf = pb.buf(out);
         let name = format!("k{gi}_{}", root.op.name());
@@ -222,6 +225,57 @@ fn internal(at: &At, f: Fail) -> IrError {
             Fail::NotVector => "scheduler bug: no scalar schedule".into(),
             Fail::Internal(m) => format!("cannot schedule: {m}"),
         },
+    }
+}
+
+/// True for `x / k` or `x % k` with a constant `k` of the index dtype.
+fn is_index_term(e: &Expr, ix: DType) -> bool {
+    matches!(e, Expr::Binary { op: crate::kernel::BinOp::Op(BinaryOp::Div | BinaryOp::Mod), b, .. }
+        if matches!(**b, Expr::Const { ty, .. } if ty == Ty::scalar(ix)))
+}
+
+/// Counts index terms, outermost first (an inner term is counted inside each copy of an
+/// outer one, so after the outer one is shared it may occur once only).
+fn count_index_terms(e: &Expr, ix: DType, seen: &mut Vec<(Expr, usize)>) {
+    if is_index_term(e, ix) {
+        match seen.iter_mut().find(|(t, _)| t == e) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((e.clone(), 1)),
+        }
+    }
+    for op in e.operands() {
+        count_index_terms(op, ix, seen);
+    }
+}
+
+/// Replaces every occurrence of `term` in `e` by `with`.
+fn replace_expr(e: &mut Expr, term: &Expr, with: &Expr) {
+    if e == term {
+        *e = with.clone();
+        return;
+    }
+    match e {
+        Expr::Load { index, .. } => replace_expr(index, term, with),
+        Expr::Unary { x, .. }
+        | Expr::Cast { x, .. }
+        | Expr::Splat { x, .. }
+        | Expr::Lane { x, .. }
+        | Expr::ReduceLanes { x, .. } => replace_expr(x, term, with),
+        Expr::Binary { a, b, .. } => {
+            replace_expr(a, term, with);
+            replace_expr(b, term, with);
+        }
+        Expr::Fma { a, b, c }
+        | Expr::Select {
+            cond: a,
+            a: b,
+            b: c,
+        } => {
+            replace_expr(a, term, with);
+            replace_expr(b, term, with);
+            replace_expr(c, term, with);
+        }
+        Expr::Const { .. } | Expr::Var(_) | Expr::GroupId(_) | Expr::LocalId(_) => {}
     }
 }
 
@@ -309,6 +363,49 @@ fn check_support(graph: &Graph, nodes: &[NodeId], target: &TargetDesc) -> Result
                     detail: Some(format!("target `{}` does not support it", target.name)),
                 });
             }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an `as_strided` view that reads outside its input (the graph interpreter reports
+/// it at run time; a kernel must never load out of bounds).
+fn check_strided_reads(graph: &Graph, nodes: &[NodeId]) -> Result<()> {
+    for &n in nodes {
+        let node = graph.node(n);
+        let crate::op::Op::AsStrided {
+            shape,
+            strides,
+            offset,
+        } = &node.op
+        else {
+            continue;
+        };
+        let at = At {
+            node: graph.node_label(n),
+            op: node.op.name(),
+        };
+        let len = node
+            .input(0)
+            .and_then(|v| graph.value(v).ty.shape.num_elements())
+            .unwrap_or(0);
+        let reach = crate::shape::strided_extent(shape, strides, *offset).map_err(|message| {
+            IrError::Attribute {
+                at: at.clone(),
+                attr: "strides",
+                message,
+            }
+        })?;
+        if let Some((lo, hi)) = reach
+            && (lo < 0 || hi >= len as i128)
+        {
+            return Err(IrError::Attribute {
+                at,
+                attr: "offset",
+                message: format!(
+                    "the view reads flat elements {lo}..={hi} of an input of {len} elements"
+                ),
+            });
         }
     }
     Ok(())
@@ -432,14 +529,41 @@ impl Kb<'_> {
             };
             self.subst.insert(hv, r);
         }
-        let v = self.value(job.out, pos, lanes, &mut stmts)?;
+        let mut v = self.value(job.out, pos, lanes, &mut stmts)?;
         self.subst.clear();
+        let mut flat = flat;
+        self.share_index_terms(&mut [&mut v, &mut flat], &mut stmts);
         stmts.push(Stmt::Store {
             buf: job.out_buf,
             index: flat,
             value: v,
         });
         Ok(stmts)
+    }
+
+    /// Binds every index division or remainder by a constant (an unravelled coordinate) that
+    /// occurs more than once in `exprs` to one `let`, appended to `out`.
+    fn share_index_terms(&mut self, exprs: &mut [&mut Expr], out: &mut Vec<Stmt>) {
+        let mut seen: Vec<(Expr, usize)> = Vec::new();
+        for e in exprs.iter() {
+            count_index_terms(e, self.m.dt, &mut seen);
+        }
+        for (term, n) in seen {
+            // Count again: sharing an outer term may have removed copies of this one.
+            let mut now = Vec::new();
+            for e in exprs.iter() {
+                count_index_terms(e, self.m.dt, &mut now);
+            }
+            let left = now.iter().find(|(t, _)| *t == term).map_or(0, |(_, k)| *k);
+            if n < 2 || left < 2 {
+                continue;
+            }
+            let var = self.fresh("c", self.m.ty());
+            for e in exprs.iter_mut() {
+                replace_expr(e, &term, &Expr::Var(var));
+            }
+            out.push(Stmt::Let { var, value: term });
+        }
     }
 
     fn lanes(&self) -> u8 {
@@ -613,23 +737,10 @@ impl Kb<'_> {
         {
             return Ok(body);
         }
-        if let Some((h, Heavy::Reduce { kind, mask })) = &job.heavy {
-            let x = self.input_of(*h, 0)?;
-            let xd = self.dims(x);
-            let k: usize = xd
-                .iter()
-                .zip(mask)
-                .filter(|(_, m)| **m)
-                .map(|(d, _)| *d)
-                .product();
-            let bytes = self.dtype(x).size_bytes().max(1);
-            let mut g = k.next_power_of_two().min(self.group_limit());
-            while g > 1 && g * bytes > self.target.shared_bytes {
-                g /= 2;
-            }
-            if g >= 2 {
-                return self.gpu_tree(job, *h, *kind, mask.clone(), g);
-            }
+        if let Some((h, heavy @ (Heavy::Reduce { .. } | Heavy::Arg { .. }))) = &job.heavy
+            && let Some(body) = self.gpu_tree(job, *h, heavy)?
+        {
+            return Ok(body);
         }
         self.gpu_elementwise(job)
     }
@@ -683,116 +794,6 @@ impl Kb<'_> {
             stride,
             LoopKind::Serial,
             inner,
-        );
-        body.push(lp);
-        Ok(body)
-    }
-
-    /// One workgroup per output: strided partial sums, then a shared-memory tree.
-    fn gpu_tree(
-        &mut self,
-        job: &Job,
-        h: NodeId,
-        kind: crate::op::ReduceOp,
-        mask: Vec<bool>,
-        g: usize,
-    ) -> Res<Vec<Stmt>> {
-        let m = self.m;
-        let x = self.input_of(h, 0)?;
-        let dt = self.dtype(x);
-        let ty = Ty::scalar(dt);
-        let xd = self.dims(x);
-        let red: Vec<usize> = xd
-            .iter()
-            .zip(&mask)
-            .filter(|(_, m)| **m)
-            .map(|(d, _)| *d)
-            .collect();
-        let k_total: usize = red.iter().product();
-        let groups = self.gpu_launch(job.n, 1);
-        self.k.launch.group = vec![g];
-        let sh = self.k.shared_buf("partial", dt, g);
-        let mut body = Vec::new();
-        let lid = self.let_var("lid", m.cast(Expr::LocalId(0)), &mut body);
-        let o = self.fresh("o", m.ty());
-        let pos = Pos::Flat(m.inv(Expr::Var(o), 0, job.n as i128 - 1));
-        let mut per = Vec::new();
-        let acc = self.fresh("acc", ty);
-        per.push(Stmt::Local {
-            var: acc,
-            init: reduce::init(kind, ty),
-        });
-        let k = self.fresh("k", m.ty());
-        let rc = m.coords(
-            &Pos::Flat(m.inv(Expr::Var(k), 0, k_total as i128 - 1)),
-            &red,
-        );
-        let ic = self.reduce_input_coords(h, &mask, &pos, &rc);
-        let mut kbody = Vec::new();
-        let xv = self.value(x, &Pos::Coords(ic), 1, &mut kbody)?;
-        kbody.push(Stmt::Assign {
-            var: acc,
-            value: reduce::combine(kind, Expr::Var(acc), xv),
-        });
-        per.push(self.loop_stmt(
-            k,
-            lid.clone(),
-            Expr::int(m.dt, k_total as i128),
-            g as u32,
-            LoopKind::Serial,
-            kbody,
-        ));
-        per.push(Stmt::Store {
-            buf: sh,
-            index: lid.clone(),
-            value: Expr::Var(acc),
-        });
-        per.push(Stmt::Barrier);
-        let mut s = g / 2;
-        while s >= 1 {
-            let other = Expr::load(
-                sh,
-                Expr::bin(BinaryOp::Add, lid.clone(), Expr::int(m.dt, s as i128)),
-            );
-            per.push(Stmt::If {
-                cond: Expr::bin(BinaryOp::Less, lid.clone(), Expr::int(m.dt, s as i128)),
-                then: vec![Stmt::Store {
-                    buf: sh,
-                    index: lid.clone(),
-                    value: reduce::combine(kind, Expr::load(sh, lid.clone()), other),
-                }],
-                els: vec![],
-            });
-            per.push(Stmt::Barrier);
-            s /= 2;
-        }
-        let hv = self.g.node(h).outputs[0];
-        self.subst.clear();
-        self.subst.insert(hv, Expr::load(sh, Expr::int(m.dt, 0)));
-        let mut fin = Vec::new();
-        let v = self.value(job.out, &pos, 1, &mut fin)?;
-        self.subst.clear();
-        fin.push(Stmt::Store {
-            buf: job.out_buf,
-            index: Expr::Var(o),
-            value: v,
-        });
-        per.push(Stmt::If {
-            cond: Expr::bin(BinaryOp::Equal, lid, Expr::int(m.dt, 0)),
-            then: fin,
-            els: vec![],
-        });
-        per.push(Stmt::Barrier);
-        let start = m.cast(Expr::GroupId(0));
-        let stride =
-            u32::try_from(groups).map_err(|_| Fail::Internal("launch too large".into()))?;
-        let lp = self.loop_stmt(
-            o,
-            start,
-            Expr::int(m.dt, job.n as i128),
-            stride,
-            LoopKind::Serial,
-            per,
         );
         body.push(lp);
         Ok(body)

@@ -480,6 +480,11 @@ fn argmax_and_argmin_with_ties_nan_and_last_index() {
                         let y = op1(&mut g, op, x);
                         output(&mut g, y, "y");
                         check_special(&g, dtype.is_float());
+                        let gp = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_gpu()).unwrap();
+                        let Step::Kernel(k) = &gp.steps[0] else {
+                            panic!()
+                        };
+                        assert_eq!(k.kernel.shared.len(), 2, "value and index partials");
                     }
                 }
             }
@@ -850,7 +855,19 @@ fn random_step(g: &mut Graph, r: &mut Rng, pool: &[ValueId], dtype: DType) -> Op
     let d = dims_of(g, v);
     let rank = d.len();
     let pick_axis = |r: &mut Rng| r.int(-(rank as i64), rank as i64 - 1);
-    match r.below(16) {
+    match r.below(17) {
+        16 if rank > 0 => {
+            // A host node in the middle of the graph.
+            let axis = g.add_constant(Tensor::scalar(r.below(rank) as i64));
+            try_node(
+                g,
+                Op::CumSum {
+                    exclusive: false,
+                    reverse: r.below(2) == 0,
+                },
+                &[Some(v), Some(axis)],
+            )
+        }
         0 => {
             let ops: &[UnaryOp] = if dtype.is_float() {
                 &[
@@ -1080,7 +1097,9 @@ proptest::proptest! {
         // Graphs the interpreter rejects (e.g. huge values) are not what this checks.
         let Ok(want) = evaluate(&g, &inputs) else { return Ok(()); };
         let fused = fuse(&g).unwrap();
-        for t in targets() {
+        let mut all = targets().to_vec();
+        all.push(odd_targets()[(seed % 4) as usize].clone());
+        for t in all {
             let p = plan(&g, &fused, &t).unwrap_or_else(|e| panic!("{}: {e}\n{}", t.name, crate::text::print_graph(&g)));
             let got = run_plan(&p, &inputs).unwrap_or_else(|e| panic!("{}: {e}\n{}", t.name, crate::text::print_graph(&g)));
             for (i, (a, b)) in got.iter().zip(&want).enumerate() {
@@ -1268,4 +1287,65 @@ fn narrow_and_wide_dtypes() {
     output(&mut g, w, "w");
     output(&mut g, n, "n");
     check(&g);
+}
+
+#[test]
+fn gpu_outer_reductions_with_many_outputs_use_one_invocation_per_output() {
+    let mut g = Graph::new("colsum_wide");
+    let x = input(&mut g, "x", DType::F32, &[3, 300]);
+    let s = reduce(&mut g, ReduceOp::Sum, x, &[0], false);
+    output(&mut g, s, "y");
+    let p = check(&g);
+    assert_eq!(kernels(&p), 1);
+    let gp = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_gpu()).unwrap();
+    let Step::Kernel(k) = &gp.steps[0] else {
+        panic!()
+    };
+    assert!(k.kernel.shared.is_empty(), "{}", print_kernel(&k.kernel));
+}
+
+#[test]
+fn as_strided_reads_out_of_range_are_refused() {
+    let mut g = Graph::new("strided");
+    let x = input(&mut g, "x", DType::F32, &[6]);
+    let n = g.push_node(
+        Op::AsStrided {
+            shape: vec![2, 2],
+            strides: vec![3, 2],
+            offset: 1,
+        },
+        vec![Some(x)],
+        vec![TensorType::new(DType::F32, &[2, 2])],
+        None,
+    );
+    let y = g.node(n).outputs[0];
+    output(&mut g, y, "y");
+    let err = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_cpu(1)).unwrap_err();
+    assert!(
+        matches!(err, IrError::Attribute { attr: "offset", .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("1..=6"), "{err}");
+}
+
+#[test]
+fn layer_norm_shaped_graph_is_three_kernels() {
+    let mut g = Graph::new("layer_norm");
+    let x = input(&mut g, "x", DType::F32, &[3, 10]);
+    let gamma = input(&mut g, "gamma", DType::F32, &[10]);
+    let inv_n = g.add_constant(Tensor::scalar(0.1f32));
+    let eps = g.add_constant(Tensor::scalar(1e-5f32));
+    let s = reduce(&mut g, ReduceOp::Sum, x, &[-1], true);
+    let mean = op2(&mut g, Op::Binary(BinaryOp::Mul), s, inv_n);
+    let d = op2(&mut g, Op::Binary(BinaryOp::Sub), x, mean);
+    let sq = op2(&mut g, Op::Binary(BinaryOp::Mul), d, d);
+    let v = reduce(&mut g, ReduceOp::Sum, sq, &[-1], true);
+    let var = op2(&mut g, Op::Binary(BinaryOp::Mul), v, inv_n);
+    let ve = op2(&mut g, Op::Binary(BinaryOp::Add), var, eps);
+    let sd = op1(&mut g, Op::Unary(UnaryOp::Sqrt), ve);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Div), d, sd);
+    let z = op2(&mut g, Op::Binary(BinaryOp::Mul), y, gamma);
+    output(&mut g, z, "z");
+    let p = check(&g);
+    assert_eq!(kernels(&p), 3, "mean, variance (+eps, sqrt), normalize");
 }

@@ -1,0 +1,223 @@
+//! The GPU reduction: one workgroup per output (a grid-stride loop over outputs), each
+//! invocation accumulating a strided share of the reduced elements, then a tree over
+//! workgroup-shared memory, one `barrier` per level; invocation 0 applies the epilogue.
+//! Reductions keep one partial per invocation, argmax/argmin a (value, index) pair whose
+//! combination is order-independent, so the result is the serial one. Reductions over outer
+//! axes with at least a workgroup of outputs per multiprocessor skip the tree: one output per
+//! invocation reads memory coalesced.
+
+use super::build::zero;
+use super::index::Pos;
+use super::reduce::{Heavy, arg_wins, combine, init, select};
+use super::{Fail, Job, Kb, Res};
+use crate::dtype::DType;
+use crate::graph::NodeId;
+use crate::kernel::{BinOp, BufRef, Expr, LoopKind, Stmt, Ty};
+use crate::op::BinaryOp;
+
+impl Kb<'_> {
+    /// Partial accumulators of every component combined: `a ⊕ b`, with helper statements.
+    fn tree_combine(
+        &mut self,
+        heavy: &Heavy,
+        dt: DType,
+        a: Vec<Expr>,
+        b: Vec<Expr>,
+        out: &mut Vec<Stmt>,
+    ) -> Vec<Expr> {
+        match (heavy, a.as_slice(), b.as_slice()) {
+            (Heavy::Reduce { kind, .. }, [x], [y]) => vec![combine(*kind, x.clone(), y.clone())],
+            (Heavy::Arg { largest, last, .. }, [av, ai], [bv, bi]) => {
+                let w = arg_wins(
+                    dt,
+                    (av.clone(), ai.clone()),
+                    (bv.clone(), bi.clone()),
+                    *largest,
+                    *last,
+                );
+                let w = self.bind(w, Ty::scalar(DType::Bool), out);
+                vec![
+                    select(w.clone(), bv.clone(), av.clone()),
+                    select(w, bi.clone(), ai.clone()),
+                ]
+            }
+            _ => a,
+        }
+    }
+
+    /// The tree-reduction kernel body, or `None` when the reduction is too short for a
+    /// workgroup (or the target has no room for one).
+    pub(super) fn gpu_tree(
+        &mut self,
+        job: &Job,
+        h: NodeId,
+        heavy: &Heavy,
+    ) -> Res<Option<Vec<Stmt>>> {
+        let m = self.m;
+        let x = self.input_of(h, 0)?;
+        let xd = self.dims(x);
+        let dt = self.dtype(x);
+        let mask = match heavy {
+            Heavy::Reduce { mask, .. } => mask.clone(),
+            Heavy::Arg { axis, .. } => (0..xd.len()).map(|a| a == *axis).collect(),
+            Heavy::MatMul => return Ok(None),
+        };
+        let comps: Vec<DType> = match heavy {
+            Heavy::Arg { .. } => vec![dt, DType::I64],
+            _ => vec![dt],
+        };
+        // A reduction over outer axes with many outputs reads coalesced when each
+        // invocation owns one output (neighbours read neighbouring elements): no tree.
+        let first = mask.iter().position(|&m| m).unwrap_or(0);
+        let trailing = mask[first..].iter().all(|&m| m);
+        if !trailing && job.n >= self.group_limit() * self.target.cores.max(1) {
+            return Ok(None);
+        }
+        let red: Vec<usize> = xd
+            .iter()
+            .zip(&mask)
+            .filter(|(_, m)| **m)
+            .map(|(d, _)| *d)
+            .collect();
+        let k_total: usize = red.iter().product();
+        let bytes: usize = comps.iter().map(|d| d.size_bytes()).sum();
+        let mut g = k_total.next_power_of_two().min(self.group_limit());
+        while g > 1 && g * bytes > self.target.shared_bytes {
+            g /= 2;
+        }
+        if g < 2 {
+            return Ok(None);
+        }
+        let groups = self.gpu_launch(job.n, 1);
+        self.k.launch.group = vec![g];
+        let bufs: Vec<BufRef> = comps
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| {
+                self.k.shared_buf(
+                    if i == 0 {
+                        "partial".to_string()
+                    } else {
+                        format!("partial{i}")
+                    },
+                    d,
+                    g,
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        let lid = self.let_var("lid", m.cast(Expr::LocalId(0)), &mut body);
+        let o = self.fresh("o", m.ty());
+        let pos = Pos::Flat(m.inv(Expr::Var(o), 0, job.n as i128 - 1));
+        let mut per = Vec::new();
+        // This invocation's share: k = lid, lid + g, ...
+        let accs: Vec<_> = comps
+            .iter()
+            .map(|&d| self.fresh("acc", Ty::scalar(d)))
+            .collect();
+        let inits = match heavy {
+            Heavy::Reduce { kind, .. } => vec![init(*kind, Ty::scalar(dt))],
+            _ => vec![zero(Ty::scalar(dt)), Expr::int(DType::I64, -1)],
+        };
+        for (&v, i) in accs.iter().zip(inits) {
+            per.push(Stmt::Local { var: v, init: i });
+        }
+        let k = self.fresh("k", m.ty());
+        let rc = m.coords(
+            &Pos::Flat(m.inv(Expr::Var(k), 0, k_total as i128 - 1)),
+            &red,
+        );
+        let ic = self.reduce_input_coords(h, &mask, &pos, &rc);
+        let mut kbody = Vec::new();
+        let xv = self.value(x, &Pos::Coords(ic), 1, &mut kbody)?;
+        let mut cand = vec![xv];
+        if comps.len() > 1 {
+            // The value is compared and selected: compute it once.
+            cand[0] = self.bind(cand[0].clone(), Ty::scalar(dt), &mut kbody);
+            cand.push(Expr::Cast {
+                to: DType::I64,
+                x: Box::new(Expr::Var(k)),
+            });
+        }
+        let cur = accs.iter().map(|&v| Expr::Var(v)).collect();
+        let next = self.tree_combine(heavy, dt, cur, cand, &mut kbody);
+        for (&v, e) in accs.iter().zip(next) {
+            kbody.push(Stmt::Assign { var: v, value: e });
+        }
+        per.push(Stmt::Loop {
+            var: k,
+            start: lid.clone(),
+            end: Expr::int(m.dt, k_total as i128),
+            step: u32::try_from(g).map_err(|_| Fail::Internal("group too large".into()))?,
+            kind: LoopKind::Serial,
+            body: kbody,
+        });
+        for (&b, &v) in bufs.iter().zip(&accs) {
+            per.push(Stmt::Store {
+                buf: b,
+                index: lid.clone(),
+                value: Expr::Var(v),
+            });
+        }
+        per.push(Stmt::Barrier);
+        // The tree: slot lid absorbs slot lid + s.
+        let mut s = g / 2;
+        while s >= 1 {
+            let other = Expr::bin(BinaryOp::Add, lid.clone(), Expr::int(m.dt, s as i128));
+            let mut then = Vec::new();
+            let a = bufs.iter().map(|&b| Expr::load(b, lid.clone())).collect();
+            let bv = bufs.iter().map(|&b| Expr::load(b, other.clone())).collect();
+            let merged = self.tree_combine(heavy, dt, a, bv, &mut then);
+            for (&b, e) in bufs.iter().zip(merged) {
+                then.push(Stmt::Store {
+                    buf: b,
+                    index: lid.clone(),
+                    value: e,
+                });
+            }
+            per.push(Stmt::If {
+                cond: Expr::bin(BinaryOp::Less, lid.clone(), Expr::int(m.dt, s as i128)),
+                then,
+                els: vec![],
+            });
+            per.push(Stmt::Barrier);
+            s /= 2;
+        }
+        let result = match heavy {
+            Heavy::Arg { .. } => Expr::binary(
+                BinOp::Max,
+                Expr::load(bufs[1], Expr::int(m.dt, 0)),
+                Expr::int(DType::I64, 0),
+            ),
+            _ => Expr::load(bufs[0], Expr::int(m.dt, 0)),
+        };
+        let hv = self.g.node(h).outputs[0];
+        self.subst.clear();
+        self.subst.insert(hv, result);
+        let mut fin = Vec::new();
+        let v = self.value(job.out, &pos, 1, &mut fin)?;
+        self.subst.clear();
+        fin.push(Stmt::Store {
+            buf: job.out_buf,
+            index: Expr::Var(o),
+            value: v,
+        });
+        per.push(Stmt::If {
+            cond: Expr::bin(BinaryOp::Equal, lid, Expr::int(m.dt, 0)),
+            then: fin,
+            els: vec![],
+        });
+        per.push(Stmt::Barrier);
+        let stride =
+            u32::try_from(groups).map_err(|_| Fail::Internal("launch too large".into()))?;
+        body.push(Stmt::Loop {
+            var: o,
+            start: m.cast(Expr::GroupId(0)),
+            end: Expr::int(m.dt, job.n as i128),
+            step: stride,
+            kind: LoopKind::Serial,
+            body: per,
+        });
+        Ok(Some(body))
+    }
+}
