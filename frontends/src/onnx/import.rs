@@ -3,6 +3,7 @@
 //! nodes through.
 
 use super::attrs::NodeAttrs;
+use super::compose_training::{is_preview_domain, map_preview_node};
 use super::error::OnnxError;
 use super::ops::map_node;
 use super::proto::{
@@ -400,38 +401,41 @@ impl<'m> Importer<'m> {
             node.overload.clone().unwrap_or_default(),
         );
         let start = self.graph.values.len();
-        let values = if let Some(f) = self.functions.get(&key).copied() {
-            self.inline_function(f, node, &label, inputs, outputs.len(), scope)?
-        } else if !domain.is_empty() {
-            return Err(OnnxError::UnsupportedOp {
-                node: label,
-                op_type,
-                opset: scope.opsets.get(&domain).copied().unwrap_or(0),
-                domain,
-            });
-        } else {
-            let opset =
-                scope
-                    .opsets
-                    .get("")
-                    .copied()
-                    .ok_or_else(|| OnnxError::UnsupportedOpset {
-                        domain: String::new(),
+        let values =
+            if let Some(f) = self.functions.get(&key).copied() {
+                self.inline_function(f, node, &label, inputs, outputs.len(), scope)?
+            } else if !domain.is_empty() && !is_preview_domain(&domain) {
+                return Err(OnnxError::UnsupportedOp {
+                    node: label,
+                    op_type,
+                    opset: scope.opsets.get(&domain).copied().unwrap_or(0),
+                    domain,
+                });
+            } else {
+                let opset = scope.opsets.get(&domain).copied().ok_or_else(|| {
+                    OnnxError::UnsupportedOpset {
+                        domain: domain.clone(),
                         version: 0,
-                    })?;
-            let mut ctx = NodeCtx {
-                imp: self,
-                label: &label,
-                name: node.name.clone().filter(|n| !n.is_empty()),
-                op_type: &op_type,
-                opset,
-                attrs: NodeAttrs::new(&node.attribute, &label, &op_type),
-                inputs,
-                num_outputs: outputs.len(),
-                declared_outputs: node.output.len(),
+                    }
+                })?;
+                let mut ctx = NodeCtx {
+                    imp: self,
+                    label: &label,
+                    name: node.name.clone().filter(|n| !n.is_empty()),
+                    op_type: &op_type,
+                    opset,
+                    attrs: NodeAttrs::new(&node.attribute, &label, &op_type),
+                    inputs,
+                    num_outputs: outputs.len(),
+                    declared_outputs: node.output.len(),
+                    opsets: &scope.opsets,
+                };
+                if domain.is_empty() {
+                    map_node(&mut ctx)?
+                } else {
+                    map_preview_node(&mut ctx, &domain)?
+                }
             };
-            map_node(&mut ctx)?
-        };
         self.bind_outputs(scope, outputs, &values, start, &label)
     }
 
@@ -575,6 +579,8 @@ pub(crate) struct NodeCtx<'a, 'm> {
     pub(crate) num_outputs: usize,
     /// How many outputs the node lists, unused ones included (Split's count is semantic).
     pub(crate) declared_outputs: usize,
+    /// The opset version of each domain in effect (for subgraph attributes).
+    opsets: &'a HashMap<String, i64>,
 }
 
 impl NodeCtx<'_, '_> {
@@ -746,6 +752,65 @@ impl NodeCtx<'_, '_> {
         }
         let out = tessera_ir::interp::eval_op(op, at, &tensors, num_outputs).ok()?;
         (out.len() == num_outputs).then_some(out)
+    }
+
+    /// Imports the graph attribute `name` (a one-output subgraph such as FlexAttention's
+    /// `score_mod`) with its formal inputs bound to `inputs`; `None` when the attribute is
+    /// absent. The subgraph sees only its own inputs and initializers.
+    pub(crate) fn inline_graph_attr(
+        &mut self,
+        name: &str,
+        inputs: &[ValueId],
+    ) -> Result<Option<ValueId>, OnnxError> {
+        let Some(attr) = self.attrs.get(name) else {
+            return Ok(None);
+        };
+        let g = attr
+            .g
+            .as_deref()
+            .ok_or_else(|| self.attrs.err(name, "expected a graph attribute"))?;
+        let formals: Vec<&str> = g.input.iter().filter_map(|i| i.name.as_deref()).collect();
+        if formals.len() != inputs.len() || g.output.len() != 1 {
+            return Err(self.attrs.err(
+                name,
+                format!(
+                    "the subgraph must take {} input(s) and yield 1 output, it has {} and {}",
+                    inputs.len(),
+                    formals.len(),
+                    g.output.len()
+                ),
+            ));
+        }
+        let mut scope = Scope {
+            values: HashMap::new(),
+            opsets: self.opsets.clone(),
+            prefix: format!("{}/{name}/", self.label),
+        };
+        for t in &g.initializer {
+            let n = t.name.clone().unwrap_or_default();
+            let tensor = tensor_from_proto(t, &n, self.imp.model_dir)?;
+            let v = self
+                .imp
+                .graph
+                .add_named_constant(Some(format!("{}{n}", scope.prefix)), tensor);
+            define(&mut scope, &n, Some(v))?;
+        }
+        for (formal, &v) in formals.iter().zip(inputs) {
+            define(&mut scope, formal, Some(v))?;
+        }
+        self.imp.import_nodes(&g.node, &mut scope)?;
+        let out = g
+            .output
+            .first()
+            .and_then(|o| o.name.as_deref())
+            .unwrap_or_default();
+        match scope.values.get(out) {
+            Some(Some(v)) => Ok(Some(*v)),
+            _ => Err(OnnxError::MissingValue {
+                name: out.to_string(),
+                node: format!("{}/{name}", self.label),
+            }),
+        }
     }
 
     /// Emits the node that yields the ONNX node's outputs (it keeps the node's name).

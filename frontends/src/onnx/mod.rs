@@ -26,6 +26,10 @@
 
 mod attrs;
 mod compose;
+mod compose_attention;
+mod compose_kit;
+mod compose_rnn;
+mod compose_training;
 mod error;
 mod import;
 mod ops;
@@ -34,6 +38,8 @@ mod tensor;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compose_seq;
 
 pub use error::OnnxError;
 pub use tensor::onnx_dtype;
