@@ -184,7 +184,7 @@ pub(crate) fn linear_attention(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     }
     let dims = linear_dims(ctx)?;
     let scale = match a.float_or("scale", 0.0)? {
-        s if s == 0.0 => 1.0 / (dims.dk as f64).sqrt(),
+        0.0 => 1.0 / (dims.dk as f64).sqrt(),
         s => s as f64,
     };
     let group = dims.hq / dims.hkv;

@@ -85,7 +85,7 @@ fn optimizer(ctx: &mut NodeCtx<'_, '_>, kind: Optimizer) -> Outs {
     let (r, t) = (ctx.required(0)?, ctx.required(1)?);
     let groups = kind.groups();
     let rest = ctx.inputs.len().saturating_sub(2);
-    if rest == 0 || rest % groups != 0 {
+    if rest == 0 || !rest.is_multiple_of(groups) {
         return Err(ctx.attrs.err(
             "inputs",
             format!(
