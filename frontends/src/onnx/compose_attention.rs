@@ -420,13 +420,9 @@ pub(crate) fn flex_attention(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let scores = reshape(ctx, scores, &[b, hq, l, s], "scores_raw")?;
     let sdt = softmax_dtype(ctx, dtype)?;
     let mut scores = cast(ctx, scores, sdt, "scores")?;
-    if let Some(out) = ctx.inline_graph_attr("score_mod", &[scores])? {
-        scores = out;
-    }
-    let mut probs = one(ctx, Op::Softmax { axis: -1 }, scores, "softmax")?;
-    if let Some(out) = ctx.inline_graph_attr("prob_mod", &[probs])? {
-        probs = out;
-    }
+    scores = modifier(ctx, "score_mod", scores)?;
+    let probs = one(ctx, Op::Softmax { axis: -1 }, scores, "softmax")?;
+    let probs = modifier(ctx, "prob_mod", probs)?;
     let vw = cast(ctx, v, sdt, "v_wide")?;
     let pg = reshape(ctx, probs, &[b, hkv, g * l, s], "probs_groups")?;
     let y = matmul(ctx, pg, vw, "attend")?;
@@ -435,4 +431,18 @@ pub(crate) fn flex_attention(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let y = cast(ctx, y, vdt, "output")?;
     let y = as_output(ctx, y, "output_copy")?;
     take_outputs(ctx, vec![y])
+}
+
+/// `x` through FlexAttention's modifier subgraph `name` (one input, one output), if given.
+fn modifier(ctx: &mut NodeCtx<'_, '_>, name: &str, x: ValueId) -> Built {
+    let Some(g) = ctx.graph_attr(name)? else {
+        return Ok(x);
+    };
+    match ctx.inline_graph(g, &[x], name)?[..] {
+        [y] => Ok(y),
+        ref outs => Err(ctx.attrs.err(
+            name,
+            format!("the subgraph must yield 1 output, it yields {}", outs.len()),
+        )),
+    }
 }

@@ -429,6 +429,7 @@ impl<'m> Importer<'m> {
                     num_outputs: outputs.len(),
                     declared_outputs: node.output.len(),
                     opsets: &scope.opsets,
+                    outer: &scope.values,
                 };
                 if domain.is_empty() {
                     map_node(&mut ctx)?
@@ -579,11 +580,13 @@ pub(crate) struct NodeCtx<'a, 'm> {
     pub(crate) num_outputs: usize,
     /// How many outputs the node lists, unused ones included (Split's count is semantic).
     pub(crate) declared_outputs: usize,
-    /// The opset version of each domain in effect (for subgraph attributes).
+    /// The opset version of each domain in effect (for subgraphs).
     opsets: &'a HashMap<String, i64>,
+    /// The values visible where the node is (for subgraphs).
+    outer: &'a HashMap<String, Option<ValueId>>,
 }
 
-impl NodeCtx<'_, '_> {
+impl<'a> NodeCtx<'a, '_> {
     /// Operand `i`, when present.
     pub(crate) fn input(&self, i: usize) -> Option<ValueId> {
         self.inputs.get(i).copied().flatten()
@@ -754,37 +757,46 @@ impl NodeCtx<'_, '_> {
         (out.len() == num_outputs).then_some(out)
     }
 
-    /// Imports the graph attribute `name` (a one-output subgraph such as FlexAttention's
-    /// `score_mod`) with its formal inputs bound to `inputs`; `None` when the attribute is
-    /// absent. The subgraph sees only its own inputs and initializers.
-    pub(crate) fn inline_graph_attr(
+    /// The graph attribute `name`, when present.
+    pub(crate) fn graph_attr(&self, name: &str) -> Result<Option<&'a GraphProto>, OnnxError> {
+        match self.attrs.get(name) {
+            None => Ok(None),
+            Some(a) => {
+                a.g.as_deref()
+                    .map(Some)
+                    .ok_or_else(|| self.attrs.err(name, "expected a graph attribute"))
+            }
+        }
+    }
+
+    /// Imports subgraph `g` once (FlexAttention's modifiers, one iteration of an unrolled
+    /// Scan): its formal inputs bound to `inputs`, the enclosing graph's values visible, its
+    /// nodes labelled `<label>/<prefix>/...`; returns its outputs.
+    pub(crate) fn inline_graph(
         &mut self,
-        name: &str,
+        g: &GraphProto,
         inputs: &[ValueId],
-    ) -> Result<Option<ValueId>, OnnxError> {
-        let Some(attr) = self.attrs.get(name) else {
-            return Ok(None);
-        };
-        let g = attr
-            .g
-            .as_deref()
-            .ok_or_else(|| self.attrs.err(name, "expected a graph attribute"))?;
-        let formals: Vec<&str> = g.input.iter().filter_map(|i| i.name.as_deref()).collect();
-        if formals.len() != inputs.len() || g.output.len() != 1 {
+        prefix: &str,
+    ) -> Result<Vec<ValueId>, OnnxError> {
+        let formals: Vec<&str> = g
+            .input
+            .iter()
+            .map(|i| i.name.as_deref().unwrap_or(""))
+            .collect();
+        if formals.len() != inputs.len() {
             return Err(self.attrs.err(
-                name,
+                prefix,
                 format!(
-                    "the subgraph must take {} input(s) and yield 1 output, it has {} and {}",
-                    inputs.len(),
+                    "the subgraph takes {} input(s), the operator binds {}",
                     formals.len(),
-                    g.output.len()
+                    inputs.len()
                 ),
             ));
         }
         let mut scope = Scope {
-            values: HashMap::new(),
+            values: self.outer.clone(),
             opsets: self.opsets.clone(),
-            prefix: format!("{}/{name}/", self.label),
+            prefix: format!("{}/{prefix}/", self.label),
         };
         for t in &g.initializer {
             let n = t.name.clone().unwrap_or_default();
@@ -793,24 +805,25 @@ impl NodeCtx<'_, '_> {
                 .imp
                 .graph
                 .add_named_constant(Some(format!("{}{n}", scope.prefix)), tensor);
-            define(&mut scope, &n, Some(v))?;
+            scope.values.insert(n, Some(v));
         }
         for (formal, &v) in formals.iter().zip(inputs) {
-            define(&mut scope, formal, Some(v))?;
+            scope.values.insert(formal.to_string(), Some(v));
         }
         self.imp.import_nodes(&g.node, &mut scope)?;
-        let out = g
-            .output
-            .first()
-            .and_then(|o| o.name.as_deref())
-            .unwrap_or_default();
-        match scope.values.get(out) {
-            Some(Some(v)) => Ok(Some(*v)),
-            _ => Err(OnnxError::MissingValue {
-                name: out.to_string(),
-                node: format!("{}/{name}", self.label),
-            }),
-        }
+        g.output
+            .iter()
+            .map(|o| {
+                let name = o.name.as_deref().unwrap_or_default();
+                match scope.values.get(name) {
+                    Some(Some(v)) => Ok(*v),
+                    _ => Err(OnnxError::MissingValue {
+                        name: name.to_string(),
+                        node: format!("{}/{prefix}", self.label),
+                    }),
+                }
+            })
+            .collect()
     }
 
     /// Emits the node that yields the ONNX node's outputs (it keeps the node's name).

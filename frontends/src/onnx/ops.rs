@@ -445,6 +445,7 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         "LinearAttention" => super::compose_attention::linear_attention(ctx),
         "CausalConvWithState" => super::compose_attention::causal_conv_with_state(ctx),
         "DynamicQuantizeLinear" => super::compose_training::dynamic_quantize_linear(ctx),
+        "Scan" => super::compose_scan::scan(ctx),
         _ => Err(unsupported(ctx)),
     }
 }

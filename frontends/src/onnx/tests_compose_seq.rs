@@ -934,3 +934,126 @@ fn preview_domain_errors_are_typed() {
     // three do not.
     assert_eq!(bad_attr(model("Adam", TRAINING, vec![])), "inputs");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scan.
+
+/// A Scan over `x` ([3, 2]) with state `s0` ([2]): `s = s + x_t * k`, scanned output `s`;
+/// `k` is an outer value the body reads.
+fn scan_sum(attrs: Vec<AttributeProto>) -> (Graph, Vec<Tensor>) {
+    let untyped = |n: &str| ValueInfoProto {
+        name: Some(n.into()),
+        r#type: None,
+    };
+    let body = graph(
+        vec![
+            node("Mul", "", &["x_t", "k"], &["xk"], vec![]),
+            node("Add", "", &["s_in", "xk"], &["s_out"], vec![]),
+            node("Identity", "", &["s_out"], &["y_t"], vec![]),
+        ],
+        vec![untyped("s_in"), untyped("x_t")],
+        vec![],
+        &["s_out", "y_t"],
+    );
+    let mut all = vec![agraph("body", body), ai("num_scan_inputs", 1)];
+    all.extend(attrs);
+    let n = node("Scan", "", &["s0", "x"], &["s", "y"], all);
+    let g = import(
+        &[("", 16)],
+        graph(
+            vec![n],
+            vec![
+                vi("s0", DataType::Float, &[2]),
+                vi("x", DataType::Float, &[3, 2]),
+                vi("k", DataType::Float, &[]),
+            ],
+            vec![],
+            &["s", "y"],
+        ),
+    )
+    .unwrap();
+    let feeds: HashMap<String, Tensor> = [
+        ("s0", Tensor::from_slice(&[2], &[0f32, 0.0]).unwrap()),
+        (
+            "x",
+            Tensor::from_slice(&[3, 2], &[1f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap(),
+        ),
+        ("k", Tensor::scalar(1f32)),
+    ]
+    .into_iter()
+    .map(|(n, t)| (n.to_string(), t))
+    .collect();
+    let out = tessera_ir::interp::evaluate(&g, &feeds).unwrap();
+    (g, out)
+}
+
+#[test]
+fn scan_is_unrolled() {
+    let (g, out) = scan_sum(vec![]);
+    assert_eq!(count(&g, &Op::Binary(tessera_ir::BinaryOp::Add)), 3);
+    close(&out[0], &[2], &[9.0, 12.0]);
+    close(&out[1], &[3, 2], &[1.0, 2.0, 4.0, 6.0, 9.0, 12.0]);
+    // Reversed input and output directions.
+    let (_, out) = scan_sum(vec![
+        AttributeProto {
+            ints: vec![1],
+            ..attr("scan_input_directions", AttributeType::Ints)
+        },
+        AttributeProto {
+            ints: vec![1],
+            ..attr("scan_output_directions", AttributeType::Ints)
+        },
+    ]);
+    close(&out[0], &[2], &[9.0, 12.0]);
+    close(&out[1], &[3, 2], &[9.0, 12.0, 8.0, 10.0, 5.0, 6.0]);
+    // Outputs stacked along axis 1 (given as -1).
+    let (_, out) = scan_sum(vec![AttributeProto {
+        ints: vec![-1],
+        ..attr("scan_output_axes", AttributeType::Ints)
+    }]);
+    close(&out[1], &[2, 3], &[1.0, 4.0, 9.0, 2.0, 6.0, 12.0]);
+}
+
+#[test]
+fn scan_errors() {
+    let scan = |opset: i64, attrs: Vec<AttributeProto>| {
+        import(
+            &[("", opset)],
+            graph(
+                vec![node("Scan", "", &["s0", "x"], &["s"], attrs)],
+                vec![
+                    vi("s0", DataType::Float, &[2]),
+                    vi("x", DataType::Float, &[3, 2]),
+                ],
+                vec![],
+                &["s"],
+            ),
+        )
+    };
+    let body = || {
+        agraph(
+            "body",
+            graph(
+                vec![node("Add", "", &["a", "b"], &["c"], vec![])],
+                vec![],
+                vec![],
+                &["c"],
+            ),
+        )
+    };
+    assert!(matches!(
+        scan(8, vec![body(), ai("num_scan_inputs", 1)]),
+        Err(OnnxError::UnsupportedOp { .. })
+    ));
+    assert_eq!(bad_attr(scan(16, vec![ai("num_scan_inputs", 1)])), "body");
+    assert_eq!(bad_attr(scan(16, vec![body()])), "num_scan_inputs");
+    assert_eq!(
+        bad_attr(scan(16, vec![body(), ai("num_scan_inputs", 3)])),
+        "num_scan_inputs"
+    );
+    // The body declares no inputs but is bound two.
+    assert_eq!(
+        bad_attr(scan(16, vec![body(), ai("num_scan_inputs", 1)])),
+        "iter0"
+    );
+}
