@@ -12,8 +12,8 @@
 //!   grouped view of Q (and of the probabilities).
 
 use super::compose_kit::{
-    Built, as_output, bin, cast, concat, matmul, need_float, one, reshape, scalar, slice,
-    static_dims, transpose, un,
+    Built, as_output, bin, cast, check_unroll, concat, matmul, need_float, one, reshape, scalar,
+    slice, static_dims, transpose, un, zeros,
 };
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -183,6 +183,7 @@ pub(crate) fn linear_attention(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         }
     }
     let dims = linear_dims(ctx)?;
+    check_unroll(ctx, dims.t)?;
     let scale = match a.float_or("scale", 0.0)? {
         0.0 => 1.0 / (dims.dk as f64).sqrt(),
         s => s as f64,
@@ -207,13 +208,12 @@ pub(crate) fn linear_attention(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     };
     let mut state = match ctx.input(3) {
         Some(ps) => cast(ctx, ps, dtype, "state_wide")?,
-        None => {
-            let n = dims.b * dims.hkv * dims.dk * dims.dv;
-            let bytes = super::ops::scalar_tensor(dtype, 0.0).bytes().repeat(n);
-            let t = Tensor::from_bytes(dtype, &[dims.b, dims.hkv, dims.dk, dims.dv], bytes)
-                .map_err(|e| ctx.ir_err(e.into()))?;
-            ctx.constant(t)
-        }
+        None => zeros(
+            ctx,
+            dtype,
+            &[dims.b, dims.hkv, dims.dk, dims.dv],
+            "state_zero",
+        )?,
     };
     let scale = scalar(ctx, dtype, scale);
     let (b, hkv, g, dk) = (dims.b as i64, dims.hkv as i64, group as i64, dims.dk as i64);

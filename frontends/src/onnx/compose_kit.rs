@@ -7,6 +7,34 @@ use super::import::NodeCtx;
 use super::ops::scalar_tensor;
 use tessera_ir::{At, BinaryOp, DType, IrError, Op, UnaryOp, ValueId};
 
+/// The most steps a recurrence (RNN/GRU/LSTM, LinearAttention, Scan) is unrolled over.
+pub(crate) const MAX_UNROLL: usize = 1 << 14;
+
+/// Refuses unrolling more than [`MAX_UNROLL`] steps.
+pub(crate) fn check_unroll(ctx: &NodeCtx<'_, '_>, steps: usize) -> Result<(), OnnxError> {
+    if steps > MAX_UNROLL {
+        return Err(ctx.attrs.err(
+            "input 0",
+            format!("a sequence of {steps} steps is too long to unroll (at most {MAX_UNROLL})"),
+        ));
+    }
+    Ok(())
+}
+
+/// A zero tensor of the static `dims` in `dtype` (a ConstantOfShape: nothing is allocated
+/// at import).
+pub(crate) fn zeros(ctx: &mut NodeCtx<'_, '_>, dtype: DType, dims: &[usize], s: &str) -> Built {
+    let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+    let shape = ctx.const_i64(&dims)?;
+    ctx.emit_aux(
+        Op::ConstantOfShape {
+            value: scalar_tensor(dtype, 0.0),
+        },
+        vec![Some(shape)],
+        s,
+    )
+}
+
 /// The result of one builder.
 pub(crate) type Built = Result<ValueId, OnnxError>;
 
@@ -139,7 +167,7 @@ pub(crate) fn need_float(
     }
 }
 
-/// Whether `v` is a value of the node's own operands (so it needs an Identity to be an output).
+/// `v` as a node output: an Identity of it when it is one of the node's own operands.
 pub(crate) fn as_output(ctx: &mut NodeCtx<'_, '_>, v: ValueId, s: &str) -> Built {
     if ctx.inputs.contains(&Some(v)) {
         un(ctx, UnaryOp::Identity, v, s)

@@ -11,8 +11,8 @@
 //! initial states and the optional outputs `Y`, `Y_h`, `Y_c`.
 
 use super::compose_kit::{
-    Built, bin, cast, concat, matmul, need_float, one, reshape, scalar, slice, static_dims,
-    transpose, un, unsqueeze,
+    Built, bin, cast, check_unroll, concat, matmul, need_float, one, reshape, scalar, slice,
+    static_dims, transpose, un, unsqueeze, zeros,
 };
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -204,7 +204,8 @@ struct Spec {
     p: Option<ValueId>,
 }
 
-/// The last hidden (and cell) state and the per-step outputs of one direction.
+/// The per-step outputs (`[seq, batch, hidden]`) and the last hidden (and cell) state of one
+/// direction.
 struct DirOut {
     y: ValueId,
     h: ValueId,
@@ -250,6 +251,7 @@ pub(crate) fn recurrent(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         return Err(a.err("input 0", "X must be 3-D"));
     };
     let (seq, batch) = if layout == 0 { (s0, s1) } else { (s1, s0) };
+    check_unroll(ctx, seq)?;
     let wd = static_dims(ctx, w, 1)?;
     let rd = static_dims(ctx, r, 2)?;
     let gates = cell.gates();
@@ -388,14 +390,6 @@ fn direction_row(ctx: &mut NodeCtx<'_, '_>, v: ValueId, d: usize, shape: &[i64],
     reshape(ctx, row, shape, s)
 }
 
-/// A zero constant of `dims` in `dtype`.
-fn zeros(ctx: &mut NodeCtx<'_, '_>, dtype: DType, dims: &[usize]) -> Built {
-    let n: usize = dims.iter().product();
-    let bytes = super::ops::scalar_tensor(dtype, 0.0).bytes().repeat(n);
-    let t = Tensor::from_bytes(dtype, dims, bytes).map_err(|e| ctx.ir_err(e.into()))?;
-    Ok(ctx.constant(t))
-}
-
 /// The per-position source index that reverses each batch row within its length:
 /// `t < len ? len - 1 - t : t`, as i64 `[seq, batch, 1]`.
 fn reversal_index(ctx: &mut NodeCtx<'_, '_>, lens: ValueId, seq: usize, s: &str) -> Built {
@@ -483,12 +477,12 @@ fn project(
     Ok((xw, Weights { rt, rbh, peep }))
 }
 
-/// The initial state `i` (h or c) of direction `d` as `[1, batch, hidden]`.
+/// The initial state `v` (h or c; zeros when absent) of direction `d` as `[1, batch, hidden]`.
 fn initial(ctx: &mut NodeCtx<'_, '_>, spec: &Spec, v: Option<ValueId>, d: usize, s: &str) -> Built {
     let (b, h) = (spec.batch as i64, spec.hidden as i64);
     match v {
         Some(v) => direction_row(ctx, v, d, &[1, b, h], s),
-        None => zeros(ctx, spec.dtype, &[1, spec.batch, spec.hidden]),
+        None => zeros(ctx, spec.dtype, &[1, spec.batch, spec.hidden], s),
     }
 }
 
@@ -555,7 +549,12 @@ fn direction_pass(
     }
     let ys: Vec<ValueId> = ys.into_iter().flatten().collect();
     let mut y = match ys.as_slice() {
-        [] => zeros(ctx, spec.dtype, &[0, spec.batch, spec.hidden])?,
+        [] => zeros(
+            ctx,
+            spec.dtype,
+            &[0, spec.batch, spec.hidden],
+            &format!("d{d}_y"),
+        )?,
         [single] => *single,
         _ => concat(ctx, &ys, 0, &format!("d{d}_y"))?,
     };

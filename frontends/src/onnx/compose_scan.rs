@@ -3,15 +3,12 @@
 //! slices bound to its inputs, and the per-iteration outputs are stacked along their axes (in
 //! their direction). Opset 8's batched form (with `sequence_lens`) is not supported.
 
-use super::compose_kit::{as_output, concat, slice, static_dims, unsqueeze};
+use super::compose_kit::{MAX_UNROLL, as_output, concat, slice, static_dims, unsqueeze};
 use super::error::OnnxError;
 use super::import::NodeCtx;
 use tessera_ir::{Op, ValueId};
 
 type Outs = Result<Vec<ValueId>, OnnxError>;
-
-/// The most iterations the importer unrolls.
-const MAX_UNROLL: usize = 4096;
 
 /// A per-operand int list attribute: `count` entries (default 0 each).
 fn per_operand(ctx: &NodeCtx<'_, '_>, name: &str, count: usize) -> Result<Vec<i64>, OnnxError> {
