@@ -397,6 +397,71 @@ fn rnn_activations_take_alpha_beta_in_order() {
 }
 
 #[test]
+fn lstm_input_forget_and_parameterized_activations() {
+    // f = 1 - i; f/g/h = HardSigmoid(0.3, 0.4), Tanh, ScaledTanh(1.5, 0.5).
+    let n = node(
+        "LSTM",
+        "",
+        &["x", "w", "r", "", "", "h0", "c0"],
+        &["y", "", "y_c"],
+        vec![
+            ai("input_forget", 1),
+            astrs("activations", &["HardSigmoid", "Tanh", "ScaledTanh"]),
+            afloats("activation_alpha", &[0.3, 1.5]),
+            afloats("activation_beta", &[0.4, 0.5]),
+        ],
+    );
+    let out = run(
+        &[("", 22)],
+        n,
+        &[
+            Feed("x", &[2, 1, 1], &[0.5, -1.0]),
+            Feed("w", &[1, 4, 1], &[0.4, -0.3, 0.8, 0.6]),
+            Feed("r", &[1, 4, 1], &[0.2, 0.1, -0.5, 0.7]),
+            Feed("h0", &[1, 1, 1], &[0.1]),
+            Feed("c0", &[1, 1, 1], &[-0.2]),
+        ],
+        vec![],
+    );
+    close(&out[0], &[2, 1, 1, 1], &[0.015611597, -0.039270738]);
+    close(&out[1], &[1, 1, 1], &[-0.10685868]);
+}
+
+#[test]
+fn gru_forward_with_lengths_keeps_finished_state() {
+    let n = node(
+        "GRU",
+        "",
+        &["x", "w", "r", "b", "lens", "h0"],
+        &["y", "y_h"],
+        vec![],
+    );
+    let lens = (
+        vi("lens", DataType::Int32, &[2]),
+        Tensor::from_slice(&[2], &[1i32, 2]).unwrap(),
+    );
+    let out = run(
+        &[("", 22)],
+        n,
+        &[
+            Feed("x", &[2, 2, 1], &[0.3, -0.6, 0.9, 0.2]),
+            Feed("w", &[1, 3, 1], &[0.5, -0.4, 0.7]),
+            Feed("r", &[1, 3, 1], &[0.3, 0.6, -0.2]),
+            Feed("b", &[1, 6], &[0.1, -0.1, 0.2, 0.05, 0.0, -0.3]),
+            Feed("h0", &[1, 2, 1], &[0.2, -0.5]),
+        ],
+        vec![lens],
+    );
+    // Row 0 ends after one step: its output is 0 after that and its state is kept.
+    close(
+        &out[0],
+        &[2, 1, 2, 1],
+        &[0.15510218, -0.46634842, 0.0, -0.21010949],
+    );
+    close(&out[1], &[1, 2, 1], &[0.15510218, -0.21010949]);
+}
+
+#[test]
 fn recurrent_structure_and_errors() {
     let g = import(
         &[("", 14)],
