@@ -10,13 +10,13 @@ use tessera_ir::{At, BinaryOp, DType, IrError, Op, UnaryOp, ValueId};
 /// The most steps a recurrence (RNN/GRU/LSTM, LinearAttention, Scan) is unrolled over.
 pub(crate) const MAX_UNROLL: usize = 1 << 14;
 
-/// Refuses unrolling more than [`MAX_UNROLL`] steps.
+/// Refuses unrolling more than [`MAX_UNROLL`] steps (a typed `UnsupportedType`).
 pub(crate) fn check_unroll(ctx: &NodeCtx<'_, '_>, steps: usize) -> Result<(), OnnxError> {
     if steps > MAX_UNROLL {
-        return Err(ctx.attrs.err(
-            "input 0",
-            format!("a sequence of {steps} steps is too long to unroll (at most {MAX_UNROLL})"),
-        ));
+        return Err(OnnxError::UnsupportedType {
+            value: format!("{}: input 0 ({steps} steps)", ctx.label),
+            kind: "sequence too long to unroll",
+        });
     }
     Ok(())
 }
@@ -128,19 +128,20 @@ pub(crate) fn cast(ctx: &mut NodeCtx<'_, '_>, v: ValueId, to: DType, s: &str) ->
     }
 }
 
-/// The static dims of operand `x` (operand number `index`), or a `BadAttribute` error saying
-/// the composition needs them.
+/// The static dims of operand `x` (operand number `index`); a dynamic shape is a typed
+/// `UnsupportedType` (these compositions need static shapes).
 pub(crate) fn static_dims(
     ctx: &NodeCtx<'_, '_>,
     x: ValueId,
     index: usize,
 ) -> Result<Vec<usize>, OnnxError> {
-    ctx.ty(x).shape.as_static().ok_or_else(|| {
-        ctx.attrs.err(
-            &format!("input {index}"),
-            "this operator is imported for static input shapes only",
-        )
-    })
+    ctx.ty(x)
+        .shape
+        .as_static()
+        .ok_or_else(|| OnnxError::UnsupportedType {
+            value: format!("{}: {} input {index}", ctx.label, ctx.op_type),
+            kind: "tensor of dynamic shape (the composition needs static shapes)",
+        })
 }
 
 /// Refuses operands of a non-float dtype with a typed `UnsupportedDType` error.

@@ -3,7 +3,7 @@
 //! slices bound to its inputs, and the per-iteration outputs are stacked along their axes (in
 //! their direction). Opset 8's batched form (with `sequence_lens`) is not supported.
 
-use super::compose_kit::{MAX_UNROLL, as_output, concat, slice, static_dims, unsqueeze};
+use super::compose_kit::{as_output, check_unroll, concat, slice, static_dims, unsqueeze};
 use super::error::OnnxError;
 use super::import::NodeCtx;
 use tessera_ir::{Op, ValueId};
@@ -94,11 +94,12 @@ pub(crate) fn scan(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         axes.push(ax);
     }
     let length = length.unwrap_or(0);
-    if length == 0 || length > MAX_UNROLL {
-        return Err(a.err(
-            "num_scan_inputs",
-            format!("a scan of {length} iterations is not unrolled (1 to {MAX_UNROLL} are)"),
-        ));
+    check_unroll(ctx, length)?;
+    if length == 0 {
+        return Err(OnnxError::UnsupportedType {
+            value: format!("{}: Scan inputs", ctx.label),
+            kind: "empty scan (zero iterations)",
+        });
     }
     let mut state: Vec<ValueId> = states.to_vec();
     let mut stacked: Vec<Vec<ValueId>> = vec![Vec::with_capacity(length); k];

@@ -510,6 +510,30 @@ fn recurrent_structure_and_errors() {
     assert_eq!(bad_attr(bad(vec![ai("layout", 2)], &[1, 2, 2])), "layout");
     assert_eq!(bad_attr(bad(vec![], &[2, 2, 2])), "input 1");
     assert_eq!(bad_attr(bad(vec![af("clip", -1.0)], &[1, 2, 2])), "clip");
+    // A dynamic sequence length cannot be unrolled: a typed unsupported.
+    let mut x = vi("x", DataType::Float, &[4, 1, 3]);
+    if let Some(TypeValue::TensorType(t)) = x.r#type.as_mut().and_then(|t| t.value.as_mut())
+        && let Some(d) = t.shape.as_mut().and_then(|s| s.dim.first_mut())
+    {
+        d.value = Some(DimensionValue::DimParam("S".into()));
+    }
+    let dynamic = import(
+        &[("", 14)],
+        graph(
+            vec![node("RNN", "", &["x", "w", "r"], &["y"], vec![])],
+            vec![
+                x,
+                vi("w", DataType::Float, &[1, 2, 3]),
+                vi("r", DataType::Float, &[1, 2, 2]),
+            ],
+            vec![],
+            &["y"],
+        ),
+    );
+    assert!(
+        matches!(dynamic, Err(OnnxError::UnsupportedType { .. })),
+        "{dynamic:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
