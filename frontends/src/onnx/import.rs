@@ -3,6 +3,7 @@
 //! nodes through.
 
 use super::attrs::NodeAttrs;
+use super::compose_training::{is_preview_domain, map_preview_node};
 use super::error::OnnxError;
 use super::ops::map_node;
 use super::proto::{
@@ -400,38 +401,42 @@ impl<'m> Importer<'m> {
             node.overload.clone().unwrap_or_default(),
         );
         let start = self.graph.values.len();
-        let values = if let Some(f) = self.functions.get(&key).copied() {
-            self.inline_function(f, node, &label, inputs, outputs.len(), scope)?
-        } else if !domain.is_empty() {
-            return Err(OnnxError::UnsupportedOp {
-                node: label,
-                op_type,
-                opset: scope.opsets.get(&domain).copied().unwrap_or(0),
-                domain,
-            });
-        } else {
-            let opset =
-                scope
-                    .opsets
-                    .get("")
-                    .copied()
-                    .ok_or_else(|| OnnxError::UnsupportedOpset {
-                        domain: String::new(),
+        let values =
+            if let Some(f) = self.functions.get(&key).copied() {
+                self.inline_function(f, node, &label, inputs, outputs.len(), scope)?
+            } else if !domain.is_empty() && !is_preview_domain(&domain) {
+                return Err(OnnxError::UnsupportedOp {
+                    node: label,
+                    op_type,
+                    opset: scope.opsets.get(&domain).copied().unwrap_or(0),
+                    domain,
+                });
+            } else {
+                let opset = scope.opsets.get(&domain).copied().ok_or_else(|| {
+                    OnnxError::UnsupportedOpset {
+                        domain: domain.clone(),
                         version: 0,
-                    })?;
-            let mut ctx = NodeCtx {
-                imp: self,
-                label: &label,
-                name: node.name.clone().filter(|n| !n.is_empty()),
-                op_type: &op_type,
-                opset,
-                attrs: NodeAttrs::new(&node.attribute, &label, &op_type),
-                inputs,
-                num_outputs: outputs.len(),
-                declared_outputs: node.output.len(),
+                    }
+                })?;
+                let mut ctx = NodeCtx {
+                    imp: self,
+                    label: &label,
+                    name: node.name.clone().filter(|n| !n.is_empty()),
+                    op_type: &op_type,
+                    opset,
+                    attrs: NodeAttrs::new(&node.attribute, &label, &op_type),
+                    inputs,
+                    num_outputs: outputs.len(),
+                    declared_outputs: node.output.len(),
+                    opsets: &scope.opsets,
+                    outer: &scope.values,
+                };
+                if domain.is_empty() {
+                    map_node(&mut ctx)?
+                } else {
+                    map_preview_node(&mut ctx, &domain)?
+                }
             };
-            map_node(&mut ctx)?
-        };
         self.bind_outputs(scope, outputs, &values, start, &label)
     }
 
@@ -575,9 +580,13 @@ pub(crate) struct NodeCtx<'a, 'm> {
     pub(crate) num_outputs: usize,
     /// How many outputs the node lists, unused ones included (Split's count is semantic).
     pub(crate) declared_outputs: usize,
+    /// The opset version of each domain in effect (for subgraphs).
+    opsets: &'a HashMap<String, i64>,
+    /// The values visible where the node is (for subgraphs).
+    outer: &'a HashMap<String, Option<ValueId>>,
 }
 
-impl NodeCtx<'_, '_> {
+impl<'a> NodeCtx<'a, '_> {
     /// Operand `i`, when present.
     pub(crate) fn input(&self, i: usize) -> Option<ValueId> {
         self.inputs.get(i).copied().flatten()
@@ -746,6 +755,75 @@ impl NodeCtx<'_, '_> {
         }
         let out = tessera_ir::interp::eval_op(op, at, &tensors, num_outputs).ok()?;
         (out.len() == num_outputs).then_some(out)
+    }
+
+    /// The graph attribute `name`, when present.
+    pub(crate) fn graph_attr(&self, name: &str) -> Result<Option<&'a GraphProto>, OnnxError> {
+        match self.attrs.get(name) {
+            None => Ok(None),
+            Some(a) => {
+                a.g.as_deref()
+                    .map(Some)
+                    .ok_or_else(|| self.attrs.err(name, "expected a graph attribute"))
+            }
+        }
+    }
+
+    /// Imports subgraph `g` once (FlexAttention's modifiers, one iteration of an unrolled
+    /// Scan): its formal inputs bound to `inputs`, the enclosing graph's values visible, its
+    /// nodes labelled `<label>/<prefix>/...`; returns its outputs.
+    pub(crate) fn inline_graph(
+        &mut self,
+        g: &GraphProto,
+        inputs: &[ValueId],
+        prefix: &str,
+    ) -> Result<Vec<ValueId>, OnnxError> {
+        let formals: Vec<&str> = g
+            .input
+            .iter()
+            .map(|i| i.name.as_deref().unwrap_or(""))
+            .collect();
+        if formals.len() != inputs.len() {
+            return Err(self.attrs.err(
+                prefix,
+                format!(
+                    "the subgraph takes {} input(s), the operator binds {}",
+                    formals.len(),
+                    inputs.len()
+                ),
+            ));
+        }
+        let mut scope = Scope {
+            values: self.outer.clone(),
+            opsets: self.opsets.clone(),
+            prefix: format!("{}/{prefix}/", self.label),
+        };
+        for t in &g.initializer {
+            let n = t.name.clone().unwrap_or_default();
+            let tensor = tensor_from_proto(t, &n, self.imp.model_dir)?;
+            let v = self
+                .imp
+                .graph
+                .add_named_constant(Some(format!("{}{n}", scope.prefix)), tensor);
+            scope.values.insert(n, Some(v));
+        }
+        for (formal, &v) in formals.iter().zip(inputs) {
+            scope.values.insert(formal.to_string(), Some(v));
+        }
+        self.imp.import_nodes(&g.node, &mut scope)?;
+        g.output
+            .iter()
+            .map(|o| {
+                let name = o.name.as_deref().unwrap_or_default();
+                match scope.values.get(name) {
+                    Some(Some(v)) => Ok(*v),
+                    _ => Err(OnnxError::MissingValue {
+                        name: name.to_string(),
+                        node: format!("{}/{prefix}", self.label),
+                    }),
+                }
+            })
+            .collect()
     }
 
     /// Emits the node that yields the ONNX node's outputs (it keeps the node's name).

@@ -11,21 +11,33 @@
 //!
 //! - Domains: the default domain (`""` / `"ai.onnx"`), every operator from opset 7 on and the
 //!   operators unchanged since their version before that; model-local functions are inlined.
+//!   The preview domains `ai.onnx.preview.training` (Momentum, Adagrad, Adam) and
+//!   `ai.onnx.preview` (FlexAttention) are composed too (compose_training.rs).
 //!   Every other domain or operator is a typed [`OnnxError::UnsupportedOp`].
 //! - Operators without an IR variant but a short equivalent are composed of IR ops: Swish,
 //!   RMS/Lp/Group/MeanVariance normalization, LRN, Lp pooling, DepthToSpace/SpaceToDepth,
 //!   EyeLike, OneHot, Compress, CenterCropPad, the two loss operators, the integer
 //!   quantization operators, Attention, RotaryEmbedding, Upsample, and pre-13
-//!   Softmax/LogSoftmax/Hardmax.
+//!   Softmax/LogSoftmax/Hardmax (compose.rs); RNN/GRU/LSTM unrolled over the static sequence
+//!   length (compose_rnn.rs); LinearAttention, CausalConvWithState and FlexAttention
+//!   (compose_attention.rs); DynamicQuantizeLinear and the training optimizers
+//!   (compose_training.rs); Scan (opset 9+) unrolled over its static length, its body
+//!   imported once per iteration (compose_scan.rs). Subgraph attributes are imported inline
+//!   and see the enclosing graph's values.
 //! - Shape arithmetic is folded at import: `Shape`/`Size` of statically shaped values and small
 //!   ops whose operands are all small constants become constants, so shapes computed in the
 //!   model stay static for inference.
-//! - Not imported: control flow and subgraphs (If, Loop, Scan), sequence/map/optional values,
+//! - Not imported: control flow (If, Loop; opset-8 Scan), sequence/map/optional values,
 //!   sparse tensors, and element types without a Tessera dtype (strings, complex, float8,
 //!   float4, 2/4-bit integers).
 
 mod attrs;
 mod compose;
+mod compose_attention;
+mod compose_kit;
+mod compose_rnn;
+mod compose_scan;
+mod compose_training;
 mod error;
 mod import;
 mod ops;
@@ -34,6 +46,8 @@ mod tensor;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compose_seq;
 
 pub use error::OnnxError;
 pub use tensor::{onnx_dtype, tensor_from_proto};

@@ -441,6 +441,11 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         "DequantizeLinear" => compose::dequantize_linear(ctx),
         "NegativeLogLikelihoodLoss" => compose::negative_log_likelihood_loss(ctx),
         "SoftmaxCrossEntropyLoss" => compose::softmax_cross_entropy_loss(ctx),
+        "RNN" | "GRU" | "LSTM" => super::compose_rnn::recurrent(ctx),
+        "LinearAttention" => super::compose_attention::linear_attention(ctx),
+        "CausalConvWithState" => super::compose_attention::causal_conv_with_state(ctx),
+        "DynamicQuantizeLinear" => super::compose_training::dynamic_quantize_linear(ctx),
+        "Scan" => super::compose_scan::scan(ctx),
         _ => Err(unsupported(ctx)),
     }
 }
