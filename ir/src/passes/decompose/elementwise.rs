@@ -17,6 +17,13 @@ pub(super) fn rewrite(
 ) -> Result<Option<Vec<ValueId>>> {
     let v = match *op {
         Op::Variadic(kind) => variadic(em, kind, ins)?,
+        Op::Binary(B::Pow) => {
+            let (base, exp) = (operand(em, ins, 0)?, operand(em, ins, 1)?);
+            if em.dtype(base) == em.dtype(exp) {
+                return Ok(None);
+            }
+            pow_mixed(em, base, exp)?
+        }
         Op::Clip {} => clip(em, ins)?,
         Op::Shrink { bias, lambd } => shrink(em, operand(em, ins, 0)?, bias.into(), lambd.into())?,
         Op::IsInf {
@@ -33,6 +40,24 @@ pub(super) fn rewrite(
         _ => return Ok(None),
     };
     Ok(Some(vec![v]))
+}
+
+/// `Pow` whose exponent has another dtype than the base (kernels need equal operand types):
+/// with a float on either side, both operands go to f64, the power is taken there and the
+/// result is cast to the base's dtype (for an integer base, truncating and saturating — the
+/// interpreter's rule); with two integer dtypes, both go to i64, where wrapping powers agree
+/// with the base's own width (an unsigned exponent of 2^63 or more would wrap: not supported).
+fn pow_mixed(em: &mut Emitter, base: ValueId, exp: ValueId) -> Result<ValueId> {
+    let (bt, et) = (em.dtype(base), em.dtype(exp));
+    let wide = if bt.is_float() || et.is_float() {
+        DType::F64
+    } else {
+        DType::I64
+    };
+    let b = em.cast(base, wide)?;
+    let e = em.cast(exp, wide)?;
+    let p = em.bin(B::Pow, b, e)?;
+    em.cast(p, bt)
 }
 
 /// Min/Max/Sum/Mean as a chain of binary steps over the operands, left to right.

@@ -286,7 +286,9 @@ fn rewrite(
     ins: &[Option<ValueId>],
     tys: &[TensorType],
 ) -> Result<Option<Vec<ValueId>>> {
-    if is_primitive(op) {
+    // Kernels need equal operand types: a Pow whose exponent has another dtype is rewritten
+    // with casts although `pow` itself is a primitive.
+    if is_primitive(op) && !matches!(op, Op::Binary(crate::op::BinaryOp::Pow)) {
         return Ok(None);
     }
     if let Some(v) = elementwise::rewrite(em, op, ins)? {

@@ -1490,3 +1490,55 @@ fn max_pool_indices_skip_padding_ties() {
         );
     }
 }
+
+#[test]
+fn pow_with_mixed_dtypes() {
+    use crate::op::BinaryOp;
+    let pow = Op::Binary(BinaryOp::Pow);
+    // Float base, float exponent of another width; float base, integer exponent.
+    check(pow.clone(), &[f32d(&[2, 3]), f64d(&[3])], 1);
+    check(
+        pow.clone(),
+        &[
+            f32d(&[4]),
+            Const(Tensor::from_vec(&[4], vec![0i64, 1, 2, -3]).unwrap()),
+        ],
+        1,
+    );
+    // Integer base with a float exponent, and two integer dtypes (wrapping powers).
+    check(
+        pow.clone(),
+        &[
+            Const(Tensor::from_vec(&[3], vec![2i64, -3, 7]).unwrap()),
+            Const(Tensor::from_vec(&[3], vec![0.5f32, 2.0, 3.0]).unwrap()),
+        ],
+        1,
+    );
+    check(
+        pow.clone(),
+        &[
+            Const(Tensor::from_vec(&[3], vec![3i32, -3, 100_000]).unwrap()),
+            Const(Tensor::from_vec(&[3], vec![5u32, 3, 2]).unwrap()),
+        ],
+        1,
+    );
+    // Every pow left has operands of one dtype.
+    let g = single(&pow, &[f32d(&[2, 3]), f64d(&[3])], 1);
+    let d = decompose(&g).unwrap();
+    for (_, n) in d.graph.nodes.iter() {
+        if n.op == pow {
+            let dt: Vec<_> = n
+                .inputs
+                .iter()
+                .flatten()
+                .map(|&v| d.graph.value(v).ty.dtype)
+                .collect();
+            assert_eq!(dt[0], dt[1], "{dt:?}");
+        }
+    }
+    assert!(d.graph.nodes.len() > 1);
+    // Equal dtypes stay one primitive node.
+    let g = single(&pow, &[f32d(&[2]), f32d(&[2])], 1);
+    let d = decompose(&g).unwrap();
+    assert_eq!(d.graph.nodes.len(), 1);
+}
