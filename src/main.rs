@@ -1,5 +1,7 @@
 //! The `tessera` command-line tool: list backends, run graphs on `.npy` inputs.
 
+mod bench;
+mod compile;
 mod conformance;
 mod inspect;
 
@@ -38,6 +40,45 @@ enum Command {
         /// not valid in file names replaced by `_`.
         #[arg(long, short, default_value = "out")]
         output_dir: PathBuf,
+    },
+    /// Compile a model without running it and write what compilation makes of it: the fused
+    /// graph, the kernel IR of each kernel, or the code a target renders.
+    ///
+    /// Example: tessera compile model.onnx --target cpu --emit kir --out build/
+    Compile {
+        /// The model: `.onnx` or `.tir` (static input shapes).
+        model: PathBuf,
+        /// Target to schedule for: cpu, kernel-interp, gpu-generic.
+        #[arg(long, short, default_value = "cpu")]
+        target: String,
+        /// What to write.
+        #[arg(long, value_enum, default_value = "kir")]
+        emit: compile::Emit,
+        /// Output directory (created if missing).
+        #[arg(long, short, default_value = "build")]
+        out: PathBuf,
+    },
+    /// Benchmark a model: compile time, then the median latency of repeated runs.
+    ///
+    /// Inputs not given with --input are filled with seeded random values of their type.
+    Bench {
+        /// The model: `.onnx` or `.tir`.
+        model: PathBuf,
+        /// Backend to run on (see `tessera devices`).
+        #[arg(long, short, default_value = "auto")]
+        backend: String,
+        /// A graph input as NAME=FILE.npy; repeat for each input.
+        #[arg(long = "input", short, value_name = "NAME=FILE.npy")]
+        inputs: Vec<String>,
+        /// Untimed runs before measuring.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// Timed runs.
+        #[arg(long, default_value_t = 20)]
+        iters: usize,
+        /// Worker threads for CPU backends (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Describe a model: inputs, outputs, opsets, an operator histogram, and how each
     /// compiled-in backend handles each operator.
@@ -111,6 +152,33 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
             output_dir,
         } => run(&graph, &backend, &inputs, &output_dir),
         Command::Inspect { model } => inspect::inspect(&model),
+        Command::Compile {
+            model,
+            target,
+            emit,
+            out,
+        } => {
+            let graph = tessera::load_graph(&model)?;
+            for f in compile::emit(&graph, &target, emit, &out)? {
+                println!("wrote {f}");
+            }
+            Ok(())
+        }
+        Command::Bench {
+            model,
+            backend,
+            inputs,
+            warmup,
+            iters,
+            threads,
+        } => bench::bench(
+            &model,
+            &backend,
+            &parse_inputs(&inputs)?,
+            warmup,
+            iters,
+            threads,
+        ),
         Command::Conformance {
             suite: Suite::Onnx,
             onnx_data,
@@ -163,6 +231,7 @@ fn parse_inputs(specs: &[String]) -> Result<HashMap<String, tessera::Tensor>, Er
 
 fn run(graph: &Path, backend: &str, inputs: &[String], output_dir: &Path) -> Result<(), Error> {
     let g = tessera::load_graph(graph)?;
+    dump_if_asked(&g, backend)?;
     let inputs = parse_inputs(inputs)?;
     let outputs = tessera::run(&g, backend, &inputs)?;
     std::fs::create_dir_all(output_dir).map_err(|source| Error::Io {
@@ -186,5 +255,32 @@ fn run(graph: &Path, backend: &str, inputs: &[String], output_dir: &Path) -> Res
         })?;
         println!("{name}: {}{:?} -> {}", t.dtype(), t.shape(), path.display());
     }
+    Ok(())
+}
+
+/// With `TESSERA_DUMP=DIR`, writes the fused graph, kernel IR and (for cpu) Cranelift IR of the
+/// graph as `tessera compile` would, before running it on a compiled backend.
+fn dump_if_asked(graph: &tessera::Graph, backend: &str) -> Result<(), Error> {
+    let Some(dir) = std::env::var_os("TESSERA_DUMP") else {
+        return Ok(());
+    };
+    let name = match backend {
+        "auto" => tessera::registry().get("auto")?.name().to_string(),
+        b => b.to_string(),
+    };
+    let target = match name.as_str() {
+        "cpu" | "kernel-interp" => name,
+        _ => return Ok(()),
+    };
+    let dir = PathBuf::from(dir);
+    compile::emit(graph, &target, compile::Emit::FusionDot, &dir)?;
+    compile::emit(graph, &target, compile::Emit::Kir, &dir)?;
+    if target == "cpu" {
+        compile::emit(graph, &target, compile::Emit::Clif, &dir)?;
+    }
+    eprintln!(
+        "TESSERA_DUMP: wrote fusion, kernel IR and code to {}",
+        dir.display()
+    );
     Ok(())
 }

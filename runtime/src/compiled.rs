@@ -16,7 +16,6 @@
 use crate::backend::{Availability, Backend, Executable, NamedTensors, OpSupport};
 use crate::cache::KernelCache;
 use crate::error::RuntimeError;
-use crate::lower::lower;
 use crate::placement::Placement;
 use crate::prepared::{CompileStats, Prepared};
 use crate::target::{Device, Target};
@@ -218,13 +217,48 @@ fn prepare(
     device: &Arc<dyn Device>,
     options: &CompileOptions,
 ) -> Result<Prepared, RuntimeError> {
+    match lower_graph(graph, target.desc())? {
+        Lowered::Interpreted(g) => Ok(Prepared::interpreted(g, Arc::clone(device))),
+        Lowered::Planned { plan, .. } => {
+            Prepared::new(plan, target, Arc::clone(device), options.cache())
+        }
+    }
+}
+
+/// What the target-independent half of compilation makes of a graph.
+#[derive(Debug)]
+pub enum Lowered {
+    /// Shapes still depend on data after simplification: the graph runs on the interpreter.
+    Interpreted(Graph),
+    /// The decomposed, simplified graph, its fusion groups and the scheduled plan.
+    Planned {
+        /// The graph the plan was made from (primitives and host nodes).
+        graph: Graph,
+        /// Its fusion groups.
+        fused: tessera_ir::fusion::Fused,
+        /// The plan: kernels and host steps.
+        plan: tessera_ir::plan::Plan,
+    },
+}
+
+/// simplify → decompose → simplify → fuse → schedule for `desc`: every step of compilation
+/// before a target renders kernels. `tessera compile --emit ...` shows its products.
+pub fn lower_graph(
+    graph: &Graph,
+    desc: &tessera_ir::target::TargetDesc,
+) -> Result<Lowered, RuntimeError> {
     let decomposed = decompose(&simplify(graph)?)?;
     let g = simplify(&decomposed.graph)?;
     if g.values.iter().any(|(_, v)| !v.ty.shape.is_static()) {
-        return Ok(Prepared::interpreted(g, Arc::clone(device)));
+        return Ok(Lowered::Interpreted(g));
     }
-    let plan = lower(&g, target.desc())?;
-    Prepared::new(plan, target, Arc::clone(device), options.cache())
+    let fused = tessera_ir::fusion::fuse(&g)?;
+    let plan = tessera_ir::schedule::plan(&g, &fused, desc)?;
+    Ok(Lowered::Planned {
+        graph: g,
+        fused,
+        plan,
+    })
 }
 
 impl CompiledGraph {

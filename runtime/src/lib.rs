@@ -29,7 +29,8 @@ mod tests;
 pub use backend::{Availability, Backend, Executable, NamedTensors, OpSupport};
 pub use cache::{CacheStats, KernelCache};
 pub use compiled::{
-    CompileOptions, CompiledBackend, CompiledGraph, UnavailableBackend, compile_graph,
+    CompileOptions, CompiledBackend, CompiledGraph, Lowered, UnavailableBackend, compile_graph,
+    lower_graph,
 };
 pub use error::RuntimeError;
 pub use interp_device::{InterpDevice, InterpTarget, KERNEL_INTERP, kernel_interp_backend};

@@ -1,23 +1,11 @@
-//! From a decomposed graph to a [`Plan`]: the shared fusion pass and scheduler
-//! ([`tessera_ir::fusion::fuse`], [`tessera_ir::schedule::plan`]) turn primitives into kernels
-//! and composites they cannot express into host steps. [`host_plan`] is the plan that places
-//! every node on the host: a baseline for tests and for checking the runtime on its own.
+//! [`host_plan`]: the plan that places every node of a graph on the host — a baseline for tests
+//! and for checking the runtime on its own. (The real lowering, fusion and scheduling, is
+//! [`crate::compiled::lower_graph`].)
 
 use crate::error::RuntimeError;
 use std::collections::HashMap;
-use tessera_ir::fusion::fuse;
 use tessera_ir::graph::{Graph, ValueDef, ValueId};
 use tessera_ir::plan::{BufferId, BufferKind, HostStep, Plan, PlanBuffer, Step};
-use tessera_ir::schedule::plan;
-use tessera_ir::target::TargetDesc;
-
-/// Lowers a decomposed graph (all shapes static) for a target: fusion, then scheduling.
-/// The nodes that are no primitive (the decomposition's host nodes) become host steps; fusion
-/// recognizes them itself.
-pub fn lower(graph: &Graph, desc: &TargetDesc) -> Result<Plan, RuntimeError> {
-    let fused = fuse(graph)?;
-    Ok(plan(graph, &fused, desc)?)
-}
 
 /// A plan that runs every node of `graph` on the host, in graph order: one buffer per graph
 /// input, per constant that is read, and per node output. Every value must have a static shape
