@@ -341,3 +341,118 @@ fn runs_and_inspects_an_onnx_model() {
     let err = fails(&["run", m, "--input", &format!("x={x}")]);
     assert!(err.contains("m.onnx"), "{err}");
 }
+
+#[test]
+fn compile_emits_kernel_ir_cranelift_and_fusion_graph() {
+    let d = tmp();
+    let out = d.path().to_str().unwrap();
+    let o = tessera(&[
+        "compile",
+        "examples/mlp.tir",
+        "--target",
+        "cpu",
+        "--emit",
+        "kir",
+        "--out",
+        out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan = std::fs::read_to_string(d.path().join("plan.txt")).unwrap();
+    assert!(plan.contains("kernel"), "{plan}");
+    let kir: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "kir"))
+        .collect();
+    assert!(!kir.is_empty());
+    // Every written kernel parses and verifies as kernel IR.
+    for k in &kir {
+        let text = std::fs::read_to_string(k.path()).unwrap();
+        let kernel = tessera_ir::kernel::parse_kernel(&text).unwrap();
+        tessera_ir::kernel::verify_kernel(&kernel).unwrap();
+    }
+    let o = tessera(&[
+        "compile",
+        "examples/mlp.tir",
+        "--emit",
+        "clif",
+        "--out",
+        out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tessera(&[
+        "compile",
+        "examples/mlp.tir",
+        "--emit",
+        "fusion-dot",
+        "--out",
+        out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dot = std::fs::read_to_string(d.path().join("fusion.dot")).unwrap();
+    assert!(
+        dot.starts_with("digraph") && dot.contains("matmul"),
+        "{dot}"
+    );
+    let err = fails(&[
+        "compile",
+        "examples/mlp.tir",
+        "--target",
+        "tpu",
+        "--out",
+        out,
+    ]);
+    assert!(err.contains("unknown target `tpu`"), "{err}");
+}
+
+#[test]
+fn dump_env_writes_kernels_during_run() {
+    let d = tmp();
+    let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "run",
+            "examples/mlp.tir",
+            "--backend",
+            "cpu",
+            "--input",
+            "x=examples/mlp_x.npy",
+            "--output-dir",
+        ])
+        .arg(d.path().join("out"))
+        .env("TESSERA_DUMP", d.path().join("dump"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(d.path().join("dump/fusion.dot").is_file());
+    assert!(d.path().join("dump/plan.txt").is_file());
+}
+
+#[test]
+fn bench_reports_compile_time_and_median_latency() {
+    let o = tessera(&[
+        "bench",
+        "examples/mlp.tir",
+        "--backend",
+        "reference",
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("compile") && out.contains("median"), "{out}");
+}
+
+#[test]
+fn conformance_without_data_says_where_to_get_it() {
+    let d = tmp();
+    let err = fails(&[
+        "conformance",
+        "--onnx-data",
+        d.path().join("nothing").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(err.contains("nothing"), "{err}");
+}
