@@ -516,6 +516,19 @@ define_ops! {
     /// (broadcast) or negative (reversal); every element read must be in range. Sliding windows
     /// (convolution, pooling), diagonals and flips are views of this kind.
     AsStrided "as_strided" { shape: Vec<i64>, strides: Vec<i64>, offset: i64 = 0 },
+    /// Inputs `(x, axis)`: the running product of `x` along `axis` (a scalar integer operand);
+    /// `exclusive` leaves each element out of its own product, `reverse` runs from the end.
+    CumProd "cum_prod" { exclusive: bool = false, reverse: bool = false },
+    /// The bits of each element of `x` reinterpreted as dtype `to` of the same byte width.
+    BitCast "bit_cast" { to: DType },
+    /// The determinant of each square matrix in the last two axes of `X` (`[.., M, M]` → `[..]`).
+    Det "det" {},
+    /// Inputs `(input, dft_length?, axis?)`: the discrete Fourier transform of `input`
+    /// (`[.., 1]` real or `[.., 2]` complex; the last axis holds the real and imaginary parts)
+    /// along `axis` (a scalar integer operand, default -2; it may not name the last axis).
+    /// `dft_length` pads or truncates the signal; `onesided` keeps `n/2 + 1` frequencies;
+    /// `inverse` computes the inverse transform (scaled by `1/n`). Output `[.., 2]`.
+    Dft "dft" { inverse: bool = false, onesided: bool = false },
 }
 
 #[cfg(test)]

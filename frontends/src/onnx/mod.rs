@@ -26,6 +26,7 @@
 
 mod attrs;
 mod compose;
+mod compose_vision;
 mod error;
 mod import;
 mod ops;

@@ -441,7 +441,7 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         "DequantizeLinear" => compose::dequantize_linear(ctx),
         "NegativeLogLikelihoodLoss" => compose::negative_log_likelihood_loss(ctx),
         "SoftmaxCrossEntropyLoss" => compose::softmax_cross_entropy_loss(ctx),
-        _ => Err(unsupported(ctx)),
+        _ => super::compose_vision::map(ctx).unwrap_or_else(|| Err(unsupported(ctx))),
     }
 }
 

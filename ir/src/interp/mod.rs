@@ -11,6 +11,7 @@ pub mod movement;
 pub mod reduce;
 pub mod resize;
 pub mod rounding;
+pub mod signal;
 pub mod values;
 
 use crate::error::{At, IrError, Result};
@@ -88,6 +89,9 @@ pub fn eval_op(
         | Op::Dropout { .. }
         | Op::NonZero {}
         | Op::AsStrided { .. } => movement::eval(op, at, inputs, num_outputs)?,
+        Op::CumProd { .. } | Op::BitCast { .. } | Op::Det {} | Op::Dft { .. } => {
+            signal::eval(op, at, inputs)?
+        }
     };
     if out.len() < num_outputs {
         return Err(IrError::Arity {

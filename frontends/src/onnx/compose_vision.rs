@@ -1,0 +1,160 @@
+//! Signal and vision operators: CumProd, BitCast, Det and DFT map to their IR ops; the window
+//! functions (HannWindow, HammingWindow, BlackmanWindow) are composed of `Range`, `Cast`,
+//! `Cos` and arithmetic.
+
+use super::error::OnnxError;
+use super::import::NodeCtx;
+use super::ops::{emit1, scalar_tensor};
+use super::tensor::dtype_of;
+use tessera_ir::{BinaryOp, DType, Op, UnaryOp, ValueId};
+
+type Outs = Result<Vec<ValueId>, OnnxError>;
+
+/// Maps the operators of this file; `None` for any other `op_type`.
+pub(crate) fn map(ctx: &mut NodeCtx<'_, '_>) -> Option<Outs> {
+    Some(match ctx.op_type {
+        "CumProd" => cumprod(ctx),
+        "BitCast" => bitcast(ctx),
+        "Det" => single(ctx, Op::Det {}, 1, 1),
+        "DFT" => dft(ctx),
+        "HannWindow" => window(ctx, [0.5, 0.5, 0.0]),
+        "HammingWindow" => window(ctx, [25.0 / 46.0, 21.0 / 46.0, 0.0]),
+        "BlackmanWindow" => window(ctx, [0.42, 0.5, 0.08]),
+        _ => return None,
+    })
+}
+
+/// Checks `required..=max` operands and emits `op` on them.
+fn single(ctx: &mut NodeCtx<'_, '_>, op: Op, required: usize, max: usize) -> Outs {
+    if ctx.inputs.len() > max {
+        return Err(ctx.attrs.err(
+            "inputs",
+            format!(
+                "the operator takes at most {max} operand(s), the node has {}",
+                ctx.inputs.len()
+            ),
+        ));
+    }
+    for i in 0..required {
+        ctx.required(i)?;
+    }
+    let mut inputs = ctx.inputs.clone();
+    while inputs.last() == Some(&None) {
+        inputs.pop();
+    }
+    emit1(ctx, op, inputs)
+}
+
+/// CumProd (opset 26): `(x, axis)`.
+fn cumprod(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let op = Op::CumProd {
+        exclusive: ctx.attrs.bool_or("exclusive", false)?,
+        reverse: ctx.attrs.bool_or("reverse", false)?,
+    };
+    single(ctx, op, 2, 2)
+}
+
+/// BitCast (opset 26): the `to` dtype must exist in Tessera and have the input's width.
+fn bitcast(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let code = ctx
+        .attrs
+        .int("to")?
+        .ok_or_else(|| ctx.attrs.err("to", "required"))?;
+    let to = dtype_of(
+        i32::try_from(code).unwrap_or(-1),
+        &format!("{}: BitCast `to`", ctx.label),
+    )?;
+    single(ctx, Op::BitCast { to }, 1, 1)
+}
+
+/// DFT: opset 17/19 take `axis` as an attribute (default 1), opset 20 as the optional third
+/// operand (default -2).
+fn dft(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let op = Op::Dft {
+        inverse: ctx.attrs.bool_or("inverse", false)?,
+        onesided: ctx.attrs.bool_or("onesided", false)?,
+    };
+    if ctx.opset >= 20 {
+        return single(ctx, op, 1, 3);
+    }
+    if ctx.inputs.len() > 2 {
+        return Err(ctx
+            .attrs
+            .err("inputs", "DFT before opset 20 takes at most 2 operands"));
+    }
+    let x = ctx.required(0)?;
+    let len = ctx.input(1);
+    let axis = ctx.attrs.int_or("axis", 1)?;
+    let axis = ctx.constant(tessera_ir::Tensor::scalar(axis));
+    emit1(ctx, op, vec![Some(x), len, Some(axis)])
+}
+
+/// A cosine-sum window `a0 - a1 cos(2 pi n / N) + a2 cos(4 pi n / N)` for `n` in `0..size`,
+/// where `N` is `size` (periodic) or `size - 1` (symmetric); computed in f64, then cast to
+/// `output_datatype` (default float).
+fn window(ctx: &mut NodeCtx<'_, '_>, a: [f64; 3]) -> Outs {
+    if ctx.inputs.len() > 1 {
+        return Err(ctx.attrs.err("inputs", "the operator takes 1 operand"));
+    }
+    let size = ctx.required(0)?;
+    let code = ctx.attrs.int_or("output_datatype", 1)?;
+    let out = dtype_of(
+        i32::try_from(code).unwrap_or(-1),
+        &format!("{}: `output_datatype`", ctx.label),
+    )?;
+    let periodic = ctx.attrs.bool_or("periodic", true)?;
+    let sd = ctx.ty(size).dtype;
+    let sdims = ctx.ty(size).shape.rank();
+    if !sd.is_int() || sdims != 0 {
+        return Err(ctx.attrs.err(
+            "input 0",
+            format!("size must be an integer scalar, got {}", ctx.ty(size)),
+        ));
+    }
+    let zero = ctx.constant(scalar_tensor(sd, 0.0));
+    let one = ctx.constant(scalar_tensor(sd, 1.0));
+    let n = ctx.emit_aux(Op::Range {}, vec![Some(zero), Some(size), Some(one)], "n")?;
+    let nf = cast(ctx, n, DType::F64, "n_f64")?;
+    let sf = cast(ctx, size, DType::F64, "size_f64")?;
+    let denom = if periodic {
+        sf
+    } else {
+        let c1 = f64_scalar(ctx, 1.0);
+        bin(ctx, BinaryOp::Sub, sf, c1, "size_minus_1")?
+    };
+    let two_pi = f64_scalar(ctx, 2.0 * std::f64::consts::PI);
+    let scaled = bin(ctx, BinaryOp::Mul, nf, two_pi, "two_pi_n")?;
+    let theta = bin(ctx, BinaryOp::Div, scaled, denom, "theta")?;
+    let cos1 = ctx.emit_aux(Op::Unary(UnaryOp::Cos), vec![Some(theta)], "cos_theta")?;
+    let a0 = f64_scalar(ctx, a[0]);
+    let a1 = f64_scalar(ctx, a[1]);
+    let t1 = bin(ctx, BinaryOp::Mul, cos1, a1, "term1")?;
+    let mut w = bin(ctx, BinaryOp::Sub, a0, t1, "w1")?;
+    if a[2] != 0.0 {
+        let two = f64_scalar(ctx, 2.0);
+        let theta2 = bin(ctx, BinaryOp::Mul, theta, two, "theta2")?;
+        let cos2 = ctx.emit_aux(Op::Unary(UnaryOp::Cos), vec![Some(theta2)], "cos_theta2")?;
+        let a2 = f64_scalar(ctx, a[2]);
+        let t2 = bin(ctx, BinaryOp::Mul, cos2, a2, "term2")?;
+        w = bin(ctx, BinaryOp::Add, w, t2, "w2")?;
+    }
+    emit1(ctx, Op::Cast { to: out }, vec![Some(w)])
+}
+
+fn f64_scalar(ctx: &mut NodeCtx<'_, '_>, v: f64) -> ValueId {
+    ctx.constant(tessera_ir::Tensor::scalar(v))
+}
+
+fn cast(ctx: &mut NodeCtx<'_, '_>, x: ValueId, to: DType, s: &str) -> Result<ValueId, OnnxError> {
+    ctx.emit_aux(Op::Cast { to }, vec![Some(x)], s)
+}
+
+fn bin(
+    ctx: &mut NodeCtx<'_, '_>,
+    op: BinaryOp,
+    a: ValueId,
+    b: ValueId,
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    ctx.emit_aux(Op::Binary(op), vec![Some(a), Some(b)], s)
+}

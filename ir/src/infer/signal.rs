@@ -1,0 +1,242 @@
+//! Inference for CumProd, BitCast, Det and DFT.
+
+use super::{ANY, Ctx, FLOAT, INDEX, NUMERIC, ty};
+use crate::error::{IrError, Result};
+use crate::graph::TensorType;
+use crate::op::Op;
+use crate::shape::{Dim, Shape, normalize_axis};
+
+/// Output types of one of this file's operators, or `None` for any other operator.
+pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Option<Vec<TensorType>>> {
+    let out = match op {
+        Op::CumProd { .. } => cumprod(cx)?,
+        Op::BitCast { to } => bitcast(cx, *to)?,
+        Op::Det {} => det(cx)?,
+        Op::Dft { inverse, onesided } => dft(cx, *inverse, *onesided)?,
+        _ => return Ok(None),
+    };
+    Ok(Some(out))
+}
+
+/// A constant scalar operand `i` (one value), or `None` when it is not constant.
+fn const_scalar(cx: &Ctx<'_, '_>, i: usize, what: &str) -> Result<Option<i64>> {
+    cx.scalar_like(i, what)?;
+    Ok(cx.const_ints(i)?.and_then(|v| v.first().copied()))
+}
+
+/// `(x, axis)` → the shape and dtype of `x`.
+fn cumprod(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
+    cx.simple(2, 2)?;
+    let d = cx.dtype(0, NUMERIC)?;
+    cx.dtype(1, INDEX)?;
+    let x = cx.shape(0)?;
+    if let Some(a) = const_scalar(cx, 1, "axis")?
+        && normalize_axis(a, x.rank()).is_none()
+    {
+        return Err(cx.shape_err(format!("axis {a} is out of range for rank {}", x.rank())));
+    }
+    Ok(vec![ty(d, x.clone())])
+}
+
+/// `x` → the same shape as dtype `to`, which must have `x`'s byte width.
+fn bitcast(cx: &Ctx<'_, '_>, to: crate::dtype::DType) -> Result<Vec<TensorType>> {
+    cx.simple(1, 1)?;
+    let d = cx.dtype(0, ANY)?;
+    if d.size_bytes() != to.size_bytes() {
+        return Err(IrError::Unsupported {
+            at: cx.at.clone(),
+            dtype: d,
+            detail: Some(format!(
+                "BitCast needs dtypes of one width; {d} is {} bytes, {to} is {}",
+                d.size_bytes(),
+                to.size_bytes()
+            )),
+        });
+    }
+    Ok(vec![ty(to, cx.shape(0)?.clone())])
+}
+
+/// `X [.., M, M]` → `[..]`.
+fn det(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
+    cx.simple(1, 1)?;
+    let d = cx.dtype(0, FLOAT)?;
+    let x = cx.shape(0)?;
+    let r = x.rank();
+    if r < 2 {
+        return Err(cx.shape_err("Det needs an input of rank 2 or more"));
+    }
+    if let (Some(a), Some(b)) = (x.0[r - 2].as_static(), x.0[r - 1].as_static())
+        && a != b
+    {
+        return Err(cx.shape_err(format!("Det needs square matrices, got {a}x{b}")));
+    }
+    Ok(vec![ty(d, Shape(x.0[..r - 2].to_vec()))])
+}
+
+/// `(input [.., 1|2], dft_length?, axis?)` → `[..]` with the transformed axis resized and a
+/// trailing 2 (1 for a one-sided inverse).
+fn dft(cx: &Ctx<'_, '_>, inverse: bool, onesided: bool) -> Result<Vec<TensorType>> {
+    cx.simple(1, 3)?;
+    let d = cx.dtype(0, FLOAT)?;
+    let x = cx.shape(0)?;
+    let r = x.rank();
+    let parts = x.0.last().and_then(Dim::as_static);
+    if r < 2 || parts.is_some_and(|p| p != 1 && p != 2) {
+        return Err(cx.shape_err("DFT input must have rank 2 or more and end in an axis of 1 or 2"));
+    }
+    let mut len = None;
+    if cx.opt(1).is_some() {
+        cx.dtype(1, INDEX)?;
+        len = const_scalar(cx, 1, "dft_length")?;
+        if let Some(n) = len
+            && n <= 0
+        {
+            return Err(cx.shape_err(format!("dft_length must be positive, got {n}")));
+        }
+    }
+    let axis = if cx.opt(2).is_some() {
+        cx.dtype(2, INDEX)?;
+        const_scalar(cx, 2, "axis")?
+    } else {
+        Some(-2)
+    };
+    let mut out = x.0.clone();
+    out[r - 1] = Dim::Static(if inverse && onesided { 1 } else { 2 });
+    let Some(axis) = axis else {
+        // The transformed axis is unknown: every dim but the last may change.
+        for (k, dim) in out.iter_mut().enumerate().take(r - 1) {
+            *dim = cx.sym(0, k);
+        }
+        return Ok(vec![ty(d, Shape(out))]);
+    };
+    let ax = match normalize_axis(axis, r) {
+        Some(a) if a + 1 < r => a,
+        _ => {
+            return Err(cx.shape_err(format!(
+                "DFT axis {axis} must name an axis of rank {r} other than the last"
+            )));
+        }
+    };
+    let m = x.0[ax].as_static();
+    let n = match (len, inverse && onesided) {
+        (Some(n), _) => Some(n as usize),
+        (None, true) => m.map(|m| 2 * m.saturating_sub(1)),
+        (None, false) => m,
+    };
+    out[ax] = match n {
+        Some(n) if !inverse && onesided => Dim::Static(n / 2 + 1),
+        Some(n) => Dim::Static(n),
+        None => cx.sym(0, ax),
+    };
+    Ok(vec![ty(d, Shape(out))])
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dtype::DType;
+    use crate::error::{At, IrError};
+    use crate::graph::TensorType;
+    use crate::infer::{Operand, infer_op};
+    use crate::op::Op;
+    use crate::shape::{Dim, Shape};
+    use crate::tensor::Tensor;
+
+    fn tt(d: DType, dims: &[usize]) -> TensorType {
+        TensorType {
+            dtype: d,
+            shape: Shape(dims.iter().map(|&n| Dim::Static(n)).collect()),
+        }
+    }
+
+    fn run(
+        op: Op,
+        inputs: &[Option<(TensorType, Option<Tensor>)>],
+    ) -> crate::error::Result<Vec<TensorType>> {
+        let at = At {
+            node: "n".into(),
+            op: op.name(),
+        };
+        let ops: Vec<Option<Operand<'_>>> = inputs
+            .iter()
+            .map(|i| {
+                i.as_ref().map(|(t, v)| Operand {
+                    ty: t,
+                    value: v.as_ref(),
+                })
+            })
+            .collect();
+        infer_op(&op, &at, &ops, 1)
+    }
+
+    fn scalar_i64(v: i64) -> Option<(TensorType, Option<Tensor>)> {
+        Some((tt(DType::I64, &[]), Some(Tensor::scalar(v))))
+    }
+
+    #[test]
+    fn cumprod_types() {
+        let op = Op::CumProd {
+            exclusive: true,
+            reverse: false,
+        };
+        let x = Some((tt(DType::I32, &[2, 3]), None));
+        let out = run(op.clone(), &[x.clone(), scalar_i64(-1)]).unwrap();
+        assert_eq!(out, vec![tt(DType::I32, &[2, 3])]);
+        let bad = run(op.clone(), &[x.clone(), scalar_i64(2)]);
+        assert!(matches!(bad, Err(IrError::InputShape { .. })), "{bad:?}");
+        let b = Some((tt(DType::Bool, &[2]), None));
+        assert!(matches!(
+            run(op.clone(), &[b, scalar_i64(0)]),
+            Err(IrError::InputDType { .. })
+        ));
+        let runtime_axis = Some((tt(DType::I32, &[]), None));
+        assert!(run(op, &[x, runtime_axis]).is_ok());
+    }
+
+    #[test]
+    fn bitcast_types() {
+        let x = Some((tt(DType::F32, &[4]), None));
+        let out = run(Op::BitCast { to: DType::U32 }, std::slice::from_ref(&x)).unwrap();
+        assert_eq!(out, vec![tt(DType::U32, &[4])]);
+        let r = run(Op::BitCast { to: DType::F16 }, &[x]);
+        assert!(matches!(r, Err(IrError::Unsupported { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn det_types() {
+        let out = run(Op::Det {}, &[Some((tt(DType::F32, &[5, 3, 3]), None))]).unwrap();
+        assert_eq!(out, vec![tt(DType::F32, &[5])]);
+        let out = run(Op::Det {}, &[Some((tt(DType::F64, &[2, 2]), None))]).unwrap();
+        assert_eq!(out, vec![tt(DType::F64, &[])]);
+        assert!(run(Op::Det {}, &[Some((tt(DType::F32, &[2, 3]), None))]).is_err());
+        assert!(run(Op::Det {}, &[Some((tt(DType::F32, &[2]), None))]).is_err());
+        assert!(run(Op::Det {}, &[Some((tt(DType::I32, &[2, 2]), None))]).is_err());
+    }
+
+    #[test]
+    fn dft_types() {
+        let dft = |inverse, onesided| Op::Dft { inverse, onesided };
+        let x = Some((tt(DType::F32, &[1, 10, 7, 1]), None));
+        let out = run(dft(false, false), std::slice::from_ref(&x)).unwrap();
+        assert_eq!(out, vec![tt(DType::F32, &[1, 10, 7, 2])]);
+        let out = run(dft(false, true), &[x.clone(), None, scalar_i64(1)]).unwrap();
+        assert_eq!(out, vec![tt(DType::F32, &[1, 6, 7, 2])]);
+        let out = run(
+            dft(false, false),
+            &[x.clone(), scalar_i64(4), scalar_i64(-3)],
+        )
+        .unwrap();
+        assert_eq!(out, vec![tt(DType::F32, &[1, 4, 7, 2])]);
+        let c = Some((tt(DType::F32, &[6, 3, 2]), None));
+        let out = run(dft(true, true), &[c.clone(), None, scalar_i64(0)]).unwrap();
+        assert_eq!(out, vec![tt(DType::F32, &[10, 3, 1])]);
+        // A runtime axis leaves the leading dims symbolic.
+        let axis = Some((tt(DType::I64, &[]), None));
+        let out = run(dft(false, false), &[c.clone(), None, axis]).unwrap();
+        assert!(matches!(out[0].shape.0[0], Dim::Symbolic(_)));
+        assert_eq!(out[0].shape.0[2], Dim::Static(2));
+        assert!(run(dft(false, false), &[c.clone(), None, scalar_i64(-1)]).is_err());
+        assert!(run(dft(false, false), &[c.clone(), scalar_i64(0)]).is_err());
+        let bad = Some((tt(DType::F32, &[4, 3]), None));
+        assert!(run(dft(false, false), &[bad]).is_err());
+    }
+}
