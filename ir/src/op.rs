@@ -529,6 +529,15 @@ define_ops! {
     /// `dft_length` pads or truncates the signal; `onesided` keeps `n/2 + 1` frequencies;
     /// `inverse` computes the inverse transform (scaled by `1/n`). Output `[.., 2]`.
     Dft "dft" { inverse: bool = false, onesided: bool = false },
+    /// Inputs `(X [N, C, D1..Dk], grid [N, H1..Hk, k])`: samples `X` at the normalized
+    /// coordinates of `grid` (last axis `(x, y, ..)`, innermost spatial axis first) by `mode`
+    /// (`linear`, `nearest` or `cubic`), with `padding_mode` (`zeros`, `border` or
+    /// `reflection`) outside; output `[N, C, H1..Hk]`.
+    GridSample "grid_sample" {
+        align_corners: bool = false,
+        mode: String = String::from("linear"),
+        padding_mode: String = String::from("zeros"),
+    },
 }
 
 #[cfg(test)]

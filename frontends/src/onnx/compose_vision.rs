@@ -1,6 +1,6 @@
-//! Signal and vision operators: CumProd, BitCast, Det and DFT map to their IR ops; the window
-//! functions (HannWindow, HammingWindow, BlackmanWindow) are composed of `Range`, `Cast`,
-//! `Cos` and arithmetic.
+//! Signal and vision operators: CumProd, BitCast, Det, DFT and GridSample map to their IR ops;
+//! the window functions (HannWindow, HammingWindow, BlackmanWindow) are composed of `Range`,
+//! `Cast`, `Cos` and arithmetic, and AffineGrid of `Range`, `Concat` and `MatMul`.
 
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -17,6 +17,8 @@ pub(crate) fn map(ctx: &mut NodeCtx<'_, '_>) -> Option<Outs> {
         "BitCast" => bitcast(ctx),
         "Det" => single(ctx, Op::Det {}, 1, 1),
         "DFT" => dft(ctx),
+        "GridSample" => grid_sample(ctx),
+        "AffineGrid" => affine_grid(ctx),
         "HannWindow" => window(ctx, [0.5, 0.5, 0.0]),
         "HammingWindow" => window(ctx, [25.0 / 46.0, 21.0 / 46.0, 0.0]),
         "BlackmanWindow" => window(ctx, [0.42, 0.5, 0.08]),
@@ -87,6 +89,142 @@ fn dft(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let axis = ctx.attrs.int_or("axis", 1)?;
     let axis = ctx.constant(tessera_ir::Tensor::scalar(axis));
     emit1(ctx, op, vec![Some(x), len, Some(axis)])
+}
+
+/// GridSample: opset 16's `bilinear`/`bicubic` are opset 20's `linear`/`cubic`.
+fn grid_sample(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let default = if ctx.opset >= 20 {
+        "linear"
+    } else {
+        "bilinear"
+    };
+    let mode = match ctx.attrs.string_or("mode", default)?.as_str() {
+        "bilinear" if ctx.opset < 20 => "linear".to_string(),
+        "bicubic" if ctx.opset < 20 => "cubic".to_string(),
+        "linear" | "cubic" if ctx.opset < 20 => {
+            return Err(ctx
+                .attrs
+                .err("mode", "before opset 20 use bilinear or bicubic"));
+        }
+        m => m.to_string(),
+    };
+    let op = Op::GridSample {
+        align_corners: ctx.attrs.bool_or("align_corners", false)?,
+        mode,
+        padding_mode: ctx.attrs.string_or("padding_mode", "zeros")?,
+    };
+    single(ctx, op, 2, 2)
+}
+
+/// AffineGrid (opset 20): `theta [N, k, k + 1]` applied to the homogeneous positions of a
+/// `size = [N, C, (D,) H, W]` grid evenly spaced in `[-1, 1]`; output `[N, (D,) H, W, k]`.
+/// Positions are computed in f64, the result is cast to theta's dtype.
+fn affine_grid(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    if ctx.inputs.len() > 2 {
+        return Err(ctx.attrs.err("inputs", "the operator takes 2 operands"));
+    }
+    let (theta, size) = (ctx.required(0)?, ctx.required(1)?);
+    let align = ctx.attrs.bool_or("align_corners", false)?;
+    let dtype = ctx.ty(theta).dtype;
+    let k = match ctx.ty(size).shape.as_static().as_deref() {
+        Some([4]) => 2usize,
+        Some([5]) => 3,
+        _ => {
+            return Err(ctx.attrs.err(
+                "input 1",
+                format!("size must have 4 or 5 elements, got {}", ctx.ty(size)),
+            ));
+        }
+    };
+    // One coordinate vector per spatial axis (outermost first), each broadcast to the grid.
+    let mut coords = Vec::with_capacity(k);
+    for d in 0..k {
+        let v = axis_positions(ctx, size, 2 + d as i64, align)?;
+        let mut shape = vec![1i64; k + 1];
+        shape[d] = -1;
+        let shape = ctx.const_i64(&shape)?;
+        let r = ctx.emit_aux(
+            Op::Reshape { allowzero: false },
+            vec![Some(v), Some(shape)],
+            &format!("axis{d}_column"),
+        )?;
+        coords.push(r);
+    }
+    // Broadcast every coordinate to the full grid by adding zeros of the other axes.
+    let zero = f64_scalar(ctx, 0.0);
+    let mut full = coords[0];
+    for (d, &c) in coords.iter().enumerate().skip(1) {
+        let z = bin(ctx, BinaryOp::Mul, c, zero, &format!("axis{d}_zeros"))?;
+        full = bin(ctx, BinaryOp::Add, full, z, &format!("axis{d}_span"))?;
+    }
+    let zeros = bin(ctx, BinaryOp::Mul, full, zero, "grid_zeros")?;
+    let mut channels = Vec::with_capacity(k + 1);
+    for (d, &c) in coords.iter().enumerate().rev() {
+        channels.push(Some(bin(
+            ctx,
+            BinaryOp::Add,
+            c,
+            zeros,
+            &format!("axis{d}_grid"),
+        )?));
+    }
+    let one = f64_scalar(ctx, 1.0);
+    channels.push(Some(bin(ctx, BinaryOp::Add, zeros, one, "ones")?));
+    // [(D,) H, W, k + 1] homogeneous positions, x (the innermost axis) first.
+    let base = ctx.emit_aux(Op::Concat { axis: -1 }, channels, "homogeneous")?;
+    let lead = ctx.const_i64(&[0])?;
+    let base = ctx.emit_aux(Op::Unsqueeze {}, vec![Some(base), Some(lead)], "batch_axis")?;
+    let theta64 = cast(ctx, theta, DType::F64, "theta_f64")?;
+    let tt = ctx.emit_aux(
+        Op::Transpose {
+            perm: vec![0, 2, 1],
+        },
+        vec![Some(theta64)],
+        "theta_t",
+    )?;
+    let mid: Vec<i64> = (1..=k as i64 - 1).collect();
+    let mid = ctx.const_i64(&mid)?;
+    let tt = ctx.emit_aux(Op::Unsqueeze {}, vec![Some(tt), Some(mid)], "theta_spatial")?;
+    let grid = ctx.emit_aux(Op::MatMul {}, vec![Some(base), Some(tt)], "transform")?;
+    emit1(ctx, Op::Cast { to: dtype }, vec![Some(grid)])
+}
+
+/// The `size[index]` positions of one axis in `[-1, 1]` (f64): `-1 + 2i / max(s - 1, 1)` with
+/// aligned corners, else `(2i + 1) / s - 1`.
+fn axis_positions(
+    ctx: &mut NodeCtx<'_, '_>,
+    size: ValueId,
+    index: i64,
+    align: bool,
+) -> Result<ValueId, OnnxError> {
+    let sd = ctx.ty(size).dtype;
+    let idx = ctx.constant(tessera_ir::Tensor::scalar(index));
+    let s = ctx.emit_aux(
+        Op::Gather { axis: 0 },
+        vec![Some(size), Some(idx)],
+        "extent",
+    )?;
+    let zero = ctx.constant(scalar_tensor(sd, 0.0));
+    let step = ctx.constant(scalar_tensor(sd, 1.0));
+    let i = ctx.emit_aux(Op::Range {}, vec![Some(zero), Some(s), Some(step)], "index")?;
+    let i = cast(ctx, i, DType::F64, "index_f64")?;
+    let s = cast(ctx, s, DType::F64, "extent_f64")?;
+    let (one, two) = (f64_scalar(ctx, 1.0), f64_scalar(ctx, 2.0));
+    let twice = bin(ctx, BinaryOp::Mul, i, two, "twice_index")?;
+    if align {
+        let s1 = bin(ctx, BinaryOp::Sub, s, one, "extent_minus_1")?;
+        let s1 = ctx.emit_aux(
+            Op::Variadic(tessera_ir::VariadicOp::Max),
+            vec![Some(s1), Some(one)],
+            "spacing",
+        )?;
+        let q = bin(ctx, BinaryOp::Div, twice, s1, "scaled")?;
+        bin(ctx, BinaryOp::Sub, q, one, "position")
+    } else {
+        let odd = bin(ctx, BinaryOp::Add, twice, one, "odd_index")?;
+        let q = bin(ctx, BinaryOp::Div, odd, s, "scaled")?;
+        bin(ctx, BinaryOp::Sub, q, one, "position")
+    }
 }
 
 /// A cosine-sum window `a0 - a1 cos(2 pi n / N) + a2 cos(4 pi n / N)` for `n` in `0..size`,

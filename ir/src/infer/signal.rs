@@ -1,4 +1,4 @@
-//! Inference for CumProd, BitCast, Det and DFT.
+//! Inference for CumProd, BitCast, Det, DFT and GridSample.
 
 use super::{ANY, Ctx, FLOAT, INDEX, NUMERIC, ty};
 use crate::error::{IrError, Result};
@@ -13,6 +13,9 @@ pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Option<Vec<TensorType>>
         Op::BitCast { to } => bitcast(cx, *to)?,
         Op::Det {} => det(cx)?,
         Op::Dft { inverse, onesided } => dft(cx, *inverse, *onesided)?,
+        Op::GridSample {
+            mode, padding_mode, ..
+        } => grid_sample(cx, mode, padding_mode)?,
         _ => return Ok(None),
     };
     Ok(Some(out))
@@ -131,6 +134,28 @@ fn dft(cx: &Ctx<'_, '_>, inverse: bool, onesided: bool) -> Result<Vec<TensorType
     Ok(vec![ty(d, Shape(out))])
 }
 
+/// `(X [N, C, D1..Dk], grid [N, H1..Hk, k])` → `[N, C, H1..Hk]`.
+fn grid_sample(cx: &Ctx<'_, '_>, mode: &str, padding_mode: &str) -> Result<Vec<TensorType>> {
+    cx.simple(2, 2)?;
+    crate::interp::grid_sample::check_modes(mode, padding_mode)
+        .map_err(|m| cx.attr_err("mode", m))?;
+    let d = cx.dtype(0, FLOAT)?;
+    cx.dtype(1, FLOAT)?;
+    let (x, g) = (cx.shape(0)?, cx.shape(1)?);
+    let r = x.rank();
+    let k = r.saturating_sub(2);
+    let fits = r >= 3
+        && g.rank() == r
+        && super::dims_compatible(&x.0[0], &g.0[0])
+        && super::dims_compatible(&g.0[r - 1], &Dim::Static(k));
+    if !fits {
+        return Err(cx.shape_err("GridSample needs X [N, C, D1..Dk] and grid [N, H1..Hk, k]"));
+    }
+    let mut out = vec![x.0[0].clone(), x.0[1].clone()];
+    out.extend_from_slice(&g.0[1..r - 1]);
+    Ok(vec![ty(d, Shape(out))])
+}
+
 #[cfg(test)]
 mod tests {
     use crate::dtype::DType;
@@ -210,6 +235,29 @@ mod tests {
         assert!(run(Op::Det {}, &[Some((tt(DType::F32, &[2, 3]), None))]).is_err());
         assert!(run(Op::Det {}, &[Some((tt(DType::F32, &[2]), None))]).is_err());
         assert!(run(Op::Det {}, &[Some((tt(DType::I32, &[2, 2]), None))]).is_err());
+    }
+
+    #[test]
+    fn grid_sample_types() {
+        let op = |mode: &str| Op::GridSample {
+            align_corners: false,
+            mode: mode.into(),
+            padding_mode: "zeros".into(),
+        };
+        let x = Some((tt(DType::F32, &[2, 3, 4, 5]), None));
+        let g = Some((tt(DType::F32, &[2, 6, 7, 2]), None));
+        let out = run(op("linear"), &[x.clone(), g.clone()]).unwrap();
+        assert_eq!(out, vec![tt(DType::F32, &[2, 3, 6, 7])]);
+        assert!(matches!(
+            run(op("area"), &[x.clone(), g.clone()]),
+            Err(IrError::Attribute { .. })
+        ));
+        let g3 = Some((tt(DType::F32, &[2, 6, 7, 3]), None));
+        assert!(run(op("cubic"), &[x.clone(), g3]).is_err());
+        let gn = Some((tt(DType::F32, &[1, 6, 7, 2]), None));
+        assert!(run(op("nearest"), &[x.clone(), gn]).is_err());
+        let xi = Some((tt(DType::I32, &[2, 3, 4, 5]), None));
+        assert!(run(op("linear"), &[xi, g]).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! two's-complement wrapping (integers).
 
 pub mod elementwise;
+pub mod grid_sample;
 pub mod linalg;
 pub mod movement;
 pub mod reduce;
@@ -92,6 +93,7 @@ pub fn eval_op(
         Op::CumProd { .. } | Op::BitCast { .. } | Op::Det {} | Op::Dft { .. } => {
             signal::eval(op, at, inputs)?
         }
+        Op::GridSample { .. } => grid_sample::eval(op, at, inputs)?,
     };
     if out.len() < num_outputs {
         return Err(IrError::Arity {
