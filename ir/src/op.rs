@@ -538,6 +538,21 @@ define_ops! {
         mode: String = String::from("linear"),
         padding_mode: String = String::from("zeros"),
     },
+    /// Inputs `(boxes [B, n, 4], scores [B, C, n], max_output_boxes_per_class?, iou_threshold?,
+    /// score_threshold?)`: greedy non-maximum suppression per batch and class; output
+    /// `[selected, 3]` i64 rows `(batch, class, box)`. `center_point_box` 1 reads boxes as
+    /// `(x_c, y_c, w, h)`, 0 as two corners `(y1, x1, y2, x2)`.
+    NonMaxSuppression "non_max_suppression" { center_point_box: i64 = 0 },
+    /// The unique elements (or, with `axis`, the unique slices along `axis`) of `X`, sorted or in
+    /// order of first occurrence; outputs `(Y, indices?, inverse_indices?, counts?)`.
+    Unique "unique" { axis: Option<i64> = None, sorted: bool = true },
+    /// Inputs `(input [N, C * prod(block_shape), L], image_shape, block_shape)`: sums column
+    /// blocks back into an image `[N, C, image_shape..]` (the inverse of im2col).
+    Col2Im "col2im" {
+        dilations: Vec<i64> = Vec::new(),
+        pads: Vec<i64> = Vec::new(),
+        strides: Vec<i64> = Vec::new(),
+    },
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Signal and vision operators: CumProd, BitCast, Det, DFT and GridSample map to their IR ops;
+//! Signal and vision operators: CumProd, BitCast, Det, DFT, GridSample, NonMaxSuppression,
+//! Unique and Col2Im map to their IR ops;
 //! the window functions (HannWindow, HammingWindow, BlackmanWindow) are composed of `Range`,
 //! `Cast`, `Cos` and arithmetic, and AffineGrid of `Range`, `Concat` and `MatMul`.
 
@@ -19,6 +20,9 @@ pub(crate) fn map(ctx: &mut NodeCtx<'_, '_>) -> Option<Outs> {
         "DFT" => dft(ctx),
         "GridSample" => grid_sample(ctx),
         "AffineGrid" => affine_grid(ctx),
+        "NonMaxSuppression" => nms(ctx),
+        "Col2Im" => col2im(ctx),
+        "Unique" => unique(ctx),
         "HannWindow" => window(ctx, [0.5, 0.5, 0.0]),
         "HammingWindow" => window(ctx, [25.0 / 46.0, 21.0 / 46.0, 0.0]),
         "BlackmanWindow" => window(ctx, [0.42, 0.5, 0.08]),
@@ -89,6 +93,38 @@ fn dft(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let axis = ctx.attrs.int_or("axis", 1)?;
     let axis = ctx.constant(tessera_ir::Tensor::scalar(axis));
     emit1(ctx, op, vec![Some(x), len, Some(axis)])
+}
+
+/// NonMaxSuppression (opset 11).
+fn nms(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let op = Op::NonMaxSuppression {
+        center_point_box: ctx.attrs.int_or("center_point_box", 0)?,
+    };
+    single(ctx, op, 2, 5)
+}
+
+/// Col2Im (opset 18).
+fn col2im(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let op = Op::Col2Im {
+        dilations: ctx.attrs.ints_or_empty("dilations")?,
+        pads: ctx.attrs.ints_or_empty("pads")?,
+        strides: ctx.attrs.ints_or_empty("strides")?,
+    };
+    single(ctx, op, 3, 3)
+}
+
+/// Unique (opset 11): up to four outputs.
+fn unique(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    if ctx.inputs.len() > 1 {
+        return Err(ctx.attrs.err("inputs", "the operator takes 1 operand"));
+    }
+    let x = ctx.required(0)?;
+    let op = Op::Unique {
+        axis: ctx.attrs.int("axis")?,
+        sorted: ctx.attrs.bool_or("sorted", true)?,
+    };
+    let n = ctx.num_outputs;
+    ctx.emit(op, vec![Some(x)], n)
 }
 
 /// GridSample: opset 16's `bilinear`/`bicubic` are opset 20's `linear`/`cubic`.

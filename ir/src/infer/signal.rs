@@ -1,4 +1,4 @@
-//! Inference for CumProd, BitCast, Det, DFT and GridSample.
+//! Inference for CumProd, BitCast, Det, DFT, GridSample, NonMaxSuppression, Unique and Col2Im.
 
 use super::{ANY, Ctx, FLOAT, INDEX, NUMERIC, ty};
 use crate::error::{IrError, Result};
@@ -16,6 +16,9 @@ pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Option<Vec<TensorType>>
         Op::GridSample {
             mode, padding_mode, ..
         } => grid_sample(cx, mode, padding_mode)?,
+        Op::NonMaxSuppression { .. } => nms(cx)?,
+        Op::Unique { axis, .. } => unique(cx, *axis)?,
+        Op::Col2Im { .. } => col2im(cx)?,
         _ => return Ok(None),
     };
     Ok(Some(out))
@@ -156,6 +159,113 @@ fn grid_sample(cx: &Ctx<'_, '_>, mode: &str, padding_mode: &str) -> Result<Vec<T
     Ok(vec![ty(d, Shape(out))])
 }
 
+/// `(boxes [B, n, 4], scores [B, C, n], ..)` → `[selected, 3]` i64.
+fn nms(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
+    cx.simple(2, 5)?;
+    cx.dtype(0, FLOAT)?;
+    cx.dtype(1, FLOAT)?;
+    if cx.opt(2).is_some() {
+        cx.dtype(2, INDEX)?;
+    }
+    for i in 3..5 {
+        if cx.opt(i).is_some() {
+            cx.dtype(i, FLOAT)?;
+        }
+    }
+    let (b, s) = (cx.shape(0)?, cx.shape(1)?);
+    let fits = b.rank() == 3
+        && s.rank() == 3
+        && super::dims_compatible(&b.0[2], &Dim::Static(4))
+        && super::dims_compatible(&b.0[0], &s.0[0])
+        && super::dims_compatible(&b.0[1], &s.0[2]);
+    if !fits {
+        return Err(cx.shape_err("NonMaxSuppression needs boxes [B, n, 4] and scores [B, C, n]"));
+    }
+    Ok(vec![ty(
+        crate::dtype::DType::I64,
+        Shape(vec![cx.sym(0, 0), Dim::Static(3)]),
+    )])
+}
+
+/// `X` → `(Y, indices, inverse_indices, counts)`; the unique count is symbolic.
+fn unique(cx: &Ctx<'_, '_>, axis: Option<i64>) -> Result<Vec<TensorType>> {
+    cx.arity(1, 1)?;
+    cx.outputs(1, 4)?;
+    let d = cx.dtype(0, ANY)?;
+    let x = cx.shape(0)?;
+    let i64 = crate::dtype::DType::I64;
+    let (y, n, u) = match axis {
+        None => (
+            Shape(vec![cx.sym(0, 0)]),
+            x.0.iter()
+                .try_fold(1usize, |acc, d| {
+                    d.as_static().and_then(|v| acc.checked_mul(v))
+                })
+                .map_or_else(|| cx.sym(2, 0), Dim::Static),
+            cx.sym(0, 0),
+        ),
+        Some(a) => {
+            let ax = cx.axis("axis", a, x.rank())?;
+            let mut y = x.0.clone();
+            y[ax] = cx.sym(0, ax);
+            (Shape(y), x.0[ax].clone(), cx.sym(0, ax))
+        }
+    };
+    let outs = [
+        ty(d, y),
+        ty(i64, Shape(vec![u.clone()])),
+        ty(i64, Shape(vec![n])),
+        ty(i64, Shape(vec![u])),
+    ];
+    Ok(outs.into_iter().take(cx.num_outputs).collect())
+}
+
+/// `(input [N, C * prod(block), L], image_shape, block_shape)` → `[N, C, image_shape..]`.
+fn col2im(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
+    cx.simple(3, 3)?;
+    let d = cx.dtype(0, NUMERIC)?;
+    cx.dtype(1, INDEX)?;
+    cx.dtype(2, INDEX)?;
+    let x = cx.shape(0)?;
+    if x.rank() != 3 {
+        return Err(cx.shape_err("Col2Im needs an input of rank 3"));
+    }
+    let k = cx.vector_len(1, "image_shape")?;
+    let image = cx.const_ints(1)?;
+    let block = cx.const_ints(2)?;
+    let Some(k) = k.or(image.as_ref().map(Vec::len)) else {
+        return Err(cx.shape_err("Col2Im needs image_shape of static length"));
+    };
+    let c = match (&block, x.0[1].as_static()) {
+        (Some(b), Some(cb)) => {
+            let kb = b.iter().try_fold(1usize, |a, &v| {
+                usize::try_from(v)
+                    .ok()
+                    .filter(|&v| v > 0)
+                    .and_then(|v| a.checked_mul(v))
+            });
+            match kb {
+                Some(kb) if cb % kb == 0 => Dim::Static(cb / kb),
+                _ => {
+                    return Err(cx.shape_err(format!(
+                        "axis 1 ({cb}) is not a multiple of the block size {b:?}"
+                    )));
+                }
+            }
+        }
+        _ => cx.sym(0, 1),
+    };
+    let mut out = vec![x.0[0].clone(), c];
+    for j in 0..k {
+        out.push(match image.as_ref().and_then(|v| v.get(j)) {
+            Some(&v) if v > 0 => Dim::Static(v as usize),
+            Some(&v) => return Err(cx.shape_err(format!("image_shape value {v} must be positive"))),
+            None => cx.sym(0, 2 + j),
+        });
+    }
+    Ok(vec![ty(d, Shape(out))])
+}
+
 #[cfg(test)]
 mod tests {
     use crate::dtype::DType;
@@ -258,6 +368,74 @@ mod tests {
         assert!(run(op("nearest"), &[x.clone(), gn]).is_err());
         let xi = Some((tt(DType::I32, &[2, 3, 4, 5]), None));
         assert!(run(op("linear"), &[xi, g]).is_err());
+    }
+
+    #[test]
+    fn nms_unique_col2im_types() {
+        let nms = Op::NonMaxSuppression {
+            center_point_box: 0,
+        };
+        let b = Some((tt(DType::F32, &[2, 6, 4]), None));
+        let s = Some((tt(DType::F32, &[2, 3, 6]), None));
+        let out = run(nms.clone(), &[b.clone(), s]).unwrap();
+        assert_eq!(out[0].shape.0[1], Dim::Static(3));
+        assert!(matches!(out[0].shape.0[0], Dim::Symbolic(_)));
+        let s5 = Some((tt(DType::F32, &[2, 3, 5]), None));
+        assert!(run(nms, &[b, s5]).is_err());
+        let x: Option<(TensorType, Option<Tensor>)> = Some((tt(DType::F32, &[2, 3]), None));
+        let at = At {
+            node: "u".into(),
+            op: "unique",
+        };
+        let operands = [x.as_ref().map(|(t, _)| Operand { ty: t, value: None })];
+        let u = Op::Unique {
+            axis: None,
+            sorted: true,
+        };
+        let out = infer_op(&u, &at, &operands, 4).unwrap();
+        assert_eq!(out[2], tt(DType::I64, &[6]));
+        assert_eq!(out[0].shape.0[0], out[1].shape.0[0]);
+        let ua = Op::Unique {
+            axis: Some(-1),
+            sorted: false,
+        };
+        let out = infer_op(&ua, &at, &operands, 3).unwrap();
+        assert_eq!(out[0].shape.0[0], Dim::Static(2));
+        assert_eq!(out[2], tt(DType::I64, &[3]));
+        let bad = Op::Unique {
+            axis: Some(2),
+            sorted: true,
+        };
+        assert!(infer_op(&bad, &at, &operands, 1).is_err());
+        let c2i = Op::Col2Im {
+            dilations: vec![],
+            pads: vec![],
+            strides: vec![],
+        };
+        let ints = |v: &[i64]| {
+            Some((
+                tt(DType::I64, &[v.len()]),
+                Some(Tensor::from_vec(&[v.len()], v.to_vec()).unwrap()),
+            ))
+        };
+        let col = Some((tt(DType::F32, &[1, 10, 12]), None));
+        let out = run(
+            c2i.clone(),
+            &[col.clone(), ints(&[3, 4, 5]), ints(&[1, 1, 5])],
+        )
+        .unwrap();
+        assert_eq!(out, vec![tt(DType::F32, &[1, 2, 3, 4, 5])]);
+        assert!(
+            run(
+                c2i.clone(),
+                &[col.clone(), ints(&[3, 4, 5]), ints(&[1, 3, 1])]
+            )
+            .is_err()
+        );
+        let rt = Some((tt(DType::I64, &[2]), None));
+        let out = run(c2i, &[col, rt.clone(), rt]).unwrap();
+        assert!(matches!(out[0].shape.0[1], Dim::Symbolic(_)));
+        assert_eq!(out[0].shape.rank(), 4);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod resize;
 pub mod rounding;
 pub mod signal;
 pub mod values;
+pub mod vision;
 
 use crate::error::{At, IrError, Result};
 use crate::graph::{Graph, TensorType, ValueDef, ValueId};
@@ -94,6 +95,9 @@ pub fn eval_op(
             signal::eval(op, at, inputs)?
         }
         Op::GridSample { .. } => grid_sample::eval(op, at, inputs)?,
+        Op::NonMaxSuppression { .. } | Op::Unique { .. } | Op::Col2Im { .. } => {
+            vision::eval(op, at, inputs, num_outputs)?
+        }
     };
     if out.len() < num_outputs {
         return Err(IrError::Arity {

@@ -1,0 +1,541 @@
+//! Interpreter for NonMaxSuppression, Unique and Col2Im.
+
+use crate::dtype::DType;
+use crate::error::{At, IrError, Result};
+use crate::interp::values::{Arr, Data, eval_err, need, read_ints, unravel};
+use crate::op::Op;
+use crate::tensor::Tensor;
+use std::cmp::Ordering;
+
+/// Evaluates one of this file's operators.
+pub fn eval(
+    op: &Op,
+    at: &At,
+    inputs: &[Option<&Tensor>],
+    num_outputs: usize,
+) -> Result<Vec<Tensor>> {
+    match op {
+        Op::NonMaxSuppression { center_point_box } => Ok(vec![nms(*center_point_box, at, inputs)?]),
+        Op::Unique { axis, sorted } => unique(*axis, *sorted, at, inputs, num_outputs),
+        Op::Col2Im {
+            dilations,
+            pads,
+            strides,
+        } => Ok(vec![col2im(dilations, pads, strides, at, inputs)?]),
+        _ => Err(eval_err(at, "not a vision operator")),
+    }
+}
+
+fn float_input<'a>(inputs: &[Option<&'a Tensor>], i: usize, at: &At) -> Result<&'a Tensor> {
+    let t = need(inputs, i, at)?;
+    if !t.dtype().is_float() {
+        return Err(IrError::InputDType {
+            at: at.clone(),
+            input: i,
+            dtype: t.dtype(),
+            expected: "a float dtype".into(),
+        });
+    }
+    Ok(t)
+}
+
+/// The first element of optional operand `i` as f64, or `None` when absent or empty.
+fn first_f64(inputs: &[Option<&Tensor>], i: usize) -> Option<f64> {
+    inputs
+        .get(i)
+        .copied()
+        .flatten()
+        .filter(|t| !t.is_empty())
+        .map(|t| t.get_f64(0))
+}
+
+/// A box as `(x_min, y_min, x_max, y_max)`.
+fn corners(b: [f64; 4], center: bool) -> [f64; 4] {
+    if center {
+        let (hw, hh) = (b[2] / 2.0, b[3] / 2.0);
+        [b[0] - hw, b[1] - hh, b[0] + hw, b[1] + hh]
+    } else {
+        [
+            b[1].min(b[3]),
+            b[0].min(b[2]),
+            b[1].max(b[3]),
+            b[0].max(b[2]),
+        ]
+    }
+}
+
+/// True when the intersection over union of `a` and `b` exceeds `threshold`.
+fn overlaps(a: [f64; 4], b: [f64; 4], threshold: f64) -> bool {
+    let iw = a[2].min(b[2]) - a[0].max(b[0]);
+    let ih = a[3].min(b[3]) - a[1].max(b[1]);
+    if iw <= 0.0 || ih <= 0.0 {
+        return false;
+    }
+    let inter = iw * ih;
+    let area_a = (a[2] - a[0]) * (a[3] - a[1]);
+    let area_b = (b[2] - b[0]) * (b[3] - b[1]);
+    let union = area_a + area_b - inter;
+    if area_a <= 0.0 || area_b <= 0.0 || union <= 0.0 {
+        return false;
+    }
+    inter / union > threshold
+}
+
+/// NonMaxSuppression: per batch and class, boxes by descending score (ties: lower index first),
+/// each kept unless it overlaps a kept box by more than the IoU threshold.
+fn nms(center_point_box: i64, at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
+    let (boxes, scores) = (float_input(inputs, 0, at)?, float_input(inputs, 1, at)?);
+    let (bs, ss) = (boxes.shape(), scores.shape());
+    if bs.len() != 3 || bs[2] != 4 || ss.len() != 3 || ss[0] != bs[0] || ss[2] != bs[1] {
+        return Err(eval_err(
+            at,
+            format!(
+                "NonMaxSuppression needs boxes [B, n, 4] and scores [B, C, n], got {} and {}",
+                boxes.ir_shape(),
+                scores.ir_shape()
+            ),
+        ));
+    }
+    let max_out = match inputs.get(2).copied().flatten().filter(|t| !t.is_empty()) {
+        Some(t) => read_ints(t, at, "max_output_boxes_per_class")?[0].max(0) as usize,
+        None => 0,
+    };
+    let iou = first_f64(inputs, 3).unwrap_or(0.0);
+    let score_min = first_f64(inputs, 4);
+    let center = center_point_box != 0;
+    let (nb, nc, n) = (ss[0], ss[1], ss[2]);
+    let (ba, sa) = (Arr::from_tensor(boxes), Arr::from_tensor(scores));
+    let mut rows: Vec<i64> = Vec::new();
+    for b in 0..nb {
+        let bx = |i: usize| {
+            let o = (b * n + i) * 4;
+            corners([ba.f(o), ba.f(o + 1), ba.f(o + 2), ba.f(o + 3)], center)
+        };
+        for c in 0..nc {
+            let score = |i: usize| sa.f((b * nc + c) * n + i);
+            let mut cand: Vec<usize> = (0..n)
+                .filter(|&i| score_min.is_none_or(|m| score(i) > m))
+                .collect();
+            cand.sort_by(|&i, &j| score(j).total_cmp(&score(i)).then(i.cmp(&j)));
+            let mut kept: Vec<usize> = Vec::new();
+            for i in cand {
+                if kept.len() >= max_out {
+                    break;
+                }
+                if kept.iter().all(|&k| !overlaps(bx(i), bx(k), iou)) {
+                    kept.push(i);
+                    rows.extend([b as i64, c as i64, i as i64]);
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_vec(&[rows.len() / 3, 3], rows)?)
+}
+
+/// Orders two values: NaN above every number and equal to another NaN, -0 equal to +0.
+fn cmp_value(data: &Data, i: usize, j: usize) -> Ordering {
+    match data {
+        Data::I(v) => v[i].cmp(&v[j]),
+        Data::F(v) => match (v[i].is_nan(), v[j].is_nan()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ => v[i].partial_cmp(&v[j]).unwrap_or(Ordering::Equal),
+        },
+    }
+}
+
+/// Unique elements or slices; outputs `(Y, indices, inverse_indices, counts)`.
+fn unique(
+    axis: Option<i64>,
+    sorted: bool,
+    at: &At,
+    inputs: &[Option<&Tensor>],
+    num_outputs: usize,
+) -> Result<Vec<Tensor>> {
+    let x = need(inputs, 0, at)?;
+    let a = Arr::from_tensor(x);
+    // Slices: (outer, n, inner) around the axis; without an axis, the flat elements.
+    let (shape, ax) = match axis {
+        None => (vec![x.len()], 0),
+        Some(v) => {
+            let ax = crate::shape::normalize_axis(v, x.rank()).ok_or_else(|| {
+                eval_err(
+                    at,
+                    format!("axis {v} is out of range for rank {}", x.rank()),
+                )
+            })?;
+            (x.shape().to_vec(), ax)
+        }
+    };
+    let outer: usize = shape[..ax].iter().product();
+    let n = shape[ax];
+    let inner: usize = shape[ax + 1..].iter().product();
+    let elems = |s: usize| -> Vec<usize> {
+        (0..outer)
+            .flat_map(|o| (0..inner).map(move |i| (o * n + s) * inner + i))
+            .collect()
+    };
+    let slices: Vec<Vec<usize>> = (0..n).map(elems).collect();
+    let cmp = |p: usize, q: usize| -> Ordering {
+        slices[p]
+            .iter()
+            .zip(&slices[q])
+            .map(|(&i, &j)| cmp_value(&a.data, i, j))
+            .find(|o| *o != Ordering::Equal)
+            .unwrap_or(Ordering::Equal)
+    };
+    // First occurrences in input order, then (sorted) in ascending order.
+    let mut firsts: Vec<usize> = Vec::new();
+    let mut inverse_first = vec![0usize; n];
+    for s in 0..n {
+        match firsts.iter().position(|&f| cmp(f, s) == Ordering::Equal) {
+            Some(k) => inverse_first[s] = k,
+            None => {
+                inverse_first[s] = firsts.len();
+                firsts.push(s);
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..firsts.len()).collect();
+    if sorted {
+        order.sort_by(|&p, &q| cmp(firsts[p], firsts[q]));
+    }
+    let mut rank = vec![0usize; firsts.len()];
+    for (r, &k) in order.iter().enumerate() {
+        rank[k] = r;
+    }
+    let u = order.len();
+    let mut counts = vec![0i64; u];
+    let inverse: Vec<i64> = inverse_first
+        .iter()
+        .map(|&k| {
+            counts[rank[k]] += 1;
+            rank[k] as i64
+        })
+        .collect();
+    let indices: Vec<i64> = order.iter().map(|&k| firsts[k] as i64).collect();
+    let mut y_shape = shape.clone();
+    y_shape[ax] = u;
+    let picks: Vec<usize> = (0..outer)
+        .flat_map(|o| {
+            let (order, firsts) = (&order, &firsts);
+            order
+                .iter()
+                .flat_map(move |&k| (0..inner).map(move |i| (o * n + firsts[k]) * inner + i))
+        })
+        .collect();
+    let y = a.gather(y_shape, &picks).to_tensor();
+    let mut out = vec![y];
+    for v in [indices, inverse, counts]
+        .into_iter()
+        .take(num_outputs.saturating_sub(1))
+    {
+        out.push(Tensor::from_vec(&[v.len()], v)?);
+    }
+    Ok(out)
+}
+
+/// A per-axis attribute: `values` of length `k` (or `2k` for pads), or `default` when empty.
+fn per_axis(values: &[i64], k: usize, default: i64, name: &str, at: &At) -> Result<Vec<i64>> {
+    if values.is_empty() {
+        return Ok(vec![default; k]);
+    }
+    if values.len() != k {
+        return Err(eval_err(
+            at,
+            format!("{name} has {} values, expected {k}", values.len()),
+        ));
+    }
+    Ok(values.to_vec())
+}
+
+/// Col2Im: sums each column of `input` into the image positions its block covers.
+fn col2im(
+    dilations: &[i64],
+    pads: &[i64],
+    strides: &[i64],
+    at: &At,
+    inputs: &[Option<&Tensor>],
+) -> Result<Tensor> {
+    let x = need(inputs, 0, at)?;
+    let image = read_ints(need(inputs, 1, at)?, at, "image_shape")?;
+    let block = read_ints(need(inputs, 2, at)?, at, "block_shape")?;
+    let k = image.len();
+    let xs = x.shape();
+    let bad = |m: String| eval_err(at, m);
+    if block.len() != k || k == 0 || xs.len() != 3 {
+        return Err(bad(format!(
+            "Col2Im needs input [N, C*prod(block), L] and image/block shapes of one length, got {}, {image:?}, {block:?}",
+            x.ir_shape()
+        )));
+    }
+    let dil = per_axis(dilations, k, 1, "dilations", at)?;
+    let st = per_axis(strides, k, 1, "strides", at)?;
+    let pd = per_axis(pads, 2 * k, 0, "pads", at)?;
+    if image.iter().chain(&block).any(|&v| v <= 0)
+        || dil.iter().chain(&st).any(|&v| v <= 0)
+        || pd.iter().any(|&v| v < 0)
+    {
+        return Err(bad(
+            "Col2Im shapes, strides and dilations must be positive, pads non-negative".into(),
+        ));
+    }
+    let mut grid = Vec::with_capacity(k);
+    for d in 0..k {
+        let span = image[d] + pd[d] + pd[d + k] - dil[d] * (block[d] - 1) - 1;
+        if span < 0 {
+            return Err(bad(format!("block {d} does not fit the padded image")));
+        }
+        grid.push((span / st[d] + 1) as usize);
+    }
+    let kb: usize = block.iter().map(|&b| b as usize).product();
+    let l: usize = grid.iter().product();
+    if xs[1] % kb != 0 || xs[2] != l {
+        return Err(bad(format!(
+            "Col2Im input {} needs axis 1 a multiple of {kb} and axis 2 = {l}",
+            x.ir_shape()
+        )));
+    }
+    let (n, c) = (xs[0], xs[1] / kb);
+    let img: Vec<usize> = image.iter().map(|&v| v as usize).collect();
+    let bs: Vec<usize> = block.iter().map(|&v| v as usize).collect();
+    let plane: usize = img.iter().product();
+    let a = Arr::from_tensor(x);
+    let mut out = vec![0.0; n * c * plane];
+    let mut acc_i = vec![
+        0i128;
+        if matches!(a.data, Data::I(_)) {
+            n * c * plane
+        } else {
+            0
+        }
+    ];
+    for b in 0..n {
+        for ch in 0..c {
+            for kk in 0..kb {
+                let koff = unravel(kk, &bs);
+                for pos in 0..l {
+                    let loff = unravel(pos, &grid);
+                    let mut flat = 0usize;
+                    let mut inside = true;
+                    for d in 0..k {
+                        let p = loff[d] as i64 * st[d] - pd[d] + koff[d] as i64 * dil[d];
+                        if p < 0 || p >= image[d] {
+                            inside = false;
+                            break;
+                        }
+                        flat = flat * img[d] + p as usize;
+                    }
+                    if !inside {
+                        continue;
+                    }
+                    let src = ((b * xs[1]) + ch * kb + kk) * l + pos;
+                    let dst = (b * c + ch) * plane + flat;
+                    match &a.data {
+                        Data::F(v) => out[dst] += v[src],
+                        Data::I(v) => acc_i[dst] = acc_i[dst].wrapping_add(v[src]),
+                    }
+                }
+            }
+        }
+    }
+    let mut shape = vec![n, c];
+    shape.extend_from_slice(&img);
+    let arr = match a.data {
+        Data::F(_) => Arr::floats(x.dtype(), shape, out),
+        Data::I(_) if x.dtype() != DType::Bool => Arr::ints(x.dtype(), shape, acc_i),
+        Data::I(_) => {
+            return Err(IrError::InputDType {
+                at: at.clone(),
+                input: 0,
+                dtype: DType::Bool,
+                expected: "a numeric dtype".into(),
+            });
+        }
+    };
+    Ok(arr.to_tensor())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> At {
+        At {
+            node: "n".into(),
+            op: "test",
+        }
+    }
+
+    fn fl(t: &Tensor) -> Vec<f64> {
+        (0..t.len()).map(|i| t.get_f64(i)).collect()
+    }
+
+    fn ints(t: &Tensor) -> Vec<i64> {
+        t.to_i64_vec().unwrap()
+    }
+
+    #[test]
+    fn nms_suppresses_overlaps() {
+        // Three corner boxes: 0 and 1 overlap (IoU 0.81), 2 is apart.
+        let boxes = Tensor::from_vec(
+            &[1, 3, 4],
+            vec![0.0f32, 0., 1., 1., 0., 0.1, 1., 1., 0., 10., 1., 11.],
+        )
+        .unwrap();
+        let scores = Tensor::from_vec(&[1, 1, 3], vec![0.9f32, 0.95, 0.3]).unwrap();
+        let max = Tensor::from_vec(&[1], vec![3i64]).unwrap();
+        let iou = Tensor::from_vec(&[1], vec![0.5f32]).unwrap();
+        let op = Op::NonMaxSuppression {
+            center_point_box: 0,
+        };
+        let run = |inputs: &[Option<&Tensor>]| eval(&op, &at(), inputs, 1).map(|mut v| v.remove(0));
+        let out = run(&[Some(&boxes), Some(&scores), Some(&max), Some(&iou)]).unwrap();
+        assert_eq!(out.shape(), &[2, 3]);
+        assert_eq!(ints(&out), vec![0, 0, 1, 0, 0, 2]);
+        // A score threshold drops box 2; no max_output selects nothing.
+        let thr = Tensor::from_vec(&[1], vec![0.5f32]).unwrap();
+        let out = run(&[
+            Some(&boxes),
+            Some(&scores),
+            Some(&max),
+            Some(&iou),
+            Some(&thr),
+        ])
+        .unwrap();
+        assert_eq!(ints(&out), vec![0, 0, 1]);
+        let out = run(&[Some(&boxes), Some(&scores)]).unwrap();
+        assert_eq!(out.shape(), &[0, 3]);
+        let bad = Tensor::from_vec(&[1, 1, 2], vec![0.9f32, 0.1]).unwrap();
+        assert!(run(&[Some(&boxes), Some(&bad)]).is_err());
+    }
+
+    #[test]
+    fn nms_center_format_and_ties() {
+        // Equal scores: the lower index comes first; centre boxes far apart both stay.
+        let boxes =
+            Tensor::from_vec(&[1, 2, 4], vec![0.5f32, 0.5, 1., 1., 5., 5., 1., 1.]).unwrap();
+        let scores = Tensor::from_vec(&[1, 1, 2], vec![0.5f32, 0.5]).unwrap();
+        let max = Tensor::scalar(5i64);
+        let op = Op::NonMaxSuppression {
+            center_point_box: 1,
+        };
+        let out = eval(&op, &at(), &[Some(&boxes), Some(&scores), Some(&max)], 1).unwrap();
+        assert_eq!(ints(&out[0]), vec![0, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn unique_flat_sorted_and_unsorted() {
+        let x = Tensor::from_vec(&[6], vec![2.0f32, 1., 1., 3., 4., 3.]).unwrap();
+        let op = |sorted| Op::Unique { axis: None, sorted };
+        let out = eval(&op(false), &at(), &[Some(&x)], 4).unwrap();
+        assert_eq!(fl(&out[0]), vec![2., 1., 3., 4.]);
+        assert_eq!(ints(&out[1]), vec![0, 1, 3, 4]);
+        assert_eq!(ints(&out[2]), vec![0, 1, 1, 2, 3, 2]);
+        assert_eq!(ints(&out[3]), vec![1, 2, 2, 1]);
+        let m = Tensor::from_vec(&[2, 2], vec![1i32, 3, 2, 3]).unwrap();
+        let out = eval(&op(true), &at(), &[Some(&m)], 4).unwrap();
+        assert_eq!(ints(&out[0]), vec![1, 2, 3]);
+        assert_eq!(ints(&out[1]), vec![0, 2, 1]);
+        assert_eq!(ints(&out[2]), vec![0, 2, 1, 2]);
+        assert_eq!(ints(&out[3]), vec![1, 1, 2]);
+        let e = Tensor::from_vec::<f32>(&[0], vec![]).unwrap();
+        let out = eval(&op(true), &at(), &[Some(&e)], 1).unwrap();
+        assert_eq!(out[0].shape(), &[0]);
+        let nan = Tensor::from_vec(&[3], vec![f32::NAN, 1.0, f32::NAN]).unwrap();
+        let out = eval(&op(true), &at(), &[Some(&nan)], 4).unwrap();
+        assert_eq!(ints(&out[3]), vec![1, 2]);
+    }
+
+    #[test]
+    fn unique_along_axis() {
+        let x = Tensor::from_vec(
+            &[2, 4, 2],
+            vec![
+                1.0f32, 1., 0., 1., 2., 1., 0., 1., 1., 1., 0., 1., 2., 1., 0., 1.,
+            ],
+        )
+        .unwrap();
+        let op = Op::Unique {
+            axis: Some(-2),
+            sorted: true,
+        };
+        let out = eval(&op, &at(), &[Some(&x)], 4).unwrap();
+        assert_eq!(out[0].shape(), &[2, 3, 2]);
+        assert_eq!(
+            fl(&out[0]),
+            vec![0., 1., 1., 1., 2., 1., 0., 1., 1., 1., 2., 1.]
+        );
+        assert_eq!(ints(&out[1]), vec![1, 0, 2]);
+        assert_eq!(ints(&out[2]), vec![1, 0, 2, 0]);
+        assert_eq!(ints(&out[3]), vec![2, 1, 1]);
+        let bad = Op::Unique {
+            axis: Some(3),
+            sorted: true,
+        };
+        assert!(eval(&bad, &at(), &[Some(&x)], 1).is_err());
+    }
+
+    fn c2i(dil: &[i64], pads: &[i64], strides: &[i64]) -> Op {
+        Op::Col2Im {
+            dilations: dil.to_vec(),
+            pads: pads.to_vec(),
+            strides: strides.to_vec(),
+        }
+    }
+
+    #[test]
+    fn col2im_sums_overlaps() {
+        // 1-D image of 3, block 2, stride 1: two columns [a, b] at positions 0..2 and 1..3.
+        let x = Tensor::from_vec(&[1, 2, 2], vec![1.0f32, 10., 2., 20.]).unwrap();
+        let img = Tensor::from_vec(&[1], vec![3i64]).unwrap();
+        let blk = Tensor::from_vec(&[1], vec![2i64]).unwrap();
+        let out = eval(
+            &c2i(&[], &[], &[]),
+            &at(),
+            &[Some(&x), Some(&img), Some(&blk)],
+            1,
+        )
+        .unwrap();
+        assert_eq!(out[0].shape(), &[1, 1, 3]);
+        assert_eq!(fl(&out[0]), vec![1., 12., 20.]);
+        // Pads 1/1 and stride 2: L = (3 + 2 - 2) / 2 + 1 = 2, columns at -1..1 and 1..3.
+        let out = eval(
+            &c2i(&[], &[1, 1], &[2]),
+            &at(),
+            &[Some(&x), Some(&img), Some(&blk)],
+            1,
+        )
+        .unwrap();
+        assert_eq!(fl(&out[0]), vec![2., 10., 20.]);
+        let xi = Tensor::from_vec(&[1, 2, 2], vec![0i8, i8::MAX, 1, 0]).unwrap();
+        let out = eval(
+            &c2i(&[], &[], &[]),
+            &at(),
+            &[Some(&xi), Some(&img), Some(&blk)],
+            1,
+        )
+        .unwrap();
+        assert_eq!(ints(&out[0]), vec![0, -128, 0]);
+        let wrong = Tensor::from_vec(&[1, 2, 3], vec![0.0f32; 6]).unwrap();
+        assert!(
+            eval(
+                &c2i(&[], &[], &[]),
+                &at(),
+                &[Some(&wrong), Some(&img), Some(&blk)],
+                1
+            )
+            .is_err()
+        );
+        assert!(
+            eval(
+                &c2i(&[0], &[], &[]),
+                &at(),
+                &[Some(&x), Some(&img), Some(&blk)],
+                1
+            )
+            .is_err()
+        );
+    }
+}
