@@ -1,7 +1,9 @@
 //! Signal and vision operators: CumProd, BitCast, Det, DFT, GridSample, NonMaxSuppression,
 //! Unique and Col2Im map to their IR ops;
 //! the window functions (HannWindow, HammingWindow, BlackmanWindow) are composed of `Range`,
-//! `Cast`, `Cos` and arithmetic, and AffineGrid of `Range`, `Concat` and `MatMul`.
+//! `Cast`, `Cos` and arithmetic, AffineGrid of `Range`, `Concat` and `MatMul`, and
+//! ReverseSequence, TensorScatter and MaxUnpool of index arithmetic with
+//! `GatherElements`/`ScatterElements`.
 
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -23,6 +25,9 @@ pub(crate) fn map(ctx: &mut NodeCtx<'_, '_>) -> Option<Outs> {
         "NonMaxSuppression" => nms(ctx),
         "Col2Im" => col2im(ctx),
         "Unique" => unique(ctx),
+        "ReverseSequence" => reverse_sequence(ctx),
+        "TensorScatter" => tensor_scatter(ctx),
+        "MaxUnpool" => max_unpool(ctx),
         "HannWindow" => window(ctx, [0.5, 0.5, 0.0]),
         "HammingWindow" => window(ctx, [25.0 / 46.0, 21.0 / 46.0, 0.0]),
         "BlackmanWindow" => window(ctx, [0.42, 0.5, 0.08]),
@@ -93,6 +98,262 @@ fn dft(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let axis = ctx.attrs.int_or("axis", 1)?;
     let axis = ctx.constant(tessera_ir::Tensor::scalar(axis));
     emit1(ctx, op, vec![Some(x), len, Some(axis)])
+}
+
+/// `Shape(x)[axis]` as an i64 scalar.
+fn extent(
+    ctx: &mut NodeCtx<'_, '_>,
+    x: ValueId,
+    axis: usize,
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    let shape = ctx.emit_aux(
+        Op::Shape {
+            start: 0,
+            end: None,
+        },
+        vec![Some(x)],
+        &format!("{s}_shape"),
+    )?;
+    let idx = ctx.constant(tessera_ir::Tensor::scalar(axis as i64));
+    ctx.emit_aux(Op::Gather { axis: 0 }, vec![Some(shape), Some(idx)], s)
+}
+
+/// `0..n` (i64) for an i64 scalar `n`.
+fn arange(ctx: &mut NodeCtx<'_, '_>, n: ValueId, s: &str) -> Result<ValueId, OnnxError> {
+    let zero = ctx.constant(tessera_ir::Tensor::scalar(0i64));
+    let one = ctx.constant(tessera_ir::Tensor::scalar(1i64));
+    ctx.emit_aux(Op::Range {}, vec![Some(zero), Some(n), Some(one)], s)
+}
+
+/// `x` reshaped to the constant `shape`.
+fn reshape(
+    ctx: &mut NodeCtx<'_, '_>,
+    x: ValueId,
+    shape: &[i64],
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    let shape = ctx.const_i64(shape)?;
+    ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(x), Some(shape)],
+        s,
+    )
+}
+
+/// `x` with size-1 axes inserted at the constant `axes` (nothing when empty).
+fn unsqueeze(
+    ctx: &mut NodeCtx<'_, '_>,
+    x: ValueId,
+    axes: &[i64],
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    if axes.is_empty() {
+        return Ok(x);
+    }
+    let axes = ctx.const_i64(axes)?;
+    ctx.emit_aux(Op::Unsqueeze {}, vec![Some(x), Some(axes)], s)
+}
+
+/// ReverseSequence (opset 10): reverses the first `sequence_lens[b]` steps along `time_axis` of
+/// each batch entry `b` (along `batch_axis`), by GatherElements of the positions
+/// `t < len ? len - 1 - t : t`.
+fn reverse_sequence(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    if ctx.inputs.len() > 2 {
+        return Err(ctx.attrs.err("inputs", "the operator takes 2 operands"));
+    }
+    let (x, lens) = (ctx.required(0)?, ctx.required(1)?);
+    let batch_axis = ctx.attrs.int_or("batch_axis", 1)?;
+    let time_axis = ctx.attrs.int_or("time_axis", 0)?;
+    let rank = ctx.ty(x).shape.rank();
+    let ok = rank >= 2 && matches!((batch_axis, time_axis), (0, 1) | (1, 0));
+    if !ok {
+        return Err(ctx.attrs.err(
+            "time_axis",
+            format!("batch_axis and time_axis must be 0 and 1 in some order for rank {rank}, got {batch_axis} and {time_axis}"),
+        ));
+    }
+    let col = |axis: i64| if axis == 0 { [-1i64, 1] } else { [1, -1] };
+    let t_len = extent(ctx, x, time_axis as usize, "time_extent")?;
+    let t = arange(ctx, t_len, "time")?;
+    let t = reshape(ctx, t, &col(time_axis), "time_column")?;
+    let lens = cast(ctx, lens, DType::I64, "lens_i64")?;
+    let lens = reshape(ctx, lens, &col(batch_axis), "lens_column")?;
+    let inside = bin(ctx, BinaryOp::Less, t, lens, "inside")?;
+    let one = ctx.constant(tessera_ir::Tensor::scalar(1i64));
+    let last = bin(ctx, BinaryOp::Sub, lens, one, "last")?;
+    let rev = bin(ctx, BinaryOp::Sub, last, t, "reversed")?;
+    let src = ctx.emit_aux(
+        Op::Where {},
+        vec![Some(inside), Some(rev), Some(t)],
+        "source",
+    )?;
+    let trailing: Vec<i64> = (2..rank as i64).collect();
+    let src = unsqueeze(ctx, src, &trailing, "source_trailing")?;
+    let shape = ctx.emit_aux(
+        Op::Shape {
+            start: 0,
+            end: None,
+        },
+        vec![Some(x)],
+        "shape",
+    )?;
+    let src = ctx.emit_aux(Op::Expand {}, vec![Some(src), Some(shape)], "source_full")?;
+    emit1(
+        ctx,
+        Op::GatherElements { axis: time_axis },
+        vec![Some(x), Some(src)],
+    )
+}
+
+/// TensorScatter (opset 24): `update` written into `past_cache` along `axis` from
+/// `write_indices[b]` (default 0) on, modulo the cache length in `circular` mode; a
+/// ScatterElements of the positions `write_indices[b] + s`.
+fn tensor_scatter(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    if ctx.inputs.len() > 3 {
+        return Err(ctx
+            .attrs
+            .err("inputs", "the operator takes at most 3 operands"));
+    }
+    let (past, update) = (ctx.required(0)?, ctx.required(1)?);
+    let rank = ctx.ty(past).shape.rank();
+    let a = ctx.attrs.int_or("axis", -2)?;
+    let axis = match tessera_ir::shape::normalize_axis(a, rank) {
+        Some(ax) if ax > 0 => ax,
+        _ => {
+            return Err(ctx.attrs.err(
+                "axis",
+                format!("{a} must name a non-batch axis of rank {rank}"),
+            ));
+        }
+    };
+    let circular = match ctx.attrs.string_or("mode", "linear")?.as_str() {
+        "linear" => false,
+        "circular" => true,
+        m => {
+            return Err(ctx
+                .attrs
+                .err("mode", format!("must be linear or circular, got `{m}`")));
+        }
+    };
+    let seq = extent(ctx, update, axis, "update_extent")?;
+    let steps = arange(ctx, seq, "steps")?;
+    let steps = reshape(ctx, steps, &[1, -1], "steps_row")?;
+    let mut pos = match ctx.input(2) {
+        Some(w) => {
+            let w = cast(ctx, w, DType::I64, "write_i64")?;
+            let w = reshape(ctx, w, &[-1, 1], "write_column")?;
+            bin(ctx, BinaryOp::Add, w, steps, "positions")?
+        }
+        None => steps,
+    };
+    if circular {
+        let len = extent(ctx, past, axis, "cache_extent")?;
+        pos = bin(ctx, BinaryOp::Mod, pos, len, "wrapped")?;
+    }
+    let others: Vec<i64> = (1..rank as i64).filter(|&d| d != axis as i64).collect();
+    let pos = unsqueeze(ctx, pos, &others, "positions_full_rank")?;
+    let shape = ctx.emit_aux(
+        Op::Shape {
+            start: 0,
+            end: None,
+        },
+        vec![Some(update)],
+        "update_shape",
+    )?;
+    let pos = ctx.emit_aux(Op::Expand {}, vec![Some(pos), Some(shape)], "indices")?;
+    let op = Op::ScatterElements {
+        axis: axis as i64,
+        reduction: tessera_ir::attr::ScatterReduction::None,
+    };
+    emit1(ctx, op, vec![Some(past), Some(pos), Some(update)])
+}
+
+/// MaxUnpool (opset 9+): `X` scattered to the flat positions `I` of zeros of the unpooled
+/// shape (`(in - 1) * stride - pads + kernel` per spatial axis); with an `output_shape` operand,
+/// that result is zero-padded at the end of each axis to it (ONNX's reference semantics).
+fn max_unpool(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    if ctx.inputs.len() > 3 {
+        return Err(ctx
+            .attrs
+            .err("inputs", "the operator takes at most 3 operands"));
+    }
+    let (x, idx) = (ctx.required(0)?, ctx.required(1)?);
+    let dtype = ctx.ty(x).dtype;
+    let dims = unpooled_dims(ctx, x)?;
+    let shape = ctx.const_i64(&dims)?;
+    let zeros = ctx.emit_aux(
+        Op::ConstantOfShape {
+            value: scalar_tensor(dtype, 0.0),
+        },
+        vec![Some(shape)],
+        "zeros",
+    )?;
+    let flat = reshape(ctx, zeros, &[-1], "zeros_flat")?;
+    let xf = reshape(ctx, x, &[-1], "values_flat")?;
+    let idx = cast(ctx, idx, DType::I64, "indices_i64")?;
+    let idf = reshape(ctx, idx, &[-1], "indices_flat")?;
+    let op = Op::ScatterElements {
+        axis: 0,
+        reduction: tessera_ir::attr::ScatterReduction::None,
+    };
+    let sc = ctx.emit_aux(op, vec![Some(flat), Some(idf), Some(xf)], "scatter")?;
+    let Some(out_shape) = ctx.input(2) else {
+        return emit1(
+            ctx,
+            Op::Reshape { allowzero: false },
+            vec![Some(sc), Some(shape)],
+        );
+    };
+    let y = ctx.emit_aux(
+        Op::Reshape { allowzero: false },
+        vec![Some(sc), Some(shape)],
+        "unpooled",
+    )?;
+    let out_shape = cast(ctx, out_shape, DType::I64, "output_shape_i64")?;
+    let end = bin(ctx, BinaryOp::Sub, out_shape, shape, "pads_end")?;
+    let begin = ctx.const_i64(&vec![0; dims.len()])?;
+    let pads = ctx.emit_aux(Op::Concat { axis: 0 }, vec![Some(begin), Some(end)], "pads")?;
+    let op = Op::Pad {
+        mode: tessera_ir::attr::PadMode::Constant,
+    };
+    emit1(ctx, op, vec![Some(y), Some(pads)])
+}
+
+/// MaxUnpool's default output dims from the static input dims and the attributes.
+fn unpooled_dims(ctx: &NodeCtx<'_, '_>, x: ValueId) -> Result<Vec<i64>, OnnxError> {
+    let dims = ctx.ty(x).shape.as_static().ok_or_else(|| {
+        ctx.attrs.err(
+            "input 0",
+            "without output_shape, MaxUnpool needs a static input shape",
+        )
+    })?;
+    let k = dims.len().saturating_sub(2);
+    let kernel = ctx.attrs.ints_or_empty("kernel_shape")?;
+    if kernel.len() != k || k == 0 {
+        return Err(ctx
+            .attrs
+            .err("kernel_shape", format!("needs {k} values, got {kernel:?}")));
+    }
+    let strides = ctx.attrs.ints("strides")?.unwrap_or_else(|| vec![1; k]);
+    let pads = ctx.attrs.ints("pads")?.unwrap_or_else(|| vec![0; 2 * k]);
+    if strides.len() != k || pads.len() != 2 * k {
+        return Err(ctx.attrs.err(
+            "strides",
+            "strides need one value and pads two per spatial axis",
+        ));
+    }
+    let mut out = vec![dims[0] as i64, dims[1] as i64];
+    for d in 0..k {
+        let v = (dims[2 + d] as i64 - 1) * strides[d] - pads[d] - pads[d + k] + kernel[d];
+        if v < 0 {
+            return Err(ctx
+                .attrs
+                .err("pads", format!("spatial axis {d} would have extent {v}")));
+        }
+        out.push(v);
+    }
+    Ok(out)
 }
 
 /// NonMaxSuppression (opset 11).

@@ -438,6 +438,68 @@ mod tests {
         assert_eq!(out[0].shape.rank(), 4);
     }
 
+    /// The new operators are no primitives: decomposition keeps them as host nodes.
+    #[test]
+    fn decompose_keeps_them_on_the_host() {
+        use crate::graph::Graph;
+        use crate::infer::infer_node;
+        let mut g = Graph::new("h");
+        let x = g.add_input("x", tt(DType::F32, &[1, 2, 4, 4]));
+        let grid = g.add_input("grid", tt(DType::F32, &[1, 3, 3, 2]));
+        let axis = g.add_constant(Tensor::scalar(-1i64));
+        let ops: Vec<(Op, Vec<Option<crate::graph::ValueId>>, usize)> = vec![
+            (
+                Op::CumProd {
+                    exclusive: false,
+                    reverse: false,
+                },
+                vec![Some(x), Some(axis)],
+                1,
+            ),
+            (Op::BitCast { to: DType::I32 }, vec![Some(x)], 1),
+            (Op::Det {}, vec![Some(x)], 1),
+            (
+                Op::Dft {
+                    inverse: false,
+                    onesided: false,
+                },
+                vec![Some(grid)],
+                1,
+            ),
+            (
+                Op::GridSample {
+                    align_corners: false,
+                    mode: "linear".into(),
+                    padding_mode: "zeros".into(),
+                },
+                vec![Some(x), Some(grid)],
+                1,
+            ),
+            (
+                Op::Unique {
+                    axis: None,
+                    sorted: true,
+                },
+                vec![Some(x)],
+                4,
+            ),
+        ];
+        let count = ops.len();
+        for (op, ins, n) in ops {
+            let placeholder = vec![tt(DType::F32, &[]); n];
+            let id = g.push_node(op, ins, placeholder, None);
+            let tys = infer_node(&g, id).unwrap();
+            for (k, t) in tys.into_iter().enumerate() {
+                let v = g.node(id).outputs[k];
+                g.values[v].ty = t;
+            }
+            let out = g.node(id).outputs[0];
+            g.add_output(out);
+        }
+        let d = crate::passes::decompose::decompose(&g).unwrap();
+        assert_eq!(d.host_nodes.len(), count);
+    }
+
     #[test]
     fn dft_types() {
         let dft = |inverse, onesided| Op::Dft { inverse, onesided };
