@@ -16,7 +16,9 @@
 //!   RMS/Lp/Group/MeanVariance normalization, LRN, Lp pooling, DepthToSpace/SpaceToDepth,
 //!   EyeLike, OneHot, Compress, CenterCropPad, the two loss operators, the integer
 //!   quantization operators, Attention, RotaryEmbedding, Upsample, and pre-13
-//!   Softmax/LogSoftmax/Hardmax.
+//!   Softmax/LogSoftmax/Hardmax; the window functions, AffineGrid, ReverseSequence,
+//!   TensorScatter and MaxUnpool (compose_vision.rs, which also maps CumProd, BitCast, Det, DFT,
+//!   GridSample, NonMaxSuppression, Unique and Col2Im to their IR ops).
 //! - Shape arithmetic is folded at import: `Shape`/`Size` of statically shaped values and small
 //!   ops whose operands are all small constants become constants, so shapes computed in the
 //!   model stay static for inference.
@@ -35,6 +37,8 @@ mod tensor;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_vision;
 
 pub use error::OnnxError;
 pub use tensor::onnx_dtype;
