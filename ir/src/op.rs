@@ -529,6 +529,11 @@ define_ops! {
     /// `dft_length` pads or truncates the signal; `onesided` keeps `n/2 + 1` frequencies;
     /// `inverse` computes the inverse transform (scaled by `1/n`). Output `[.., 2]`.
     Dft "dft" { inverse: bool = false, onesided: bool = false },
+    /// Inputs `(signal [B, L, 1|2], frame_step, window? [W], frame_length?)`: the DFT of each
+    /// windowed frame `signal[b, f * frame_step ..][..frame_length]`; output
+    /// `[B, frames, bins, 2]` with `frames = 1 + (L - frame_length) / frame_step` and `bins`
+    /// `frame_length / 2 + 1` when `onesided`, else `frame_length`.
+    Stft "stft" { onesided: bool = true },
     /// Inputs `(X [N, C, D1..Dk], grid [N, H1..Hk, k])`: samples `X` at the normalized
     /// coordinates of `grid` (last axis `(x, y, ..)`, innermost spatial axis first) by `mode`
     /// (`linear`, `nearest` or `cubic`), with `padding_mode` (`zeros`, `border` or

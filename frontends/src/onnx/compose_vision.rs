@@ -1,4 +1,4 @@
-//! Signal and vision operators: CumProd, BitCast, Det, DFT, GridSample, NonMaxSuppression,
+//! Signal and vision operators: CumProd, BitCast, Det, DFT, STFT, GridSample, NonMaxSuppression,
 //! Unique and Col2Im map to their IR ops;
 //! the window functions (HannWindow, HammingWindow, BlackmanWindow) are composed of `Range`,
 //! `Cast`, `Cos` and arithmetic, AffineGrid of `Range`, `Concat` and `MatMul`, and
@@ -20,6 +20,7 @@ pub(crate) fn map(ctx: &mut NodeCtx<'_, '_>) -> Option<Outs> {
         "BitCast" => bitcast(ctx),
         "Det" => single(ctx, Op::Det {}, 1, 1),
         "DFT" => dft(ctx),
+        "STFT" => stft(ctx),
         "GridSample" => grid_sample(ctx),
         "AffineGrid" => affine_grid(ctx),
         "NonMaxSuppression" => nms(ctx),
@@ -386,6 +387,14 @@ fn unique(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     };
     let n = ctx.num_outputs;
     ctx.emit(op, vec![Some(x)], n)
+}
+
+/// STFT (opset 17): `(signal, frame_step, window?, frame_length?)`.
+fn stft(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let op = Op::Stft {
+        onesided: ctx.attrs.bool_or("onesided", true)?,
+    };
+    single(ctx, op, 2, 4)
 }
 
 /// GridSample: opset 16's `bilinear`/`bicubic` are opset 20's `linear`/`cubic`.

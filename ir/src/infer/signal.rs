@@ -1,4 +1,4 @@
-//! Inference for CumProd, BitCast, Det, DFT, GridSample, NonMaxSuppression, Unique and Col2Im.
+//! Inference for CumProd, BitCast, Det, DFT, STFT, GridSample, NonMaxSuppression, Unique and Col2Im.
 
 use super::{ANY, Ctx, FLOAT, INDEX, NUMERIC, ty};
 use crate::error::{IrError, Result};
@@ -16,6 +16,7 @@ pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Option<Vec<TensorType>>
         Op::GridSample {
             mode, padding_mode, ..
         } => grid_sample(cx, mode, padding_mode)?,
+        Op::Stft { onesided } => stft(cx, *onesided)?,
         Op::NonMaxSuppression { .. } => nms(cx)?,
         Op::Unique { axis, .. } => unique(cx, *axis)?,
         Op::Col2Im { .. } => col2im(cx)?,
@@ -157,6 +158,54 @@ fn grid_sample(cx: &Ctx<'_, '_>, mode: &str, padding_mode: &str) -> Result<Vec<T
     let mut out = vec![x.0[0].clone(), x.0[1].clone()];
     out.extend_from_slice(&g.0[1..r - 1]);
     Ok(vec![ty(d, Shape(out))])
+}
+
+/// `(signal [B, L, 1|2], frame_step, window?, frame_length?)` → `[B, frames, bins, 2]`.
+fn stft(cx: &Ctx<'_, '_>, onesided: bool) -> Result<Vec<TensorType>> {
+    cx.simple(2, 4)?;
+    let d = cx.dtype(0, FLOAT)?;
+    let x = cx.shape(0)?;
+    let parts = x.0.get(2).and_then(Dim::as_static);
+    if x.rank() != 3 || parts.is_some_and(|p| p != 1 && p != 2) {
+        return Err(cx.shape_err("STFT signal must be [B, L, 1 or 2]"));
+    }
+    cx.dtype(1, INDEX)?;
+    let step = const_scalar(cx, 1, "frame_step")?;
+    let mut frame = None;
+    if cx.opt(2).is_some() {
+        cx.dtype(2, FLOAT)?;
+        frame = cx.vector_len(2, "window")?.map(|n| n as i64);
+    }
+    if cx.opt(3).is_some() {
+        cx.dtype(3, INDEX)?;
+        frame = const_scalar(cx, 3, "frame_length")?;
+    } else if cx.opt(2).is_none() {
+        frame = x.0[1].as_static().map(|n| n as i64);
+    }
+    let len = x.0[1].as_static();
+    let frames = match (step, frame, len) {
+        (Some(s), Some(f), Some(l)) if s > 0 && f > 0 && f as usize <= l => {
+            Dim::Static(1 + (l - f as usize) / s as usize)
+        }
+        (Some(s), Some(f), _) if s <= 0 || f <= 0 => {
+            return Err(cx.shape_err(format!(
+                "frame_step {s} and frame_length {f} must be positive"
+            )));
+        }
+        _ => cx.sym(0, 1),
+    };
+    let bins = match frame {
+        Some(f) if f > 0 => Dim::Static(if onesided {
+            f as usize / 2 + 1
+        } else {
+            f as usize
+        }),
+        _ => cx.sym(0, 2),
+    };
+    Ok(vec![ty(
+        d,
+        Shape(vec![x.0[0].clone(), frames, bins, Dim::Static(2)]),
+    )])
 }
 
 /// `(boxes [B, n, 4], scores [B, C, n], ..)` → `[selected, 3]` i64.
@@ -498,6 +547,29 @@ mod tests {
         }
         let d = crate::passes::decompose::decompose(&g).unwrap();
         assert_eq!(d.host_nodes.len(), count);
+    }
+
+    #[test]
+    fn stft_types() {
+        let x = Some((tt(DType::F32, &[2, 128, 1]), None));
+        let out = run(
+            Op::Stft { onesided: true },
+            &[x.clone(), scalar_i64(8), None, scalar_i64(16)],
+        )
+        .unwrap();
+        assert_eq!(out, vec![tt(DType::F32, &[2, 15, 9, 2])]);
+        let w = Some((tt(DType::F32, &[16]), None));
+        let step = Some((tt(DType::I64, &[]), None));
+        let out = run(Op::Stft { onesided: false }, &[x.clone(), step, w]).unwrap();
+        assert!(matches!(out[0].shape.0[1], Dim::Symbolic(_)));
+        assert_eq!(out[0].shape.0[2], Dim::Static(16));
+        assert!(
+            run(
+                Op::Stft { onesided: true },
+                &[x, scalar_i64(0), None, scalar_i64(4)]
+            )
+            .is_err()
+        );
     }
 
     #[test]

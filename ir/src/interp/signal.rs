@@ -1,4 +1,4 @@
-//! Interpreter for CumProd, BitCast, Det and DFT (the signal and linear-algebra operators that
+//! Interpreter for CumProd, BitCast, Det, DFT and STFT (the signal and linear-algebra operators that
 //! the ONNX importer cannot compose of other IR ops).
 
 use crate::dtype::DType;
@@ -14,6 +14,7 @@ pub fn eval(op: &Op, at: &At, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>>
         Op::BitCast { to } => bitcast(*to, at, inputs)?,
         Op::Det {} => det(at, inputs)?,
         Op::Dft { inverse, onesided } => dft(*inverse, *onesided, at, inputs)?,
+        Op::Stft { onesided } => stft(*onesided, at, inputs)?,
         _ => return Err(eval_err(at, "not a signal operator")),
     };
     Ok(vec![out])
@@ -272,6 +273,85 @@ fn dft(inverse: bool, onesided: bool, at: &At, inputs: &[Option<&Tensor>]) -> Re
     Ok(Arr::floats(x.dtype(), out_shape, out).to_tensor())
 }
 
+/// STFT of input 0 (`[B, L, 1|2]`): frames every `frame_step` (input 1), weighted by the window
+/// (input 2, default ones), transformed at length `frame_length` (input 3, default the window
+/// length, else `L`).
+fn stft(onesided: bool, at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
+    let x = need(inputs, 0, at)?;
+    if !x.dtype().is_float() {
+        return Err(IrError::InputDType {
+            at: at.clone(),
+            input: 0,
+            dtype: x.dtype(),
+            expected: "a float dtype".into(),
+        });
+    }
+    let s = x.shape();
+    if s.len() != 3 || !(s[2] == 1 || s[2] == 2) {
+        return Err(eval_err(
+            at,
+            format!("STFT signal must be [B, L, 1 or 2], got {}", x.ir_shape()),
+        ));
+    }
+    let (nb, len, parts) = (s[0], s[1], s[2]);
+    let step = scalar_int(need(inputs, 1, at)?, at, "frame_step")?;
+    let window = inputs.get(2).copied().flatten();
+    if let Some(w) = window
+        && w.rank() != 1
+    {
+        return Err(eval_err(
+            at,
+            format!("window must be 1-D, got {}", w.ir_shape()),
+        ));
+    }
+    let frame = match inputs.get(3).copied().flatten() {
+        Some(t) => scalar_int(t, at, "frame_length")?,
+        None => window.map_or(len, Tensor::len) as i64,
+    };
+    let positive = |v: i64| usize::try_from(v).ok().filter(|&v| v > 0);
+    let (Some(step), Some(frame)) = (positive(step), positive(frame)) else {
+        return Err(eval_err(
+            at,
+            format!("frame_step ({step}) and frame_length ({frame}) must be positive"),
+        ));
+    };
+    if frame > len || window.is_some_and(|w| w.len() != frame) {
+        return Err(eval_err(
+            at,
+            format!(
+                "frame_length {frame} must be at most the signal length {len} and equal the window length"
+            ),
+        ));
+    }
+    let frames = 1 + (len - frame) / step;
+    let bins = if onesided { frame / 2 + 1 } else { frame };
+    let a = Arr::from_tensor(x);
+    let w: Vec<f64> = match window {
+        Some(w) => {
+            let wa = Arr::from_tensor(w);
+            (0..frame).map(|t| wa.f(t)).collect()
+        }
+        None => vec![1.0; frame],
+    };
+    let mut out = Vec::with_capacity(nb * frames * bins * 2);
+    for b in 0..nb {
+        for f in 0..frames {
+            let sig: Vec<(f64, f64)> = (0..frame)
+                .map(|t| {
+                    let base = (b * len + f * step + t) * parts;
+                    let im = if parts == 2 { a.f(base + 1) } else { 0.0 };
+                    (a.f(base) * w[t], im * w[t])
+                })
+                .collect();
+            for k in 0..bins {
+                let (re, im) = dft_at(&sig, k, false);
+                out.extend([re, im]);
+            }
+        }
+    }
+    Ok(Arr::floats(x.dtype(), vec![nb, frames, bins, 2], out).to_tensor())
+}
+
 /// The full length-`n` spectrum of a real signal from its one-sided half (`read(k)` for
 /// `k <= n/2`; the rest are the conjugates).
 fn hermitian_full(n: usize, read: impl Fn(usize) -> (f64, f64)) -> Vec<(f64, f64)> {
@@ -477,6 +557,32 @@ mod tests {
         let out = run(&dft_op(true, true), &[Some(&spec), None, Some(&ax)]).unwrap();
         assert_eq!(out.shape(), &[4, 1]);
         close(&f64s(&out), &[1., 2., 3., 4.]);
+    }
+
+    #[test]
+    fn stft_frames_and_window() {
+        // Signal [1, 2, 3, 4, 5], frames of 2 every 2: [1, 2] and [3, 4]; onesided bins 2.
+        let x = Tensor::from_vec(&[1, 5, 1], vec![1.0f32, 2., 3., 4., 5.]).unwrap();
+        let step = Tensor::scalar(2i64);
+        let len = Tensor::scalar(2i64);
+        let op = Op::Stft { onesided: true };
+        let out = run(&op, &[Some(&x), Some(&step), None, Some(&len)]).unwrap();
+        assert_eq!(out.shape(), &[1, 2, 2, 2]);
+        close(&f64s(&out), &[3., 0., -1., 0., 7., 0., -1., 0.]);
+        // A window [1, 0] keeps the first sample of each frame; two-sided bins.
+        let w = Tensor::from_vec(&[2], vec![1.0f32, 0.0]).unwrap();
+        let out = run(
+            &Op::Stft { onesided: false },
+            &[Some(&x), Some(&step), Some(&w)],
+        )
+        .unwrap();
+        close(&f64s(&out), &[1., 0., 1., 0., 3., 0., 3., 0.]);
+        let zero = Tensor::scalar(0i64);
+        assert!(run(&op, &[Some(&x), Some(&zero), None, Some(&len)]).is_err());
+        let long = Tensor::scalar(6i64);
+        assert!(run(&op, &[Some(&x), Some(&step), None, Some(&long)]).is_err());
+        let w3 = Tensor::from_vec(&[3], vec![1.0f32; 3]).unwrap();
+        assert!(run(&op, &[Some(&x), Some(&step), Some(&w3), Some(&len)]).is_err());
     }
 
     #[test]
