@@ -558,6 +558,18 @@ define_ops! {
         pads: Vec<i64> = Vec::new(),
         strides: Vec<i64> = Vec::new(),
     },
+    /// Inputs `(X [N, C, H, W], rois [R, 4], batch_indices [R])`: bilinear-sampled average (or
+    /// max, `mode` `avg`/`max`) pooling of each region `(x1, y1, x2, y2) * spatial_scale` into
+    /// `[R, C, output_height, output_width]`; `half_pixel` shifts coordinates by -0.5
+    /// (`output_half_pixel` when false); `sampling_ratio` 0 adapts the samples per bin.
+    RoiAlign "roi_align" {
+        half_pixel: bool = true,
+        mode: String = String::from("avg"),
+        output_height: i64 = 1,
+        output_width: i64 = 1,
+        sampling_ratio: i64 = 0,
+        spatial_scale: f32 = 1.0,
+    },
 }
 
 #[cfg(test)]

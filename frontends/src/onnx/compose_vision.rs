@@ -1,5 +1,5 @@
 //! Signal and vision operators: CumProd, BitCast, Det, DFT, STFT, GridSample, NonMaxSuppression,
-//! Unique and Col2Im map to their IR ops;
+//! Unique, Col2Im and RoiAlign map to their IR ops;
 //! the window functions (HannWindow, HammingWindow, BlackmanWindow) are composed of `Range`,
 //! `Cast`, `Cos` and arithmetic, AffineGrid of `Range`, `Concat` and `MatMul`, and
 //! ReverseSequence, TensorScatter and MaxUnpool of index arithmetic with
@@ -25,6 +25,7 @@ pub(crate) fn map(ctx: &mut NodeCtx<'_, '_>) -> Option<Outs> {
         "AffineGrid" => affine_grid(ctx),
         "NonMaxSuppression" => nms(ctx),
         "Col2Im" => col2im(ctx),
+        "RoiAlign" => roi_align(ctx),
         "Unique" => unique(ctx),
         "ReverseSequence" => reverse_sequence(ctx),
         "TensorScatter" => tensor_scatter(ctx),
@@ -371,6 +372,39 @@ fn col2im(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         dilations: ctx.attrs.ints_or_empty("dilations")?,
         pads: ctx.attrs.ints_or_empty("pads")?,
         strides: ctx.attrs.ints_or_empty("strides")?,
+    };
+    single(ctx, op, 3, 3)
+}
+
+/// RoiAlign (opset 10, 16, 22): before opset 16 there is no `coordinate_transformation_mode`
+/// and coordinates are `output_half_pixel`.
+fn roi_align(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let default = if ctx.opset >= 16 {
+        "half_pixel"
+    } else {
+        "output_half_pixel"
+    };
+    let half_pixel = match ctx
+        .attrs
+        .string_or("coordinate_transformation_mode", default)?
+        .as_str()
+    {
+        "half_pixel" => true,
+        "output_half_pixel" => false,
+        m => {
+            return Err(ctx.attrs.err(
+                "coordinate_transformation_mode",
+                format!("must be half_pixel or output_half_pixel, got `{m}`"),
+            ));
+        }
+    };
+    let op = Op::RoiAlign {
+        half_pixel,
+        mode: ctx.attrs.string_or("mode", "avg")?,
+        output_height: ctx.attrs.int_or("output_height", 1)?,
+        output_width: ctx.attrs.int_or("output_width", 1)?,
+        sampling_ratio: ctx.attrs.int_or("sampling_ratio", 0)?,
+        spatial_scale: ctx.attrs.float_or("spatial_scale", 1.0)?,
     };
     single(ctx, op, 3, 3)
 }

@@ -1,4 +1,5 @@
-//! Inference for CumProd, BitCast, Det, DFT, STFT, GridSample, NonMaxSuppression, Unique and Col2Im.
+//! Inference for CumProd, BitCast, Det, DFT, STFT, GridSample, NonMaxSuppression, Unique, Col2Im and
+//! RoiAlign.
 
 use super::{ANY, Ctx, FLOAT, INDEX, NUMERIC, ty};
 use crate::error::{IrError, Result};
@@ -20,6 +21,12 @@ pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Option<Vec<TensorType>>
         Op::NonMaxSuppression { .. } => nms(cx)?,
         Op::Unique { axis, .. } => unique(cx, *axis)?,
         Op::Col2Im { .. } => col2im(cx)?,
+        Op::RoiAlign {
+            mode,
+            output_height,
+            output_width,
+            ..
+        } => roi_align(cx, mode, *output_height, *output_width)?,
         _ => return Ok(None),
     };
     Ok(Some(out))
@@ -315,6 +322,41 @@ fn col2im(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
     Ok(vec![ty(d, Shape(out))])
 }
 
+/// `(X [N, C, H, W], rois [R, 4], batch_indices [R])` → `[R, C, output_height, output_width]`.
+fn roi_align(cx: &Ctx<'_, '_>, mode: &str, oh: i64, ow: i64) -> Result<Vec<TensorType>> {
+    cx.simple(3, 3)?;
+    if mode != "avg" && mode != "max" {
+        return Err(cx.attr_err("mode", format!("must be avg or max, got `{mode}`")));
+    }
+    let (Ok(oh), Ok(ow)) = (usize::try_from(oh), usize::try_from(ow)) else {
+        return Err(cx.attr_err("output_height", "output sizes must be positive"));
+    };
+    if oh == 0 || ow == 0 {
+        return Err(cx.attr_err("output_height", "output sizes must be positive"));
+    }
+    let d = cx.dtype(0, FLOAT)?;
+    cx.dtype(1, FLOAT)?;
+    cx.dtype(2, INDEX)?;
+    let (x, r, b) = (cx.shape(0)?, cx.shape(1)?, cx.shape(2)?);
+    let fits = x.rank() == 4
+        && r.rank() == 2
+        && b.rank() == 1
+        && super::dims_compatible(&r.0[1], &Dim::Static(4))
+        && super::dims_compatible(&r.0[0], &b.0[0]);
+    if !fits {
+        return Err(
+            cx.shape_err("RoiAlign needs X [N, C, H, W], rois [R, 4] and batch_indices [R]")
+        );
+    }
+    let shape = vec![
+        r.0[0].clone(),
+        x.0[1].clone(),
+        Dim::Static(oh),
+        Dim::Static(ow),
+    ];
+    Ok(vec![ty(d, Shape(shape))])
+}
+
 #[cfg(test)]
 mod tests {
     use crate::dtype::DType;
@@ -570,6 +612,30 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn roi_align_types() {
+        let op = |mode: &str, oh| Op::RoiAlign {
+            half_pixel: true,
+            mode: mode.into(),
+            output_height: oh,
+            output_width: 5,
+            sampling_ratio: 2,
+            spatial_scale: 1.0,
+        };
+        let ins = [
+            Some((tt(DType::F32, &[1, 3, 10, 10]), None)),
+            Some((tt(DType::F32, &[4, 4]), None)),
+            Some((tt(DType::I64, &[4]), None)),
+        ];
+        let out = run(op("avg", 2), &ins).unwrap();
+        assert_eq!(out, vec![tt(DType::F32, &[4, 3, 2, 5])]);
+        assert!(run(op("sum", 2), &ins).is_err());
+        assert!(run(op("max", 0), &ins).is_err());
+        let mut bad = ins.clone();
+        bad[2] = Some((tt(DType::I64, &[3]), None));
+        assert!(run(op("avg", 2), &bad).is_err());
     }
 
     #[test]

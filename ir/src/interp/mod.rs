@@ -95,9 +95,10 @@ pub fn eval_op(
             signal::eval(op, at, inputs)?
         }
         Op::GridSample { .. } => grid_sample::eval(op, at, inputs)?,
-        Op::NonMaxSuppression { .. } | Op::Unique { .. } | Op::Col2Im { .. } => {
-            vision::eval(op, at, inputs, num_outputs)?
-        }
+        Op::NonMaxSuppression { .. }
+        | Op::Unique { .. }
+        | Op::Col2Im { .. }
+        | Op::RoiAlign { .. } => vision::eval(op, at, inputs, num_outputs)?,
     };
     if out.len() < num_outputs {
         return Err(IrError::Arity {

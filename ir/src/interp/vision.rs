@@ -1,4 +1,4 @@
-//! Interpreter for NonMaxSuppression, Unique and Col2Im.
+//! Interpreter for NonMaxSuppression, Unique, Col2Im and RoiAlign.
 
 use crate::dtype::DType;
 use crate::error::{At, IrError, Result};
@@ -22,6 +22,7 @@ pub fn eval(
             pads,
             strides,
         } => Ok(vec![col2im(dilations, pads, strides, at, inputs)?]),
+        Op::RoiAlign { .. } => Ok(vec![roi_align(op, at, inputs)?]),
         _ => Err(eval_err(at, "not a vision operator")),
     }
 }
@@ -357,6 +358,144 @@ fn col2im(
     Ok(arr.to_tensor())
 }
 
+/// One bilinear sample: four `(flat position, weight)` taps, or none outside the map.
+fn bilinear_taps(y: f64, x: f64, h: usize, w: usize) -> Vec<(usize, f64)> {
+    if y < -1.0 || y > h as f64 || x < -1.0 || x > w as f64 || y.is_nan() || x.is_nan() {
+        return Vec::new();
+    }
+    let axis = |v: f64, n: usize| -> (usize, usize, f64) {
+        let v = v.max(0.0);
+        let lo = v as usize;
+        if lo + 1 >= n {
+            (n - 1, n - 1, 0.0)
+        } else {
+            (lo, lo + 1, v - lo as f64)
+        }
+    };
+    let (y0, y1, ly) = axis(y, h);
+    let (x0, x1, lx) = axis(x, w);
+    let (hy, hx) = (1.0 - ly, 1.0 - lx);
+    vec![
+        (y0 * w + x0, hy * hx),
+        (y0 * w + x1, hy * lx),
+        (y1 * w + x0, ly * hx),
+        (y1 * w + x1, ly * lx),
+    ]
+}
+
+/// RoiAlign: per region, bin and channel, the mean (or max of weighted taps) of a grid of
+/// bilinear samples.
+fn roi_align(op: &Op, at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
+    let Op::RoiAlign {
+        half_pixel,
+        mode,
+        output_height,
+        output_width,
+        sampling_ratio,
+        spatial_scale,
+    } = op
+    else {
+        return Err(eval_err(at, "not RoiAlign"));
+    };
+    let is_max = match mode.as_str() {
+        "avg" => false,
+        "max" => true,
+        m => return Err(eval_err(at, format!("mode must be avg or max, got `{m}`"))),
+    };
+    let (x, rois) = (float_input(inputs, 0, at)?, float_input(inputs, 1, at)?);
+    let bidx = read_ints(need(inputs, 2, at)?, at, "batch_indices")?;
+    let (xs, rs) = (x.shape(), rois.shape());
+    if xs.len() != 4 || rs.len() != 2 || rs[1] != 4 || rs[0] != bidx.len() {
+        return Err(eval_err(
+            at,
+            format!(
+                "RoiAlign needs X [N, C, H, W], rois [R, 4] and batch_indices [R], got {}, {} and {} indices",
+                x.ir_shape(),
+                rois.ir_shape(),
+                bidx.len()
+            ),
+        ));
+    }
+    let (ph, pw) = match (
+        usize::try_from(*output_height),
+        usize::try_from(*output_width),
+    ) {
+        (Ok(h), Ok(w)) if h > 0 && w > 0 => (h, w),
+        _ => {
+            return Err(eval_err(
+                at,
+                "output_height and output_width must be positive",
+            ));
+        }
+    };
+    let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+    let (xa, ra) = (Arr::from_tensor(x), Arr::from_tensor(rois));
+    let scale = f64::from(*spatial_scale);
+    let offset = if *half_pixel { 0.5 } else { 0.0 };
+    let mut out = Vec::with_capacity(rs[0] * c * ph * pw);
+    for (r, &b) in bidx.iter().enumerate() {
+        let b = usize::try_from(b)
+            .ok()
+            .filter(|&b| b < n)
+            .ok_or_else(|| eval_err(at, format!("batch index {b} is out of range for {n}")))?;
+        let coord = |k: usize| ra.f(r * 4 + k) * scale - offset;
+        let (x1, y1, x2, y2) = (coord(0), coord(1), coord(2), coord(3));
+        let (mut rw, mut rh) = (x2 - x1, y2 - y1);
+        if !*half_pixel {
+            rw = rw.max(1.0);
+            rh = rh.max(1.0);
+        }
+        let (bh, bw) = (rh / ph as f64, rw / pw as f64);
+        let grid = |bin: f64| -> usize {
+            if *sampling_ratio > 0 {
+                *sampling_ratio as usize
+            } else {
+                bin.ceil().max(0.0) as usize
+            }
+        };
+        let (gh, gw) = (grid(bh), grid(bw));
+        let count = (gh * gw).max(1) as f64;
+        // The taps of every sample of every bin, shared by all channels.
+        let mut bins: Vec<Vec<Vec<(usize, f64)>>> = Vec::with_capacity(ph * pw);
+        for py in 0..ph {
+            for px in 0..pw {
+                let mut samples = Vec::with_capacity(gh * gw);
+                for iy in 0..gh {
+                    let yy = y1 + py as f64 * bh + (iy as f64 + 0.5) * bh / gh as f64;
+                    for ix in 0..gw {
+                        let xx = x1 + px as f64 * bw + (ix as f64 + 0.5) * bw / gw as f64;
+                        samples.push(bilinear_taps(yy, xx, h, w));
+                    }
+                }
+                bins.push(samples);
+            }
+        }
+        for ch in 0..c {
+            let base = (b * c + ch) * h * w;
+            for samples in &bins {
+                let vals = samples.iter().map(|taps| {
+                    let terms = taps.iter().map(|&(p, wt)| wt * xa.f(base + p));
+                    if taps.is_empty() {
+                        0.0
+                    } else if is_max {
+                        terms.fold(f64::NEG_INFINITY, f64::max)
+                    } else {
+                        terms.sum()
+                    }
+                });
+                let v = if is_max {
+                    vals.fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+                        .unwrap_or(0.0)
+                } else {
+                    vals.sum::<f64>() / count
+                };
+                out.push(v);
+            }
+        }
+    }
+    Ok(Arr::floats(x.dtype(), vec![rs[0], c, ph, pw], out).to_tensor())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,6 +614,48 @@ mod tests {
             sorted: true,
         };
         assert!(eval(&bad, &at(), &[Some(&x)], 1).is_err());
+    }
+
+    fn roi(mode: &str, half_pixel: bool, ratio: i64) -> Op {
+        Op::RoiAlign {
+            half_pixel,
+            mode: mode.into(),
+            output_height: 1,
+            output_width: 2,
+            sampling_ratio: ratio,
+            spatial_scale: 1.0,
+        }
+    }
+
+    #[test]
+    fn roi_align_avg_and_max() {
+        // X = 0..16 as 4x4 (value = 4y + x); region (0, 0)-(2, 2), output 1x2, one sample per
+        // bin: half_pixel shifts to (-0.5, -0.5)-(1.5, 1.5); samples at (y, x) = (0.5, 0) and
+        // (0.5, 1): (0 + 4) / 2 and (1 + 5) / 2.
+        let x = Tensor::from_vec(&[1, 1, 4, 4], (0..16).map(|v| v as f32).collect()).unwrap();
+        let rois = Tensor::from_vec(&[1, 4], vec![0.0f32, 0., 2., 2.]).unwrap();
+        let bi = Tensor::from_vec(&[1], vec![0i64]).unwrap();
+        let ins = [Some(&x), Some(&rois), Some(&bi)];
+        let out = eval(&roi("avg", true, 1), &at(), &ins, 1).unwrap();
+        assert_eq!(out[0].shape(), &[1, 1, 1, 2]);
+        assert_eq!(fl(&out[0]), vec![2.0, 3.0]);
+        // output_half_pixel: bins centred at (1, 0.5) and (1, 1.5): 4.5 and 5.5.
+        let out = eval(&roi("avg", false, 1), &at(), &ins, 1).unwrap();
+        assert_eq!(fl(&out[0]), vec![4.5, 5.5]);
+        // Max mode takes the largest weighted tap: at (1, 0.5) the taps are 0.5*4 and 0.5*5.
+        let out = eval(&roi("max", false, 1), &at(), &ins, 1).unwrap();
+        assert_eq!(fl(&out[0]), vec![2.5, 3.0]);
+        let bad = Tensor::from_vec(&[1], vec![1i64]).unwrap();
+        assert!(
+            eval(
+                &roi("avg", true, 1),
+                &at(),
+                &[Some(&x), Some(&rois), Some(&bad)],
+                1
+            )
+            .is_err()
+        );
+        assert!(eval(&roi("sum", true, 1), &at(), &ins, 1).is_err());
     }
 
     fn c2i(dil: &[i64], pads: &[i64], strides: &[i64]) -> Op {
