@@ -570,6 +570,18 @@ define_ops! {
         sampling_ratio: i64 = 0,
         spatial_scale: f32 = 1.0,
     },
+    /// Inputs `(X [N, C, D..], W [oC, C / group, k..], offset [N, offset_group * prod(k) * r,
+    /// out..], B?, mask? [N, offset_group * prod(k), out..])`: convolution whose kernel taps
+    /// sample `X` bilinearly (zeros outside) at their positions moved by `offset`, each tap
+    /// scaled by `mask`; output `[N, oC, out..]` (the spatial dims of `offset`).
+    DeformConv "deform_conv" {
+        dilations: Vec<i64> = Vec::new(),
+        group: i64 = 1,
+        kernel_shape: Vec<i64> = Vec::new(),
+        offset_group: i64 = 1,
+        pads: Vec<i64> = Vec::new(),
+        strides: Vec<i64> = Vec::new(),
+    },
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Signal and vision operators: CumProd, BitCast, Det, DFT, STFT, GridSample, NonMaxSuppression,
-//! Unique, Col2Im and RoiAlign map to their IR ops;
+//! Unique, Col2Im, RoiAlign and DeformConv map to their IR ops;
 //! the window functions (HannWindow, HammingWindow, BlackmanWindow) are composed of `Range`,
 //! `Cast`, `Cos` and arithmetic, AffineGrid of `Range`, `Concat` and `MatMul`, and
 //! ReverseSequence, TensorScatter and MaxUnpool of index arithmetic with
@@ -26,6 +26,7 @@ pub(crate) fn map(ctx: &mut NodeCtx<'_, '_>) -> Option<Outs> {
         "NonMaxSuppression" => nms(ctx),
         "Col2Im" => col2im(ctx),
         "RoiAlign" => roi_align(ctx),
+        "DeformConv" => deform_conv(ctx),
         "Unique" => unique(ctx),
         "ReverseSequence" => reverse_sequence(ctx),
         "TensorScatter" => tensor_scatter(ctx),
@@ -407,6 +408,20 @@ fn roi_align(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         spatial_scale: ctx.attrs.float_or("spatial_scale", 1.0)?,
     };
     single(ctx, op, 3, 3)
+}
+
+/// DeformConv (opset 19, 22).
+fn deform_conv(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let a = ctx.attrs;
+    let op = Op::DeformConv {
+        dilations: a.ints_or_empty("dilations")?,
+        group: a.int_or("group", 1)?,
+        kernel_shape: a.ints_or_empty("kernel_shape")?,
+        offset_group: a.int_or("offset_group", 1)?,
+        pads: a.ints_or_empty("pads")?,
+        strides: a.ints_or_empty("strides")?,
+    };
+    single(ctx, op, 3, 5)
 }
 
 /// Unique (opset 11): up to four outputs.

@@ -1,5 +1,5 @@
-//! Inference for CumProd, BitCast, Det, DFT, STFT, GridSample, NonMaxSuppression, Unique, Col2Im and
-//! RoiAlign.
+//! Inference for CumProd, BitCast, Det, DFT, STFT, GridSample, NonMaxSuppression, Unique, Col2Im,
+//! RoiAlign and DeformConv.
 
 use super::{ANY, Ctx, FLOAT, INDEX, NUMERIC, ty};
 use crate::error::{IrError, Result};
@@ -27,6 +27,7 @@ pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Option<Vec<TensorType>>
             output_width,
             ..
         } => roi_align(cx, mode, *output_height, *output_width)?,
+        Op::DeformConv { .. } => deform_conv(cx)?,
         _ => return Ok(None),
     };
     Ok(Some(out))
@@ -357,6 +358,25 @@ fn roi_align(cx: &Ctx<'_, '_>, mode: &str, oh: i64, ow: i64) -> Result<Vec<Tenso
     Ok(vec![ty(d, Shape(shape))])
 }
 
+/// `(X [N, C, D..], W [oC, ..], offset [N, .., out..], B?, mask?)` → `[N, oC, out..]`.
+fn deform_conv(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
+    cx.simple(3, 5)?;
+    let d = cx.dtype(0, FLOAT)?;
+    for i in 1..5 {
+        if cx.opt(i).is_some() {
+            cx.dtype(i, FLOAT)?;
+        }
+    }
+    let (x, w, off) = (cx.shape(0)?, cx.shape(1)?, cx.shape(2)?);
+    let r = x.rank();
+    if r < 3 || w.rank() != r || off.rank() != r || !super::dims_compatible(&x.0[0], &off.0[0]) {
+        return Err(cx.shape_err("DeformConv needs X [N, C, D..], W [oC, C/group, k..] and offset [N, .., out..] of one rank"));
+    }
+    let mut out = vec![x.0[0].clone(), w.0[0].clone()];
+    out.extend_from_slice(&off.0[2..]);
+    Ok(vec![ty(d, Shape(out))])
+}
+
 #[cfg(test)]
 mod tests {
     use crate::dtype::DType;
@@ -636,6 +656,25 @@ mod tests {
         let mut bad = ins.clone();
         bad[2] = Some((tt(DType::I64, &[3]), None));
         assert!(run(op("avg", 2), &bad).is_err());
+    }
+
+    #[test]
+    fn deform_conv_types() {
+        let op = Op::DeformConv {
+            dilations: vec![],
+            group: 1,
+            kernel_shape: vec![],
+            offset_group: 1,
+            pads: vec![],
+            strides: vec![],
+        };
+        let x = Some((tt(DType::F32, &[1, 2, 3, 3]), None));
+        let w = Some((tt(DType::F32, &[4, 2, 2, 2]), None));
+        let off = Some((tt(DType::F32, &[1, 8, 2, 2]), None));
+        let out = run(op.clone(), &[x.clone(), w.clone(), off]).unwrap();
+        assert_eq!(out, vec![tt(DType::F32, &[1, 4, 2, 2])]);
+        let off3 = Some((tt(DType::F32, &[1, 8, 2]), None));
+        assert!(run(op, &[x, w, off3]).is_err());
     }
 
     #[test]

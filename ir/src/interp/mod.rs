@@ -98,7 +98,8 @@ pub fn eval_op(
         Op::NonMaxSuppression { .. }
         | Op::Unique { .. }
         | Op::Col2Im { .. }
-        | Op::RoiAlign { .. } => vision::eval(op, at, inputs, num_outputs)?,
+        | Op::RoiAlign { .. }
+        | Op::DeformConv { .. } => vision::eval(op, at, inputs, num_outputs)?,
     };
     if out.len() < num_outputs {
         return Err(IrError::Arity {

@@ -1,4 +1,4 @@
-//! Interpreter for NonMaxSuppression, Unique, Col2Im and RoiAlign.
+//! Interpreter for NonMaxSuppression, Unique, Col2Im, RoiAlign and DeformConv.
 
 use crate::dtype::DType;
 use crate::error::{At, IrError, Result};
@@ -23,6 +23,7 @@ pub fn eval(
             strides,
         } => Ok(vec![col2im(dilations, pads, strides, at, inputs)?]),
         Op::RoiAlign { .. } => Ok(vec![roi_align(op, at, inputs)?]),
+        Op::DeformConv { .. } => Ok(vec![deform_conv(op, at, inputs)?]),
         _ => Err(eval_err(at, "not a vision operator")),
     }
 }
@@ -496,6 +497,151 @@ fn roi_align(op: &Op, at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
     Ok(Arr::floats(x.dtype(), vec![rs[0], c, ph, pw], out).to_tensor())
 }
 
+/// `X` (one image plane of extents `dims`, at `base`) sampled at real position `pos` by
+/// multilinear interpolation, taps outside the plane reading zero.
+fn sample_zeros(xa: &Arr, base: usize, dims: &[usize], pos: &[f64]) -> f64 {
+    let k = dims.len();
+    let mut total = 0.0;
+    for corner in 0..(1usize << k) {
+        let mut flat = 0usize;
+        let mut w = 1.0;
+        let mut inside = true;
+        for d in 0..k {
+            let lo = pos[d].floor();
+            let t = pos[d] - lo;
+            let up = (corner >> (k - 1 - d)) & 1 == 1;
+            let i = if up { lo + 1.0 } else { lo };
+            w *= if up { t } else { 1.0 - t };
+            if !(i >= 0.0 && i < dims[d] as f64) {
+                inside = false;
+                break;
+            }
+            flat = flat * dims[d] + i as usize;
+        }
+        if inside && w != 0.0 {
+            total += w * xa.f(base + flat);
+        }
+    }
+    total
+}
+
+/// DeformConv: for each output position and kernel tap, `X` sampled at the tap's position plus
+/// its learned offset, times the weight and the mask, summed over the group's input channels.
+fn deform_conv(op: &Op, at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
+    let Op::DeformConv {
+        dilations,
+        group,
+        kernel_shape: _,
+        offset_group,
+        pads,
+        strides,
+    } = op
+    else {
+        return Err(eval_err(at, "not DeformConv"));
+    };
+    let (x, w, off) = (
+        float_input(inputs, 0, at)?,
+        float_input(inputs, 1, at)?,
+        float_input(inputs, 2, at)?,
+    );
+    let bias = inputs.get(3).copied().flatten();
+    let mask = inputs.get(4).copied().flatten();
+    let (xs, ws, os) = (x.shape(), w.shape(), off.shape());
+    let r = xs.len().saturating_sub(2);
+    let bad = |m: String| eval_err(at, m);
+    let groups = usize::try_from(*group).ok().filter(|&g| g > 0);
+    let ogroups = usize::try_from(*offset_group).ok().filter(|&g| g > 0);
+    let (Some(g), Some(og)) = (groups, ogroups) else {
+        return Err(bad("group and offset_group must be positive".into()));
+    };
+    if r == 0 || ws.len() != r + 2 || os.len() != r + 2 || os[0] != xs[0] {
+        return Err(bad(format!(
+            "DeformConv needs X [N, C, D..], W [oC, C/group, k..] and offset [N, .., out..], got {}, {} and {}",
+            x.ir_shape(),
+            w.ir_shape(),
+            off.ir_shape()
+        )));
+    }
+    let (n, ic, oc) = (xs[0], xs[1], ws[0]);
+    let kdims = &ws[2..];
+    let kn: usize = kdims.iter().product();
+    let out_dims = &os[2..];
+    let on: usize = out_dims.iter().product();
+    if ic != ws[1] * g || oc % g != 0 || ic % og != 0 || os[1] != og * kn * r {
+        return Err(bad(format!(
+            "DeformConv channels do not fit: X {}, W {}, offset {}, group {g}, offset_group {og}",
+            x.ir_shape(),
+            w.ir_shape(),
+            off.ir_shape()
+        )));
+    }
+    if let Some(m) = mask
+        && m.shape() != [&[n, og * kn][..], out_dims].concat().as_slice()
+    {
+        return Err(bad(format!("mask shape {} does not fit", m.ir_shape())));
+    }
+    if let Some(b) = bias
+        && b.len() != oc
+    {
+        return Err(bad(format!("bias has {} values, expected {oc}", b.len())));
+    }
+    let dil = per_axis(dilations, r, 1, "dilations", at)?;
+    let st = per_axis(strides, r, 1, "strides", at)?;
+    let pd = per_axis(pads, 2 * r, 0, "pads", at)?;
+    let in_dims = &xs[2..];
+    let plane: usize = in_dims.iter().product();
+    let (icg, ocg, ico) = (ws[1], oc / g, ic / og);
+    let (xa, wa, oa) = (
+        Arr::from_tensor(x),
+        Arr::from_tensor(w),
+        Arr::from_tensor(off),
+    );
+    let ma = mask.map(Arr::from_tensor);
+    let ba = bias.map(Arr::from_tensor);
+    let mut out = vec![0.0; n * oc * on];
+    for b in 0..n {
+        for o in 0..on {
+            let opos = unravel(o, out_dims);
+            for ci in 0..ic {
+                let ogi = ci / ico;
+                let xbase = (b * ic + ci) * plane;
+                for kk in 0..kn {
+                    let kpos = unravel(kk, kdims);
+                    let pos: Vec<f64> = (0..r)
+                        .map(|d| {
+                            let ch = (ogi * kn + kk) * r + d;
+                            let shift = oa.f((b * os[1] + ch) * on + o);
+                            (opos[d] as i64 * st[d] - pd[d] + kpos[d] as i64 * dil[d]) as f64
+                                + shift
+                        })
+                        .collect();
+                    let mut v = sample_zeros(&xa, xbase, in_dims, &pos);
+                    if let Some(m) = &ma {
+                        v *= m.f((b * og * kn + ogi * kn + kk) * on + o);
+                    }
+                    let grp = ci / icg;
+                    for oci in grp * ocg..(grp + 1) * ocg {
+                        let wv = wa.f((oci * icg + ci % icg) * kn + kk);
+                        out[(b * oc + oci) * on + o] += wv * v;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(ba) = &ba {
+        for b in 0..n {
+            for oci in 0..oc {
+                for o in 0..on {
+                    out[(b * oc + oci) * on + o] += ba.f(oci);
+                }
+            }
+        }
+    }
+    let mut shape = vec![n, oc];
+    shape.extend_from_slice(out_dims);
+    Ok(Arr::floats(x.dtype(), shape, out).to_tensor())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,6 +802,40 @@ mod tests {
             .is_err()
         );
         assert!(eval(&roi("sum", true, 1), &at(), &ins, 1).is_err());
+    }
+
+    #[test]
+    fn deform_conv_offsets_mask_bias() {
+        // X 1x1x2x2 = [[1, 2], [3, 4]], a 1x1 kernel of weight 2: zero offsets give 2X; an
+        // offset of +0.5 along x samples halfway to the right neighbour (zeros outside).
+        let x = Tensor::from_vec(&[1, 1, 2, 2], vec![1.0f32, 2., 3., 4.]).unwrap();
+        let w = Tensor::from_vec(&[1, 1, 1, 1], vec![2.0f32]).unwrap();
+        let op = Op::DeformConv {
+            dilations: vec![],
+            group: 1,
+            kernel_shape: vec![],
+            offset_group: 1,
+            pads: vec![],
+            strides: vec![],
+        };
+        let zero = Tensor::from_vec(&[1, 2, 2, 2], vec![0.0f32; 8]).unwrap();
+        let out = eval(&op, &at(), &[Some(&x), Some(&w), Some(&zero)], 1).unwrap();
+        assert_eq!(fl(&out[0]), vec![2., 4., 6., 8.]);
+        let shift =
+            Tensor::from_vec(&[1, 2, 2, 2], vec![0.0f32, 0., 0., 0., 0.5, 0.5, 0.5, 0.5]).unwrap();
+        let b = Tensor::from_vec(&[1], vec![1.0f32]).unwrap();
+        let m = Tensor::from_vec(&[1, 1, 2, 2], vec![1.0f32, 1., 0.5, 0.]).unwrap();
+        let out = eval(
+            &op,
+            &at(),
+            &[Some(&x), Some(&w), Some(&shift), Some(&b), Some(&m)],
+            1,
+        )
+        .unwrap();
+        // Samples 1.5, 1 (half of 2), 3.5, 2; times 2 and the mask, plus 1.
+        assert_eq!(fl(&out[0]), vec![4., 3., 4.5, 1.]);
+        let wrong = Tensor::from_vec(&[1, 3, 2, 2], vec![0.0f32; 12]).unwrap();
+        assert!(eval(&op, &at(), &[Some(&x), Some(&w), Some(&wrong)], 1).is_err());
     }
 
     fn c2i(dil: &[i64], pads: &[i64], strides: &[i64]) -> Op {
