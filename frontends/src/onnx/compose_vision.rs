@@ -3,7 +3,8 @@
 //! the window functions (HannWindow, HammingWindow, BlackmanWindow) are composed of `Range`,
 //! `Cast`, `Cos` and arithmetic, AffineGrid of `Range`, `Concat` and `MatMul`, and
 //! ReverseSequence, TensorScatter and MaxUnpool of index arithmetic with
-//! `GatherElements`/`ScatterElements`.
+//! `GatherElements`/`ScatterElements`; from `ai.onnx.ml`, Binarizer and ArrayFeatureExtractor
+//! are a comparison and a Gather.
 
 use super::error::OnnxError;
 use super::import::NodeCtx;
@@ -36,6 +37,59 @@ pub(crate) fn map(ctx: &mut NodeCtx<'_, '_>) -> Option<Outs> {
         "BlackmanWindow" => window(ctx, [0.42, 0.5, 0.08]),
         _ => return None,
     })
+}
+
+/// True for the `ai.onnx.ml` operators [`map_ml`] imports.
+pub(crate) fn is_ml_op(op_type: &str) -> bool {
+    matches!(op_type, "Binarizer" | "ArrayFeatureExtractor")
+}
+
+/// Maps an `ai.onnx.ml` operator (see [`is_ml_op`]).
+pub(crate) fn map_ml(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    match ctx.op_type {
+        "Binarizer" => binarizer(ctx),
+        "ArrayFeatureExtractor" => array_feature_extractor(ctx),
+        _ => Err(OnnxError::UnsupportedOp {
+            node: ctx.label.to_string(),
+            op_type: ctx.op_type.to_string(),
+            domain: "ai.onnx.ml".into(),
+            opset: ctx.opset,
+        }),
+    }
+}
+
+/// Binarizer (ai.onnx.ml 1): `x > threshold` as 1 or 0 in `x`'s dtype.
+fn binarizer(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    if ctx.inputs.len() > 1 {
+        return Err(ctx.attrs.err("inputs", "the operator takes 1 operand"));
+    }
+    let x = ctx.required(0)?;
+    let dtype = ctx.ty(x).dtype;
+    let t = ctx.attrs.float_or("threshold", 0.0)?;
+    let t = ctx.constant(scalar_tensor(dtype, f64::from(t)));
+    let above = bin(ctx, BinaryOp::Greater, x, t, "above")?;
+    emit1(ctx, Op::Cast { to: dtype }, vec![Some(above)])
+}
+
+/// ArrayFeatureExtractor (ai.onnx.ml 1): the elements of the last axis of `X` at the (flattened)
+/// indices `Y`; a 1-D `X` gives a `[1, n]` result.
+fn array_feature_extractor(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    if ctx.inputs.len() > 2 {
+        return Err(ctx.attrs.err("inputs", "the operator takes 2 operands"));
+    }
+    let (x, y) = (ctx.required(0)?, ctx.required(1)?);
+    let idx = reshape(ctx, y, &[-1], "indices_flat")?;
+    let picked = Op::Gather { axis: -1 };
+    if ctx.ty(x).shape.rank() == 1 {
+        let g = ctx.emit_aux(picked, vec![Some(x), Some(idx)], "picked")?;
+        let shape = ctx.const_i64(&[1, -1])?;
+        return emit1(
+            ctx,
+            Op::Reshape { allowzero: false },
+            vec![Some(g), Some(shape)],
+        );
+    }
+    emit1(ctx, picked, vec![Some(x), Some(idx)])
 }
 
 /// Checks `required..=max` operands and emits `op` on them.

@@ -402,6 +402,19 @@ impl<'m> Importer<'m> {
         let start = self.graph.values.len();
         let values = if let Some(f) = self.functions.get(&key).copied() {
             self.inline_function(f, node, &label, inputs, outputs.len(), scope)?
+        } else if domain == "ai.onnx.ml" && super::compose_vision::is_ml_op(&op_type) {
+            let mut ctx = NodeCtx {
+                imp: self,
+                label: &label,
+                name: node.name.clone().filter(|n| !n.is_empty()),
+                op_type: &op_type,
+                opset: scope.opsets.get(&domain).copied().unwrap_or(1),
+                attrs: NodeAttrs::new(&node.attribute, &label, &op_type),
+                inputs,
+                num_outputs: outputs.len(),
+                declared_outputs: node.output.len(),
+            };
+            super::compose_vision::map_ml(&mut ctx)?
         } else if !domain.is_empty() {
             return Err(OnnxError::UnsupportedOp {
                 node: label,

@@ -325,3 +325,78 @@ fn mapped_ops_and_their_errors() {
     );
     assert!(matches!(gs, Err(OnnxError::BadAttribute { .. })), "{gs:?}");
 }
+
+#[test]
+fn ml_binarizer_and_array_feature_extractor() {
+    let m = |op: &str, inputs: Vec<ValueInfoProto>, attrs: Vec<AttributeProto>| {
+        let node = NodeProto {
+            input: inputs.iter().filter_map(|i| i.name.clone()).collect(),
+            output: vec!["y".into()],
+            name: Some("n".into()),
+            op_type: Some(op.into()),
+            domain: Some("ai.onnx.ml".into()),
+            attribute: attrs,
+            ..Default::default()
+        };
+        let model = ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![
+                OperatorSetIdProto {
+                    domain: Some(String::new()),
+                    version: Some(17),
+                },
+                OperatorSetIdProto {
+                    domain: Some("ai.onnx.ml".into()),
+                    version: Some(1),
+                },
+            ],
+            graph: Some(GraphProto {
+                node: vec![node],
+                name: Some("g".into()),
+                input: inputs,
+                output: vec![ValueInfoProto {
+                    name: Some("y".into()),
+                    r#type: None,
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        import_model(&model.encode_to_vec(), None)
+    };
+    let thr = AttributeProto {
+        name: Some("threshold".into()),
+        r#type: Some(AttributeType::Float as i32),
+        f: Some(0.5),
+        ..Default::default()
+    };
+    let g = m("Binarizer", vec![vi("x", DataType::Float, &[4])], vec![thr]).unwrap();
+    let x = Tensor::from_vec(&[4], vec![0.2f32, 0.5, 0.7, f32::NAN]).unwrap();
+    close(&run(&g, vec![("x", x)])[0], &[0., 0., 1., 0.]);
+    let ins = vec![
+        vi("x", DataType::Float, &[3]),
+        vi("i", DataType::Int64, &[2]),
+    ];
+    let g = m("ArrayFeatureExtractor", ins, vec![]).unwrap();
+    let out = tessera_ir::interp::evaluate(
+        &g,
+        &HashMap::from([
+            (
+                "x".to_string(),
+                Tensor::from_vec(&[3], vec![1.0f32, 2., 3.]).unwrap(),
+            ),
+            (
+                "i".to_string(),
+                Tensor::from_vec(&[2], vec![2i64, 0]).unwrap(),
+            ),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(out[0].shape(), &[1, 2]);
+    assert_eq!(out[0].get_f64(0), 3.0);
+    let other = m("Scaler", vec![vi("x", DataType::Float, &[3])], vec![]);
+    assert!(
+        matches!(other, Err(OnnxError::UnsupportedOp { .. })),
+        "{other:?}"
+    );
+}
