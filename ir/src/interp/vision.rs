@@ -189,12 +189,12 @@ fn unique(
     };
     // First occurrences in input order, then (sorted) in ascending order.
     let mut firsts: Vec<usize> = Vec::new();
-    let mut inverse_first = vec![0usize; n];
+    let mut inverse_first = Vec::with_capacity(n);
     for s in 0..n {
         match firsts.iter().position(|&f| cmp(f, s) == Ordering::Equal) {
-            Some(k) => inverse_first[s] = k,
+            Some(k) => inverse_first.push(k),
             None => {
-                inverse_first[s] = firsts.len();
+                inverse_first.push(firsts.len());
                 firsts.push(s);
             }
         }
