@@ -582,6 +582,20 @@ define_ops! {
         pads: Vec<i64> = Vec::new(),
         strides: Vec<i64> = Vec::new(),
     },
+    /// Integer `X` (`[L]` or `[B, L]`) to n-gram statistics `[output_size]` / `[B, output_size]`
+    /// (f32): counts of the n-grams of `pool_int64s` (grouped by size from `ngram_counts`, of
+    /// sizes `min_gram_length..=max_gram_length`, items up to `max_skip_count` apart), placed at
+    /// `ngram_indexes` and weighted by `mode` (`TF`, `IDF` or `TFIDF`) and `weights`.
+    TfIdfVectorizer "tf_idf_vectorizer" {
+        max_gram_length: i64,
+        max_skip_count: i64,
+        min_gram_length: i64,
+        mode: String,
+        ngram_counts: Vec<i64>,
+        ngram_indexes: Vec<i64>,
+        pool_int64s: Vec<i64>,
+        weights: Vec<f32> = Vec::new(),
+    },
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Signal and vision operators: CumProd, BitCast, Det, DFT, STFT, GridSample, NonMaxSuppression,
-//! Unique, Col2Im, RoiAlign and DeformConv map to their IR ops;
+//! Unique, Col2Im, RoiAlign, DeformConv and TfIdfVectorizer map to their IR ops;
 //! the window functions (HannWindow, HammingWindow, BlackmanWindow) are composed of `Range`,
 //! `Cast`, `Cos` and arithmetic, AffineGrid of `Range`, `Concat` and `MatMul`, and
 //! ReverseSequence, TensorScatter and MaxUnpool of index arithmetic with
@@ -28,6 +28,7 @@ pub(crate) fn map(ctx: &mut NodeCtx<'_, '_>) -> Option<Outs> {
         "Col2Im" => col2im(ctx),
         "RoiAlign" => roi_align(ctx),
         "DeformConv" => deform_conv(ctx),
+        "TfIdfVectorizer" => tfidf(ctx),
         "Unique" => unique(ctx),
         "ReverseSequence" => reverse_sequence(ctx),
         "TensorScatter" => tensor_scatter(ctx),
@@ -476,6 +477,30 @@ fn deform_conv(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         strides: a.ints_or_empty("strides")?,
     };
     single(ctx, op, 3, 5)
+}
+
+/// TfIdfVectorizer (opset 9): integer pools only; `pool_strings` is a typed unsupported.
+fn tfidf(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let a = ctx.attrs;
+    if a.get("pool_strings").is_some() {
+        return Err(OnnxError::UnsupportedDType {
+            what: format!("{}: TfIdfVectorizer `pool_strings`", ctx.label),
+            dtype: "STRING".into(),
+            code: 8,
+        });
+    }
+    let required = |name: &str| a.int(name)?.ok_or_else(|| a.err(name, "required"));
+    let op = Op::TfIdfVectorizer {
+        max_gram_length: required("max_gram_length")?,
+        max_skip_count: required("max_skip_count")?,
+        min_gram_length: required("min_gram_length")?,
+        mode: a.string("mode")?.ok_or_else(|| a.err("mode", "required"))?,
+        ngram_counts: a.ints_or_empty("ngram_counts")?,
+        ngram_indexes: a.ints_or_empty("ngram_indexes")?,
+        pool_int64s: a.ints_or_empty("pool_int64s")?,
+        weights: a.floats("weights")?.unwrap_or_default(),
+    };
+    single(ctx, op, 1, 1)
 }
 
 /// Unique (opset 11): up to four outputs.

@@ -1,5 +1,5 @@
 //! Inference for CumProd, BitCast, Det, DFT, STFT, GridSample, NonMaxSuppression, Unique, Col2Im,
-//! RoiAlign and DeformConv.
+//! RoiAlign, DeformConv and TfIdfVectorizer.
 
 use super::{ANY, Ctx, FLOAT, INDEX, NUMERIC, ty};
 use crate::error::{IrError, Result};
@@ -28,6 +28,7 @@ pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Option<Vec<TensorType>>
             ..
         } => roi_align(cx, mode, *output_height, *output_width)?,
         Op::DeformConv { .. } => deform_conv(cx)?,
+        Op::TfIdfVectorizer { .. } => tfidf(cx, op)?,
         _ => return Ok(None),
     };
     Ok(Some(out))
@@ -377,6 +378,28 @@ fn deform_conv(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
     Ok(vec![ty(d, Shape(out))])
 }
 
+/// Integer `X [L]` or `[B, L]` → f32 `[output_size]` or `[B, output_size]`.
+fn tfidf(cx: &Ctx<'_, '_>, op: &Op) -> Result<Vec<TensorType>> {
+    cx.simple(1, 1)?;
+    let cfg = crate::interp::tfidf::config(op).map_err(|m| cx.attr_err("mode", m))?;
+    let dtype = cx.input(0)?.ty.dtype;
+    if !dtype.is_int() {
+        return Err(IrError::Unsupported {
+            at: cx.at.clone(),
+            dtype,
+            detail: Some("TfIdfVectorizer reads integer n-grams".into()),
+        });
+    }
+    let x = cx.shape(0)?;
+    let o = Dim::Static(cfg.output_size);
+    let shape = match x.rank() {
+        1 => vec![o],
+        2 => vec![x.0[0].clone(), o],
+        _ => return Err(cx.shape_err("TfIdfVectorizer needs X of rank 1 or 2")),
+    };
+    Ok(vec![ty(crate::dtype::DType::F32, Shape(shape))])
+}
+
 #[cfg(test)]
 mod tests {
     use crate::dtype::DType;
@@ -675,6 +698,29 @@ mod tests {
         assert_eq!(out, vec![tt(DType::F32, &[1, 4, 2, 2])]);
         let off3 = Some((tt(DType::F32, &[1, 8, 2]), None));
         assert!(run(op, &[x, w, off3]).is_err());
+    }
+
+    #[test]
+    fn tfidf_types() {
+        let op = |mode: &str| Op::TfIdfVectorizer {
+            max_gram_length: 2,
+            max_skip_count: 0,
+            min_gram_length: 1,
+            mode: mode.into(),
+            ngram_counts: vec![0, 2],
+            ngram_indexes: vec![0, 1, 4],
+            pool_int64s: vec![1, 2, 1, 2],
+            weights: vec![],
+        };
+        let x = Some((tt(DType::I32, &[3, 6]), None));
+        let out = run(op("TF"), std::slice::from_ref(&x)).unwrap();
+        assert_eq!(out, vec![tt(DType::F32, &[3, 5])]);
+        assert!(run(op("XX"), std::slice::from_ref(&x)).is_err());
+        let s = Some((tt(DType::F32, &[6]), None));
+        assert!(matches!(
+            run(op("TF"), &[s]),
+            Err(IrError::Unsupported { .. })
+        ));
     }
 
     #[test]

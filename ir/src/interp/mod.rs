@@ -13,6 +13,7 @@ pub mod reduce;
 pub mod resize;
 pub mod rounding;
 pub mod signal;
+pub mod tfidf;
 pub mod values;
 pub mod vision;
 
@@ -95,6 +96,7 @@ pub fn eval_op(
             signal::eval(op, at, inputs)?
         }
         Op::GridSample { .. } => grid_sample::eval(op, at, inputs)?,
+        Op::TfIdfVectorizer { .. } => tfidf::eval(op, at, inputs)?,
         Op::NonMaxSuppression { .. }
         | Op::Unique { .. }
         | Op::Col2Im { .. }
