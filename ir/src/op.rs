@@ -534,6 +534,10 @@ define_ops! {
     /// `[B, frames, bins, 2]` with `frames = 1 + (L - frame_length) / frame_step` and `bins`
     /// `frame_length / 2 + 1` when `onesided`, else `frame_length`.
     Stft "stft" { onesided: bool = true },
+    /// Inputs `(num_mel_bins, dft_length, sample_rate, lower_edge_hertz, upper_edge_hertz)`
+    /// (scalars): the `[dft_length / 2 + 1, num_mel_bins]` matrix of triangular mel filters, as
+    /// `output_datatype`.
+    MelWeightMatrix "mel_weight_matrix" { output_datatype: DType = DType::F32 },
     /// Inputs `(X [N, C, D1..Dk], grid [N, H1..Hk, k])`: samples `X` at the normalized
     /// coordinates of `grid` (last axis `(x, y, ..)`, innermost spatial axis first) by `mode`
     /// (`linear`, `nearest` or `cubic`), with `padding_mode` (`zeros`, `border` or

@@ -1,4 +1,4 @@
-//! Signal and vision operators: CumProd, BitCast, Det, DFT, STFT, GridSample, NonMaxSuppression,
+//! Signal and vision operators: CumProd, BitCast, Det, DFT, STFT, MelWeightMatrix, GridSample, NonMaxSuppression,
 //! Unique, Col2Im, RoiAlign, DeformConv and TfIdfVectorizer map to their IR ops;
 //! the window functions (HannWindow, HammingWindow, BlackmanWindow) are composed of `Range`,
 //! `Cast`, `Cos` and arithmetic, AffineGrid of `Range`, `Concat` and `MatMul`, and
@@ -22,6 +22,7 @@ pub(crate) fn map(ctx: &mut NodeCtx<'_, '_>) -> Option<Outs> {
         "Det" => single(ctx, Op::Det {}, 1, 1),
         "DFT" => dft(ctx),
         "STFT" => stft(ctx),
+        "MelWeightMatrix" => mel_weight_matrix(ctx),
         "GridSample" => grid_sample(ctx),
         "AffineGrid" => affine_grid(ctx),
         "NonMaxSuppression" => nms(ctx),
@@ -523,6 +524,16 @@ fn stft(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         onesided: ctx.attrs.bool_or("onesided", true)?,
     };
     single(ctx, op, 2, 4)
+}
+
+/// MelWeightMatrix (opset 17): `output_datatype` defaults to float.
+fn mel_weight_matrix(ctx: &mut NodeCtx<'_, '_>) -> Outs {
+    let code = ctx.attrs.int_or("output_datatype", 1)?;
+    let output_datatype = dtype_of(
+        i32::try_from(code).unwrap_or(-1),
+        &format!("{}: `output_datatype`", ctx.label),
+    )?;
+    single(ctx, Op::MelWeightMatrix { output_datatype }, 5, 5)
 }
 
 /// GridSample: opset 16's `bilinear`/`bicubic` are opset 20's `linear`/`cubic`.

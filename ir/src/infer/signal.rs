@@ -18,6 +18,7 @@ pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Option<Vec<TensorType>>
             mode, padding_mode, ..
         } => grid_sample(cx, mode, padding_mode)?,
         Op::Stft { onesided } => stft(cx, *onesided)?,
+        Op::MelWeightMatrix { output_datatype } => mel(cx, *output_datatype)?,
         Op::NonMaxSuppression { .. } => nms(cx)?,
         Op::Unique { axis, .. } => unique(cx, *axis)?,
         Op::Col2Im { .. } => col2im(cx)?,
@@ -400,6 +401,29 @@ fn tfidf(cx: &Ctx<'_, '_>, op: &Op) -> Result<Vec<TensorType>> {
     Ok(vec![ty(crate::dtype::DType::F32, Shape(shape))])
 }
 
+/// Five scalars → `[dft_length / 2 + 1, num_mel_bins]` of `dtype`.
+fn mel(cx: &Ctx<'_, '_>, dtype: crate::dtype::DType) -> Result<Vec<TensorType>> {
+    cx.simple(5, 5)?;
+    if !dtype.is_float() {
+        return Err(cx.attr_err(
+            "output_datatype",
+            format!("must be a float dtype, got {dtype}"),
+        ));
+    }
+    for i in 0..3 {
+        cx.dtype(i, INDEX)?;
+    }
+    cx.dtype(3, FLOAT)?;
+    cx.dtype(4, FLOAT)?;
+    let dim = |v: Option<i64>, k: usize, f: fn(i64) -> i64| match v {
+        Some(v) if v >= 0 => Dim::Static(f(v) as usize),
+        _ => cx.sym(0, k),
+    };
+    let bins = dim(const_scalar(cx, 1, "dft_length")?, 0, |d| d / 2 + 1);
+    let mels = dim(const_scalar(cx, 0, "num_mel_bins")?, 1, |m| m);
+    Ok(vec![ty(dtype, Shape(vec![bins, mels]))])
+}
+
 #[cfg(test)]
 mod tests {
     use crate::dtype::DType;
@@ -721,6 +745,17 @@ mod tests {
             run(op("TF"), &[s]),
             Err(IrError::Unsupported { .. })
         ));
+    }
+
+    #[test]
+    fn mel_types() {
+        let op = |d| Op::MelWeightMatrix { output_datatype: d };
+        let f = || Some((tt(DType::F32, &[]), None));
+        let runtime = Some((tt(DType::I32, &[]), None));
+        let ins = [scalar_i64(8), scalar_i64(256), runtime, f(), f()];
+        let out = run(op(DType::F64), &ins).unwrap();
+        assert_eq!(out, vec![tt(DType::F64, &[129, 8])]);
+        assert!(run(op(DType::I32), &ins).is_err());
     }
 
     #[test]

@@ -92,9 +92,12 @@ pub fn eval_op(
         | Op::Dropout { .. }
         | Op::NonZero {}
         | Op::AsStrided { .. } => movement::eval(op, at, inputs, num_outputs)?,
-        Op::CumProd { .. } | Op::BitCast { .. } | Op::Det {} | Op::Dft { .. } | Op::Stft { .. } => {
-            signal::eval(op, at, inputs)?
-        }
+        Op::CumProd { .. }
+        | Op::BitCast { .. }
+        | Op::Det {}
+        | Op::Dft { .. }
+        | Op::Stft { .. }
+        | Op::MelWeightMatrix { .. } => signal::eval(op, at, inputs)?,
         Op::GridSample { .. } => grid_sample::eval(op, at, inputs)?,
         Op::TfIdfVectorizer { .. } => tfidf::eval(op, at, inputs)?,
         Op::NonMaxSuppression { .. }

@@ -1,4 +1,4 @@
-//! Interpreter for CumProd, BitCast, Det, DFT and STFT (the signal and linear-algebra operators that
+//! Interpreter for CumProd, BitCast, Det, DFT, STFT and MelWeightMatrix (the signal and linear-algebra operators that
 //! the ONNX importer cannot compose of other IR ops).
 
 use crate::dtype::DType;
@@ -15,6 +15,7 @@ pub fn eval(op: &Op, at: &At, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>>
         Op::Det {} => det(at, inputs)?,
         Op::Dft { inverse, onesided } => dft(*inverse, *onesided, at, inputs)?,
         Op::Stft { onesided } => stft(*onesided, at, inputs)?,
+        Op::MelWeightMatrix { output_datatype } => mel_weight_matrix(*output_datatype, at, inputs)?,
         _ => return Err(eval_err(at, "not a signal operator")),
     };
     Ok(vec![out])
@@ -352,6 +353,72 @@ fn stft(onesided: bool, at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
     Ok(Arr::floats(x.dtype(), vec![nb, frames, bins, 2], out).to_tensor())
 }
 
+/// Mel filter banks: `num_mel_bins + 2` points evenly spaced on the mel scale between the edge
+/// frequencies (ONNX divides the range by the point count), mapped to DFT bins, each filter a
+/// triangle from point `i` up to `i + 1` and down to `i + 2`.
+fn mel_weight_matrix(dtype: DType, at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
+    let int = |i: usize, what: &str| scalar_int(need(inputs, i, at)?, at, what);
+    let real = |i: usize| -> Result<f64> {
+        let t = need(inputs, i, at)?;
+        if t.len() != 1 {
+            return Err(eval_err(at, format!("input {i} must be a scalar")));
+        }
+        Ok(t.get_f64(0))
+    };
+    let (mels, dft, rate) = (
+        int(0, "num_mel_bins")?,
+        int(1, "dft_length")?,
+        int(2, "sample_rate")?,
+    );
+    let (lo, hi) = (real(3)?, real(4)?);
+    if mels < 0 || dft < 0 || rate <= 0 {
+        return Err(eval_err(
+            at,
+            format!(
+                "num_mel_bins ({mels}) and dft_length ({dft}) must be non-negative, sample_rate ({rate}) positive"
+            ),
+        ));
+    }
+    let (m, bins) = (mels as usize, dft as usize / 2 + 1);
+    let to_mel = |f: f64| 2595.0 * (1.0 + f / 700.0).log10();
+    let (lo_mel, hi_mel) = (to_mel(lo), to_mel(hi));
+    let step = (hi_mel - lo_mel) / (m + 2) as f64;
+    let points: Vec<i64> = (0..m + 2)
+        .map(|i| {
+            let hz = 700.0 * (10f64.powf((i as f64 * step + lo_mel) / 2595.0) - 1.0);
+            ((dft + 1) as f64 * hz / rate as f64).floor() as i64
+        })
+        .collect();
+    let mut out = vec![0.0; bins * m];
+    let mut set = |j: i64, i: usize, v: f64| -> Result<()> {
+        let j = usize::try_from(j)
+            .ok()
+            .filter(|&j| j < bins)
+            .ok_or_else(|| {
+                eval_err(
+                    at,
+                    format!("mel filter {i} reaches bin {j}, outside 0..{bins}"),
+                )
+            })?;
+        out[j * m + i] = v;
+        Ok(())
+    };
+    for i in 0..m {
+        let (l, c, h) = (points[i], points[i + 1], points[i + 2]);
+        if c == l {
+            set(c, i, 1.0)?;
+        } else {
+            for j in l..=c {
+                set(j, i, (j - l) as f64 / (c - l) as f64)?;
+            }
+        }
+        for j in c..h {
+            set(j, i, (h - j) as f64 / (h - c) as f64)?;
+        }
+    }
+    Ok(Arr::floats(dtype, vec![bins, m], out).to_tensor())
+}
+
 /// The full length-`n` spectrum of a real signal from its one-sided half (`read(k)` for
 /// `k <= n/2`; the rest are the conjugates).
 fn hermitian_full(n: usize, read: impl Fn(usize) -> (f64, f64)) -> Vec<(f64, f64)> {
@@ -583,6 +650,34 @@ mod tests {
         assert!(run(&op, &[Some(&x), Some(&step), None, Some(&long)]).is_err());
         let w3 = Tensor::from_vec(&[3], vec![1.0f32; 3]).unwrap();
         assert!(run(&op, &[Some(&x), Some(&step), Some(&w3), Some(&len)]).is_err());
+    }
+
+    #[test]
+    fn mel_weight_matrix_small() {
+        // 2 mel bins over 0..4000 Hz, dft 8 at 8000 Hz: points at bins 0, 0, 1, 2 (floor of
+        // 9 * hz / 8000 for hz = 0, 600.5, 1414.5, 2504.6) — filter 0 peaks at bin 0 and falls
+        // to bin 1; filter 1 rises from 0 to 1 at bin 1 and falls to 2.
+        let op = Op::MelWeightMatrix {
+            output_datatype: DType::F32,
+        };
+        let (m, d, r) = (
+            Tensor::scalar(2i64),
+            Tensor::scalar(8i64),
+            Tensor::scalar(8000i64),
+        );
+        let (lo, hi) = (Tensor::scalar(0.0f32), Tensor::scalar(4000.0f32));
+        let ins = [Some(&m), Some(&d), Some(&r), Some(&lo), Some(&hi)];
+        let out = run(&op, &ins).unwrap();
+        assert_eq!(out.shape(), &[5, 2]);
+        close(&f64s(&out), &[1., 0., 0., 1., 0., 0., 0., 0., 0., 0.]);
+        let zero = Tensor::scalar(0i64);
+        assert!(
+            run(
+                &op,
+                &[Some(&m), Some(&d), Some(&zero), Some(&lo), Some(&hi)]
+            )
+            .is_err()
+        );
     }
 
     #[test]
