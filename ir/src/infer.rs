@@ -9,6 +9,7 @@
 mod elementwise;
 mod movement;
 mod nn;
+mod signal;
 #[cfg(test)]
 mod tests;
 
@@ -45,6 +46,9 @@ pub fn infer_op(
         return Ok(out);
     }
     if let Some(out) = nn::infer(&cx, op)? {
+        return Ok(out);
+    }
+    if let Some(out) = signal::infer(&cx, op)? {
         return Ok(out);
     }
     movement::infer(&cx, op)

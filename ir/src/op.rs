@@ -516,6 +516,90 @@ define_ops! {
     /// (broadcast) or negative (reversal); every element read must be in range. Sliding windows
     /// (convolution, pooling), diagonals and flips are views of this kind.
     AsStrided "as_strided" { shape: Vec<i64>, strides: Vec<i64>, offset: i64 = 0 },
+    /// Inputs `(x, axis)`: the running product of `x` along `axis` (a scalar integer operand);
+    /// `exclusive` leaves each element out of its own product, `reverse` runs from the end.
+    CumProd "cum_prod" { exclusive: bool = false, reverse: bool = false },
+    /// The bits of each element of `x` reinterpreted as dtype `to` of the same byte width.
+    BitCast "bit_cast" { to: DType },
+    /// The determinant of each square matrix in the last two axes of `X` (`[.., M, M]` → `[..]`).
+    Det "det" {},
+    /// Inputs `(input, dft_length?, axis?)`: the discrete Fourier transform of `input`
+    /// (`[.., 1]` real or `[.., 2]` complex; the last axis holds the real and imaginary parts)
+    /// along `axis` (a scalar integer operand, default -2; it may not name the last axis).
+    /// `dft_length` pads or truncates the signal; `onesided` keeps `n/2 + 1` frequencies;
+    /// `inverse` computes the inverse transform (scaled by `1/n`). Output `[.., 2]`.
+    Dft "dft" { inverse: bool = false, onesided: bool = false },
+    /// Inputs `(signal [B, L, 1|2], frame_step, window? [W], frame_length?)`: the DFT of each
+    /// windowed frame `signal[b, f * frame_step ..][..frame_length]`; output
+    /// `[B, frames, bins, 2]` with `frames = 1 + (L - frame_length) / frame_step` and `bins`
+    /// `frame_length / 2 + 1` when `onesided`, else `frame_length`.
+    Stft "stft" { onesided: bool = true },
+    /// Inputs `(num_mel_bins, dft_length, sample_rate, lower_edge_hertz, upper_edge_hertz)`
+    /// (scalars): the `[dft_length / 2 + 1, num_mel_bins]` matrix of triangular mel filters, as
+    /// `output_datatype`.
+    MelWeightMatrix "mel_weight_matrix" { output_datatype: DType = DType::F32 },
+    /// Inputs `(X [N, C, D1..Dk], grid [N, H1..Hk, k])`: samples `X` at the normalized
+    /// coordinates of `grid` (last axis `(x, y, ..)`, innermost spatial axis first) by `mode`
+    /// (`linear`, `nearest` or `cubic`), with `padding_mode` (`zeros`, `border` or
+    /// `reflection`) outside; output `[N, C, H1..Hk]`.
+    GridSample "grid_sample" {
+        align_corners: bool = false,
+        mode: String = String::from("linear"),
+        padding_mode: String = String::from("zeros"),
+    },
+    /// Inputs `(boxes [B, n, 4], scores [B, C, n], max_output_boxes_per_class?, iou_threshold?,
+    /// score_threshold?)`: greedy non-maximum suppression per batch and class; output
+    /// `[selected, 3]` i64 rows `(batch, class, box)`. `center_point_box` 1 reads boxes as
+    /// `(x_c, y_c, w, h)`, 0 as two corners `(y1, x1, y2, x2)`.
+    NonMaxSuppression "non_max_suppression" { center_point_box: i64 = 0 },
+    /// The unique elements (or, with `axis`, the unique slices along `axis`) of `X`, sorted or in
+    /// order of first occurrence; outputs `(Y, indices?, inverse_indices?, counts?)`.
+    Unique "unique" { axis: Option<i64> = None, sorted: bool = true },
+    /// Inputs `(input [N, C * prod(block_shape), L], image_shape, block_shape)`: sums column
+    /// blocks back into an image `[N, C, image_shape..]` (the inverse of im2col).
+    Col2Im "col2im" {
+        dilations: Vec<i64> = Vec::new(),
+        pads: Vec<i64> = Vec::new(),
+        strides: Vec<i64> = Vec::new(),
+    },
+    /// Inputs `(X [N, C, H, W], rois [R, 4], batch_indices [R])`: bilinear-sampled average (or
+    /// max, `mode` `avg`/`max`) pooling of each region `(x1, y1, x2, y2) * spatial_scale` into
+    /// `[R, C, output_height, output_width]`; `half_pixel` shifts coordinates by -0.5
+    /// (`output_half_pixel` when false); `sampling_ratio` 0 adapts the samples per bin.
+    RoiAlign "roi_align" {
+        half_pixel: bool = true,
+        mode: String = String::from("avg"),
+        output_height: i64 = 1,
+        output_width: i64 = 1,
+        sampling_ratio: i64 = 0,
+        spatial_scale: f32 = 1.0,
+    },
+    /// Inputs `(X [N, C, D..], W [oC, C / group, k..], offset [N, offset_group * prod(k) * r,
+    /// out..], B?, mask? [N, offset_group * prod(k), out..])`: convolution whose kernel taps
+    /// sample `X` bilinearly (zeros outside) at their positions moved by `offset`, each tap
+    /// scaled by `mask`; output `[N, oC, out..]` (the spatial dims of `offset`).
+    DeformConv "deform_conv" {
+        dilations: Vec<i64> = Vec::new(),
+        group: i64 = 1,
+        kernel_shape: Vec<i64> = Vec::new(),
+        offset_group: i64 = 1,
+        pads: Vec<i64> = Vec::new(),
+        strides: Vec<i64> = Vec::new(),
+    },
+    /// Integer `X` (`[L]` or `[B, L]`) to n-gram statistics `[output_size]` / `[B, output_size]`
+    /// (f32): counts of the n-grams of `pool_int64s` (grouped by size from `ngram_counts`, of
+    /// sizes `min_gram_length..=max_gram_length`, items up to `max_skip_count` apart), placed at
+    /// `ngram_indexes` and weighted by `mode` (`TF`, `IDF` or `TFIDF`) and `weights`.
+    TfIdfVectorizer "tf_idf_vectorizer" {
+        max_gram_length: i64,
+        max_skip_count: i64,
+        min_gram_length: i64,
+        mode: String,
+        ngram_counts: Vec<i64>,
+        ngram_indexes: Vec<i64>,
+        pool_int64s: Vec<i64>,
+        weights: Vec<f32> = Vec::new(),
+    },
 }
 
 #[cfg(test)]

@@ -404,6 +404,21 @@ impl<'m> Importer<'m> {
         let values =
             if let Some(f) = self.functions.get(&key).copied() {
                 self.inline_function(f, node, &label, inputs, outputs.len(), scope)?
+            } else if domain == "ai.onnx.ml" && super::compose_vision::is_ml_op(&op_type) {
+                let mut ctx = NodeCtx {
+                    imp: self,
+                    label: &label,
+                    name: node.name.clone().filter(|n| !n.is_empty()),
+                    op_type: &op_type,
+                    opset: scope.opsets.get(&domain).copied().unwrap_or(1),
+                    attrs: NodeAttrs::new(&node.attribute, &label, &op_type),
+                    inputs,
+                    num_outputs: outputs.len(),
+                    declared_outputs: node.output.len(),
+                    opsets: &scope.opsets,
+                    outer: &scope.values,
+                };
+                super::compose_vision::map_ml(&mut ctx)?
             } else if !domain.is_empty() && !is_preview_domain(&domain) {
                 return Err(OnnxError::UnsupportedOp {
                     node: label,

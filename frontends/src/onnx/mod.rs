@@ -24,6 +24,9 @@
 //!   (compose_training.rs); Scan (opset 9+) unrolled over its static length, its body
 //!   imported once per iteration (compose_scan.rs). Subgraph attributes are imported inline
 //!   and see the enclosing graph's values.
+//!   Softmax/LogSoftmax/Hardmax; the window functions, AffineGrid, ReverseSequence,
+//!   TensorScatter and MaxUnpool (compose_vision.rs, which also maps CumProd, BitCast, Det, DFT,
+//!   GridSample, NonMaxSuppression, Unique and Col2Im to their IR ops).
 //! - Shape arithmetic is folded at import: `Shape`/`Size` of statically shaped values and small
 //!   ops whose operands are all small constants become constants, so shapes computed in the
 //!   model stay static for inference.
@@ -38,6 +41,7 @@ mod compose_kit;
 mod compose_rnn;
 mod compose_scan;
 mod compose_training;
+mod compose_vision;
 mod error;
 mod import;
 mod ops;
@@ -48,6 +52,8 @@ mod tensor;
 mod tests;
 #[cfg(test)]
 mod tests_compose_seq;
+#[cfg(test)]
+mod tests_vision;
 
 pub use error::OnnxError;
 pub use tensor::{onnx_dtype, tensor_from_proto};

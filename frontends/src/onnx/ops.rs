@@ -446,7 +446,7 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         "CausalConvWithState" => super::compose_attention::causal_conv_with_state(ctx),
         "DynamicQuantizeLinear" => super::compose_training::dynamic_quantize_linear(ctx),
         "Scan" => super::compose_scan::scan(ctx),
-        _ => Err(unsupported(ctx)),
+        _ => super::compose_vision::map(ctx).unwrap_or_else(|| Err(unsupported(ctx))),
     }
 }
 

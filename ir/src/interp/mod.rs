@@ -6,12 +6,16 @@
 //! two's-complement wrapping (integers).
 
 pub mod elementwise;
+pub mod grid_sample;
 pub mod linalg;
 pub mod movement;
 pub mod reduce;
 pub mod resize;
 pub mod rounding;
+pub mod signal;
+pub mod tfidf;
 pub mod values;
+pub mod vision;
 
 use crate::error::{At, IrError, Result};
 use crate::graph::{Graph, TensorType, ValueDef, ValueId};
@@ -88,6 +92,19 @@ pub fn eval_op(
         | Op::Dropout { .. }
         | Op::NonZero {}
         | Op::AsStrided { .. } => movement::eval(op, at, inputs, num_outputs)?,
+        Op::CumProd { .. }
+        | Op::BitCast { .. }
+        | Op::Det {}
+        | Op::Dft { .. }
+        | Op::Stft { .. }
+        | Op::MelWeightMatrix { .. } => signal::eval(op, at, inputs)?,
+        Op::GridSample { .. } => grid_sample::eval(op, at, inputs)?,
+        Op::TfIdfVectorizer { .. } => tfidf::eval(op, at, inputs)?,
+        Op::NonMaxSuppression { .. }
+        | Op::Unique { .. }
+        | Op::Col2Im { .. }
+        | Op::RoiAlign { .. }
+        | Op::DeformConv { .. } => vision::eval(op, at, inputs, num_outputs)?,
     };
     if out.len() < num_outputs {
         return Err(IrError::Arity {
