@@ -10,7 +10,7 @@ use tessera_ir::{DType, Tensor};
 
 /// The Tessera dtype of an ONNX element type code (`TensorProto.DataType`), when there is one.
 ///
-/// Strings, complex numbers, the float8/float4 formats and the 2/4-bit integers have none.
+/// Strings and complex numbers have none.
 pub fn onnx_dtype(code: i32) -> Option<DType> {
     Some(match DataType::try_from(code).ok()? {
         DataType::Float => DType::F32,
@@ -26,6 +26,16 @@ pub fn onnx_dtype(code: i32) -> Option<DType> {
         DataType::Uint32 => DType::U32,
         DataType::Uint64 => DType::U64,
         DataType::Bfloat16 => DType::BF16,
+        DataType::Float8e4m3fn => DType::F8E4M3FN,
+        DataType::Float8e4m3fnuz => DType::F8E4M3FNUZ,
+        DataType::Float8e5m2 => DType::F8E5M2,
+        DataType::Float8e5m2fnuz => DType::F8E5M2FNUZ,
+        DataType::Uint4 => DType::U4,
+        DataType::Int4 => DType::I4,
+        DataType::Float4e2m1 => DType::F4E2M1,
+        DataType::Float8e8m0 => DType::F8E8M0,
+        DataType::Uint2 => DType::U2,
+        DataType::Int2 => DType::I2,
         _ => return None,
     })
 }
@@ -79,12 +89,16 @@ pub(crate) fn tensor_from_proto(
         return Err(bad("segmented tensors are not supported".into()));
     }
     let (dims, count) = static_dims(&t.dims, what)?;
-    let nbytes = count
-        .checked_mul(dtype.size_bytes())
-        .ok_or_else(|| OnnxError::DimsOverflow {
-            what: what.to_string(),
-            dims: t.dims.clone(),
-        })?;
+    // Sub-byte elements are stored packed; everything else at its full width.
+    let nbytes = match packed_bits(dtype) {
+        Some(bits) => count.div_ceil(8 / bits),
+        None => count
+            .checked_mul(dtype.size_bytes())
+            .ok_or_else(|| OnnxError::DimsOverflow {
+                what: what.to_string(),
+                dims: t.dims.clone(),
+            })?,
+    };
     let bytes = if t.data_location == Some(DataLocation::External as i32) {
         read_external(t, what, model_dir, nbytes)?
     } else if let Some(raw) = &t.raw_data {
@@ -98,7 +112,34 @@ pub(crate) fn tensor_from_proto(
             bytes.len()
         )));
     }
+    let bytes = match packed_bits(dtype) {
+        Some(bits) => unpack(&bytes, bits, count),
+        None => bytes,
+    };
     Tensor::from_bytes(dtype, &dims, bytes).map_err(|e| bad(e.to_string()))
+}
+
+/// Bits per element of the dtypes ONNX stores packed (int4, uint4, float4: 4; int2, uint2:
+/// 2), `None` for the dtypes stored whole.
+pub(crate) fn packed_bits(dtype: DType) -> Option<usize> {
+    match dtype {
+        DType::I4 | DType::U4 | DType::F4E2M1 => Some(4),
+        DType::I2 | DType::U2 => Some(2),
+        _ => None,
+    }
+}
+
+/// Unpacks `count` elements of `bits` bits each, lowest bits first in every byte, into one
+/// byte per element (its low bits; [`Tensor::from_bytes`] sign-extends the signed ints).
+pub(crate) fn unpack(packed: &[u8], bits: usize, count: usize) -> Vec<u8> {
+    let per_byte = 8 / bits;
+    let mask = (1u8 << bits) - 1;
+    (0..count)
+        .map(|i| {
+            let byte = packed.get(i / per_byte).copied().unwrap_or(0);
+            (byte >> ((i % per_byte) * bits)) & mask
+        })
+        .collect()
 }
 
 /// Little-endian bytes from the typed field that holds `dtype`'s elements.
@@ -112,6 +153,12 @@ fn typed_bytes(t: &TensorProto, dtype: DType, count: usize) -> Result<Vec<u8>, S
             ))
         }
     }
+    // Sub-byte dtypes: each int32 holds one packed byte (two 4-bit or four 2-bit elements).
+    if let Some(bits) = packed_bits(dtype) {
+        let n = count.div_ceil(8 / bits);
+        check("int32_data", t.int32_data.len(), n)?;
+        return Ok(t.int32_data.iter().map(|&v| v as u8).collect());
+    }
     // Check the element count before allocating: dims alone may claim any size.
     let (field, len) = match dtype {
         DType::I64 => ("int64_data", t.int64_data.len()),
@@ -123,7 +170,19 @@ fn typed_bytes(t: &TensorProto, dtype: DType, count: usize) -> Result<Vec<u8>, S
     check(field, len, count)?;
     let mut out = Vec::with_capacity(count.saturating_mul(dtype.size_bytes()));
     match dtype {
-        DType::Bool | DType::I8 | DType::U8 => {
+        DType::Bool
+        | DType::I8
+        | DType::U8
+        | DType::F8E4M3FN
+        | DType::F8E4M3FNUZ
+        | DType::F8E5M2
+        | DType::F8E5M2FNUZ
+        | DType::F8E8M0
+        | DType::I4
+        | DType::U4
+        | DType::I2
+        | DType::U2
+        | DType::F4E2M1 => {
             for &v in &t.int32_data {
                 out.push(if dtype == DType::Bool {
                     (v != 0) as u8

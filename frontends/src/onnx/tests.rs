@@ -1148,7 +1148,13 @@ fn topk_resize_upsample_dropout_batchnorm_by_opset() {
     );
     assert_eq!(producer(&g, "y").op, Op::Dropout { seed: None });
     assert_eq!(producer(&g, "y").inputs.len(), 1);
-    assert_eq!(producer(&g, "m").op, Op::Cast { to: DType::F32 });
+    assert_eq!(
+        producer(&g, "m").op,
+        Op::Cast {
+            to: DType::F32,
+            saturate: true
+        }
+    );
     let g = one(
         13,
         node("Dropout", &["x", "r"], &["y"], vec![ai("seed", 3)]),
@@ -1290,7 +1296,10 @@ fn attribute_mappings() {
                 &["y"],
                 vec![ai("to", DataType::Bfloat16 as i64)],
             ),
-            Op::Cast { to: DType::BF16 },
+            Op::Cast {
+                to: DType::BF16,
+                saturate: true,
+            },
         ),
         (
             node("LeakyRelu", &["x"], &["y"], vec![]),
@@ -1469,7 +1478,13 @@ fn cast_like_and_cast_errors() {
     );
     let g = import(&m).unwrap();
     let n = producer(&g, "y");
-    assert_eq!(n.op, Op::Cast { to: DType::I32 });
+    assert_eq!(
+        n.op,
+        Op::Cast {
+            to: DType::I32,
+            saturate: true
+        }
+    );
     assert_eq!(n.inputs.len(), 1);
     let m = model(
         13,
@@ -1667,7 +1682,13 @@ fn compositions_for_ops_without_an_ir_variant() {
             t,
             &Tensor::from_vec(&[2, 3], vec![0i32, 1, 0, 0, 0, 1]).unwrap()
         ),
-        None => assert_eq!(producer(&g, "y").op, Op::Cast { to: DType::I32 }),
+        None => assert_eq!(
+            producer(&g, "y").op,
+            Op::Cast {
+                to: DType::I32,
+                saturate: true
+            }
+        ),
     }
 
     let g = one(
@@ -1855,7 +1876,10 @@ fn lp_pooling_and_one_hot_compositions() {
     let n = producer(&g, "y");
     assert_eq!(n.op, Op::Where {});
     assert!(ops(&g).contains(&Op::Range {}));
-    assert!(ops(&g).contains(&Op::Cast { to: DType::I64 }));
+    assert!(ops(&g).contains(&Op::Cast {
+        to: DType::I64,
+        saturate: true
+    }));
     let unsqueeze = nodes(&g)
         .into_iter()
         .find(|n| n.op == Op::Unsqueeze {})
@@ -1945,7 +1969,10 @@ fn quantize_and_dequantize_compositions() {
         .collect();
     assert_eq!(reshapes.len(), 2);
     assert_eq!(const_ints(&g, reshapes[0], 1), vec![-1, 1]);
-    assert!(ops(&g).contains(&Op::Cast { to: DType::F32 }));
+    assert!(ops(&g).contains(&Op::Cast {
+        to: DType::F32,
+        saturate: true
+    }));
     assert_eq!(producer(&g, "y").op, Op::Binary(BinaryOp::Mul));
 
     let m = model(
@@ -1960,7 +1987,13 @@ fn quantize_and_dequantize_compositions() {
         &["q"],
     );
     let g = import(&m).unwrap();
-    assert_eq!(producer(&g, "q").op, Op::Cast { to: DType::I8 });
+    assert_eq!(
+        producer(&g, "q").op,
+        Op::Cast {
+            to: DType::I8,
+            saturate: true
+        }
+    );
     let clip = nodes(&g).into_iter().find(|n| n.op == Op::Clip {}).unwrap();
     assert_eq!(const_operand(&g, clip, 1), &Tensor::scalar(-128.0f32));
     assert_eq!(const_operand(&g, clip, 2), &Tensor::scalar(127.0f32));
@@ -2076,7 +2109,10 @@ fn integer_and_qlinear_compositions() {
         .find(|n| n.op == Op::Reshape { allowzero: false })
         .unwrap();
     assert_eq!(const_ints(&g, reshape, 1), vec![-1, 1]);
-    assert!(ops(&g).contains(&Op::Cast { to: DType::I32 }));
+    assert!(ops(&g).contains(&Op::Cast {
+        to: DType::I32,
+        saturate: true
+    }));
 
     let scalar_f = |n: &str| vi(n, DataType::Float, &[]);
     let m = model(
@@ -2101,7 +2137,13 @@ fn integer_and_qlinear_compositions() {
         &["y"],
     );
     let g = import(&m).unwrap();
-    assert_eq!(producer(&g, "y").op, Op::Cast { to: DType::I8 });
+    assert_eq!(
+        producer(&g, "y").op,
+        Op::Cast {
+            to: DType::I8,
+            saturate: true
+        }
+    );
     let conv = nodes(&g)
         .into_iter()
         .find(|n| matches!(n.op, Op::Conv { .. }))

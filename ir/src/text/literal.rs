@@ -2,7 +2,7 @@
 //! the shortest form that round-trips for their dtype, exact integers, booleans), strings with
 //! escapes, and the raw `hex"..."` form of large tensors.
 
-use crate::dtype::DType;
+use crate::dtype::{DType, lowbit};
 use crate::tensor::Tensor;
 use half::{bf16, f16};
 
@@ -70,6 +70,11 @@ pub(crate) fn fmt_element(t: &Tensor, i: usize) -> String {
             a.copy_from_slice(b);
             fmt_f64(f64::from_le_bytes(a))
         }
+        // float8/float4: the shortest decimal of the exact value that encodes back to the
+        // same bits.
+        d if d.is_float() => fmt_narrow(lowbit::decode(b[0], d), |y| {
+            lowbit::encode(y, d, false) == b[0]
+        }),
         _ => t.get_i128(i).unwrap_or_default().to_string(),
     }
 }
@@ -99,6 +104,9 @@ fn is_odd_nan(t: &Tensor, i: usize) -> bool {
             a.copy_from_slice(b);
             let v = f64::from_le_bytes(a);
             v.is_nan() && v.to_bits() != f64::NAN.to_bits()
+        }
+        d if d.is_float() => {
+            lowbit::decode(b[0], d).is_nan() && b[0] != lowbit::encode(f64::NAN, d, false)
         }
         _ => false,
     }
@@ -248,6 +256,18 @@ pub(crate) fn push_element(dtype: DType, lit: &Lit, out: &mut Vec<u8>) -> Result
                 out.extend_from_slice(&v.to_le_bytes());
             }
             DType::F32 => out.extend_from_slice(&lit.to_f32()?.to_le_bytes()),
+            d if d.is_low_precision() => {
+                let v = as_f64()?;
+                // Round to nearest-even; a finite value beyond the format's range is an error
+                // (not silently saturated), except for float4 which always saturates.
+                let bits = lowbit::encode(v, d, false);
+                let overflow = v.is_finite() && bits != lowbit::encode(v, d, true);
+                check_finite(lit, overflow, d.name())?;
+                if v.is_infinite() && !lowbit::decode(bits, d).is_infinite() {
+                    return Err(format!("{d} has no infinity (literal `{}`)", lit.text()));
+                }
+                out.push(bits);
+            }
             _ => {
                 let v = as_f64()?;
                 check_finite(lit, v.is_infinite(), "f64")?;
