@@ -152,8 +152,10 @@ fn push_float(out: &mut Vec<u8>, dtype: DType, x: f64) {
         DType::BF16 => out.extend_from_slice(&bf16::from_f64(r).to_le_bytes()),
         DType::F32 => out.extend_from_slice(&(r as f32).to_le_bytes()),
         DType::F64 => out.extend_from_slice(&x.to_le_bytes()),
-        // float8/float4 round to nearest-even and saturate, like ONNX `Cast`'s default.
-        d if d.is_float() => out.push(crate::dtype::lowbit::encode(x, d, true)),
+        // float8/float4 round to nearest-even; overflow becomes inf or NaN as the format
+        // allows (like f16), so every decoded value (infinities included) narrows back
+        // exactly. `Cast` applies its own `saturate`.
+        d if d.is_float() => out.push(crate::dtype::lowbit::encode(x, d, false)),
         // A float array tagged with a non-float dtype converts like a C cast (saturating).
         _ => push_int(out, dtype, x as i128),
     }
@@ -320,10 +322,28 @@ mod tests {
         let t = a.to_tensor();
         assert_eq!((t.dtype(), t.bytes()), (DType::I4, &[7u8, 0xF8, 0xFF][..]));
         assert_eq!(Arr::from_tensor(&t).data, Data::I(vec![7, -8, -1]));
-        // Floats round to nearest-even and saturate.
+        // Floats round to nearest-even; overflow is NaN where there is no infinity.
         let f = Arr::floats(DType::F8E4M3FN, vec![3], vec![1.0625, 1e9, -0.5]);
         let t = f.to_tensor();
-        assert_eq!(t.bytes(), &[0x38, 0x7E, 0xB0]);
-        assert_eq!(Arr::from_tensor(&t).data, Data::F(vec![1.0, 448.0, -0.5]));
+        assert_eq!(t.bytes(), &[0x38, 0x7F, 0xB0]);
+        // Every pattern (inf and the smallest E8M0 included) survives widen + narrow.
+        for d in [
+            DType::F8E5M2,
+            DType::F8E8M0,
+            DType::F4E2M1,
+            DType::F8E4M3FNUZ,
+        ] {
+            let n = if d == DType::F4E2M1 { 16 } else { 256 };
+            let bytes: Vec<u8> = (0..n).map(|b| b as u8).collect();
+            let t = Tensor::from_bytes(d, &[n], bytes).unwrap();
+            let back = Arr::from_tensor(&t).to_tensor();
+            for i in 0..n {
+                let (a, b) = (t.get_f64(i), back.get_f64(i));
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{d} {i}"
+                );
+            }
+        }
     }
 }

@@ -361,6 +361,40 @@ mod tests {
     }
 
     #[test]
+    fn low_precision_literals() {
+        let low = |d: DType, b: &[u8]| Tensor::from_bytes(d, &[b.len()], b.to_vec()).unwrap();
+        let num = |t: &str| Lit::Num {
+            text: t.into(),
+            is_float: t.contains('.') || t.contains('e'),
+        };
+        // Printed as the shortest decimal of the exact value.
+        let t = low(DType::F8E4M3FN, &[0x38, 0x7E, 0x01, 0x80, 0x7F]);
+        assert_eq!(fmt_tensor_data(&t), "[1.0, 450.0, 0.002, -0.0, nan]");
+        let t = low(DType::F8E5M2, &[0x7C, 0xFC]);
+        assert_eq!(fmt_tensor_data(&t), "[inf, -inf]");
+        assert_eq!(
+            fmt_tensor_data(&low(DType::F8E8M0, &[0x00, 0x7F])),
+            "[5.877e-39, 1.0]"
+        );
+        assert_eq!(fmt_tensor_data(&low(DType::I4, &[0xF8, 0x07])), "[-8, 7]");
+        // A NaN other than the canonical one keeps its bits through the hex form.
+        assert!(fmt_tensor_data(&low(DType::F8E4M3FN, &[0xFF])).starts_with("hex"));
+        // Parsing rounds to nearest-even; overflow and missing infinities are errors.
+        let mut b = Vec::new();
+        push_element(DType::F8E4M3FN, &num("1.0625"), &mut b).unwrap();
+        push_element(DType::F8E4M3FN, &num("0.002"), &mut b).unwrap();
+        push_element(DType::F8E5M2, &Lit::Inf { negative: true }, &mut b).unwrap();
+        push_element(DType::F8E8M0, &num("5.877e-39"), &mut b).unwrap();
+        push_element(DType::I2, &num("-2"), &mut b).unwrap();
+        assert_eq!(b, [0x38, 0x01, 0xFC, 0x00, 0xFE]);
+        assert!(push_element(DType::F8E4M3FN, &num("500.0"), &mut b).is_err());
+        let e = push_element(DType::F8E4M3FN, &Lit::Inf { negative: false }, &mut b);
+        assert!(e.unwrap_err().contains("no infinity"));
+        assert!(push_element(DType::U4, &num("16"), &mut b).is_err());
+        assert!(push_element(DType::I2, &num("2"), &mut b).is_err());
+    }
+
+    #[test]
     fn quoting_escapes() {
         assert_eq!(quote("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\u{1}é\"");
     }
