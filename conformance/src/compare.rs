@@ -1,6 +1,7 @@
 //! Comparing a backend's outputs with expected tensors the way ONNX's backend test runner does:
 //! same output count, dtypes and shapes; floats within `atol + rtol * |expected|` with NaN
-//! matching NaN and infinities matching exactly; integers and bools exactly.
+//! matching NaN and infinities matching exactly; integers and bools exactly; the float8/float4
+//! formats bit for bit (any NaN matching any NaN).
 
 use tessera_ir::{DType, Tensor};
 
@@ -97,7 +98,9 @@ pub fn compare_tensor(expected: &Tensor, actual: &Tensor, tol: Tolerance) -> Com
             expected.shape()
         ));
     }
-    if expected.dtype().is_float() {
+    if expected.dtype().is_float() && expected.dtype().is_low_precision() {
+        compare_bits(expected, actual)
+    } else if expected.dtype().is_float() {
         compare_floats(expected, actual, tol)
     } else {
         compare_exact(expected, actual)
@@ -153,6 +156,29 @@ fn compare_floats(expected: &Tensor, actual: &Tensor, tol: Tolerance) -> Compari
     let rule = format!("rtol {:e}, atol {:e}", tol.rtol, tol.atol);
     Comparison {
         mismatch: diffs.message(expected.shape(), expected.len(), &rule, max_abs_err),
+        max_abs_err,
+    }
+}
+
+/// Low-precision floats: the same bit pattern (so -0 differs from 0), or NaN for NaN.
+fn compare_bits(expected: &Tensor, actual: &Tensor) -> Comparison {
+    let mut diffs = Diffs::default();
+    let mut max_abs_err: Option<f64> = None;
+    for (i, (eb, ab)) in expected.bytes().iter().zip(actual.bytes()).enumerate() {
+        let (e, a) = (expected.get_f64(i), actual.get_f64(i));
+        if e.is_finite() && a.is_finite() {
+            max_abs_err = max_opt(max_abs_err, Some((a - e).abs()));
+        }
+        if eb != ab && !(e.is_nan() && a.is_nan()) {
+            diffs.note(
+                i,
+                format!("{a:?} ({ab:#04x})"),
+                format!("{e:?} ({eb:#04x})"),
+            );
+        }
+    }
+    Comparison {
+        mismatch: diffs.message(expected.shape(), expected.len(), "bit-exact", max_abs_err),
         max_abs_err,
     }
 }
@@ -357,5 +383,19 @@ mod tests {
         assert!(c.passed());
         assert_eq!(c.max_abs_err, None);
         assert!(!cmp(&e, &f32s(&[3, 0], &[])).passed());
+    }
+
+    #[test]
+    fn low_precision_floats_compare_bit_exactly() {
+        let t = |b: Vec<u8>| Tensor::from_bytes(DType::F8E4M3FN, &[b.len()], b).unwrap();
+        // 0x7F and 0xFF are both NaN: they match.
+        assert!(cmp(&t(vec![0x38, 0x7F]), &t(vec![0x38, 0xFF])).passed());
+        // -0 (0x80) is not 0; the neighbour 0x39 (1.125) is not 1.0 despite rtol.
+        let c = cmp(&t(vec![0x80]), &t(vec![0x00]));
+        assert!(c.mismatch.unwrap().contains("bit-exact"));
+        assert!(!cmp(&t(vec![0x38]), &t(vec![0x39])).passed());
+        let i4 = |v: Vec<u8>| Tensor::from_bytes(DType::I4, &[v.len()], v).unwrap();
+        assert!(cmp(&i4(vec![0xF]), &i4(vec![0xFF])).passed());
+        assert!(!cmp(&i4(vec![7]), &i4(vec![8])).passed());
     }
 }

@@ -404,7 +404,7 @@ impl GraphBuilder {
     }
     /// Converts to `to`.
     pub fn cast(&mut self, x: Var, to: DType) -> Result<Var> {
-        self.op1(Op::Cast { to }, &[Some(x)])
+        self.op1(Op::Cast { to, saturate: true }, &[Some(x)])
     }
     /// Clamps to `[min, max]` (either bound optional; scalars of x's dtype).
     pub fn clip(&mut self, x: Var, min: Option<Var>, max: Option<Var>) -> Result<Var> {

@@ -81,53 +81,51 @@ pub(crate) struct Class {
     accepts: fn(DType) -> bool,
     /// The class in words, for [`IrError::InputDType`].
     what: &'static str,
+    /// Whether the low-precision storage dtypes ([`DType::is_low_precision`]) are accepted:
+    /// only for pure data movement and selection, never for arithmetic (like ONNX).
+    low_precision: bool,
 }
 
-/// Every dtype.
+impl Class {
+    /// A class of the standard dtypes accepted by `accepts` (no low-precision dtype).
+    pub(crate) const fn standard(accepts: fn(DType) -> bool, what: &'static str) -> Class {
+        Class {
+            accepts,
+            what,
+            low_precision: false,
+        }
+    }
+}
+
+/// Every dtype (data movement and selection).
 pub(crate) const ANY: Class = Class {
     accepts: |_| true,
     what: "any dtype",
+    low_precision: true,
 };
+/// Every dtype but the low-precision storage dtypes (comparisons, interpolation).
+pub(crate) const PLAIN: Class = Class::standard(|_| true, "any dtype but float8/float4/int4/int2");
 /// f16, bf16, f32, f64.
-pub(crate) const FLOAT: Class = Class {
-    accepts: DType::is_float,
-    what: "a float dtype",
-};
+pub(crate) const FLOAT: Class = Class::standard(DType::is_float, "a float dtype");
 /// Everything but bool.
-pub(crate) const NUMERIC: Class = Class {
-    accepts: DType::is_numeric,
-    what: "a numeric dtype",
-};
+pub(crate) const NUMERIC: Class = Class::standard(DType::is_numeric, "a numeric dtype");
 /// Signed integers and floats.
-pub(crate) const SIGNED: Class = Class {
-    accepts: |d| d.is_signed_int() || d.is_float(),
-    what: "a signed integer or float dtype",
-};
+pub(crate) const SIGNED: Class = Class::standard(
+    |d| d.is_signed_int() || d.is_float(),
+    "a signed integer or float dtype",
+);
 /// Integers, signed or unsigned.
-pub(crate) const INT: Class = Class {
-    accepts: DType::is_int,
-    what: "an integer dtype",
-};
+pub(crate) const INT: Class = Class::standard(DType::is_int, "an integer dtype");
 /// Unsigned integers.
-pub(crate) const UNSIGNED: Class = Class {
-    accepts: DType::is_unsigned_int,
-    what: "an unsigned integer dtype",
-};
+pub(crate) const UNSIGNED: Class =
+    Class::standard(DType::is_unsigned_int, "an unsigned integer dtype");
 /// Bool only.
-pub(crate) const BOOL: Class = Class {
-    accepts: |d| d == DType::Bool,
-    what: "bool",
-};
+pub(crate) const BOOL: Class = Class::standard(|d| d == DType::Bool, "bool");
 /// i64 only (shape-like operands).
-pub(crate) const I64: Class = Class {
-    accepts: |d| d == DType::I64,
-    what: "i64",
-};
+pub(crate) const I64: Class = Class::standard(|d| d == DType::I64, "i64");
 /// i32 or i64 (index operands).
-pub(crate) const INDEX: Class = Class {
-    accepts: |d| matches!(d, DType::I32 | DType::I64),
-    what: "i32 or i64",
-};
+pub(crate) const INDEX: Class =
+    Class::standard(|d| matches!(d, DType::I32 | DType::I64), "i32 or i64");
 
 /// One inference call: the node, its operands and its output count, with error builders.
 pub(crate) struct Ctx<'a, 'b> {
@@ -261,7 +259,7 @@ impl<'b> Ctx<'_, 'b> {
     /// Checks that operand `i` (if present) has a dtype of `class`; returns the dtype.
     pub(crate) fn dtype(&self, i: usize, class: Class) -> Result<DType> {
         let d = self.input(i)?.ty.dtype;
-        if (class.accepts)(d) {
+        if (class.accepts)(d) && (class.low_precision || !d.is_low_precision()) {
             Ok(d)
         } else {
             Err(IrError::InputDType {

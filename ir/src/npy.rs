@@ -729,6 +729,21 @@ fn descr_of(dtype: DType) -> Result<&'static str, NpyError> {
                 reason: "NumPy has no bfloat16 dtype; cast to f32 first",
             });
         }
+        DType::F8E4M3FN
+        | DType::F8E4M3FNUZ
+        | DType::F8E5M2
+        | DType::F8E5M2FNUZ
+        | DType::F8E8M0
+        | DType::F4E2M1
+        | DType::I4
+        | DType::U4
+        | DType::I2
+        | DType::U2 => {
+            return Err(NpyError::UnsupportedDType {
+                dtype,
+                reason: "NumPy has no float8/float4/int4/int2 dtype; cast to a standard dtype first",
+            });
+        }
     })
 }
 
@@ -864,7 +879,10 @@ mod tests {
 
     #[test]
     fn round_trips_every_writable_dtype_and_shape() {
-        for dtype in DType::ALL.into_iter().filter(|&d| d != DType::BF16) {
+        for dtype in DType::ALL
+            .into_iter()
+            .filter(|&d| d != DType::BF16 && !d.is_low_precision())
+        {
             for shape in [&[2, 3][..], &[], &[0], &[2, 0, 3], &[1, 1, 5], &[4]] {
                 let t = sample(dtype, shape);
                 let bytes = write_npy(&t).unwrap();
@@ -1113,6 +1131,19 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("no bfloat16"), "{e}");
+    }
+
+    #[test]
+    fn low_precision_dtypes_cannot_be_written() {
+        for dtype in DType::ALL.into_iter().filter(|d| d.is_low_precision()) {
+            let t = Tensor::zeros(dtype, &[2]).unwrap();
+            let e = write_npy(&t).unwrap_err();
+            assert!(
+                matches!(e, NpyError::UnsupportedDType { dtype: d, .. } if d == dtype),
+                "{e}"
+            );
+            assert!(e.to_string().contains(dtype.name()), "{e}");
+        }
     }
 
     #[test]

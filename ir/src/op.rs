@@ -377,8 +377,11 @@ define_ops! {
     Shrink "shrink" { bias: f32 = 0.0, lambd: f32 = 0.5 },
     /// True where +inf (and/or) -inf.
     IsInf "is_inf" { detect_negative: bool = true, detect_positive: bool = true },
-    /// Converts to `to`: floats to ints truncate toward zero (saturating), ints wrap.
-    Cast "cast" { to: DType },
+    /// Converts to `to`: floats to ints truncate toward zero (saturating; wrapping for the
+    /// sub-byte ints), ints wrap. `saturate` (ONNX opset 19+) applies to float8 results:
+    /// out-of-range values and infinities clamp to the largest finite value, or else become
+    /// inf/NaN as the format allows.
+    Cast "cast" { to: DType, saturate: bool = true },
     /// Inputs `(x, min?, max?)`: `min(max(x, min), max)`.
     Clip "clip" {},
     /// Inputs `(cond, x, y)`: `cond ? x : y`, all broadcast.

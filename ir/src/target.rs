@@ -57,14 +57,13 @@ pub struct TargetDesc {
     /// Fused multiply-add is a single rounding instruction.
     pub has_fma: bool,
     /// Support per dtype, indexed like [`DType::ALL`].
-    pub dtypes: [DTypeSupport; 13],
+    pub dtypes: [DTypeSupport; DType::COUNT],
 }
 
 impl TargetDesc {
     /// How this target handles `dtype`.
     pub fn support(&self, dtype: DType) -> DTypeSupport {
-        let i = DType::ALL.iter().position(|&d| d == dtype).unwrap_or(0);
-        self.dtypes[i]
+        self.dtypes[dtype.index()]
     }
 
     /// A plain CPU description (128-bit vectors, no cache facts), for tests and as a base.
@@ -83,7 +82,7 @@ impl TargetDesc {
             subgroup_size: 0,
             max_buffer_bytes: usize::MAX,
             has_fma: true,
-            dtypes: [DTypeSupport::Native; 13],
+            dtypes: standard_dtypes(),
         }
     }
 
@@ -104,9 +103,20 @@ impl TargetDesc {
             subgroup_size: 32,
             max_buffer_bytes: 128 << 20,
             has_fma: true,
-            dtypes: [DTypeSupport::Native; 13],
+            dtypes: standard_dtypes(),
         }
     }
+}
+
+/// `Native` for the standard dtypes, `Unsupported` for the low-precision storage dtypes.
+fn standard_dtypes() -> [DTypeSupport; DType::COUNT] {
+    DType::ALL.map(|d| {
+        if d.is_low_precision() {
+            DTypeSupport::Unsupported
+        } else {
+            DTypeSupport::Native
+        }
+    })
 }
 
 #[cfg(test)]
@@ -121,5 +131,14 @@ mod tests {
         assert_eq!(t.support(DType::F64), DTypeSupport::Emulated);
         assert_eq!(t.support(DType::F32), DTypeSupport::Native);
         assert_eq!(TargetDesc::generic_cpu(0).cores, 1);
+        assert_eq!(t.support(DType::U2), DTypeSupport::Unsupported);
+        assert_eq!(
+            TargetDesc::generic_cpu(1).support(DType::F8E4M3FN),
+            DTypeSupport::Unsupported
+        );
+        assert_eq!(
+            TargetDesc::generic_cpu(1).support(DType::Bool),
+            DTypeSupport::Native
+        );
     }
 }

@@ -71,6 +71,11 @@ impl Element for bool {
 }
 
 /// A dense host tensor in row-major order.
+///
+/// Every dtype takes [`DType::size_bytes`] bytes per element; the low-precision dtypes are
+/// unpacked, one element per byte (see [`DType`]): [`Tensor::from_bytes`] normalizes their
+/// bytes (sub-byte integers sign- or zero-extended from their low bits, float formats masked
+/// to their width), so equal values compare equal byte-wise.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
     dtype: DType,
@@ -101,6 +106,11 @@ impl Tensor {
         if dtype == DType::Bool {
             // Normalize so that equal booleans compare equal byte-wise.
             t.data.iter_mut().for_each(|b| *b = (*b != 0) as u8);
+        } else if let Some(bits) = sub_byte_width(dtype) {
+            let signed = dtype.is_signed_int();
+            t.data
+                .iter_mut()
+                .for_each(|b| *b = extend_low_bits(*b, bits, signed));
         }
         Ok(t)
     }
@@ -240,6 +250,9 @@ impl Tensor {
             DType::BF16 => bf16::read_le(b).to_f64(),
             DType::F32 => f32::read_le(b) as f64,
             DType::F64 => f64::read_le(b),
+            DType::I4 | DType::I2 => b[0] as i8 as f64,
+            DType::U4 | DType::U2 => b[0] as f64,
+            d => crate::dtype::lowbit::decode(b[0], d),
         }
     }
 
@@ -257,6 +270,8 @@ impl Tensor {
             DType::U32 => u32::read_le(b) as i128,
             DType::I64 => i64::read_le(b) as i128,
             DType::U64 => u64::read_le(b) as i128,
+            DType::I4 | DType::I2 => b[0] as i8 as i128,
+            DType::U4 | DType::U2 => b[0] as i128,
             _ => return None,
         })
     }
@@ -270,6 +285,25 @@ impl Tensor {
                     .map(|v| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
             })
             .collect()
+    }
+}
+
+/// Bits per element of the dtypes stored in less than their byte, `None` for the others.
+fn sub_byte_width(dtype: DType) -> Option<u32> {
+    match dtype {
+        DType::I4 | DType::U4 | DType::F4E2M1 => Some(4),
+        DType::I2 | DType::U2 => Some(2),
+        _ => None,
+    }
+}
+
+/// Keeps the low `bits` bits of `b`, sign-extending them to the byte when `signed`.
+fn extend_low_bits(b: u8, bits: u32, signed: bool) -> u8 {
+    let shift = 8 - bits;
+    if signed {
+        (((b << shift) as i8) >> shift) as u8
+    } else {
+        (b << shift) >> shift
     }
 }
 
@@ -290,5 +324,25 @@ mod tests {
         assert_eq!(h.get_f64(0), 1.5);
         assert_eq!(Tensor::scalar(-3i8).get_i128(0), Some(-3));
         assert!(Tensor::zeros(DType::F32, &[usize::MAX, 2]).is_err());
+    }
+
+    #[test]
+    fn low_precision_storage() {
+        // Sub-byte integers keep their low bits, sign- or zero-extended.
+        let i4 = Tensor::from_bytes(DType::I4, &[3], vec![0x0F, 0x07, 0xF8]).unwrap();
+        assert_eq!(i4.bytes(), &[0xFF, 0x07, 0xF8]);
+        assert_eq!(i4.to_i64_vec(), Some(vec![-1, 7, -8]));
+        assert_eq!(i4.get_f64(2), -8.0);
+        let u2 = Tensor::from_bytes(DType::U2, &[2], vec![0xFF, 0x02]).unwrap();
+        assert_eq!(u2.to_i64_vec(), Some(vec![3, 2]));
+        let i2 = Tensor::from_bytes(DType::I2, &[2], vec![0x02, 0x01]).unwrap();
+        assert_eq!(i2.to_i64_vec(), Some(vec![-2, 1]));
+        // Float formats decode their bit pattern; float4 is masked to its nibble.
+        let f8 = Tensor::from_bytes(DType::F8E4M3FN, &[2], vec![0x38, 0xC0]).unwrap();
+        assert_eq!((f8.get_f64(0), f8.get_f64(1)), (1.0, -2.0));
+        assert_eq!(f8.get_i128(0), None);
+        let f4 = Tensor::from_bytes(DType::F4E2M1, &[1], vec![0xF7]).unwrap();
+        assert_eq!((f4.bytes(), f4.get_f64(0)), (&[0x07][..], 6.0));
+        assert_eq!(f4.len(), 1);
     }
 }

@@ -333,7 +333,14 @@ pub(crate) fn eye_like(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let columns: Vec<i64> = (0..cols as i64).collect();
     let col = ctx.const_i64(&columns)?;
     let eq = bin(ctx, BinaryOp::Equal, row, col, "diagonal")?;
-    emit1(ctx, Op::Cast { to: dtype }, vec![Some(eq)])
+    emit1(
+        ctx,
+        Op::Cast {
+            to: dtype,
+            saturate: true,
+        },
+        vec![Some(eq)],
+    )
 }
 
 /// `|x|^p` for the Lp ops (p = 1 and 2 without Pow).
@@ -431,7 +438,14 @@ pub(crate) fn one_hot(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         if ctx.ty(v).dtype == DType::I64 {
             Ok(v)
         } else {
-            ctx.emit_aux(Op::Cast { to: DType::I64 }, vec![Some(v)], s)
+            ctx.emit_aux(
+                Op::Cast {
+                    to: DType::I64,
+                    saturate: true,
+                },
+                vec![Some(v)],
+                s,
+            )
         }
     };
     let idx = to_i64(ctx, indices, "indices")?;
@@ -601,18 +615,25 @@ pub(crate) fn softmax_cross_entropy_loss(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     })
 }
 
-/// A per-axis quantization parameter (1-D, along `axis` of a rank-`rank` tensor) reshaped to
-/// broadcast against that tensor; scalars pass through. Blocked quantization is refused.
+/// A quantization parameter (scale or zero point) made to broadcast against `x`: scalars pass
+/// through; per-axis (1-D along `axis`) ones are reshaped; blocked ones (`block_size` > 0,
+/// opset 21+: the same rank as `x`, `ceil(dim / block_size)` along `axis`) are repeated
+/// `block_size` times along `axis` by a Gather of constant indices `i / block_size`.
 fn per_axis(
     ctx: &mut NodeCtx<'_, '_>,
     p: ValueId,
-    rank: usize,
+    x: ValueId,
     s: &str,
 ) -> Result<ValueId, OnnxError> {
-    if ctx.attrs.int_or("block_size", 0)? != 0 {
+    let rank = ctx.ty(x).shape.rank();
+    let block_size = ctx.attrs.int_or("block_size", 0)?;
+    if block_size < 0 {
         return Err(ctx
             .attrs
-            .err("block_size", "blocked quantization is not supported"));
+            .err("block_size", format!("{block_size} is negative")));
+    }
+    if block_size > 0 {
+        return blocked(ctx, p, x, block_size as usize, s);
     }
     if ctx.ty(p).shape.rank() != 1 || rank <= 1 {
         return Ok(p);
@@ -628,6 +649,43 @@ fn per_axis(
     )
 }
 
+/// Blocked quantization: parameter `p` repeated `block_size` times along `axis` of `x` and cut
+/// to `x`'s extent there.
+fn blocked(
+    ctx: &mut NodeCtx<'_, '_>,
+    p: ValueId,
+    x: ValueId,
+    block_size: usize,
+    s: &str,
+) -> Result<ValueId, OnnxError> {
+    let dims = static_dims(ctx, x)?;
+    let axis = axis_in(ctx, "axis", ctx.attrs.int_or("axis", 1)?, dims.len())?;
+    let p_shape = ctx.ty(p).shape.clone();
+    let blocks = dims[axis].div_ceil(block_size);
+    let fits = p_shape.rank() == dims.len()
+        && p_shape.as_static().is_none_or(|pd| {
+            pd.iter()
+                .zip(&dims)
+                .enumerate()
+                .all(|(a, (&pd, &xd))| if a == axis { pd == blocks } else { pd == xd })
+        });
+    if !fits {
+        return Err(ctx.attrs.err(
+            "block_size",
+            format!(
+                "{s} of shape {p_shape} does not block input shape {dims:?} by {block_size} along axis {axis}"
+            ),
+        ));
+    }
+    let idx: Vec<i64> = (0..dims[axis]).map(|i| (i / block_size) as i64).collect();
+    let idx = ctx.const_i64(&idx)?;
+    ctx.emit_aux(
+        Op::Gather { axis: axis as i64 },
+        vec![Some(p), Some(idx)],
+        s,
+    )
+}
+
 /// `v` cast to `to` (no node when it already has that dtype).
 fn cast_to(
     ctx: &mut NodeCtx<'_, '_>,
@@ -638,7 +696,7 @@ fn cast_to(
     if ctx.ty(v).dtype == to {
         Ok(v)
     } else {
-        ctx.emit_aux(Op::Cast { to }, vec![Some(v)], s)
+        ctx.emit_aux(Op::Cast { to, saturate: true }, vec![Some(v)], s)
     }
 }
 
@@ -654,17 +712,18 @@ fn output_dtype(ctx: &NodeCtx<'_, '_>) -> Result<Option<DType>, OnnxError> {
     }
 }
 
-/// DequantizeLinear (integer inputs; per-tensor or per-axis): `(x - zero_point) * scale`.
+/// DequantizeLinear (integer, float8 or float4 inputs; per-tensor, per-axis or blocked):
+/// `(x - zero_point) * scale`, computed in the scale's dtype (the conversions of the
+/// quantized values to it are exact).
 pub(crate) fn dequantize_linear(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let (x, scale) = (ctx.required(0)?, ctx.required(1)?);
-    let rank = ctx.ty(x).shape.rank();
     let sd = ctx.ty(scale).dtype;
     let out = output_dtype(ctx)?.unwrap_or(sd);
-    let scale = per_axis(ctx, scale, rank, "scale")?;
+    let scale = per_axis(ctx, scale, x, "scale")?;
     let xf = cast_to(ctx, x, sd, "widen")?;
     let centered = match ctx.input(2) {
         Some(zp) => {
-            let zp = per_axis(ctx, zp, rank, "zero_point")?;
+            let zp = per_axis(ctx, zp, x, "zero_point")?;
             let zf = cast_to(ctx, zp, sd, "widen_zero_point")?;
             bin(ctx, BinaryOp::Sub, xf, zf, "center")?
         }
@@ -678,38 +737,83 @@ pub(crate) fn dequantize_linear(ctx: &mut NodeCtx<'_, '_>) -> Outs {
         );
     }
     let y = bin(ctx, BinaryOp::Mul, centered, scale, "scale")?;
-    emit1(ctx, Op::Cast { to: out }, vec![Some(y)])
+    emit1(
+        ctx,
+        Op::Cast {
+            to: out,
+            saturate: true,
+        },
+        vec![Some(y)],
+    )
 }
 
-/// QuantizeLinear (integer outputs; per-tensor or per-axis):
-/// `saturate(round_half_even(x / scale) + zero_point)`.
+/// QuantizeLinear (per-tensor, per-axis or blocked), with `x / scale` computed in the
+/// `precision` dtype (opset 23+; default: `x`'s dtype):
+/// - integer outputs: `clip(round_half_even(x / scale) + zero_point)` to the output range;
+/// - float8 outputs: `cast(x / scale + zero_point)` (round to nearest-even; `saturate`
+///   clamps out-of-range values, else they become inf/NaN; the zero point is 0 by spec);
+/// - float4 outputs: the same cast, which always saturates.
 pub(crate) fn quantize_linear(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let (x, scale) = (ctx.required(0)?, ctx.required(1)?);
-    let rank = ctx.ty(x).shape.rank();
-    let xd = ctx.ty(x).dtype;
     let zp = ctx.input(2);
+    let declared = output_dtype(ctx)?;
     let out = match zp {
-        Some(z) => ctx.ty(z).dtype,
-        None => output_dtype(ctx)?.unwrap_or(DType::U8),
+        Some(z) => {
+            let zd = ctx.ty(z).dtype;
+            if declared.is_some_and(|d| d != zd) {
+                return Err(ctx.attrs.err(
+                    "output_dtype",
+                    format!(
+                        "{} differs from the zero point's {zd}",
+                        declared.unwrap_or(zd)
+                    ),
+                ));
+            }
+            zd
+        }
+        None => declared.unwrap_or(DType::U8),
     };
-    let Some((lo, hi)) = out.int_range() else {
+    let range = out.int_range().filter(|_| out != DType::Bool);
+    if range.is_none() && !(out.is_float() && out.is_low_precision() && out != DType::F8E8M0) {
         return Err(ctx.attrs.err(
             "output_dtype",
-            format!("quantizing to {out} is not supported (integer outputs only)"),
+            format!("quantizing to {out} is not supported (integer, float8 or float4 outputs)"),
         ));
+    }
+    let pd = match ctx.attrs.int_or("precision", 0)? {
+        0 => ctx.ty(x).dtype,
+        code => dtype_of(
+            i32::try_from(code).unwrap_or(-1),
+            &format!("{}: precision", ctx.label),
+        )?,
     };
-    let scale = per_axis(ctx, scale, rank, "scale")?;
-    let scale = cast_to(ctx, scale, xd, "scale_as_input")?;
-    let q = bin(ctx, BinaryOp::Div, x, scale, "divide")?;
-    let mut r = ctx.emit_aux(Op::Unary(UnaryOp::Round), vec![Some(q)], "round")?;
+    let saturate = ctx.attrs.bool_or("saturate", true)?;
+    let scale = per_axis(ctx, scale, x, "scale")?;
+    let scale = cast_to(ctx, scale, pd, "scale_as_input")?;
+    let xp = cast_to(ctx, x, pd, "x_in_precision")?;
+    let q = bin(ctx, BinaryOp::Div, xp, scale, "divide")?;
+    let mut r = match range {
+        Some(_) => ctx.emit_aux(Op::Unary(UnaryOp::Round), vec![Some(q)], "round")?,
+        None => q,
+    };
     if let Some(zp) = zp {
-        let zp = per_axis(ctx, zp, rank, "zero_point")?;
-        let zf = cast_to(ctx, zp, xd, "widen_zero_point")?;
+        let zp = per_axis(ctx, zp, x, "zero_point")?;
+        let zf = cast_to(ctx, zp, pd, "widen_zero_point")?;
         r = bin(ctx, BinaryOp::Add, r, zf, "shift")?;
     }
-    let (lo, hi) = (scalar(ctx, xd, lo as f64), scalar(ctx, xd, hi as f64));
+    let Some((lo, hi)) = range else {
+        return emit1(ctx, Op::Cast { to: out, saturate }, vec![Some(r)]);
+    };
+    let (lo, hi) = (scalar(ctx, pd, lo as f64), scalar(ctx, pd, hi as f64));
     let clipped = ctx.emit_aux(Op::Clip {}, vec![Some(r), Some(lo), Some(hi)], "saturate")?;
-    emit1(ctx, Op::Cast { to: out }, vec![Some(clipped)])
+    emit1(
+        ctx,
+        Op::Cast {
+            to: out,
+            saturate: true,
+        },
+        vec![Some(clipped)],
+    )
 }
 
 /// LRN: `x / (bias + alpha / size * square_sum)^beta`, the square sum over a window of `size`
@@ -936,7 +1040,14 @@ fn requantize(
         scalar(ctx, DType::F64, hi as f64),
     );
     let c = ctx.emit_aux(Op::Clip {}, vec![Some(r), Some(lo), Some(hi)], "saturate")?;
-    emit1(ctx, Op::Cast { to: out }, vec![Some(c)])
+    emit1(
+        ctx,
+        Op::Cast {
+            to: out,
+            saturate: true,
+        },
+        vec![Some(c)],
+    )
 }
 
 /// MatMulInteger: the int32 matrix product of the zero-point-centered operands.
@@ -992,7 +1103,14 @@ fn conv_f64(
 pub(crate) fn conv_integer(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let (x, w) = (ctx.required(0)?, ctx.required(1)?);
     let acc = conv_f64(ctx, x, ctx.input(2), w, ctx.input(3), None)?;
-    emit1(ctx, Op::Cast { to: DType::I32 }, vec![Some(acc)])
+    emit1(
+        ctx,
+        Op::Cast {
+            to: DType::I32,
+            saturate: true,
+        },
+        vec![Some(acc)],
+    )
 }
 
 /// QLinearConv: the integer convolution (plus int32 bias), requantized by

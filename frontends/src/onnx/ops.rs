@@ -210,12 +210,14 @@ pub(crate) fn map_node(ctx: &mut NodeCtx<'_, '_>) -> Outs {
                 i32::try_from(code).unwrap_or(-1),
                 &format!("{}: Cast `to`", ctx.label),
             )?;
-            unary_with(ctx, Op::Cast { to })
+            let saturate = cast_saturate(ctx, to)?;
+            unary_with(ctx, Op::Cast { to, saturate })
         }
         "CastLike" => {
             let x = ctx.required(0)?;
             let to = ctx.ty(ctx.required(1)?).dtype;
-            emit1(ctx, Op::Cast { to }, vec![Some(x)])
+            let saturate = cast_saturate(ctx, to)?;
+            emit1(ctx, Op::Cast { to, saturate }, vec![Some(x)])
         }
         "Clip" => clip(ctx),
         "Where" => pass_through(ctx, Op::Where {}, 3),
@@ -594,6 +596,26 @@ pub(crate) fn auto_pad(ctx: &NodeCtx<'_, '_>) -> Result<AutoPad, OnnxError> {
     enum_attr(ctx, "auto_pad", AutoPad::NotSet, AutoPad::parse)
 }
 
+/// Cast/CastLike's `saturate` (opset 19+, default true). `round_mode` (opset 25+) matters
+/// only for float8 E8M0 results, where the IR implements the default `up`.
+fn cast_saturate(ctx: &NodeCtx<'_, '_>, to: DType) -> Result<bool, OnnxError> {
+    let a = ctx.attrs;
+    let round_mode = a.string_or("round_mode", "up")?;
+    if !matches!(round_mode.as_str(), "up" | "down" | "nearest") {
+        return Err(a.err(
+            "round_mode",
+            format!("`{round_mode}` is not up, down or nearest"),
+        ));
+    }
+    if to == DType::F8E8M0 && round_mode != "up" {
+        return Err(a.err(
+            "round_mode",
+            format!("only `up` rounding to f8e8m0 is supported, got `{round_mode}`"),
+        ));
+    }
+    a.bool_or("saturate", true)
+}
+
 fn scatter_reduction(ctx: &NodeCtx<'_, '_>) -> Result<ScatterReduction, OnnxError> {
     enum_attr(
         ctx,
@@ -619,7 +641,16 @@ pub(crate) fn scalar_tensor(dtype: DType, v: f64) -> Tensor {
         DType::BF16 => Tensor::scalar(bf16::from_f64(v)),
         DType::F32 => Tensor::scalar(v as f32),
         DType::F64 => Tensor::scalar(v),
+        // One byte per element: float formats encode (saturating), sub-byte ints keep their
+        // low bits (`from_bytes` sign-extends them), like a wrapping cast.
+        d if d.is_float() => low_precision_scalar(d, tessera_ir::dtype::lowbit::encode(v, d, true)),
+        d => low_precision_scalar(d, v as i64 as u8),
     }
+}
+
+/// A rank-0 low-precision tensor from its one stored byte.
+fn low_precision_scalar(dtype: DType, byte: u8) -> Tensor {
+    Tensor::from_bytes(dtype, &[], vec![byte]).unwrap_or_else(|_| Tensor::scalar(0u8))
 }
 
 /// Sum/Min/Max/Mean; one operand is the identity.
@@ -891,7 +922,14 @@ fn dropout(ctx: &mut NodeCtx<'_, '_>) -> Outs {
             .attrs
             .err("outputs", "Dropout yields fewer than 2 outputs"));
     };
-    let cast = ctx.emit_aux(Op::Cast { to: dtype }, vec![Some(mask)], "mask")?;
+    let cast = ctx.emit_aux(
+        Op::Cast {
+            to: dtype,
+            saturate: true,
+        },
+        vec![Some(mask)],
+        "mask",
+    )?;
     Ok(vec![y, cast])
 }
 

@@ -10,7 +10,7 @@ use tessera_ir::{DType, Tensor};
 
 /// The Tessera dtype of an ONNX element type code (`TensorProto.DataType`), when there is one.
 ///
-/// Strings, complex numbers, the float8/float4 formats and the 2/4-bit integers have none.
+/// Strings and complex numbers have none.
 pub fn onnx_dtype(code: i32) -> Option<DType> {
     Some(match DataType::try_from(code).ok()? {
         DataType::Float => DType::F32,
@@ -26,6 +26,16 @@ pub fn onnx_dtype(code: i32) -> Option<DType> {
         DataType::Uint32 => DType::U32,
         DataType::Uint64 => DType::U64,
         DataType::Bfloat16 => DType::BF16,
+        DataType::Float8e4m3fn => DType::F8E4M3FN,
+        DataType::Float8e4m3fnuz => DType::F8E4M3FNUZ,
+        DataType::Float8e5m2 => DType::F8E5M2,
+        DataType::Float8e5m2fnuz => DType::F8E5M2FNUZ,
+        DataType::Uint4 => DType::U4,
+        DataType::Int4 => DType::I4,
+        DataType::Float4e2m1 => DType::F4E2M1,
+        DataType::Float8e8m0 => DType::F8E8M0,
+        DataType::Uint2 => DType::U2,
+        DataType::Int2 => DType::I2,
         _ => return None,
     })
 }
@@ -79,12 +89,16 @@ pub fn tensor_from_proto(
         return Err(bad("segmented tensors are not supported".into()));
     }
     let (dims, count) = static_dims(&t.dims, what)?;
-    let nbytes = count
-        .checked_mul(dtype.size_bytes())
-        .ok_or_else(|| OnnxError::DimsOverflow {
-            what: what.to_string(),
-            dims: t.dims.clone(),
-        })?;
+    // Sub-byte elements are stored packed; everything else at its full width.
+    let nbytes = match packed_bits(dtype) {
+        Some(bits) => count.div_ceil(8 / bits),
+        None => count
+            .checked_mul(dtype.size_bytes())
+            .ok_or_else(|| OnnxError::DimsOverflow {
+                what: what.to_string(),
+                dims: t.dims.clone(),
+            })?,
+    };
     let bytes = if t.data_location == Some(DataLocation::External as i32) {
         read_external(t, what, model_dir, nbytes)?
     } else if let Some(raw) = &t.raw_data {
@@ -98,7 +112,34 @@ pub fn tensor_from_proto(
             bytes.len()
         )));
     }
+    let bytes = match packed_bits(dtype) {
+        Some(bits) => unpack(&bytes, bits, count),
+        None => bytes,
+    };
     Tensor::from_bytes(dtype, &dims, bytes).map_err(|e| bad(e.to_string()))
+}
+
+/// Bits per element of the dtypes ONNX stores packed (int4, uint4, float4: 4; int2, uint2:
+/// 2), `None` for the dtypes stored whole.
+pub(crate) fn packed_bits(dtype: DType) -> Option<usize> {
+    match dtype {
+        DType::I4 | DType::U4 | DType::F4E2M1 => Some(4),
+        DType::I2 | DType::U2 => Some(2),
+        _ => None,
+    }
+}
+
+/// Unpacks `count` elements of `bits` bits each, lowest bits first in every byte, into one
+/// byte per element (its low bits; [`Tensor::from_bytes`] sign-extends the signed ints).
+pub(crate) fn unpack(packed: &[u8], bits: usize, count: usize) -> Vec<u8> {
+    let per_byte = 8 / bits;
+    let mask = (1u8 << bits) - 1;
+    (0..count)
+        .map(|i| {
+            let byte = packed.get(i / per_byte).copied().unwrap_or(0);
+            (byte >> ((i % per_byte) * bits)) & mask
+        })
+        .collect()
 }
 
 /// Little-endian bytes from the typed field that holds `dtype`'s elements.
@@ -112,6 +153,12 @@ fn typed_bytes(t: &TensorProto, dtype: DType, count: usize) -> Result<Vec<u8>, S
             ))
         }
     }
+    // Sub-byte dtypes: each int32 holds one packed byte (two 4-bit or four 2-bit elements).
+    if let Some(bits) = packed_bits(dtype) {
+        let n = count.div_ceil(8 / bits);
+        check("int32_data", t.int32_data.len(), n)?;
+        return Ok(t.int32_data.iter().map(|&v| v as u8).collect());
+    }
     // Check the element count before allocating: dims alone may claim any size.
     let (field, len) = match dtype {
         DType::I64 => ("int64_data", t.int64_data.len()),
@@ -123,7 +170,19 @@ fn typed_bytes(t: &TensorProto, dtype: DType, count: usize) -> Result<Vec<u8>, S
     check(field, len, count)?;
     let mut out = Vec::with_capacity(count.saturating_mul(dtype.size_bytes()));
     match dtype {
-        DType::Bool | DType::I8 | DType::U8 => {
+        DType::Bool
+        | DType::I8
+        | DType::U8
+        | DType::F8E4M3FN
+        | DType::F8E4M3FNUZ
+        | DType::F8E5M2
+        | DType::F8E5M2FNUZ
+        | DType::F8E8M0
+        | DType::I4
+        | DType::U4
+        | DType::I2
+        | DType::U2
+        | DType::F4E2M1 => {
             for &v in &t.int32_data {
                 out.push(if dtype == DType::Bool {
                     (v != 0) as u8
@@ -282,8 +341,23 @@ mod tests {
         assert_eq!(onnx_dtype(1), Some(DType::F32));
         assert_eq!(onnx_dtype(16), Some(DType::BF16));
         assert_eq!(onnx_dtype(13), Some(DType::U64));
-        for code in [0, 8, 14, 15, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 99, -1] {
+        for code in [0, 8, 14, 15, 27, 99, -1] {
             assert_eq!(onnx_dtype(code), None, "code {code}");
+        }
+        let low = [
+            (17, DType::F8E4M3FN),
+            (18, DType::F8E4M3FNUZ),
+            (19, DType::F8E5M2),
+            (20, DType::F8E5M2FNUZ),
+            (21, DType::U4),
+            (22, DType::I4),
+            (23, DType::F4E2M1),
+            (24, DType::F8E8M0),
+            (25, DType::U2),
+            (26, DType::I2),
+        ];
+        for (code, d) in low {
+            assert_eq!(onnx_dtype(code), Some(d), "code {code}");
         }
         assert_eq!(onnx_type_name(17), "FLOAT8E4M3FN");
         assert_eq!(onnx_type_name(1234), "UNKNOWN");
@@ -385,6 +459,82 @@ mod tests {
         }
     }
 
+    fn low(dtype: DType, shape: &[usize], bytes: &[u8]) -> Tensor {
+        Tensor::from_bytes(dtype, shape, bytes.to_vec()).unwrap()
+    }
+
+    /// float8: one byte per element in raw_data, one element per int32 in int32_data.
+    #[test]
+    fn float8_raw_and_typed() {
+        let expected = low(DType::F8E4M3FN, &[3], &[0x38, 0xFF, 0x01]);
+        let mut raw = proto(DataType::Float8e4m3fn, &[3]);
+        raw.raw_data = Some(vec![0x38, 0xFF, 0x01]);
+        assert_eq!(decode(&raw).unwrap(), expected);
+        let mut typed = proto(DataType::Float8e4m3fn, &[3]);
+        typed.int32_data = vec![0x38, 0xFF, 0x01];
+        let t = decode(&typed).unwrap();
+        assert_eq!(t, expected);
+        assert_eq!(t.get_f64(0), 1.0);
+        assert!(t.get_f64(1).is_nan());
+        let mut short = proto(DataType::Float8e5m2, &[3]);
+        short.raw_data = Some(vec![0; 2]);
+        assert!(matches!(decode(&short), Err(OnnxError::BadTensor { .. })));
+    }
+
+    /// 4-bit types: two per byte, low nibble first, odd counts padded; int4 sign-extends.
+    #[test]
+    fn four_bit_packing() {
+        let mut raw = proto(DataType::Int4, &[3]);
+        raw.raw_data = Some(vec![0x8F, 0x07]);
+        let t = decode(&raw).unwrap();
+        assert_eq!(t, low(DType::I4, &[3], &[0xFF, 0xF8, 0x07]));
+        assert_eq!(t.to_i64_vec(), Some(vec![-1, -8, 7]));
+        let mut typed = proto(DataType::Int4, &[3]);
+        typed.int32_data = vec![0x8F, 0x07];
+        assert_eq!(decode(&typed).unwrap(), t);
+        let mut u = proto(DataType::Uint4, &[2, 2]);
+        u.raw_data = Some(vec![0x21, 0xF0]);
+        assert_eq!(decode(&u).unwrap().to_i64_vec(), Some(vec![1, 2, 0, 15]));
+        let mut f4 = proto(DataType::Float4e2m1, &[2]);
+        f4.raw_data = Some(vec![0xF7]);
+        let f = decode(&f4).unwrap();
+        assert_eq!((f.get_f64(0), f.get_f64(1)), (6.0, -6.0));
+        // Three elements need two bytes, not three.
+        let mut long = proto(DataType::Uint4, &[3]);
+        long.raw_data = Some(vec![0; 3]);
+        assert!(matches!(decode(&long), Err(OnnxError::BadTensor { .. })));
+        let mut few = proto(DataType::Int4, &[3]);
+        few.int32_data = vec![0x11];
+        assert!(matches!(decode(&few), Err(OnnxError::BadTensor { .. })));
+    }
+
+    /// 2-bit types: four per byte, lowest bits first.
+    #[test]
+    fn two_bit_packing() {
+        let mut raw = proto(DataType::Int2, &[5]);
+        // Elements 1, -2, -1, 0 | -2.
+        raw.raw_data = Some(vec![0b00_11_10_01, 0b10]);
+        let t = decode(&raw).unwrap();
+        assert_eq!(t.to_i64_vec(), Some(vec![1, -2, -1, 0, -2]));
+        let mut typed = proto(DataType::Int2, &[5]);
+        typed.int32_data = vec![0b00_11_10_01, 0b10];
+        assert_eq!(decode(&typed).unwrap(), t);
+        let mut u = proto(DataType::Uint2, &[4]);
+        u.raw_data = Some(vec![0b11_10_01_00]);
+        assert_eq!(decode(&u).unwrap().to_i64_vec(), Some(vec![0, 1, 2, 3]));
+        let mut e = proto(DataType::Uint2, &[0]);
+        e.raw_data = Some(Vec::new());
+        assert!(decode(&e).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unpacking() {
+        assert_eq!(unpack(&[0xAB, 0x0C], 4, 3), vec![0xB, 0xA, 0xC]);
+        assert_eq!(unpack(&[0b11_10_01_00], 2, 3), vec![0, 1, 2]);
+        assert_eq!(packed_bits(DType::F4E2M1), Some(4));
+        assert_eq!(packed_bits(DType::F8E8M0), None);
+    }
+
     #[test]
     fn scalars_and_empty_tensors() {
         let mut s = proto(DataType::Int64, &[]);
@@ -419,9 +569,7 @@ mod tests {
         for code in [
             DataType::String,
             DataType::Complex64,
-            DataType::Float8e4m3fn,
-            DataType::Int4,
-            DataType::Uint4,
+            DataType::Complex128,
             DataType::Undefined,
         ] {
             let t = proto(code, &[1]);

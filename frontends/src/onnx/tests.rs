@@ -1148,7 +1148,13 @@ fn topk_resize_upsample_dropout_batchnorm_by_opset() {
     );
     assert_eq!(producer(&g, "y").op, Op::Dropout { seed: None });
     assert_eq!(producer(&g, "y").inputs.len(), 1);
-    assert_eq!(producer(&g, "m").op, Op::Cast { to: DType::F32 });
+    assert_eq!(
+        producer(&g, "m").op,
+        Op::Cast {
+            to: DType::F32,
+            saturate: true
+        }
+    );
     let g = one(
         13,
         node("Dropout", &["x", "r"], &["y"], vec![ai("seed", 3)]),
@@ -1290,7 +1296,10 @@ fn attribute_mappings() {
                 &["y"],
                 vec![ai("to", DataType::Bfloat16 as i64)],
             ),
-            Op::Cast { to: DType::BF16 },
+            Op::Cast {
+                to: DType::BF16,
+                saturate: true,
+            },
         ),
         (
             node("LeakyRelu", &["x"], &["y"], vec![]),
@@ -1469,7 +1478,13 @@ fn cast_like_and_cast_errors() {
     );
     let g = import(&m).unwrap();
     let n = producer(&g, "y");
-    assert_eq!(n.op, Op::Cast { to: DType::I32 });
+    assert_eq!(
+        n.op,
+        Op::Cast {
+            to: DType::I32,
+            saturate: true
+        }
+    );
     assert_eq!(n.inputs.len(), 1);
     let m = model(
         13,
@@ -1477,7 +1492,7 @@ fn cast_like_and_cast_errors() {
             "Cast",
             &["x"],
             &["y"],
-            vec![ai("to", DataType::Float8e5m2 as i64)],
+            vec![ai("to", DataType::String as i64)],
         )],
         vec![vi("x", DataType::Float, &[2])],
         vec![],
@@ -1485,8 +1500,85 @@ fn cast_like_and_cast_errors() {
     );
     assert!(matches!(
         import(&m),
-        Err(OnnxError::UnsupportedDType { code: 19, .. })
+        Err(OnnxError::UnsupportedDType { code: 8, .. })
     ));
+}
+
+#[test]
+fn cast_saturate_and_round_mode() {
+    let cast = |attrs: Vec<AttributeProto>| {
+        let m = model(
+            25,
+            vec![node("Cast", &["x"], &["y"], attrs)],
+            vec![vi("x", DataType::Float, &[2])],
+            vec![],
+            &["y"],
+        );
+        import(&m)
+    };
+    let to = |d: DataType| ai("to", d as i64);
+    let g = cast(vec![to(DataType::Float8e5m2)]).unwrap();
+    assert_eq!(
+        producer(&g, "y").op,
+        Op::Cast {
+            to: DType::F8E5M2,
+            saturate: true
+        }
+    );
+    let g = cast(vec![to(DataType::Float8e4m3fn), ai("saturate", 0)]).unwrap();
+    assert_eq!(
+        producer(&g, "y").op,
+        Op::Cast {
+            to: DType::F8E4M3FN,
+            saturate: false
+        }
+    );
+    // round_mode matters for f8e8m0 only, where `up` is implemented.
+    let g = cast(vec![to(DataType::Float8e8m0), astr("round_mode", "up")]).unwrap();
+    assert!(matches!(
+        producer(&g, "y").op,
+        Op::Cast {
+            to: DType::F8E8M0,
+            ..
+        }
+    ));
+    assert!(cast(vec![to(DataType::Int4), astr("round_mode", "down")]).is_ok());
+    assert_eq!(
+        bad_attr(cast(vec![
+            to(DataType::Float8e8m0),
+            astr("round_mode", "nearest")
+        ])),
+        "round_mode"
+    );
+    assert_eq!(
+        bad_attr(cast(vec![
+            to(DataType::Float),
+            astr("round_mode", "sideways")
+        ])),
+        "round_mode"
+    );
+    let m = model(
+        21,
+        vec![node(
+            "CastLike",
+            &["x", "t"],
+            &["y"],
+            vec![ai("saturate", 0)],
+        )],
+        vec![
+            vi("x", DataType::Float, &[2]),
+            vi("t", DataType::Float8e5m2fnuz, &[1]),
+        ],
+        vec![],
+        &["y"],
+    );
+    assert_eq!(
+        producer(&import(&m).unwrap(), "y").op,
+        Op::Cast {
+            to: DType::F8E5M2FNUZ,
+            saturate: false
+        }
+    );
 }
 
 #[test]
@@ -1667,7 +1759,13 @@ fn compositions_for_ops_without_an_ir_variant() {
             t,
             &Tensor::from_vec(&[2, 3], vec![0i32, 1, 0, 0, 0, 1]).unwrap()
         ),
-        None => assert_eq!(producer(&g, "y").op, Op::Cast { to: DType::I32 }),
+        None => assert_eq!(
+            producer(&g, "y").op,
+            Op::Cast {
+                to: DType::I32,
+                saturate: true
+            }
+        ),
     }
 
     let g = one(
@@ -1855,7 +1953,10 @@ fn lp_pooling_and_one_hot_compositions() {
     let n = producer(&g, "y");
     assert_eq!(n.op, Op::Where {});
     assert!(ops(&g).contains(&Op::Range {}));
-    assert!(ops(&g).contains(&Op::Cast { to: DType::I64 }));
+    assert!(ops(&g).contains(&Op::Cast {
+        to: DType::I64,
+        saturate: true
+    }));
     let unsqueeze = nodes(&g)
         .into_iter()
         .find(|n| n.op == Op::Unsqueeze {})
@@ -1945,7 +2046,10 @@ fn quantize_and_dequantize_compositions() {
         .collect();
     assert_eq!(reshapes.len(), 2);
     assert_eq!(const_ints(&g, reshapes[0], 1), vec![-1, 1]);
-    assert!(ops(&g).contains(&Op::Cast { to: DType::F32 }));
+    assert!(ops(&g).contains(&Op::Cast {
+        to: DType::F32,
+        saturate: true
+    }));
     assert_eq!(producer(&g, "y").op, Op::Binary(BinaryOp::Mul));
 
     let m = model(
@@ -1960,28 +2064,173 @@ fn quantize_and_dequantize_compositions() {
         &["q"],
     );
     let g = import(&m).unwrap();
-    assert_eq!(producer(&g, "q").op, Op::Cast { to: DType::I8 });
+    assert_eq!(
+        producer(&g, "q").op,
+        Op::Cast {
+            to: DType::I8,
+            saturate: true
+        }
+    );
     let clip = nodes(&g).into_iter().find(|n| n.op == Op::Clip {}).unwrap();
     assert_eq!(const_operand(&g, clip, 1), &Tensor::scalar(-128.0f32));
     assert_eq!(const_operand(&g, clip, 2), &Tensor::scalar(127.0f32));
     assert!(ops(&g).contains(&Op::Unary(UnaryOp::Round)));
 
-    let m = model(
-        21,
-        vec![node(
-            "QuantizeLinear",
-            &["x", "s"],
+    // Blocked: the scale is repeated along the axis by a Gather of i / block_size.
+    let blocked = |x: &[i64], s: &[i64], block: i64, axis: i64| {
+        model(
+            21,
+            vec![node(
+                "QuantizeLinear",
+                &["x", "s"],
+                &["q"],
+                vec![ai("block_size", block), ai("axis", axis)],
+            )],
+            vec![vi("x", DataType::Float, x), vi("s", DataType::Float, s)],
+            vec![],
             &["q"],
-            vec![ai("block_size", 2)],
-        )],
-        vec![
-            vi("x", DataType::Float, &[4]),
-            vi("s", DataType::Float, &[2]),
-        ],
-        vec![],
-        &["q"],
+        )
+    };
+    let g = import(&blocked(&[2, 5], &[2, 3], 2, 1)).unwrap();
+    let gather = nodes(&g)
+        .into_iter()
+        .find(|n| matches!(n.op, Op::Gather { .. }))
+        .unwrap();
+    assert_eq!(gather.op, Op::Gather { axis: 1 });
+    assert_eq!(const_ints(&g, gather, 1), vec![0, 0, 1, 1, 2]);
+    let g = import(&blocked(&[4, 2], &[2, 2], 3, -2)).unwrap();
+    let gather = nodes(&g)
+        .into_iter()
+        .find(|n| matches!(n.op, Op::Gather { .. }))
+        .unwrap();
+    assert_eq!(gather.op, Op::Gather { axis: 0 });
+    assert_eq!(const_ints(&g, gather, 1), vec![0, 0, 0, 1]);
+    // Wrong block count, wrong rank, negative block size.
+    assert_eq!(
+        bad_attr(import(&blocked(&[2, 5], &[2, 2], 2, 1))),
+        "block_size"
     );
-    assert_eq!(bad_attr(import(&m)), "block_size");
+    assert_eq!(
+        bad_attr(import(&blocked(&[4], &[2, 1], 2, 0))),
+        "block_size"
+    );
+    assert_eq!(bad_attr(import(&blocked(&[4], &[2], -1, 0))), "block_size");
+}
+
+#[test]
+fn dequantize_low_precision_and_blocked() {
+    let dq = |x: (DataType, &[i64]), s: &[i64], zp: Option<DataType>, attrs| {
+        let mut ins = vec![vi("x", x.0, x.1), vi("s", DataType::Float16, s)];
+        let mut names = vec!["x", "s"];
+        if let Some(d) = zp {
+            ins.push(vi("z", d, s));
+            names.push("z");
+        }
+        import(&model(
+            25,
+            vec![node("DequantizeLinear", &names, &["y"], attrs)],
+            ins,
+            vec![],
+            &["y"],
+        ))
+    };
+    // float8 and int4 inputs widen to the scale's dtype (exactly) and scale there.
+    let g = dq((DataType::Float8e5m2, &[3]), &[], None, vec![]).unwrap();
+    assert!(ops(&g).contains(&Op::Cast {
+        to: DType::F16,
+        saturate: true
+    }));
+    assert_eq!(producer(&g, "y").op, Op::Binary(BinaryOp::Mul));
+    let g = dq((DataType::Int4, &[3]), &[], Some(DataType::Int4), vec![]).unwrap();
+    assert!(ops(&g).contains(&Op::Binary(BinaryOp::Sub)));
+    // Blocked along axis 0: scale and zero point both gathered.
+    let g = dq(
+        (DataType::Uint4, &[3, 2]),
+        &[2, 2],
+        Some(DataType::Uint4),
+        vec![ai("block_size", 2), ai("axis", 0)],
+    )
+    .unwrap();
+    let gathers: Vec<_> = nodes(&g)
+        .into_iter()
+        .filter(|n| n.op == Op::Gather { axis: 0 })
+        .collect();
+    assert_eq!(gathers.len(), 2);
+    assert_eq!(const_ints(&g, gathers[0], 1), vec![0, 0, 1]);
+}
+
+#[test]
+fn quantize_to_low_precision_types() {
+    let q = |zp: Option<DataType>, attrs: Vec<AttributeProto>| {
+        let mut ins = vec![
+            vi("x", DataType::Float, &[4]),
+            vi("s", DataType::Float, &[]),
+        ];
+        let mut names = vec!["x", "s"];
+        if let Some(d) = zp {
+            ins.push(vi("z", d, &[]));
+            names.push("z");
+        }
+        import(&model(
+            25,
+            vec![node("QuantizeLinear", &names, &["q"], attrs)],
+            ins,
+            vec![],
+            &["q"],
+        ))
+    };
+    // int4: round, shift, clip to [-8, 7], cast.
+    let g = q(Some(DataType::Int4), vec![]).unwrap();
+    assert_eq!(
+        producer(&g, "q").op,
+        Op::Cast {
+            to: DType::I4,
+            saturate: true
+        }
+    );
+    let clip = nodes(&g).into_iter().find(|n| n.op == Op::Clip {}).unwrap();
+    assert_eq!(const_operand(&g, clip, 1), &Tensor::scalar(-8.0f32));
+    assert_eq!(const_operand(&g, clip, 2), &Tensor::scalar(7.0f32));
+    // uint2 from output_dtype.
+    let g = q(None, vec![ai("output_dtype", DataType::Uint2 as i64)]).unwrap();
+    let clip = nodes(&g).into_iter().find(|n| n.op == Op::Clip {}).unwrap();
+    assert_eq!(const_operand(&g, clip, 2), &Tensor::scalar(3.0f32));
+    // float8: no rounding or clipping, the cast carries `saturate`.
+    let g = q(Some(DataType::Float8e4m3fn), vec![ai("saturate", 0)]).unwrap();
+    assert_eq!(
+        producer(&g, "q").op,
+        Op::Cast {
+            to: DType::F8E4M3FN,
+            saturate: false
+        }
+    );
+    assert!(!ops(&g).contains(&Op::Unary(UnaryOp::Round)));
+    assert!(!ops(&g).contains(&Op::Clip {}));
+    // precision: x and the scale are cast to it before dividing.
+    let g = q(None, vec![ai("precision", DataType::Float16 as i64)]).unwrap();
+    assert!(ops(&g).contains(&Op::Cast {
+        to: DType::F16,
+        saturate: true
+    }));
+    // output_dtype must agree with the zero point; e8m0 and f32 are not quantized types.
+    assert_eq!(
+        bad_attr(q(
+            Some(DataType::Int8),
+            vec![ai("output_dtype", DataType::Int4 as i64)]
+        )),
+        "output_dtype"
+    );
+    assert_eq!(
+        bad_attr(q(
+            None,
+            vec![ai("output_dtype", DataType::Float8e8m0 as i64)]
+        )),
+        "output_dtype"
+    );
+    assert_eq!(
+        bad_attr(q(None, vec![ai("output_dtype", DataType::Float as i64)])),
+        "output_dtype"
+    );
 }
 
 #[test]
@@ -2076,7 +2325,10 @@ fn integer_and_qlinear_compositions() {
         .find(|n| n.op == Op::Reshape { allowzero: false })
         .unwrap();
     assert_eq!(const_ints(&g, reshape, 1), vec![-1, 1]);
-    assert!(ops(&g).contains(&Op::Cast { to: DType::I32 }));
+    assert!(ops(&g).contains(&Op::Cast {
+        to: DType::I32,
+        saturate: true
+    }));
 
     let scalar_f = |n: &str| vi(n, DataType::Float, &[]);
     let m = model(
@@ -2101,7 +2353,13 @@ fn integer_and_qlinear_compositions() {
         &["y"],
     );
     let g = import(&m).unwrap();
-    assert_eq!(producer(&g, "y").op, Op::Cast { to: DType::I8 });
+    assert_eq!(
+        producer(&g, "y").op,
+        Op::Cast {
+            to: DType::I8,
+            saturate: true
+        }
+    );
     let conv = nodes(&g)
         .into_iter()
         .find(|n| matches!(n.op, Op::Conv { .. }))

@@ -1,7 +1,7 @@
 //! Inference for elementwise operators: unary, binary and variadic families, activations with
 //! attributes, `Cast`, `Clip`, `IsInf` and `Where`.
 
-use super::{ANY, BOOL, Class, Ctx, FLOAT, INT, NUMERIC, SIGNED, UNSIGNED, ty};
+use super::{ANY, BOOL, Class, Ctx, FLOAT, INT, NUMERIC, PLAIN, SIGNED, UNSIGNED, ty};
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::TensorType;
@@ -22,7 +22,7 @@ pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Option<Vec<TensorType>>
         | Op::Gelu { .. } => same_as_input(cx, FLOAT, None)?,
         Op::Shrink { .. } => same_as_input(cx, NUMERIC, None)?,
         Op::IsInf { .. } => same_as_input(cx, FLOAT, Some(DType::Bool))?,
-        Op::Cast { to } => same_as_input(cx, ANY, Some(*to))?,
+        Op::Cast { to, .. } => same_as_input(cx, ANY, Some(*to))?,
         Op::Clip {} => clip(cx)?,
         Op::Where {} => where_(cx)?,
         _ => return Ok(None),
@@ -55,10 +55,10 @@ fn unary(cx: &Ctx<'_, '_>, u: UnaryOp) -> Result<Vec<TensorType>> {
 }
 
 /// Pow's base: floats, i32 or i64 (its exponent may be any numeric dtype).
-const POW_BASE: Class = Class {
-    accepts: |d| d.is_float() || matches!(d, DType::I32 | DType::I64),
-    what: "a float dtype, i32 or i64",
-};
+const POW_BASE: Class = Class::standard(
+    |d| d.is_float() || matches!(d, DType::I32 | DType::I64),
+    "a float dtype, i32 or i64",
+);
 
 fn binary(cx: &Ctx<'_, '_>, b: BinaryOp) -> Result<Vec<TensorType>> {
     use BinaryOp::*;
@@ -69,7 +69,7 @@ fn binary(cx: &Ctx<'_, '_>, b: BinaryOp) -> Result<Vec<TensorType>> {
         BitShiftLeft | BitShiftRight => (UNSIGNED, true),
         BitwiseAnd | BitwiseOr | BitwiseXor => (INT, true),
         And | Or | Xor => (BOOL, true),
-        Equal => (ANY, true),
+        Equal => (PLAIN, true),
         Less | LessOrEqual | Greater | GreaterOrEqual => (NUMERIC, true),
     };
     let a = cx.dtype(0, class)?;

@@ -698,10 +698,10 @@ fn shape_op(cx: &Ctx<'_, '_>, start: i64, end: Option<i64>) -> Result<Vec<Tensor
 
 fn range(cx: &Ctx<'_, '_>) -> Result<Vec<TensorType>> {
     cx.simple(3, 3)?;
-    let class = super::Class {
-        accepts: |d| d.is_float() || d.is_signed_int(),
-        what: "a float or signed integer dtype",
-    };
+    let class = super::Class::standard(
+        |d| d.is_float() || d.is_signed_int(),
+        "a float or signed integer dtype",
+    );
     let d = cx.dtype(0, class)?;
     for (i, what) in [(0, "start"), (1, "limit"), (2, "delta")] {
         cx.same_dtype(i, 0)?;
@@ -777,15 +777,9 @@ fn given(cx: &Ctx<'_, '_>, i: usize) -> bool {
 
 fn resize(cx: &Ctx<'_, '_>, axes_attr: &[i64], policy: KeepAspectRatio) -> Result<Vec<TensorType>> {
     cx.simple(1, 4)?;
-    let d = cx.dtype(0, ANY)?;
+    let d = cx.dtype(0, super::PLAIN)?;
     cx.opt_dtype(1, FLOAT)?;
-    cx.opt_dtype(
-        2,
-        super::Class {
-            accepts: |d| d == DType::F32,
-            what: "f32",
-        },
-    )?;
+    cx.opt_dtype(2, super::Class::standard(|d| d == DType::F32, "f32"))?;
     cx.opt_dtype(3, I64)?;
     let x = cx.shape(0)?;
     let r = x.rank();

@@ -1,7 +1,7 @@
 //! Inference for reductions, normalizations, softmax-like ops, matrix products, convolution and
 //! pooling.
 
-use super::{ANY, Class, Ctx, FLOAT, I64, INDEX, NUMERIC, dims_compatible, merge_dim, ty};
+use super::{Class, Ctx, FLOAT, I64, INDEX, NUMERIC, dims_compatible, merge_dim, ty};
 use crate::attr::AutoPad;
 use crate::dtype::DType;
 use crate::error::Result;
@@ -130,10 +130,10 @@ pub(super) fn infer(cx: &Ctx<'_, '_>, op: &Op) -> Result<Option<Vec<TensorType>>
 }
 
 /// MaxPool accepts floats and 8-bit integers.
-const MAX_POOL_DTYPES: Class = Class {
-    accepts: |d| d.is_float() || matches!(d, DType::I8 | DType::U8),
-    what: "a float dtype, i8 or u8",
-};
+const MAX_POOL_DTYPES: Class = Class::standard(
+    |d| d.is_float() || matches!(d, DType::I8 | DType::U8),
+    "a float dtype, i8 or u8",
+);
 
 /// Normalizes axis values read from operand `input`, rejecting out-of-range and repeated axes.
 pub(super) fn operand_axes(
@@ -161,7 +161,7 @@ pub(super) fn operand_axes(
 fn reduce(cx: &Ctx<'_, '_>, kind: ReduceOp, keepdims: bool, noop: bool) -> Result<Vec<TensorType>> {
     cx.simple(1, 2)?;
     let class = match kind {
-        ReduceOp::Max | ReduceOp::Min => ANY,
+        ReduceOp::Max | ReduceOp::Min => super::PLAIN,
         _ => NUMERIC,
     };
     let d = cx.dtype(0, class)?;

@@ -1319,3 +1319,48 @@ fn as_strided_view() {
         IrError::Attribute { .. }
     ));
 }
+
+#[test]
+fn low_precision_dtypes_only_move_and_convert() {
+    // Cast to and from them, and movement, accept them.
+    one(
+        &Op::Cast {
+            to: F8E4M3FN,
+            saturate: false,
+        },
+        &[x(F32, &[2, 2])],
+        t(F8E4M3FN, &[2, 2]),
+    );
+    one(
+        &op("cast", &[("to", Attr::DType(F32))]),
+        &[x(I4, &[3])],
+        t(F32, &[3]),
+    );
+    one(&op("identity", &[]), &[x(U2, &[3])], t(U2, &[3]));
+    one(
+        &op("transpose", &[("perm", Attr::Ints(vec![1, 0]))]),
+        &[x(F8E5M2, &[2, 3])],
+        t(F8E5M2, &[3, 2]),
+    );
+    one(
+        &op("reshape", &[]),
+        &[x(I4, &[2, 3]), ints(&[6])],
+        t(I4, &[6]),
+    );
+    // Arithmetic, comparisons, reductions and interpolation refuse them.
+    for (o, ins) in [
+        (op("add", &[]), vec![x(F8E4M3FN, &[2]), x(F8E4M3FN, &[2])]),
+        (op("equal", &[]), vec![x(I4, &[2]), x(I4, &[2])]),
+        (op("neg", &[]), vec![x(I4, &[2])]),
+        (op("sqrt", &[]), vec![x(F8E5M2, &[2])]),
+        (op("bitwise_not", &[]), vec![x(U2, &[2])]),
+        (op("reduce_max", &[]), vec![x(F8E4M3FN, &[2])]),
+    ] {
+        let e = err(&o, &ins, 1);
+        assert!(
+            matches!(e, IrError::InputDType { input: 0, .. }),
+            "{}: {e:?}",
+            o.name()
+        );
+    }
+}

@@ -26,7 +26,7 @@ pub fn eval(op: &Op, at: &At, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>>
         Op::Unary(u) => unary::eval(*u, at, inputs)?,
         Op::Binary(b) => binary::eval(*b, at, inputs)?,
         Op::Variadic(v) => select::variadic(*v, at, inputs)?,
-        Op::Cast { to } => cast::eval(*to, at, inputs)?,
+        Op::Cast { to, saturate } => cast::eval(*to, *saturate, at, inputs)?,
         Op::Clip {} => select::clip(at, inputs)?,
         Op::Where {} => select::where_select(at, inputs)?,
         Op::LeakyRelu { .. }

@@ -152,6 +152,10 @@ fn push_float(out: &mut Vec<u8>, dtype: DType, x: f64) {
         DType::BF16 => out.extend_from_slice(&bf16::from_f64(r).to_le_bytes()),
         DType::F32 => out.extend_from_slice(&(r as f32).to_le_bytes()),
         DType::F64 => out.extend_from_slice(&x.to_le_bytes()),
+        // float8/float4 round to nearest-even; overflow becomes inf or NaN as the format
+        // allows (like f16), so every decoded value (infinities included) narrows back
+        // exactly. `Cast` applies its own `saturate`.
+        d if d.is_float() => out.push(crate::dtype::lowbit::encode(x, d, false)),
         // A float array tagged with a non-float dtype converts like a C cast (saturating).
         _ => push_int(out, dtype, x as i128),
     }
@@ -164,6 +168,8 @@ fn push_int(out: &mut Vec<u8>, dtype: DType, x: i128) {
         DType::I16 | DType::U16 => out.extend_from_slice(&(x as u16).to_le_bytes()),
         DType::I32 | DType::U32 => out.extend_from_slice(&(x as u32).to_le_bytes()),
         DType::I64 | DType::U64 => out.extend_from_slice(&(x as u64).to_le_bytes()),
+        // Sub-byte integers: one per byte, wrapped and sign- or zero-extended.
+        DType::I4 | DType::U4 | DType::I2 | DType::U2 => out.push(wrap_int(x, dtype) as u8),
         _ => push_float(out, dtype, x as f64),
     }
 }
@@ -181,7 +187,21 @@ pub fn wrap_int(x: i128, dtype: DType) -> i128 {
         DType::U32 => x as u32 as i128,
         DType::I64 => x as i64 as i128,
         DType::U64 => x as u64 as i128,
+        DType::I4 => wrap_bits(x, 4, true),
+        DType::U4 => wrap_bits(x, 4, false),
+        DType::I2 => wrap_bits(x, 2, true),
+        DType::U2 => wrap_bits(x, 2, false),
         _ => x,
+    }
+}
+
+/// The low `bits` bits of `x` (two's complement), sign-extended when `signed`.
+fn wrap_bits(x: i128, bits: u32, signed: bool) -> i128 {
+    let shift = 128 - bits;
+    if signed {
+        (x << shift) >> shift
+    } else {
+        ((x as u128) << shift >> shift) as i128
     }
 }
 
@@ -289,5 +309,41 @@ mod tests {
         assert_eq!(f.to_tensor().to_vec::<f16>().unwrap()[0].to_f64(), 2050.0);
         assert_eq!(wrap_int(256, DType::U8), 0);
         assert_eq!(unravel(5, &[2, 3]), vec![1, 2]);
+    }
+
+    #[test]
+    fn low_precision_narrowing() {
+        assert_eq!(wrap_int(8, DType::I4), -8);
+        assert_eq!(wrap_int(-9, DType::I4), 7);
+        assert_eq!(wrap_int(-1, DType::U4), 15);
+        assert_eq!(wrap_int(2, DType::I2), -2);
+        assert_eq!(wrap_int(-3, DType::U2), 1);
+        let a = Arr::ints(DType::I4, vec![3], vec![-9, 8, -1]);
+        let t = a.to_tensor();
+        assert_eq!((t.dtype(), t.bytes()), (DType::I4, &[7u8, 0xF8, 0xFF][..]));
+        assert_eq!(Arr::from_tensor(&t).data, Data::I(vec![7, -8, -1]));
+        // Floats round to nearest-even; overflow is NaN where there is no infinity.
+        let f = Arr::floats(DType::F8E4M3FN, vec![3], vec![1.0625, 1e9, -0.5]);
+        let t = f.to_tensor();
+        assert_eq!(t.bytes(), &[0x38, 0x7F, 0xB0]);
+        // Every pattern (inf and the smallest E8M0 included) survives widen + narrow.
+        for d in [
+            DType::F8E5M2,
+            DType::F8E8M0,
+            DType::F4E2M1,
+            DType::F8E4M3FNUZ,
+        ] {
+            let n = if d == DType::F4E2M1 { 16 } else { 256 };
+            let bytes: Vec<u8> = (0..n).map(|b| b as u8).collect();
+            let t = Tensor::from_bytes(d, &[n], bytes).unwrap();
+            let back = Arr::from_tensor(&t).to_tensor();
+            for i in 0..n {
+                let (a, b) = (t.get_f64(i), back.get_f64(i));
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{d} {i}"
+                );
+            }
+        }
     }
 }

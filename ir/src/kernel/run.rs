@@ -544,7 +544,14 @@ impl<'k> Runner<'k> {
             Expr::Select { cond, a, b } => {
                 self.graph_op(Op::Where {}, &[&ev(cond)?, &ev(a)?, &ev(b)?], e)?
             }
-            Expr::Cast { to, x } => self.graph_op(Op::Cast { to: *to }, &[&ev(x)?], e)?,
+            Expr::Cast { to, x } => self.graph_op(
+                Op::Cast {
+                    to: *to,
+                    saturate: true,
+                },
+                &[&ev(x)?],
+                e,
+            )?,
             Expr::Splat { x, lanes } => {
                 let v = ev(x)?;
                 if v.is_empty() {

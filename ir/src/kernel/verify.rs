@@ -514,6 +514,13 @@ impl<'k> Verifier<'k> {
                 format!("a {}-lane value inside a vectorize({n}) loop", t.lanes),
             ));
         }
+        if t.dtype.is_low_precision() {
+            // float8/float4/int4/int2 are storage formats of the graph level only.
+            return Err(self.invalid(
+                e,
+                format!("{} values are not supported in kernels", t.dtype),
+            ));
+        }
         self.info.max_lanes = self.info.max_lanes.max(t.lanes);
         self.info.dtypes.push(t.dtype);
         Ok((t, uniform))

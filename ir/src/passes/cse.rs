@@ -332,7 +332,15 @@ mod tests {
         );
         let a1 = node(&mut g, Op::Binary(BinaryOp::Add), &[x, w1], &ty());
         let a2 = node(&mut g, Op::Binary(BinaryOp::Add), &[x, w2], &ty());
-        let cast = node(&mut g, Op::Cast { to: DType::F32 }, &[other_dtype], &ty());
+        let cast = node(
+            &mut g,
+            Op::Cast {
+                to: DType::F32,
+                saturate: true,
+            },
+            &[other_dtype],
+            &ty(),
+        );
         let y = node(
             &mut g,
             Op::Variadic(crate::op::VariadicOp::Sum),

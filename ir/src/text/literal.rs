@@ -2,7 +2,7 @@
 //! the shortest form that round-trips for their dtype, exact integers, booleans), strings with
 //! escapes, and the raw `hex"..."` form of large tensors.
 
-use crate::dtype::DType;
+use crate::dtype::{DType, lowbit};
 use crate::tensor::Tensor;
 use half::{bf16, f16};
 
@@ -70,6 +70,11 @@ pub(crate) fn fmt_element(t: &Tensor, i: usize) -> String {
             a.copy_from_slice(b);
             fmt_f64(f64::from_le_bytes(a))
         }
+        // float8/float4: the shortest decimal of the exact value that encodes back to the
+        // same bits.
+        d if d.is_float() => fmt_narrow(lowbit::decode(b[0], d), |y| {
+            lowbit::encode(y, d, false) == b[0]
+        }),
         _ => t.get_i128(i).unwrap_or_default().to_string(),
     }
 }
@@ -99,6 +104,9 @@ fn is_odd_nan(t: &Tensor, i: usize) -> bool {
             a.copy_from_slice(b);
             let v = f64::from_le_bytes(a);
             v.is_nan() && v.to_bits() != f64::NAN.to_bits()
+        }
+        d if d.is_float() => {
+            lowbit::decode(b[0], d).is_nan() && b[0] != lowbit::encode(f64::NAN, d, false)
         }
         _ => false,
     }
@@ -248,6 +256,18 @@ pub(crate) fn push_element(dtype: DType, lit: &Lit, out: &mut Vec<u8>) -> Result
                 out.extend_from_slice(&v.to_le_bytes());
             }
             DType::F32 => out.extend_from_slice(&lit.to_f32()?.to_le_bytes()),
+            d if d.is_low_precision() => {
+                let v = as_f64()?;
+                // Round to nearest-even; a finite value beyond the format's range is an error
+                // (not silently saturated), except for float4 which always saturates.
+                let bits = lowbit::encode(v, d, false);
+                let overflow = v.is_finite() && bits != lowbit::encode(v, d, true);
+                check_finite(lit, overflow, d.name())?;
+                if v.is_infinite() && !lowbit::decode(bits, d).is_infinite() {
+                    return Err(format!("{d} has no infinity (literal `{}`)", lit.text()));
+                }
+                out.push(bits);
+            }
             _ => {
                 let v = as_f64()?;
                 check_finite(lit, v.is_infinite(), "f64")?;
@@ -338,6 +358,40 @@ mod tests {
         assert_eq!(fmt_tensor_data(&t), format!("hex\"{}\"", "00".repeat(65)));
         let t = Tensor::zeros(DType::U8, &[64]).unwrap();
         assert!(fmt_tensor_data(&t).starts_with('['));
+    }
+
+    #[test]
+    fn low_precision_literals() {
+        let low = |d: DType, b: &[u8]| Tensor::from_bytes(d, &[b.len()], b.to_vec()).unwrap();
+        let num = |t: &str| Lit::Num {
+            text: t.into(),
+            is_float: t.contains('.') || t.contains('e'),
+        };
+        // Printed as the shortest decimal of the exact value.
+        let t = low(DType::F8E4M3FN, &[0x38, 0x7E, 0x01, 0x80, 0x7F]);
+        assert_eq!(fmt_tensor_data(&t), "[1.0, 450.0, 0.002, -0.0, nan]");
+        let t = low(DType::F8E5M2, &[0x7C, 0xFC]);
+        assert_eq!(fmt_tensor_data(&t), "[inf, -inf]");
+        assert_eq!(
+            fmt_tensor_data(&low(DType::F8E8M0, &[0x00, 0x7F])),
+            "[5.877e-39, 1.0]"
+        );
+        assert_eq!(fmt_tensor_data(&low(DType::I4, &[0xF8, 0x07])), "[-8, 7]");
+        // A NaN other than the canonical one keeps its bits through the hex form.
+        assert!(fmt_tensor_data(&low(DType::F8E4M3FN, &[0xFF])).starts_with("hex"));
+        // Parsing rounds to nearest-even; overflow and missing infinities are errors.
+        let mut b = Vec::new();
+        push_element(DType::F8E4M3FN, &num("1.0625"), &mut b).unwrap();
+        push_element(DType::F8E4M3FN, &num("0.002"), &mut b).unwrap();
+        push_element(DType::F8E5M2, &Lit::Inf { negative: true }, &mut b).unwrap();
+        push_element(DType::F8E8M0, &num("5.877e-39"), &mut b).unwrap();
+        push_element(DType::I2, &num("-2"), &mut b).unwrap();
+        assert_eq!(b, [0x38, 0x01, 0xFC, 0x00, 0xFE]);
+        assert!(push_element(DType::F8E4M3FN, &num("500.0"), &mut b).is_err());
+        let e = push_element(DType::F8E4M3FN, &Lit::Inf { negative: false }, &mut b);
+        assert!(e.unwrap_err().contains("no infinity"));
+        assert!(push_element(DType::U4, &num("16"), &mut b).is_err());
+        assert!(push_element(DType::I2, &num("2"), &mut b).is_err());
     }
 
     #[test]

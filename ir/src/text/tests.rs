@@ -239,7 +239,13 @@ fn attribute_kinds_round_trip() {
             value: Tensor::scalar(bf16::from_f32(-0.0))
         }
     );
-    assert_eq!(ops[1], Op::Cast { to: DType::U64 });
+    assert_eq!(
+        ops[1],
+        Op::Cast {
+            to: DType::U64,
+            saturate: true
+        }
+    );
     assert!(
         matches!(ops[2], Op::Resize { mode: ResizeMode::Linear, nearest_mode: NearestMode::Floor, extrapolation_value, .. } if extrapolation_value == 1e-20)
     );
@@ -707,6 +713,19 @@ fn special_bytes(dtype: DType, which: u8) -> Vec<u8> {
             f64::from_bits(1),
             0.0
         ),
+        d if d.is_float() => {
+            use crate::dtype::lowbit::encode;
+            let vals = [
+                encode(f64::NAN, d, false),
+                encode(f64::INFINITY, d, false),
+                encode(f64::NEG_INFINITY, d, false),
+                encode(-0.0, d, false),
+                encode(f64::MAX, d, true),
+                encode(-f64::MAX, d, true),
+                1,
+            ];
+            vec![vals[which as usize % 7]]
+        }
         _ => {
             let (lo, hi) = dtype.int_range().unwrap();
             let v: i128 = [lo, hi, 0, 1, hi - 1, lo + 1, -1.max(lo)][which as usize % 7];

@@ -3,23 +3,41 @@
 use super::binary::float_to_int;
 use super::{bool_tensor, float_tensor, floats_of, int_tensor, ints_of, operands};
 use crate::dtype::DType;
+use crate::dtype::lowbit::encode;
 use crate::error::{At, Result};
 use crate::interp::rounding::int_to_float;
+use crate::interp::values::eval_err;
 use crate::tensor::Tensor;
 
 /// Converts the single operand to dtype `to`.
 ///
-/// - float → float: round to nearest-even, overflow to ±inf;
-/// - float → int: truncate toward zero, saturate to the range, NaN → 0;
+/// - float → float: round to nearest-even, overflow to ±inf; to float8/float4 the ONNX
+///   rules of [`crate::dtype::lowbit::encode`] (`saturate` clamps overflow and infinities to
+///   the largest finite value);
+/// - float → int: truncate toward zero, saturate to the range, NaN → 0; to the sub-byte
+///   integers (int4, uint4, int2, uint2) truncate and then wrap, as ONNX's reference does;
 /// - anything → bool: `!= 0` (NaN → true);
 /// - int/bool → float: round to nearest-even (once, even beyond 2^53);
 /// - int/bool → int: wrap (two's complement).
-pub(super) fn eval(to: DType, at: &At, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
+pub(super) fn eval(
+    to: DType,
+    saturate: bool,
+    at: &At,
+    inputs: &[Option<&Tensor>],
+) -> Result<Tensor> {
     let [x] = operands::<1>(at, inputs)?;
     let from = x.dtype();
     let shape = x.shape().to_vec();
     if from == to {
         return Ok(x.clone());
+    }
+    if to.is_float() && to.is_low_precision() {
+        // Exact values first (ints convert exactly within every low-precision range that
+        // matters, beyond it the f64 rounding cannot change a saturated or NaN result).
+        let v = floats_of(x);
+        let bytes = v.into_iter().map(|f| encode(f, to, saturate)).collect();
+        return Tensor::from_bytes(to, &shape, bytes)
+            .map_err(|e| eval_err(at, format!("cast to {to}: {e}")));
     }
     Ok(if from.is_float() {
         let v = floats_of(x);
@@ -27,6 +45,14 @@ pub(super) fn eval(to: DType, at: &At, inputs: &[Option<&Tensor>]) -> Result<Ten
             float_tensor(to, shape, v)
         } else if to == DType::Bool {
             bool_tensor(shape, v.into_iter().map(|f| f != 0.0))
+        } else if to.is_low_precision() {
+            // Truncate (NaN → 0), then wrap like an integer-to-integer cast.
+            let full = (i128::MIN, i128::MAX);
+            int_tensor(
+                to,
+                shape,
+                v.into_iter().map(|f| float_to_int(f, full)).collect(),
+            )
         } else {
             let range = to.int_range().unwrap_or((i128::MIN, i128::MAX));
             int_tensor(
@@ -59,7 +85,77 @@ mod tests {
     use half::{bf16, f16};
 
     fn cast(to: DType, x: &Tensor) -> Tensor {
-        run(Op::Cast { to }, &[x]).unwrap()
+        run(Op::Cast { to, saturate: true }, &[x]).unwrap()
+    }
+
+    fn cast_nosat(to: DType, x: &Tensor) -> Tensor {
+        run(
+            Op::Cast {
+                to,
+                saturate: false,
+            },
+            &[x],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn to_float8_saturates_or_not() {
+        let x = f32s(
+            &[6],
+            &[0.47, 1e6, f32::INFINITY, -f32::INFINITY, f32::NAN, -1e-7],
+        );
+        let r = cast(DType::F8E4M3FN, &x);
+        assert_eq!(r.dtype(), DType::F8E4M3FN);
+        assert_eq!(r.bytes(), &[0x2F, 0x7E, 0x7E, 0xFE, 0x7F, 0x80]);
+        assert_eq!(
+            cast_nosat(DType::F8E4M3FN, &x).bytes(),
+            &[0x2F, 0x7F, 0x7F, 0xFF, 0x7F, 0x80]
+        );
+        assert_eq!(
+            cast_nosat(DType::F8E5M2, &x).bytes(),
+            &[0x38, 0x7C, 0x7C, 0xFC, 0x7E, 0x80]
+        );
+        assert_eq!(
+            cast_nosat(DType::F8E4M3FNUZ, &x).bytes(),
+            &[0x37, 0x80, 0x80, 0x80, 0x80, 0x00]
+        );
+        let e8 = cast(DType::F8E8M0, &f32s(&[3], &[0.0, 0.124, 1.1]));
+        assert_eq!(e8.bytes(), &[0x00, 0x7C, 0x80]);
+        let f4 = cast(DType::F4E2M1, &tensor(&[4], &[9i32, -3, 1, 0]));
+        assert_eq!(f4.bytes(), &[0x7, 0xD, 0x2, 0x0]);
+    }
+
+    #[test]
+    fn from_float8_and_between_low_types() {
+        let x = Tensor::from_bytes(DType::F8E5M2, &[4], vec![0x3C, 0x7C, 0xFE, 0x01]).unwrap();
+        assert_same(
+            &as_f64(&cast(DType::F32, &x)),
+            &[1.0, f64::INFINITY, f64::NAN, 2f64.powi(-16)],
+        );
+        // E5M2 → E4M3FN: 1 stays, inf saturates to 448, NaN stays NaN.
+        assert_eq!(cast(DType::F8E4M3FN, &x).bytes(), &[0x38, 0x7E, 0xFF, 0x00]);
+        let i4 = Tensor::from_bytes(DType::I4, &[2], vec![0xF9, 0x07]).unwrap();
+        assert_eq!(cast(DType::I8, &i4).to_vec::<i8>().unwrap(), vec![-7, 7]);
+        assert_eq!(as_f64(&cast(DType::F16, &i4)), vec![-7.0, 7.0]);
+        assert_eq!(cast(DType::U4, &i4).bytes(), &[9, 7]);
+    }
+
+    #[test]
+    fn to_sub_byte_ints_wraps() {
+        let x = f32s(&[6], &[-9.0, 8.0, 7.9, -2.7, f32::NAN, 1e10]);
+        assert_eq!(
+            cast(DType::I4, &x).to_i64_vec(),
+            Some(vec![7, -8, 7, -2, 0, 0])
+        );
+        assert_eq!(
+            cast(DType::U2, &f32s(&[3], &[-3.0, 3.0, 6.0])).to_i64_vec(),
+            Some(vec![1, 3, 2])
+        );
+        assert_eq!(
+            cast(DType::I2, &tensor(&[3], &[2i32, -3, 1])).to_i64_vec(),
+            Some(vec![-2, 1, 1])
+        );
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl Emitter {
         if self.dtype(x) == to {
             return Ok(x);
         }
-        self.op1(Op::Cast { to }, &[x])
+        self.op1(Op::Cast { to, saturate: true }, &[x])
     }
 
     /// Reshapes to static `dims` (`allowzero`, so 0 means an empty axis); no node when the shape
