@@ -124,7 +124,7 @@ pub(crate) fn cast(ctx: &mut NodeCtx<'_, '_>, v: ValueId, to: DType, s: &str) ->
     if ctx.ty(v).dtype == to {
         Ok(v)
     } else {
-        one(ctx, Op::Cast { to }, v, s)
+        one(ctx, Op::Cast { to, saturate: true }, v, s)
     }
 }
 

@@ -351,9 +351,23 @@ pub(crate) fn dynamic_quantize_linear(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let q = un(ctx, UnaryOp::Round, q, "round")?;
     let q = bin(ctx, BinaryOp::Add, q, zp, "shift")?;
     let q = ctx.emit_aux(Op::Clip {}, vec![Some(q), Some(qlo), Some(qhi)], "saturate")?;
-    let y = ctx.emit_aux(Op::Cast { to: DType::U8 }, vec![Some(q)], "y")?;
+    let y = ctx.emit_aux(
+        Op::Cast {
+            to: DType::U8,
+            saturate: true,
+        },
+        vec![Some(q)],
+        "y",
+    )?;
     let scale_out = cast(ctx, scale, dtype, "y_scale")?;
-    let zp_out = ctx.emit_aux(Op::Cast { to: DType::U8 }, vec![Some(zp)], "y_zero_point")?;
+    let zp_out = ctx.emit_aux(
+        Op::Cast {
+            to: DType::U8,
+            saturate: true,
+        },
+        vec![Some(zp)],
+        "y_zero_point",
+    )?;
     let all = [y, scale_out, zp_out];
     if ctx.num_outputs > all.len() {
         return Err(ctx.attrs.err("outputs", "the operator has 3 outputs"));

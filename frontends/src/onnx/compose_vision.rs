@@ -70,7 +70,14 @@ fn binarizer(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let t = ctx.attrs.float_or("threshold", 0.0)?;
     let t = ctx.constant(scalar_tensor(dtype, f64::from(t)));
     let above = bin(ctx, BinaryOp::Greater, x, t, "above")?;
-    emit1(ctx, Op::Cast { to: dtype }, vec![Some(above)])
+    emit1(
+        ctx,
+        Op::Cast {
+            to: dtype,
+            saturate: true,
+        },
+        vec![Some(above)],
+    )
 }
 
 /// ArrayFeatureExtractor (ai.onnx.ml 1): the elements of the last axis of `X` at the (flattened)
@@ -631,7 +638,14 @@ fn affine_grid(ctx: &mut NodeCtx<'_, '_>) -> Outs {
     let mid = ctx.const_i64(&mid)?;
     let tt = ctx.emit_aux(Op::Unsqueeze {}, vec![Some(tt), Some(mid)], "theta_spatial")?;
     let grid = ctx.emit_aux(Op::MatMul {}, vec![Some(base), Some(tt)], "transform")?;
-    emit1(ctx, Op::Cast { to: dtype }, vec![Some(grid)])
+    emit1(
+        ctx,
+        Op::Cast {
+            to: dtype,
+            saturate: true,
+        },
+        vec![Some(grid)],
+    )
 }
 
 /// The `size[index]` positions of one axis in `[-1, 1]` (f64): `-1 + 2i / max(s - 1, 1)` with
@@ -721,7 +735,14 @@ fn window(ctx: &mut NodeCtx<'_, '_>, a: [f64; 3]) -> Outs {
         let t2 = bin(ctx, BinaryOp::Mul, cos2, a2, "term2")?;
         w = bin(ctx, BinaryOp::Add, w, t2, "w2")?;
     }
-    emit1(ctx, Op::Cast { to: out }, vec![Some(w)])
+    emit1(
+        ctx,
+        Op::Cast {
+            to: out,
+            saturate: true,
+        },
+        vec![Some(w)],
+    )
 }
 
 fn f64_scalar(ctx: &mut NodeCtx<'_, '_>, v: f64) -> ValueId {
@@ -729,7 +750,7 @@ fn f64_scalar(ctx: &mut NodeCtx<'_, '_>, v: f64) -> ValueId {
 }
 
 fn cast(ctx: &mut NodeCtx<'_, '_>, x: ValueId, to: DType, s: &str) -> Result<ValueId, OnnxError> {
-    ctx.emit_aux(Op::Cast { to }, vec![Some(x)], s)
+    ctx.emit_aux(Op::Cast { to, saturate: true }, vec![Some(x)], s)
 }
 
 fn bin(

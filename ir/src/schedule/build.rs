@@ -82,7 +82,7 @@ impl Kb<'_> {
                 let p = m.broadcast(pos, &out, &self.dims(x));
                 Ok(un(*op, self.value(x, &p, lanes, pre)?))
             }
-            Op::Cast { to } => {
+            Op::Cast { to, .. } => {
                 let x = input(0)?;
                 Ok(Expr::Cast {
                     to: *to,

@@ -229,7 +229,14 @@ fn elementwise_chain_with_broadcasting_is_one_kernel() {
         let m = op2(&mut g, Op::Binary(BinaryOp::Mul), x, b);
         let a = op2(&mut g, Op::Binary(BinaryOp::Add), m, c);
         let r = op1(&mut g, Op::Unary(UnaryOp::Relu), a);
-        let cast = op1(&mut g, Op::Cast { to: DType::F64 }, r);
+        let cast = op1(
+            &mut g,
+            Op::Cast {
+                to: DType::F64,
+                saturate: true,
+            },
+            r,
+        );
         output(&mut g, cast, "y");
         let p = check(&g);
         assert_eq!(kernels(&p), 1);
@@ -1010,7 +1017,14 @@ fn random_step(g: &mut Graph, r: &mut Rng, pool: &[ValueId], dtype: DType) -> Op
                 }
             };
             let a = try_node(g, op, &[Some(v)])?;
-            try_node(g, Op::Cast { to: dtype }, &[Some(a)])
+            try_node(
+                g,
+                Op::Cast {
+                    to: dtype,
+                    saturate: true,
+                },
+                &[Some(a)],
+            )
         }
         12 => {
             let k = d.last().copied().unwrap_or(1);
@@ -1271,9 +1285,23 @@ fn narrow_and_wide_dtypes() {
     // f16: every op rounds to f16, in the kernel as in the graph.
     let mut g = Graph::new("half");
     let x = input(&mut g, "x", DType::F32, &[2, 7]);
-    let h = op1(&mut g, Op::Cast { to: DType::F16 }, x);
+    let h = op1(
+        &mut g,
+        Op::Cast {
+            to: DType::F16,
+            saturate: true,
+        },
+        x,
+    );
     let e = op1(&mut g, Op::Unary(UnaryOp::Exp), h);
-    let c = op1(&mut g, Op::Cast { to: DType::F32 }, e);
+    let c = op1(
+        &mut g,
+        Op::Cast {
+            to: DType::F32,
+            saturate: true,
+        },
+        e,
+    );
     output(&mut g, c, "y");
     check(&g);
     // bool: comparisons, where, not.
