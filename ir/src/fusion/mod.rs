@@ -108,6 +108,17 @@ pub fn classify(graph: &Graph, node: NodeId) -> NodeClass {
     if !single {
         return NodeClass::Host;
     }
+    // Kernel IR has no fp8/fp4/int4/int2 values: nodes that read or write them (casts,
+    // quantization steps, movement of packed weights) run on the host.
+    let low_precision = n
+        .inputs
+        .iter()
+        .flatten()
+        .chain(&n.outputs)
+        .any(|&v| graph.value(v).ty.dtype.is_low_precision());
+    if low_precision {
+        return NodeClass::Host;
+    }
     match &n.op {
         Op::Unary(_) | Op::Binary(_) | Op::Where {} | Op::Cast { .. } => NodeClass::Elementwise,
         Op::Variadic(VariadicOp::Min | VariadicOp::Max) => NodeClass::Elementwise,
@@ -451,6 +462,34 @@ mod tests {
             noop_with_empty_axes: false,
         };
         push(g, op, &[x, axes], dims)
+    }
+
+    #[test]
+    fn low_precision_values_stay_on_the_host() {
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[4]));
+        let n = g.push_node(
+            Op::Cast {
+                to: DType::F8E4M3FN,
+                saturate: true,
+            },
+            vec![Some(x)],
+            vec![TensorType::new(DType::F8E4M3FN, &[4])],
+            None,
+        );
+        let y = g.node(n).outputs[0];
+        g.add_output(y);
+        assert_eq!(classify(&g, n), NodeClass::Host);
+        let c = g.push_node(
+            Op::Cast {
+                to: DType::F32,
+                saturate: true,
+            },
+            vec![Some(y)],
+            vec![TensorType::new(DType::F32, &[4])],
+            None,
+        );
+        assert_eq!(classify(&g, c), NodeClass::Host);
     }
 
     #[test]
