@@ -49,6 +49,12 @@ pub trait Backend: Send + Sync {
 
     /// Compiles (verifies, lowers) a graph once; the result runs many times.
     fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError>;
+
+    /// True when the device is a software emulation of an accelerator (a Vulkan driver
+    /// running on the CPU, such as lavapipe): `auto` then ranks it after every other backend.
+    fn is_software(&self) -> bool {
+        false
+    }
 }
 
 /// A graph compiled for one backend. `run` may be called from many threads at once.
