@@ -64,7 +64,9 @@ fn summary(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
         name: info.name,
         backend: format!("{:?}", info.backend),
         device_type: format!("{:?}", info.device_type),
-        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_string(),
         max_binding_bytes: l.max_storage_buffer_binding_size,
         max_invocations: l.max_compute_invocations_per_workgroup,
         shared_bytes: l.max_compute_workgroup_storage_size,
@@ -298,7 +300,9 @@ impl Device for VulkanDevice {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buf = self.new_buffer(
             size,
-            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
         );
         if pollster::block_on(scope.pop()).is_some() {
             return Err(DeviceError::OutOfMemory {

@@ -8,7 +8,7 @@
 //! | kernel dtype | WGSL value | global buffer storage |
 //! | --- | --- | --- |
 //! | f32, i32, u32 | same | `array<T>` |
-//! | f16 (`enable f16;`) | `f16` | `array<f16>` |
+//! | f16 (`enable f16;`) | `f32` holding an f16-exact value | `array<f16>` |
 //! | f64, i64, u64 (adapter features) | `f64`, `i64`, `u64` | `array<T>` |
 //! | bf16 | `f32` holding a bf16-exact value | 16-bit halves of `u32` words |
 //! | i8, i16 / u8, u16 | `i32` sign-extended / `u32` masked | bytes / halves of `u32` words |
@@ -25,9 +25,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use tessera_ir::DType;
-use tessera_ir::kernel::{
-    Access, BinOp, BufRef, Expr, Kernel, KernelInfo, Scalar, Stmt, Ty,
-};
+use tessera_ir::kernel::{Access, BinOp, BufRef, Expr, Kernel, KernelInfo, Scalar, Stmt, Ty};
 use tessera_ir::op::{BinaryOp, UnaryOp};
 
 /// Optional WGSL capabilities the renderer may use (from the adapter's features).
@@ -69,7 +67,7 @@ fn unsupported<T>(what: impl Into<String>) -> Res<T> {
 pub fn value_ty(d: DType, f: &WgslFeatures) -> Res<&'static str> {
     Ok(match d {
         DType::F32 | DType::BF16 => "f32",
-        DType::F16 if f.f16 => "f16",
+        DType::F16 if f.f16 => "f32",
         DType::F64 if f.f64 => "f64",
         DType::I8 | DType::I16 | DType::I32 => "i32",
         DType::U8 | DType::U16 | DType::U32 => "u32",
@@ -127,6 +125,7 @@ pub fn render(k: &Kernel, info: &KernelInfo, f: &WgslFeatures) -> Res<String> {
         let elem = match packed_bits(p.dtype) {
             Some(_) if p.access.can_store() => "atomic<u32>",
             Some(_) => "u32",
+            None if p.dtype == DType::F16 => "f16",
             None => value_ty(p.dtype, f)?,
         };
         let _ = writeln!(
@@ -294,8 +293,11 @@ impl Renderer<'_> {
                 let line = match buf {
                     BufRef::Param(p) => {
                         let name = param_name(self.k, *p);
-                        if packed_bits(self.k.params[*p].dtype).is_some() {
+                        let d = self.k.params[*p].dtype;
+                        if packed_bits(d).is_some() {
                             format!("st_{name}({i}, {v});")
+                        } else if d == DType::F16 {
+                            format!("{name}[{i}] = f16({v});")
                         } else {
                             format!("{name}[{i}] = {v};")
                         }
@@ -416,7 +418,7 @@ impl Renderer<'_> {
     fn float_literal(&mut self, d: DType, vt: &str, x: f64) -> String {
         // Round to the dtype first, so the literal is exact.
         let (x, suffix) = match d {
-            DType::F16 => (half::f16::from_f64(x).to_f64(), "h"),
+            DType::F16 => (half::f16::from_f64(x).to_f64(), "f"),
             DType::BF16 => (half::bf16::from_f64(x).to_f64(), "f"),
             DType::F64 => (x, "lf"),
             _ => (f64::from(x as f32), "f"),
@@ -444,10 +446,8 @@ impl Renderer<'_> {
             "f32" => format!("bitcast<f32>({bits} + tz_zero)"),
             _ => format!("{vt}(bitcast<f32>({bits} + tz_zero))"),
         };
-        self.helpers.insert(
-            "tz_zero".into(),
-            "var<private> tz_zero: u32 = 0u;\n".into(),
-        );
+        self.helpers
+            .insert("tz_zero".into(), "var<private> tz_zero: u32 = 0u;\n".into());
         self.helpers.insert(
             name.clone(),
             format!("fn {name}() -> {vt} {{\n  return {body};\n}}\n"),
@@ -471,8 +471,11 @@ impl Renderer<'_> {
                 match buf {
                     BufRef::Param(p) => {
                         let name = param_name(self.k, *p);
-                        if packed_bits(self.k.params[*p].dtype).is_some() {
+                        let d = self.k.params[*p].dtype;
+                        if packed_bits(d).is_some() {
                             format!("ld_{name}({i})")
+                        } else if d == DType::F16 {
+                            format!("f32({name}[{i}])")
                         } else {
                             format!("{name}[{i}]")
                         }
@@ -528,6 +531,7 @@ impl Renderer<'_> {
                 let f = self.bf16_round();
                 format!("{f}({s})")
             }
+            DType::F16 => format!("f32(f16({s}))"),
             _ => s,
         }
     }
@@ -545,8 +549,8 @@ impl Renderer<'_> {
     fn math(&mut self, d: DType, f: &str, x: String) -> Res<String> {
         Ok(match d {
             DType::F32 => format!("{f}({x})"),
-            DType::BF16 => self.narrow(d, format!("{f}({x})")),
-            DType::F16 | DType::F64 => format!("{}({f}(f32({x})))", self.vt(d)?),
+            DType::BF16 | DType::F16 => self.narrow(d, format!("{f}({x})")),
+            DType::F64 => format!("f64({f}(f32({x})))"),
             _ => return Err(RenderError::Internal(format!("{f} of {d}"))),
         })
     }
@@ -652,7 +656,8 @@ impl Renderer<'_> {
                 );
                 let h = self.helper(
                     "tz_mish".into(),
-                    "fn tz_mish(x: f32) -> f32 {\n  return x * tz_tanh(tz_softplus(x));\n}\n".into(),
+                    "fn tz_mish(x: f32) -> f32 {\n  return x * tz_tanh(tz_softplus(x));\n}\n"
+                        .into(),
                 );
                 self.math(d, &h, x)?
             }
@@ -698,14 +703,12 @@ impl Renderer<'_> {
                 self.narrow(d, call)
             }
             B::Pow if float => {
-                self.helpers.insert(
-                    "tz_zero".into(),
-                    "var<private> tz_zero: u32 = 0u;\n".into(),
-                );
+                self.helpers
+                    .insert("tz_zero".into(), "var<private> tz_zero: u32 = 0u;\n".into());
                 let h = self.helper("tz_pow".into(), POW.into());
                 match d {
                     DType::F32 => format!("{h}({a}, {b})"),
-                    DType::BF16 => self.narrow(d, format!("{h}({a}, {b})")),
+                    DType::BF16 | DType::F16 => self.narrow(d, format!("{h}({a}, {b})")),
                     _ => format!("{vt}({h}(f32({a}), f32({b})))"),
                 }
             }
@@ -779,11 +782,10 @@ impl Renderer<'_> {
         if to.is_float() {
             // int → float and float → float: one conversion (via f32 for bf16).
             return Ok(match (to, from) {
-                (DType::BF16, _) => {
+                (DType::BF16 | DType::F16, _) => {
                     let inner = if fv == "f32" { x } else { format!("f32({x})") };
                     self.narrow(to, inner)
                 }
-                (DType::F16, DType::F64) => format!("f16(f32({x}))"),
                 _ => format!("{tv}({x})"),
             });
         }
@@ -793,7 +795,11 @@ impl Renderer<'_> {
                 .int_range()
                 .ok_or_else(|| RenderError::Internal(format!("range of {to}")))?;
             let wide = if from == DType::F64 { "f64" } else { "f32" };
-            let xw = if fv == wide { x } else { format!("{wide}({x})") };
+            let xw = if fv == wide {
+                x
+            } else {
+                format!("{wide}({x})")
+            };
             let (flo, fhi) = (bound(lo, wide, false), bound(hi, wide, true));
             let h = format!("tz_{wide}_to_{}", to.name());
             let lit = |v: f64| {
@@ -890,7 +896,7 @@ const ERF: &str = "fn tz_erf(x: f32) -> f32 {
     return x * 1.1283791671f * (1.0f + z * (-0.3333333333f + z * (0.1f + z * (-0.0238095238f + z * (0.0046296296f + z * -0.0007575758f)))));
   }
   if (a > 4.0f) { return sign(x); }
-  // Abramowitz & Stegun 7.1.26 refined with erfc's continued-fraction-free form.
+  // erfc by a Chebyshev-fitted exponential (fractional error below 1.2e-7).
   let t = 1.0f / (1.0f + 0.5f * a);
   let y = t * exp(-a * a - 1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f)))))))));
   return sign(x) * (1.0f - y);
