@@ -460,6 +460,20 @@ impl Renderer<'_> {
         name
     }
 
+    /// `tz_isnan_T`: a NaN test on the bits (drivers may fold `x != x` to false).
+    fn isnan(&mut self, vt: &str) -> String {
+        let test = match vt {
+            "f32" => "(bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u",
+            "f64" if self.f.int64 => {
+                "(bitcast<u64>(x) & 0x7ffffffffffffffflu) > 0x7ff0000000000000lu"
+            }
+            _ => "x != x",
+        };
+        let name = format!("tz_isnan_{vt}");
+        let code = format!("fn {name}(x: {vt}) -> bool {{\n  return {test};\n}}\n");
+        self.helper(name, code)
+    }
+
     fn expr(&mut self, e: &Expr) -> Res<String> {
         Ok(match e {
             Expr::Const { ty, value } => self.literal(ty.dtype, *value)?,
@@ -576,14 +590,15 @@ impl Renderer<'_> {
             }
             U::Sign if float => {
                 let h = format!("tz_sign_{vt}");
+                let nan = self.isnan(vt);
                 let code = format!(
-                    "fn {h}(x: {vt}) -> {vt} {{\n  if (x != x) {{ return x; }}\n  return sign(x);\n}}\n"
+                    "fn {h}(x: {vt}) -> {vt} {{\n  if ({nan}(x)) {{ return x; }}\n  return sign(x);\n}}\n"
                 );
                 format!("{}({x})", self.helper(h, code))
             }
             U::Sign => format!("sign({x})"),
             U::Not => format!("(!({x}))"),
-            U::IsNaN if float => format!("(({x}) != ({x}))"),
+            U::IsNaN if float => format!("{}({x})", self.isnan(vt)),
             U::IsNaN => "false".into(),
             U::BitwiseNot => self.narrow(d, format!("(~({x}))")),
             U::Relu if float => {
@@ -619,10 +634,7 @@ impl Renderer<'_> {
             U::Acosh => self.math(d, "acosh", x)?,
             U::Atanh => self.math(d, "atanh", x)?,
             U::Tanh => {
-                let h = self.helper(
-                    "tz_tanh".into(),
-                    "fn tz_tanh(x: f32) -> f32 {\n  if (abs(x) > 15.0f) { return sign(x); }\n  return tanh(x);\n}\n".into(),
-                );
+                let h = self.helper("tz_tanh".into(), TANH.into());
                 self.math(d, &h, x)?
             }
             U::Erf => {
@@ -650,10 +662,7 @@ impl Renderer<'_> {
             }
             U::Mish => {
                 self.helper("tz_softplus".into(), SOFTPLUS.into());
-                self.helper(
-                    "tz_tanh".into(),
-                    "fn tz_tanh(x: f32) -> f32 {\n  if (abs(x) > 15.0f) { return sign(x); }\n  return tanh(x);\n}\n".into(),
-                );
+                self.helper("tz_tanh".into(), TANH.into());
                 let h = self.helper(
                     "tz_mish".into(),
                     "fn tz_mish(x: f32) -> f32 {\n  return x * tz_tanh(tz_softplus(x));\n}\n"
@@ -676,8 +685,9 @@ impl Renderer<'_> {
                     infix(if op == BinOp::Min { "&&" } else { "||" })
                 } else if float {
                     let h = format!("tz_{f}_{vt}");
+                    let nan = self.isnan(vt);
                     let code = format!(
-                        "fn {h}(a: {vt}, b: {vt}) -> {vt} {{\n  if (a != a) {{ return a; }}\n  if (b != b) {{ return b; }}\n  return {f}(a, b);\n}}\n"
+                        "fn {h}(a: {vt}, b: {vt}) -> {vt} {{\n  if ({nan}(a)) {{ return a; }}\n  if ({nan}(b)) {{ return b; }}\n  return {f}(a, b);\n}}\n"
                     );
                     format!("{}({a}, {b})", self.helper(h, code))
                 } else {
@@ -705,6 +715,7 @@ impl Renderer<'_> {
             B::Pow if float => {
                 self.helpers
                     .insert("tz_zero".into(), "var<private> tz_zero: u32 = 0u;\n".into());
+                self.isnan("f32");
                 let h = self.helper("tz_pow".into(), POW.into());
                 match d {
                     DType::F32 => format!("{h}({a}, {b})"),
@@ -809,8 +820,9 @@ impl Renderer<'_> {
                     format!("{v:e}f")
                 }
             };
+            let nan = self.isnan(wide);
             let code = format!(
-                "fn {h}(x: {wide}) -> {tv} {{\n  if (x != x) {{ return {tv}(0); }}\n  return {tv}(clamp(trunc(x), {}, {}));\n}}\n",
+                "fn {h}(x: {wide}) -> {tv} {{\n  if ({nan}(x)) {{ return {tv}(0); }}\n  return {tv}(clamp(trunc(x), {}, {}));\n}}\n",
                 lit(flo),
                 lit(fhi)
             );
@@ -903,14 +915,31 @@ const ERF: &str = "fn tz_erf(x: f32) -> f32 {
 }
 ";
 
+/// tanh without the cancellation of `(e^2x - 1) / (e^2x + 1)` near 0 (Taylor series there)
+/// and without overflow for large arguments.
+const TANH: &str = "fn tz_tanh(x: f32) -> f32 {
+  let a = abs(x);
+  if (a < 0.1f) {
+    let z = x * x;
+    return x * (1.0f + z * (-0.33333333f + z * (0.13333333f + z * (-0.053968254f + z * 0.021869488f))));
+  }
+  if (a > 15.0f) { return sign(x); }
+  return sign(x) * (1.0f - 2.0f / (exp(2.0f * a) + 1.0f));
+}
+";
+
 const SOFTPLUS: &str = "fn tz_softplus(x: f32) -> f32 {
-  return max(x, 0.0f) + log(1.0f + exp(-abs(x)));
+  // log1p(u) as log(w) * u / (w - 1) with w = 1 + u: exact for tiny u.
+  let u = exp(-abs(x));
+  let w = 1.0f + u;
+  let l = select(log(w) * u / (w - 1.0f), u, w == 1.0f);
+  return max(x, 0.0f) + l;
 }
 ";
 
 const POW: &str = "fn tz_pow(x: f32, y: f32) -> f32 {
   if (y == 0.0f || x == 1.0f) { return 1.0f; }
-  if (x != x || y != y) { return x + y; }
+  if (tz_isnan_f32(x) || tz_isnan_f32(y)) { return x + y; }
   let m = pow(abs(x), y);
   let inf = bitcast<f32>(0x7f800000u + tz_zero);
   let r = select(m, select(0.0f, inf, y < 0.0f), x == 0.0f);

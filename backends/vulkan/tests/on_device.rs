@@ -201,9 +201,7 @@ fn buffers_over_the_binding_limit_are_refused_with_a_typed_error() {
             [("x".to_string(), Tensor::zeros(DType::F32, &[n]).unwrap())].into();
         exe.run(&inputs)
     });
-    let err = outcome
-        .err()
-        .expect("a tensor over the binding limit must be refused");
+    let err = outcome.expect_err("a tensor over the binding limit must be refused");
     assert!(err.to_string().contains("cannot hold"), "{err}");
 }
 
