@@ -8,7 +8,7 @@
 //! | kernel dtype | WGSL value | global buffer storage |
 //! | --- | --- | --- |
 //! | f32, i32, u32 | same | `array<T>` |
-//! | f16 (`enable f16;`) | `f32` holding an f16-exact value | `array<f16>` |
+//! | f16 | `f32` holding an f16-exact value | `array<f16>` with `enable f16;`, else 16-bit halves of `u32` words (`pack2x16float`) |
 //! | f64, i64, u64 (adapter features) | `f64`, `i64`, `u64` | `array<T>` |
 //! | bf16 | `f32` holding a bf16-exact value | 16-bit halves of `u32` words |
 //! | i8, i16 / u8, u16 | `i32` sign-extended / `u32` masked | bytes / halves of `u32` words |
@@ -67,7 +67,7 @@ fn unsupported<T>(what: impl Into<String>) -> Res<T> {
 pub fn value_ty(d: DType, f: &WgslFeatures) -> Res<&'static str> {
     Ok(match d {
         DType::F32 | DType::BF16 => "f32",
-        DType::F16 if f.f16 => "f32",
+        DType::F16 => "f32",
         DType::F64 if f.f64 => "f64",
         DType::I8 | DType::I16 | DType::I32 => "i32",
         DType::U8 | DType::U16 | DType::U32 => "u32",
@@ -79,10 +79,11 @@ pub fn value_ty(d: DType, f: &WgslFeatures) -> Res<&'static str> {
 }
 
 /// Bits per element of a dtype stored packed in `u32` words, or `None` when stored directly.
-fn packed_bits(d: DType) -> Option<u32> {
+fn packed_bits(d: DType, f: &WgslFeatures) -> Option<u32> {
     match d {
         DType::I8 | DType::U8 | DType::Bool => Some(8),
         DType::I16 | DType::U16 | DType::BF16 => Some(16),
+        DType::F16 if !f.f16 => Some(16),
         _ => None,
     }
 }
@@ -112,7 +113,7 @@ pub fn render(k: &Kernel, info: &KernelInfo, f: &WgslFeatures) -> Res<String> {
     r.block(&k.body)?;
     let mut out = String::new();
     let uses = |d: DType| info.dtypes.contains(&d) || k.params.iter().any(|p| p.dtype == d);
-    if uses(DType::F16) {
+    if uses(DType::F16) && f.f16 {
         out.push_str("enable f16;\n");
     }
     let _ = writeln!(out, "// kernel @{}", k.name);
@@ -122,7 +123,7 @@ pub fn render(k: &Kernel, info: &KernelInfo, f: &WgslFeatures) -> Res<String> {
         } else {
             "read_write"
         };
-        let elem = match packed_bits(p.dtype) {
+        let elem = match packed_bits(p.dtype, f) {
             Some(_) if p.access.can_store() => "atomic<u32>",
             Some(_) => "u32",
             None if p.dtype == DType::F16 => "f16",
@@ -144,7 +145,7 @@ pub fn render(k: &Kernel, info: &KernelInfo, f: &WgslFeatures) -> Res<String> {
         );
     }
     for (i, p) in k.params.iter().enumerate() {
-        if let Some(bits) = packed_bits(p.dtype) {
+        if let Some(bits) = packed_bits(p.dtype, f) {
             out.push_str(&packed_access(k, i, p.dtype, bits, p.access)?);
         }
     }
@@ -201,12 +202,14 @@ fn packed_access(k: &Kernel, i: usize, d: DType, bits: u32, access: Access) -> R
         DType::I16 => "bitcast<i32>(raw << 16u) >> 16u".to_string(),
         DType::U8 | DType::U16 => "raw".to_string(),
         DType::BF16 => "bitcast<f32>(raw << 16u)".to_string(),
+        DType::F16 => "unpack2x16float(raw).x".to_string(),
         _ => return Err(RenderError::Internal(format!("{d} is not packed"))),
     };
     let encode = match d {
         DType::Bool => "select(0u, 1u, v)".to_string(),
         DType::I8 | DType::I16 => format!("bitcast<u32>(v) & {mask}"),
         DType::U8 | DType::U16 => format!("v & {mask}"),
+        DType::F16 => format!("pack2x16float(vec2<f32>(v, 0.0f)) & {mask}"),
         _ => "bitcast<u32>(v) >> 16u".to_string(),
     };
     let mut s = String::new();
@@ -294,7 +297,7 @@ impl Renderer<'_> {
                     BufRef::Param(p) => {
                         let name = param_name(self.k, *p);
                         let d = self.k.params[*p].dtype;
-                        if packed_bits(d).is_some() {
+                        if packed_bits(d, self.f).is_some() {
                             format!("st_{name}({i}, {v});")
                         } else if d == DType::F16 {
                             format!("{name}[{i}] = f16({v});")
@@ -486,7 +489,7 @@ impl Renderer<'_> {
                     BufRef::Param(p) => {
                         let name = param_name(self.k, *p);
                         let d = self.k.params[*p].dtype;
-                        if packed_bits(d).is_some() {
+                        if packed_bits(d, self.f).is_some() {
                             format!("ld_{name}({i})")
                         } else if d == DType::F16 {
                             format!("f32({name}[{i}])")
@@ -545,7 +548,8 @@ impl Renderer<'_> {
                 let f = self.bf16_round();
                 format!("{f}({s})")
             }
-            DType::F16 => format!("f32(f16({s}))"),
+            DType::F16 if self.f.f16 => format!("f32(f16({s}))"),
+            DType::F16 => format!("unpack2x16float(pack2x16float(vec2<f32>({s}, 0.0f))).x"),
             _ => s,
         }
     }
