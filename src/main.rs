@@ -86,46 +86,12 @@ enum Command {
         /// The model: `.onnx` or `.tir`.
         model: PathBuf,
     },
-    /// Run a conformance suite against a backend and report per-case and per-operator results.
+    /// Run a conformance suite (the operator catalogue, ONNX's node tests, or both) against
+    /// one or every backend: a matrix of operator × backend, JSON / JUnit / Markdown / HTML
+    /// reports, and expectations files that gate CI.
     ///
-    /// Example: tessera conformance --suite onnx --backend reference --json report.json
-    Conformance {
-        /// Which suite: `onnx` runs ONNX's backend test cases (node, light, simple, pytorch-*).
-        #[arg(long, value_enum, default_value = "onnx")]
-        suite: Suite,
-        /// A folder of ONNX test cases (e.g. .../onnx/backend/test/data/node). Default:
-        /// $TESSERA_ONNX_DATA, else the `node` folder of the installed `onnx` Python package.
-        #[arg(long, value_name = "DIR")]
-        onnx_data: Option<PathBuf>,
-        /// Backend to test, or `all` for every available backend.
-        #[arg(long, short, default_value = "reference")]
-        backend: String,
-        /// Only cases whose name contains this text (or matches it as a glob with * and ?).
-        #[arg(long)]
-        filter: Option<String>,
-        /// Worker threads (0 = one per core).
-        #[arg(long, default_value_t = 0)]
-        jobs: usize,
-        /// Write the JSON report here (with `--backend all`: one file per backend, suffixed).
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-        /// Write a Markdown page listing every case that does not pass, and why.
-        #[arg(long, value_name = "FILE")]
-        markdown: Option<PathBuf>,
-        /// Fail (exit 1) when fewer cases pass than the floor file requires for the backend.
-        #[arg(long, value_name = "FILE")]
-        floor: Option<PathBuf>,
-        /// Do not print per-case progress.
-        #[arg(long)]
-        quiet: bool,
-    },
-}
-
-/// Conformance suites.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum Suite {
-    /// ONNX's backend test data.
-    Onnx,
+    /// Example: tessera conformance --suite ops --backend cpu --quick --junit report.xml
+    Conformance(tessera::conformance::cli::ConformanceArgs),
 }
 
 fn main() -> ExitCode {
@@ -179,26 +145,7 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
             iters,
             threads,
         ),
-        Command::Conformance {
-            suite: Suite::Onnx,
-            onnx_data,
-            backend,
-            filter,
-            jobs,
-            json,
-            markdown,
-            floor,
-            quiet,
-        } => conformance::run_onnx(conformance::OnnxArgs {
-            onnx_data,
-            backend,
-            filter,
-            jobs,
-            json,
-            markdown,
-            floor,
-            quiet,
-        }),
+        Command::Conformance(args) => conformance::run(args),
     }
 }
 
