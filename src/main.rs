@@ -3,6 +3,7 @@
 mod bench;
 mod compile;
 mod conformance;
+mod diff;
 mod inspect;
 
 use clap::{Parser, Subcommand};
@@ -92,6 +93,26 @@ enum Command {
     ///
     /// Example: tessera conformance --suite ops --backend cpu --quick --junit report.xml
     Conformance(tessera::conformance::cli::ConformanceArgs),
+    /// Find the first fused kernel whose results diverge from the reference beyond the
+    /// tolerance policy, and print it with the graph nodes fused into it and its kernel IR.
+    ///
+    /// Inputs not given with --input are filled with seeded random values. Exits 1 when a
+    /// kernel diverges.
+    ///
+    /// Example: tessera diff model.onnx --backend cpu
+    Diff {
+        /// The model: `.onnx` or `.tir` (static input shapes, or give the inputs).
+        model: PathBuf,
+        /// The compiling backend to check (see `tessera devices`).
+        #[arg(long, short, default_value = "cpu")]
+        backend: String,
+        /// The oracle: `reference` (the graph interpreter).
+        #[arg(long, default_value = "reference")]
+        against: String,
+        /// A graph input as NAME=FILE.npy; repeat for each input.
+        #[arg(long = "input", short, value_name = "NAME=FILE.npy")]
+        inputs: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -146,6 +167,12 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
             threads,
         ),
         Command::Conformance(args) => conformance::run(args),
+        Command::Diff {
+            model,
+            backend,
+            against,
+            inputs,
+        } => diff::run(&model, &backend, &against, &parse_inputs(&inputs)?),
     }
 }
 

@@ -76,7 +76,7 @@ pub enum Domain {
     Index(i64),
     /// Indices in `0..n`.
     IndexNonNeg(i64),
-    /// Floats in [0.1, 4] (variances, scales).
+    /// Floats in [0.1, 4], integers in 1..=50 (variances, scales, arguments of logs).
     Positive,
 }
 
@@ -313,6 +313,7 @@ fn int_range(dtype: DType) -> (i128, i128) {
 fn int_value(dtype: DType, domain: Domain, family: Values, rng: &mut Rng) -> i128 {
     let (lo, hi) = int_range(dtype);
     let v = match domain {
+        Domain::Positive => rng.range(1, 50),
         Domain::Shift => rng.range(0, (dtype.size_bytes() * 8 - 1) as i128),
         Domain::SmallExp => rng.range(0, 4),
         Domain::Index(n) => rng.range(-(n as i128), n as i128 - 1),
@@ -561,14 +562,30 @@ impl Builder {
             if !self.accepts(label, &op(true), dtype, vec![inp(dtype, &[7])]) {
                 continue;
             }
+            // Integer logs and means of empty sets have no integer value: such cases would
+            // test nothing but the reference's refusal.
+            let int = !dtype.is_float();
+            let log = matches!(kind, ReduceOp::LogSum | ReduceOp::LogSumExp);
+            let domain = if int && log {
+                Domain::Positive
+            } else {
+                Domain::Any
+            };
             for (sf, shape, axes, keep, terms) in families {
-                let mut ops = vec![inp(dtype, shape)];
+                let empty = shape.contains(&0);
+                if int && empty && (log || kind == ReduceOp::Mean) {
+                    continue;
+                }
+                let mut ops = vec![inp_d(dtype, shape, domain)];
                 if let Some(a) = axes {
                     ops.push(ints(a));
                 }
                 self.add(&op(keep), label, dtype, sf, Values::Ordinary, ops, 1, terms);
             }
             for &v in Values::extra_for(dtype) {
+                if int && log {
+                    continue;
+                }
                 let ops = vec![inp(dtype, &[4, 33]), ints(&[1])];
                 self.add(&op(true), label, dtype, "4x33_axis1", v, ops, 1, 33);
             }

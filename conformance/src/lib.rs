@@ -9,12 +9,15 @@
 pub mod catalogue;
 pub mod cli;
 pub mod compare;
+pub mod diff;
 pub mod error;
 pub mod expectations;
+pub mod fault;
 pub mod onnx_node;
 pub mod op_names;
 pub mod ops;
 pub mod pb;
+pub mod random_graph;
 pub mod render;
 pub mod report;
 pub mod tolerance;
