@@ -158,8 +158,15 @@ pub fn differential(
     Ok(())
 }
 
-/// Saves a failing graph in text form under `dir` (named by a hash of its text), with the
-/// backend and the failure in a comment; returns the file.
+/// The file name a graph is saved under (`random-<hash of its text>.tir`); its inputs are
+/// seeded by this name, so a saved case replays with the inputs that failed.
+pub fn regression_name(graph: &Graph) -> String {
+    let text = tessera_ir::text::print_graph(graph);
+    format!("random-{:016x}.tir", Rng::from_name(&text).next_u64())
+}
+
+/// Saves a failing graph in text form under `dir` ([`regression_name`]), with the backend and
+/// the failure in a comment; returns the file.
 pub fn save_regression(
     dir: &Path,
     graph: &Graph,
@@ -167,9 +174,8 @@ pub fn save_regression(
     failure: &str,
 ) -> std::io::Result<PathBuf> {
     let text = tessera_ir::text::print_graph(graph);
-    let id = Rng::from_name(&text).next_u64();
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("random-{id:016x}.tir"));
+    let path = dir.join(regression_name(graph));
     let header: String = format!("backend {backend}: {failure}")
         .lines()
         .map(|l| format!("# {l}\n"))
