@@ -884,7 +884,8 @@ fn others(b: &mut Builder) {
         pads,
         strides,
     };
-    let conv_cases: Vec<(&str, Op, Vec<usize>, Vec<usize>, bool, usize)> = vec![
+    type ConvCase = (&'static str, Op, Vec<usize>, Vec<usize>, bool, usize);
+    let conv_cases: Vec<ConvCase> = vec![
         (
             "2d_basic",
             conv(vec![], vec![], 1, vec![]),

@@ -13,6 +13,7 @@ pub mod diff;
 pub mod error;
 pub mod expectations;
 pub mod fault;
+pub mod harness;
 pub mod onnx_node;
 pub mod op_names;
 pub mod ops;

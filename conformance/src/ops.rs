@@ -53,7 +53,7 @@ pub fn select(cases: Vec<CaseSpec>, options: &OpsOptions) -> Vec<CaseSpec> {
             }
             let first_of_op = seen_ops.insert(c.op.clone());
             let h = crate::catalogue::Rng::from_name(&c.name).next_u64();
-            first_of_op || h % 4 == 0 || c.name.contains("/n33/ordinary")
+            first_of_op || h.is_multiple_of(4) || c.name.contains("/n33/ordinary")
         })
         .collect()
 }

@@ -510,7 +510,10 @@ mod tests {
                 passed: 2,
                 failed: 1,
                 errors: 1,
-                unsupported: 1
+                unsupported: 1,
+                skipped: 0,
+                native: 0,
+                fallback: 0,
             }
         );
         let per_op = r.per_op();
@@ -535,7 +538,10 @@ mod tests {
                 "cases",
                 "errors",
                 "failed",
+                "fallback",
+                "native",
                 "passed",
+                "skipped",
                 "suite",
                 "total",
                 "unsupported"
@@ -553,7 +559,18 @@ mod tests {
         for c in cases {
             let mut keys: Vec<_> = c.as_object().unwrap().keys().map(String::as_str).collect();
             keys.sort_unstable();
-            assert_eq!(keys, ["max_abs_err", "message", "name", "op", "status"]);
+            assert_eq!(
+                keys,
+                [
+                    "elapsed_ms",
+                    "max_abs_err",
+                    "message",
+                    "name",
+                    "op",
+                    "placement",
+                    "status"
+                ]
+            );
         }
         assert_eq!(cases[1]["status"], "failed");
         assert_eq!(cases[1]["max_abs_err"], 0.5);

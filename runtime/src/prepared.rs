@@ -201,15 +201,15 @@ impl Prepared {
     pub fn run_observed(
         &self,
         inputs: &[&Tensor],
-        observer: &mut dyn FnMut(usize, Vec<(usize, Tensor)>),
+        observer: &mut StepObserver<'_>,
     ) -> Result<Vec<Tensor>, RuntimeError> {
         self.run_with(inputs, Some(observer))
     }
 
-    fn run_with(
+    fn run_with<'x>(
         &self,
         inputs: &[&Tensor],
-        observer: Option<&mut dyn FnMut(usize, Vec<(usize, Tensor)>)>,
+        observer: Option<&'x mut StepObserver<'x>>,
     ) -> Result<Vec<Tensor>, RuntimeError> {
         if let Some(g) = &self.interpreted {
             let named = g
@@ -269,6 +269,10 @@ impl Prepared {
     }
 }
 
+/// Called after each step of an observed run with the step's index and the buffers it wrote
+/// (plan buffer id and contents).
+pub type StepObserver<'a> = dyn FnMut(usize, Vec<(usize, Tensor)>) + 'a;
+
 fn load_kernel(
     k: &KernelStep,
     target: &dyn Target,
@@ -306,7 +310,7 @@ struct Run<'a, 'o> {
     /// Results of host steps by plan buffer, while no kernel has overwritten them.
     host: HashMap<usize, Tensor>,
     /// Called after each step with the buffers it wrote.
-    observer: Option<&'o mut dyn FnMut(usize, Vec<(usize, Tensor)>)>,
+    observer: Option<&'o mut StepObserver<'o>>,
 }
 
 impl Run<'_, '_> {
