@@ -49,6 +49,12 @@ pub trait Backend: Send + Sync {
 
     /// Compiles (verifies, lowers) a graph once; the result runs many times.
     fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError>;
+
+    /// The target and device behind a compiling backend (for tools that need the plan, such
+    /// as `tessera diff`); `None` for interpreters.
+    fn as_compiled(&self) -> Option<&crate::compiled::CompiledBackend> {
+        None
+    }
 }
 
 /// A graph compiled for one backend. `run` may be called from many threads at once.
