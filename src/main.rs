@@ -46,10 +46,11 @@ enum Command {
     /// graph, the kernel IR of each kernel, or the code a target renders.
     ///
     /// Example: tessera compile model.onnx --target cpu --emit kir --out build/
+    /// (or --target vulkan --emit wgsl|spirv)
     Compile {
         /// The model: `.onnx` or `.tir` (static input shapes).
         model: PathBuf,
-        /// Target to schedule for: cpu, kernel-interp, gpu-generic.
+        /// Target to schedule for: cpu, kernel-interp, gpu-generic, vulkan (needs no GPU).
         #[arg(long, short, default_value = "cpu")]
         target: String,
         /// What to write.
@@ -183,6 +184,29 @@ fn devices() {
             Availability::Unavailable(why) => println!("{name:<10} unavailable  {why}"),
         }
     }
+    let adapters = tessera_vulkan::list_adapters();
+    if adapters.is_empty() {
+        println!("\nwgpu adapters: none found");
+    } else {
+        println!("\nwgpu adapters (TESSERA_VULKAN_ADAPTER=N picks one for `vulkan`):");
+    }
+    for a in adapters {
+        println!(
+            "  [{}] {} — backend {}, type {}, driver {}",
+            a.index, a.name, a.backend, a.device_type, a.driver
+        );
+        println!(
+            "      max storage binding {} bytes, {} invocations/workgroup, {} bytes shared, features: {}",
+            a.max_binding_bytes,
+            a.max_invocations,
+            a.shared_bytes,
+            if a.features.is_empty() {
+                "none".to_string()
+            } else {
+                a.features.join(", ")
+            }
+        );
+    }
 }
 
 fn parse_inputs(specs: &[String]) -> Result<HashMap<String, tessera::Tensor>, Error> {
@@ -243,7 +267,7 @@ fn dump_if_asked(graph: &tessera::Graph, backend: &str) -> Result<(), Error> {
         b => b.to_string(),
     };
     let target = match name.as_str() {
-        "cpu" | "kernel-interp" => name,
+        "cpu" | "kernel-interp" | "vulkan" => name,
         _ => return Ok(()),
     };
     let dir = PathBuf::from(dir);
@@ -251,6 +275,9 @@ fn dump_if_asked(graph: &tessera::Graph, backend: &str) -> Result<(), Error> {
     compile::emit(graph, &target, compile::Emit::Kir, &dir)?;
     if target == "cpu" {
         compile::emit(graph, &target, compile::Emit::Clif, &dir)?;
+    }
+    if target == "vulkan" {
+        compile::emit(graph, &target, compile::Emit::Wgsl, &dir)?;
     }
     eprintln!(
         "TESSERA_DUMP: wrote fusion, kernel IR and code to {}",

@@ -55,6 +55,12 @@ pub trait Backend: Send + Sync {
     fn as_compiled(&self) -> Option<&crate::compiled::CompiledBackend> {
         None
     }
+
+    /// True when the device is a software emulation of an accelerator (a Vulkan driver
+    /// running on the CPU, such as lavapipe): `auto` then ranks it after every other backend.
+    fn is_software(&self) -> bool {
+        false
+    }
 }
 
 /// A graph compiled for one backend. `run` may be called from many threads at once.
