@@ -72,7 +72,13 @@ use tessera_runtime::{Backend, CompiledBackend, UnavailableBackend};
 /// The `cuda` backend for GPU 0: a [`CompiledBackend`] of [`CudaTarget`] (for the device's
 /// architecture) and [`CudaDevice`] when the driver and a GPU are present, else an
 /// unavailable backend that says why.
+/// The driver is probed once per process; later calls return the same backend.
 pub fn backend() -> Arc<dyn Backend> {
+    static BACKEND: std::sync::OnceLock<Arc<dyn Backend>> = std::sync::OnceLock::new();
+    Arc::clone(BACKEND.get_or_init(open_backend))
+}
+
+fn open_backend() -> Arc<dyn Backend> {
     match CudaDevice::new(0) {
         Ok(dev) => {
             let target = CudaTarget::with_multiprocessors(dev.arch(), dev.multiprocessors());

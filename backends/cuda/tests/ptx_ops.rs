@@ -34,16 +34,7 @@ fn all_dtypes() -> Vec<DType> {
 
 fn ptxas() -> Option<&'static PathBuf> {
     static P: OnceLock<Option<PathBuf>> = OnceLock::new();
-    P.get_or_init(|| {
-        let p = tessera_cuda::ptxas::find_ptxas();
-        if p.is_none() {
-            eprintln!(
-                "SKIP ptxas checks: ptxas not found (pip install nvidia-cuda-nvcc-cu12, or set TESSERA_PTXAS)"
-            );
-        }
-        p
-    })
-    .as_ref()
+    P.get_or_init(tessera_cuda::ptxas::ptxas_for_tests).as_ref()
 }
 
 fn ty(d: DType, lanes: u8) -> String {

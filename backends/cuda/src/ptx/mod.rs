@@ -618,7 +618,11 @@ impl Writer<'_> {
                 ));
             }
             for (l, r) in raw.iter().enumerate().skip(lane).take(count) {
-                let mut p = self.in_bounds(&idx, l, 1, len);
+                let mut p = if n == 1 {
+                    all.clone()
+                } else {
+                    self.in_bounds(&idx, l, 1, len)
+                };
                 if let Some(f) = &fast {
                     p = self.and_not(&p, f);
                 }
@@ -704,7 +708,11 @@ impl Writer<'_> {
                 ));
             }
             for (l, r) in raw.iter().enumerate().skip(lane).take(count) {
-                let mut p = self.in_bounds(&idx, l, 1, len);
+                let mut p = if n == 1 {
+                    all.clone()
+                } else {
+                    self.in_bounds(&idx, l, 1, len)
+                };
                 if let Some(f) = &fast {
                     p = self.and_not(&p, f);
                 }
