@@ -50,12 +50,16 @@ enum Command {
     Compile {
         /// The model: `.onnx` or `.tir` (static input shapes).
         model: PathBuf,
-        /// Target to schedule for: cpu, kernel-interp, gpu-generic, vulkan (needs no GPU).
+        /// Target to schedule for: cpu, cuda, kernel-interp, gpu-generic, vulkan (needs no GPU).
         #[arg(long, short, default_value = "cpu")]
         target: String,
         /// What to write.
         #[arg(long, value_enum, default_value = "kir")]
         emit: compile::Emit,
+        /// CUDA architecture for `--target cuda`: sm_80, sm_86, sm_89 or sm_90 (default: the
+        /// GPU's, else sm_80).
+        #[arg(long)]
+        arch: Option<String>,
         /// Output directory (created if missing).
         #[arg(long, short, default_value = "build")]
         out: PathBuf,
@@ -144,10 +148,11 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
             model,
             target,
             emit,
+            arch,
             out,
         } => {
             let graph = tessera::load_graph(&model)?;
-            for f in compile::emit(&graph, &target, emit, &out)? {
+            for f in compile::emit(&graph, &target, arch.as_deref(), emit, &out)? {
                 println!("wrote {f}");
             }
             Ok(())
@@ -267,17 +272,20 @@ fn dump_if_asked(graph: &tessera::Graph, backend: &str) -> Result<(), Error> {
         b => b.to_string(),
     };
     let target = match name.as_str() {
-        "cpu" | "kernel-interp" | "vulkan" => name,
+        "cpu" | "kernel-interp" | "vulkan" | "cuda" => name,
         _ => return Ok(()),
     };
     let dir = PathBuf::from(dir);
-    compile::emit(graph, &target, compile::Emit::FusionDot, &dir)?;
-    compile::emit(graph, &target, compile::Emit::Kir, &dir)?;
+    compile::emit(graph, &target, None, compile::Emit::FusionDot, &dir)?;
+    compile::emit(graph, &target, None, compile::Emit::Kir, &dir)?;
     if target == "cpu" {
-        compile::emit(graph, &target, compile::Emit::Clif, &dir)?;
+        compile::emit(graph, &target, None, compile::Emit::Clif, &dir)?;
+    }
+    if target == "cuda" {
+        compile::emit(graph, &target, None, compile::Emit::Ptx, &dir)?;
     }
     if target == "vulkan" {
-        compile::emit(graph, &target, compile::Emit::Wgsl, &dir)?;
+        compile::emit(graph, &target, None, compile::Emit::Wgsl, &dir)?;
     }
     eprintln!(
         "TESSERA_DUMP: wrote fusion, kernel IR and code to {}",
