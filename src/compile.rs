@@ -22,19 +22,40 @@ pub enum Emit {
     Wgsl,
     /// SPIR-V binaries, one `.spv` file per kernel, written by naga (target `vulkan`).
     Spirv,
+    /// PTX, one `.ptx` module per kernel (target `cuda`; `--arch` picks the GPU architecture).
+    Ptx,
+}
+
+/// The PTX architecture for `--arch` (`sm_80`, `sm_86`, `sm_89`, `sm_90`); without it, the
+/// architecture of GPU 0 when the CUDA driver finds one, else `sm_80`.
+pub fn cuda_arch(arch: Option<&str>) -> Result<tessera_cuda::Arch, Error> {
+    match arch {
+        Some(a) => tessera_cuda::Arch::parse(a).ok_or_else(|| {
+            Error::Usage(format!(
+                "unknown --arch `{a}` (architectures: sm_80, sm_86, sm_89, sm_90)"
+            ))
+        }),
+        None => Ok(tessera_cuda::CudaDevice::new(0)
+            .map(|d| d.arch())
+            .unwrap_or(tessera_cuda::Arch::Sm80)),
+    }
 }
 
 /// The targets `compile` knows, by name, with their descriptions.
-fn target_desc(target: &str) -> Result<TargetDesc, Error> {
+fn target_desc(target: &str, arch: Option<&str>) -> Result<TargetDesc, Error> {
     match target {
         "cpu" => Ok(tessera::runtime::Target::desc(&tessera_cpu::CpuTarget::new()).clone()),
+        "cuda" => Ok(
+            tessera::runtime::Target::desc(&tessera_cuda::CudaTarget::new(cuda_arch(arch)?))
+                .clone(),
+        ),
         "kernel-interp" => Ok(TargetDesc::generic_cpu(1)),
         "gpu-generic" => Ok(TargetDesc::generic_gpu()),
         "vulkan" => {
             Ok(tessera::runtime::Target::desc(&tessera_vulkan::VulkanTarget::offline()).clone())
         }
         other => Err(Error::Usage(format!(
-            "unknown target `{other}` (targets: cpu, kernel-interp, gpu-generic, vulkan)"
+            "unknown target `{other}` (targets: cpu, cuda, kernel-interp, gpu-generic, vulkan)"
         ))),
     }
 }
@@ -46,9 +67,19 @@ fn write(path: &Path, text: &str) -> Result<(), Error> {
     })
 }
 
-/// Lowers `graph` for `target` and writes what `emit` asks for into `out`.
-pub fn emit(graph: &Graph, target: &str, emit: Emit, out: &Path) -> Result<Vec<String>, Error> {
-    let desc = target_desc(target)?;
+/// Lowers `graph` for `target` (`arch`: the CUDA architecture, for target `cuda`) and writes
+/// what `emit` asks for into `out`.
+pub fn emit(
+    graph: &Graph,
+    target: &str,
+    arch: Option<&str>,
+    emit: Emit,
+    out: &Path,
+) -> Result<Vec<String>, Error> {
+    if arch.is_some() && target != "cuda" {
+        return Err(Error::Usage("--arch needs --target cuda".into()));
+    }
+    let desc = target_desc(target, arch)?;
     std::fs::create_dir_all(out).map_err(|source| Error::Io {
         path: out.to_path_buf(),
         source,
@@ -111,11 +142,18 @@ pub fn emit(graph: &Graph, target: &str, emit: Emit, out: &Path) -> Result<Vec<S
                 written.push(svg.display().to_string());
             }
         }
-        Emit::Kir | Emit::Clif => {
+        Emit::Kir | Emit::Clif | Emit::Ptx => {
             let cpu = (emit == Emit::Clif).then(tessera_cpu::CpuTarget::new);
             if emit == Emit::Clif && target != "cpu" {
                 return Err(Error::Usage("--emit clif needs --target cpu".into()));
             }
+            if emit == Emit::Ptx && target != "cuda" {
+                return Err(Error::Usage("--emit ptx needs --target cuda".into()));
+            }
+            let cuda = match emit {
+                Emit::Ptx => Some(tessera_cuda::CudaTarget::new(cuda_arch(arch)?)),
+                _ => None,
+            };
             let mut summary = String::new();
             for (i, step) in plan.steps.iter().enumerate() {
                 match step {
@@ -125,8 +163,13 @@ pub fn emit(graph: &Graph, target: &str, emit: Emit, out: &Path) -> Result<Vec<S
                             k.kernel.name,
                             k.nodes.join(", ")
                         ));
-                        let (ext, text) = match &cpu {
-                            Some(t) => (
+                        let target_err = |source| tessera::RuntimeError::Target {
+                            nodes: k.nodes.join(", "),
+                            source,
+                        };
+                        let (ext, text) = match (&cpu, &cuda) {
+                            (_, Some(t)) => ("ptx", t.ptx(&k.kernel, &k.info).map_err(target_err)?),
+                            (Some(t), None) => (
                                 "clif",
                                 t.clif(&k.kernel, &k.info).map_err(|source| {
                                     tessera::RuntimeError::Target {
@@ -135,7 +178,7 @@ pub fn emit(graph: &Graph, target: &str, emit: Emit, out: &Path) -> Result<Vec<S
                                     }
                                 })?,
                             ),
-                            None => ("kir", print_kernel(&k.kernel)),
+                            (None, None) => ("kir", print_kernel(&k.kernel)),
                         };
                         let p = out.join(format!("{i:03}_{}.{ext}", k.kernel.name));
                         write(&p, &text)?;

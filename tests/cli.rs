@@ -508,3 +508,62 @@ fn conformance_without_data_says_where_to_get_it() {
     ]);
     assert!(err.contains("nothing"), "{err}");
 }
+
+#[test]
+fn compile_emits_ptx_for_a_cuda_architecture_without_a_gpu() {
+    let d = tmp();
+    let out = d.path().to_str().unwrap();
+    let o = tessera(&[
+        "compile",
+        "examples/mlp.tir",
+        "--target",
+        "cuda",
+        "--emit",
+        "ptx",
+        "--arch",
+        "sm_90",
+        "--out",
+        out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ptx: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "ptx"))
+        .collect();
+    assert!(!ptx.is_empty());
+    for p in &ptx {
+        let text = std::fs::read_to_string(p.path()).unwrap();
+        assert!(
+            text.contains(".target sm_90") && text.contains(".entry"),
+            "{text}"
+        );
+        if let Some(ptxas) = tessera_cuda::ptxas::ptxas_for_tests() {
+            tessera_cuda::ptxas::check_ptx(&ptxas, tessera_cuda::Arch::Sm90, &text).unwrap();
+        }
+    }
+    let e = fails(&[
+        "compile",
+        "examples/mlp.tir",
+        "--target",
+        "cuda",
+        "--emit",
+        "ptx",
+        "--arch",
+        "sm_70",
+        "--out",
+        out,
+    ]);
+    assert!(e.contains("sm_70") && e.contains("sm_90"), "{e}");
+    let e = fails(&[
+        "compile",
+        "examples/mlp.tir",
+        "--target",
+        "cpu",
+        "--emit",
+        "ptx",
+        "--out",
+        out,
+    ]);
+    assert!(e.contains("--target cuda"), "{e}");
+}

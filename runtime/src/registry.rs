@@ -44,6 +44,11 @@ impl Registry {
         self.backends.push(backend);
     }
 
+    /// Every registered backend, available or not, in registration order.
+    pub fn all(&self) -> Vec<Arc<dyn Backend>> {
+        self.backends.clone()
+    }
+
     /// Every backend with its availability, in registration order.
     pub fn list(&self) -> Vec<(String, Availability)> {
         self.backends

@@ -1,0 +1,168 @@
+//! [`CudaTarget`]: the PTX code generator — its [`TargetDesc`] (warp 32, shared memory,
+//! block limits, dtypes) and `compile`, which renders verified kernel IR as a PTX module for
+//! one [`Arch`]. Needs no GPU and no CUDA installation.
+
+use crate::ptx::{self, RenderError};
+use tessera_ir::DType;
+use tessera_ir::kernel::{Kernel, KernelInfo};
+use tessera_ir::target::{DTypeSupport, TargetDesc, TargetKind};
+use tessera_runtime::{Artifact, Target, TargetError};
+
+/// A GPU architecture that PTX is generated for (`.target sm_XX`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arch {
+    /// Ampere A100 (compute capability 8.0).
+    Sm80,
+    /// Ampere consumer / A10 / A40 (8.6).
+    Sm86,
+    /// Ada Lovelace (8.9).
+    Sm89,
+    /// Hopper H100 / H200 (9.0).
+    Sm90,
+}
+
+impl Arch {
+    /// Every supported architecture, oldest first.
+    pub const ALL: [Arch; 4] = [Arch::Sm80, Arch::Sm86, Arch::Sm89, Arch::Sm90];
+
+    /// The `.target` name (`sm_90`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Arch::Sm80 => "sm_80",
+            Arch::Sm86 => "sm_86",
+            Arch::Sm89 => "sm_89",
+            Arch::Sm90 => "sm_90",
+        }
+    }
+
+    /// The PTX ISA version the module declares (7.8: the first with `sm_90`).
+    pub const fn ptx_version(self) -> &'static str {
+        "7.8"
+    }
+
+    /// Parses `sm_80`, `sm_86`, `sm_89` or `sm_90`.
+    pub fn parse(s: &str) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|a| a.name() == s)
+    }
+
+    /// The newest supported architecture that a device of compute capability
+    /// `major.minor` runs, or `None` below 8.0.
+    pub fn for_compute_capability(major: i32, minor: i32) -> Option<Arch> {
+        let cc = major * 10 + minor;
+        [
+            (90, Arch::Sm90),
+            (89, Arch::Sm89),
+            (86, Arch::Sm86),
+            (80, Arch::Sm80),
+        ]
+        .into_iter()
+        .find(|&(v, _)| cc >= v)
+        .map(|(_, a)| a)
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The PTX target: renders kernel IR as PTX text for one architecture.
+pub struct CudaTarget {
+    desc: TargetDesc,
+    arch: Arch,
+}
+
+impl CudaTarget {
+    /// A target for `arch` with the limits every supported architecture has (1024 threads
+    /// per block, 48 KiB of static shared memory, warps of 32).
+    pub fn new(arch: Arch) -> Self {
+        Self::with_multiprocessors(arch, 1)
+    }
+
+    /// A target for `arch` on a device with `sms` streaming multiprocessors.
+    pub fn with_multiprocessors(arch: Arch, sms: usize) -> Self {
+        let mut desc = TargetDesc::generic_gpu();
+        desc.name = format!("cuda-{}", arch.name());
+        desc.kind = TargetKind::Gpu;
+        desc.cores = sms.max(1);
+        desc.max_group_size = 1024;
+        desc.max_group_dims = [1024, 1024, 64];
+        desc.max_grid_dims = [i32::MAX as usize, 65535, 65535];
+        desc.shared_bytes = 48 * 1024;
+        desc.subgroup_size = 32;
+        desc.max_buffer_bytes = 1 << 40;
+        desc.has_fma = true;
+        for (i, d) in DType::ALL.iter().enumerate() {
+            desc.dtypes[i] = if d.is_low_precision() {
+                DTypeSupport::Unsupported
+            } else if matches!(d, DType::F16 | DType::BF16) {
+                DTypeSupport::Widened
+            } else {
+                DTypeSupport::Native
+            };
+        }
+        CudaTarget { desc, arch }
+    }
+
+    /// The architecture PTX is generated for.
+    pub fn arch(&self) -> Arch {
+        self.arch
+    }
+
+    /// The PTX module of a verified kernel (what [`Target::compile`] wraps in an artifact).
+    pub fn ptx(&self, kernel: &Kernel, info: &KernelInfo) -> Result<String, TargetError> {
+        if info.params.len() != kernel.params.len() || info.var_kinds.len() != kernel.vars.len() {
+            return Err(TargetError::Internal {
+                target: self.desc.name.clone(),
+                kernel: kernel.name.clone(),
+                message: "the KernelInfo was not made by verifying this kernel".into(),
+            });
+        }
+        let group = kernel.launch.group_size();
+        if group > self.desc.max_group_size {
+            return Err(TargetError::Unsupported {
+                target: self.desc.name.clone(),
+                kernel: kernel.name.clone(),
+                what: format!("blocks of {group} threads (at most 1024)"),
+            });
+        }
+        let shared: usize = kernel
+            .shared
+            .iter()
+            .map(|s| s.len.saturating_mul(s.dtype.size_bytes()))
+            .sum();
+        if shared > self.desc.shared_bytes {
+            return Err(TargetError::Unsupported {
+                target: self.desc.name.clone(),
+                kernel: kernel.name.clone(),
+                what: format!("{shared} bytes of shared memory (at most 48 KiB)"),
+            });
+        }
+        ptx::render(kernel, info, self.arch).map_err(|e| match e {
+            RenderError::Unsupported(what) => TargetError::Unsupported {
+                target: self.desc.name.clone(),
+                kernel: kernel.name.clone(),
+                what,
+            },
+            RenderError::Internal(message) => TargetError::Internal {
+                target: self.desc.name.clone(),
+                kernel: kernel.name.clone(),
+                message,
+            },
+        })
+    }
+}
+
+impl Target for CudaTarget {
+    fn desc(&self) -> &TargetDesc {
+        &self.desc
+    }
+
+    fn compile(&self, kernel: &Kernel, info: &KernelInfo) -> Result<Artifact, TargetError> {
+        Ok(Artifact::Text {
+            language: "ptx",
+            code: self.ptx(kernel, info)?,
+        })
+    }
+}
