@@ -18,16 +18,24 @@ pub enum Emit {
     Clif,
     /// The fused graph as Graphviz DOT (`fusion.dot`; also `fusion.svg` when `dot` is installed).
     FusionDot,
+    /// LLVM IR, one `.ll` file per kernel (target `cpu-llvm`; builds with the `llvm` feature).
+    Llvm,
 }
 
 /// The targets `compile` knows, by name, with their descriptions.
 fn target_desc(target: &str) -> Result<TargetDesc, Error> {
     match target {
         "cpu" => Ok(tessera::runtime::Target::desc(&tessera_cpu::CpuTarget::new()).clone()),
+        "cpu-llvm" => Ok(
+            tessera::runtime::Target::desc(&tessera_cpu::CpuTarget::with_codegen(
+                tessera::CpuCodegen::Llvm,
+            )?)
+            .clone(),
+        ),
         "kernel-interp" => Ok(TargetDesc::generic_cpu(1)),
         "gpu-generic" => Ok(TargetDesc::generic_gpu()),
         other => Err(Error::Usage(format!(
-            "unknown target `{other}` (targets: cpu, kernel-interp, gpu-generic)"
+            "unknown target `{other}` (targets: cpu, cpu-llvm, kernel-interp, gpu-generic)"
         ))),
     }
 }
@@ -71,11 +79,20 @@ pub fn emit(graph: &Graph, target: &str, emit: Emit, out: &Path) -> Result<Vec<S
                 written.push(svg.display().to_string());
             }
         }
-        Emit::Kir | Emit::Clif => {
-            let cpu = (emit == Emit::Clif).then(tessera_cpu::CpuTarget::new);
-            if emit == Emit::Clif && target != "cpu" {
-                return Err(Error::Usage("--emit clif needs --target cpu".into()));
-            }
+        Emit::Kir | Emit::Clif | Emit::Llvm => {
+            let cpu = match emit {
+                Emit::Clif if target == "cpu" => Some(tessera_cpu::CpuTarget::new()),
+                Emit::Clif => {
+                    return Err(Error::Usage("--emit clif needs --target cpu".into()));
+                }
+                Emit::Llvm if target == "cpu-llvm" => Some(tessera_cpu::CpuTarget::with_codegen(
+                    tessera::CpuCodegen::Llvm,
+                )?),
+                Emit::Llvm => {
+                    return Err(Error::Usage("--emit llvm needs --target cpu-llvm".into()));
+                }
+                _ => None,
+            };
             let mut summary = String::new();
             for (i, step) in plan.steps.iter().enumerate() {
                 match step {
@@ -85,17 +102,16 @@ pub fn emit(graph: &Graph, target: &str, emit: Emit, out: &Path) -> Result<Vec<S
                             k.kernel.name,
                             k.nodes.join(", ")
                         ));
-                        let (ext, text) = match &cpu {
-                            Some(t) => (
-                                "clif",
-                                t.clif(&k.kernel, &k.info).map_err(|source| {
-                                    tessera::RuntimeError::Target {
-                                        nodes: k.nodes.join(", "),
-                                        source,
-                                    }
-                                })?,
-                            ),
-                            None => ("kir", print_kernel(&k.kernel)),
+                        let target_err = |source| tessera::RuntimeError::Target {
+                            nodes: k.nodes.join(", "),
+                            source,
+                        };
+                        let (ext, text) = match (&cpu, emit) {
+                            (Some(t), Emit::Clif) => {
+                                ("clif", t.clif(&k.kernel, &k.info).map_err(target_err)?)
+                            }
+                            (Some(t), _) => ("ll", llvm_text(t, k).map_err(target_err)?),
+                            (None, _) => ("kir", print_kernel(&k.kernel)),
                         };
                         let p = out.join(format!("{i:03}_{}.{ext}", k.kernel.name));
                         write(&p, &text)?;
@@ -116,4 +132,32 @@ pub fn emit(graph: &Graph, target: &str, emit: Emit, out: &Path) -> Result<Vec<S
         }
     }
     Ok(written)
+}
+
+/// The LLVM IR of a kernel step (or the reason it is left to Cranelift, as a comment).
+#[cfg(feature = "llvm")]
+fn llvm_text(
+    t: &tessera_cpu::CpuTarget,
+    k: &tessera_ir::plan::KernelStep,
+) -> Result<String, tessera::runtime::TargetError> {
+    match t.llvm_ir(&k.kernel, &k.info) {
+        Ok(text) => Ok(text),
+        Err(tessera::runtime::TargetError::Unsupported { what, .. }) => {
+            Ok(format!("; compiled by Cranelift instead of LLVM: {what}\n"))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Without the `llvm` feature there is no LLVM target (`with_codegen` refused it earlier).
+#[cfg(not(feature = "llvm"))]
+fn llvm_text(
+    _t: &tessera_cpu::CpuTarget,
+    k: &tessera_ir::plan::KernelStep,
+) -> Result<String, tessera::runtime::TargetError> {
+    Err(tessera::runtime::TargetError::Unsupported {
+        target: "cpu".into(),
+        kernel: k.kernel.name.clone(),
+        what: "LLVM IR (this build has no `llvm` feature)".into(),
+    })
 }

@@ -8,6 +8,7 @@ use tessera::conformance::{SuiteOptions, check_floor, run_suite, stderr_progress
 pub struct OnnxArgs {
     pub onnx_data: Option<PathBuf>,
     pub backend: String,
+    pub cpu_codegen: tessera::CpuCodegen,
     pub filter: Option<String>,
     pub jobs: usize,
     pub json: Option<PathBuf>,
@@ -62,7 +63,7 @@ fn suffixed(path: &Path, backend: &str) -> PathBuf {
 /// Runs the ONNX suite and writes the reports; fails when a floor is not met.
 pub fn run_onnx(args: OnnxArgs) -> Result<(), Error> {
     let dir = data_dir(args.onnx_data)?;
-    let registry = tessera::registry();
+    let registry = tessera::registry_with_cpu(args.cpu_codegen)?;
     let backends: Vec<_> = if args.backend == "all" {
         registry
             .list()

@@ -4,6 +4,7 @@ mod bench;
 mod compile;
 mod conformance;
 mod inspect;
+mod probe;
 
 use clap::{Parser, Subcommand};
 use std::collections::{HashMap, HashSet};
@@ -33,6 +34,10 @@ enum Command {
         /// Backend to run on: `auto` (the best available), `reference`, ... (see `tessera devices`).
         #[arg(long, short, default_value = "auto")]
         backend: String,
+        /// Code generator of the `cpu` backend: `cranelift` (default) or `llvm` (builds with
+        /// the `llvm` feature).
+        #[arg(long, default_value = "cranelift")]
+        cpu_codegen: String,
         /// A graph input as NAME=FILE.npy; repeat for each input.
         #[arg(long = "input", short, value_name = "NAME=FILE.npy")]
         inputs: Vec<String>,
@@ -58,15 +63,27 @@ enum Command {
         #[arg(long, short, default_value = "build")]
         out: PathBuf,
     },
-    /// Benchmark a model: compile time, then the median latency of repeated runs.
+    /// Benchmark a model, or the built-in workloads: compile times, then the median latency
+    /// of repeated runs, with GFLOP/s or GB/s against the machine's peak probed in the same run.
     ///
     /// Inputs not given with --input are filled with seeded random values of their type.
+    /// Example: tessera bench --workload matmul-1024 --threads 2 --json bench.json
     Bench {
-        /// The model: `.onnx` or `.tir`.
-        model: PathBuf,
+        /// The model: `.onnx` or `.tir` (none: the built-in workloads).
+        model: Option<PathBuf>,
+        /// A built-in workload (repeat; `all` for every one): matmul-1024, matmul-2048,
+        /// gelu-16m, softmax-4096, layernorm-4096, conv-64x56x56, mlp.
+        #[arg(long = "workload", short)]
+        workloads: Vec<String>,
         /// Backend to run on (see `tessera devices`).
-        #[arg(long, short, default_value = "auto")]
+        #[arg(long, short, default_value = "cpu")]
         backend: String,
+        /// Code generator of the `cpu` backend: `cranelift` (default) or `llvm`.
+        #[arg(long, default_value = "cranelift")]
+        cpu_codegen: String,
+        /// Write the figures as JSON here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
         /// A graph input as NAME=FILE.npy; repeat for each input.
         #[arg(long = "input", short, value_name = "NAME=FILE.npy")]
         inputs: Vec<String>,
@@ -100,6 +117,9 @@ enum Command {
         /// Backend to test, or `all` for every available backend.
         #[arg(long, short, default_value = "reference")]
         backend: String,
+        /// Code generator of the `cpu` backend: `cranelift` (default) or `llvm`.
+        #[arg(long, default_value = "cranelift")]
+        cpu_codegen: String,
         /// Only cases whose name contains this text (or matches it as a glob with * and ?).
         #[arg(long)]
         filter: Option<String>,
@@ -148,9 +168,10 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
         Command::Run {
             graph,
             backend,
+            cpu_codegen,
             inputs,
             output_dir,
-        } => run(&graph, &backend, &inputs, &output_dir),
+        } => run(&graph, &backend, &cpu_codegen, &inputs, &output_dir),
         Command::Inspect { model } => inspect::inspect(&model),
         Command::Compile {
             model,
@@ -166,23 +187,30 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
         }
         Command::Bench {
             model,
+            workloads,
             backend,
+            cpu_codegen,
+            json,
             inputs,
             warmup,
             iters,
             threads,
-        } => bench::bench(
-            &model,
-            &backend,
-            &parse_inputs(&inputs)?,
+        } => bench::bench(&bench::BenchArgs {
+            model,
+            workloads,
+            backend,
+            cpu_codegen: cpu_codegen.parse()?,
+            given: parse_inputs(&inputs)?,
             warmup,
             iters,
             threads,
-        ),
+            json,
+        }),
         Command::Conformance {
             suite: Suite::Onnx,
             onnx_data,
             backend,
+            cpu_codegen,
             filter,
             jobs,
             json,
@@ -192,6 +220,7 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
         } => conformance::run_onnx(conformance::OnnxArgs {
             onnx_data,
             backend,
+            cpu_codegen: cpu_codegen.parse()?,
             filter,
             jobs,
             json,
@@ -229,11 +258,21 @@ fn parse_inputs(specs: &[String]) -> Result<HashMap<String, tessera::Tensor>, Er
     Ok(out)
 }
 
-fn run(graph: &Path, backend: &str, inputs: &[String], output_dir: &Path) -> Result<(), Error> {
+fn run(
+    graph: &Path,
+    backend: &str,
+    cpu_codegen: &str,
+    inputs: &[String],
+    output_dir: &Path,
+) -> Result<(), Error> {
+    let codegen: tessera::CpuCodegen = cpu_codegen.parse()?;
     let g = tessera::load_graph(graph)?;
     dump_if_asked(&g, backend)?;
     let inputs = parse_inputs(inputs)?;
-    let outputs = tessera::run(&g, backend, &inputs)?;
+    let outputs = tessera::registry_with_cpu(codegen)?
+        .get(backend)?
+        .compile(&g)?
+        .run(&inputs)?;
     std::fs::create_dir_all(output_dir).map_err(|source| Error::Io {
         path: output_dir.to_path_buf(),
         source,
