@@ -567,3 +567,43 @@ fn compile_emits_ptx_for_a_cuda_architecture_without_a_gpu() {
     ]);
     assert!(e.contains("--target cuda"), "{e}");
 }
+
+#[test]
+fn bench_writes_json_and_refuses_unknown_workloads_and_codegens() {
+    let d = tmp();
+    let json = d.path().join("bench.json");
+    let o = tessera(&[
+        "bench",
+        "examples/mlp.tir",
+        "--backend",
+        "cpu",
+        "--iters",
+        "2",
+        "--warmup",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&json).unwrap();
+    for key in [
+        "\"workload\"",
+        "\"backend\"",
+        "\"threads\"",
+        "\"median_ms\"",
+        "\"gflops\"",
+        "\"gbps\"",
+        "\"pct_of_peak\"",
+        "\"compile_cold_ms\"",
+        "\"compile_warm_ms\"",
+    ] {
+        assert!(text.contains(key), "{key} missing: {text}");
+    }
+    let err = fails(&["bench", "--workload", "matmul-7"]);
+    assert!(
+        err.contains("matmul-7") && err.contains("matmul-1024"),
+        "{err}"
+    );
+    let err = fails(&["bench", "examples/mlp.tir", "--cpu-codegen", "gcc"]);
+    assert!(err.contains("gcc"), "{err}");
+}
