@@ -18,6 +18,10 @@ pub enum Emit {
     Clif,
     /// The fused graph as Graphviz DOT (`fusion.dot`; also `fusion.svg` when `dot` is installed).
     FusionDot,
+    /// WGSL compute shaders, one `.wgsl` file per kernel, validated by naga (target `vulkan`).
+    Wgsl,
+    /// SPIR-V binaries, one `.spv` file per kernel, written by naga (target `vulkan`).
+    Spirv,
     /// PTX, one `.ptx` module per kernel (target `cuda`; `--arch` picks the GPU architecture).
     Ptx,
 }
@@ -47,8 +51,11 @@ fn target_desc(target: &str, arch: Option<&str>) -> Result<TargetDesc, Error> {
         ),
         "kernel-interp" => Ok(TargetDesc::generic_cpu(1)),
         "gpu-generic" => Ok(TargetDesc::generic_gpu()),
+        "vulkan" => {
+            Ok(tessera::runtime::Target::desc(&tessera_vulkan::VulkanTarget::offline()).clone())
+        }
         other => Err(Error::Usage(format!(
-            "unknown target `{other}` (targets: cpu, cuda, kernel-interp, gpu-generic)"
+            "unknown target `{other}` (targets: cpu, cuda, kernel-interp, gpu-generic, vulkan)"
         ))),
     }
 }
@@ -87,6 +94,39 @@ pub fn emit(
     };
     let mut written = Vec::new();
     match emit {
+        Emit::Wgsl | Emit::Spirv => {
+            if target != "vulkan" {
+                return Err(Error::Usage(
+                    "--emit wgsl and --emit spirv need --target vulkan".into(),
+                ));
+            }
+            let vk = tessera_vulkan::VulkanTarget::offline();
+            for (i, step) in plan.steps.iter().enumerate() {
+                let Step::Kernel(k) = step else { continue };
+                let target_err = |source| tessera::RuntimeError::Target {
+                    nodes: k.nodes.join(", "),
+                    source,
+                };
+                let p = out.join(format!(
+                    "{i:03}_{}.{}",
+                    k.kernel.name,
+                    if emit == Emit::Wgsl { "wgsl" } else { "spv" }
+                ));
+                let bytes = if emit == Emit::Wgsl {
+                    vk.wgsl(&k.kernel, &k.info)
+                        .map_err(target_err)?
+                        .into_bytes()
+                } else {
+                    let words = vk.spirv(&k.kernel, &k.info).map_err(target_err)?;
+                    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+                };
+                std::fs::write(&p, bytes).map_err(|source| Error::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+                written.push(p.display().to_string());
+            }
+        }
         Emit::FusionDot => {
             let dot_path = out.join("fusion.dot");
             write(&dot_path, &tessera_ir::fusion::to_dot(&g, &fused))?;

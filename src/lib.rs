@@ -98,8 +98,9 @@ fn npy_message(path: &Path, e: &tessera_ir::npy::NpyError) -> String {
 
 /// Every backend compiled into this build, available or not: `reference` (the interpreter),
 /// `kernel-interp` (the compiler's kernels run by the kernel-IR interpreter), `cpu`
-/// (Cranelift JIT + rayon) and `cuda` (PTX through the CUDA driver; listed as unavailable,
-/// with the reason, where the driver or a GPU is missing).
+/// (Cranelift JIT + rayon), `vulkan` (WGSL through wgpu; it opens its adapter when first
+/// asked whether it is available) and `cuda` (PTX through the CUDA driver; listed as
+/// unavailable, with the reason, where the driver or a GPU is missing).
 pub fn registry() -> Registry {
     let mut r = Registry::with_builtin();
     r.register(std::sync::Arc::new(tessera_runtime::CompiledBackend::new(
@@ -107,6 +108,7 @@ pub fn registry() -> Registry {
         std::sync::Arc::new(tessera_cpu::CpuTarget::new()),
         std::sync::Arc::new(tessera_cpu::CpuDevice::new()),
     )));
+    r.register(std::sync::Arc::new(tessera_vulkan::VulkanBackend::new()));
     r.register(tessera_cuda::backend());
     r
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod compile;
 mod conformance;
+mod diff;
 mod inspect;
 
 use clap::{Parser, Subcommand};
@@ -45,10 +46,11 @@ enum Command {
     /// graph, the kernel IR of each kernel, or the code a target renders.
     ///
     /// Example: tessera compile model.onnx --target cpu --emit kir --out build/
+    /// (or --target vulkan --emit wgsl|spirv)
     Compile {
         /// The model: `.onnx` or `.tir` (static input shapes).
         model: PathBuf,
-        /// Target to schedule for: cpu, cuda, kernel-interp, gpu-generic.
+        /// Target to schedule for: cpu, cuda, kernel-interp, gpu-generic, vulkan (needs no GPU).
         #[arg(long, short, default_value = "cpu")]
         target: String,
         /// What to write.
@@ -90,46 +92,32 @@ enum Command {
         /// The model: `.onnx` or `.tir`.
         model: PathBuf,
     },
-    /// Run a conformance suite against a backend and report per-case and per-operator results.
+    /// Run a conformance suite (the operator catalogue, ONNX's node tests, or both) against
+    /// one or every backend: a matrix of operator × backend, JSON / JUnit / Markdown / HTML
+    /// reports, and expectations files that gate CI.
     ///
-    /// Example: tessera conformance --suite onnx --backend reference --json report.json
-    Conformance {
-        /// Which suite: `onnx` runs ONNX's backend test cases (node, light, simple, pytorch-*).
-        #[arg(long, value_enum, default_value = "onnx")]
-        suite: Suite,
-        /// A folder of ONNX test cases (e.g. .../onnx/backend/test/data/node). Default:
-        /// $TESSERA_ONNX_DATA, else the `node` folder of the installed `onnx` Python package.
-        #[arg(long, value_name = "DIR")]
-        onnx_data: Option<PathBuf>,
-        /// Backend to test, or `all` for every available backend.
-        #[arg(long, short, default_value = "reference")]
+    /// Example: tessera conformance --suite ops --backend cpu --quick --junit report.xml
+    Conformance(tessera::conformance::cli::ConformanceArgs),
+    /// Find the first fused kernel whose results diverge from the reference beyond the
+    /// tolerance policy, and print it with the graph nodes fused into it and its kernel IR.
+    ///
+    /// Inputs not given with --input are filled with seeded random values. Exits 1 when a
+    /// kernel diverges.
+    ///
+    /// Example: tessera diff model.onnx --backend cpu
+    Diff {
+        /// The model: `.onnx` or `.tir` (static input shapes, or give the inputs).
+        model: PathBuf,
+        /// The compiling backend to check (see `tessera devices`).
+        #[arg(long, short, default_value = "cpu")]
         backend: String,
-        /// Only cases whose name contains this text (or matches it as a glob with * and ?).
-        #[arg(long)]
-        filter: Option<String>,
-        /// Worker threads (0 = one per core).
-        #[arg(long, default_value_t = 0)]
-        jobs: usize,
-        /// Write the JSON report here (with `--backend all`: one file per backend, suffixed).
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-        /// Write a Markdown page listing every case that does not pass, and why.
-        #[arg(long, value_name = "FILE")]
-        markdown: Option<PathBuf>,
-        /// Fail (exit 1) when fewer cases pass than the floor file requires for the backend.
-        #[arg(long, value_name = "FILE")]
-        floor: Option<PathBuf>,
-        /// Do not print per-case progress.
-        #[arg(long)]
-        quiet: bool,
+        /// The oracle: `reference` (the graph interpreter).
+        #[arg(long, default_value = "reference")]
+        against: String,
+        /// A graph input as NAME=FILE.npy; repeat for each input.
+        #[arg(long = "input", short, value_name = "NAME=FILE.npy")]
+        inputs: Vec<String>,
     },
-}
-
-/// Conformance suites.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum Suite {
-    /// ONNX's backend test data.
-    Onnx,
 }
 
 fn main() -> ExitCode {
@@ -184,26 +172,13 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
             iters,
             threads,
         ),
-        Command::Conformance {
-            suite: Suite::Onnx,
-            onnx_data,
+        Command::Conformance(args) => conformance::run(args),
+        Command::Diff {
+            model,
             backend,
-            filter,
-            jobs,
-            json,
-            markdown,
-            floor,
-            quiet,
-        } => conformance::run_onnx(conformance::OnnxArgs {
-            onnx_data,
-            backend,
-            filter,
-            jobs,
-            json,
-            markdown,
-            floor,
-            quiet,
-        }),
+            against,
+            inputs,
+        } => diff::run(&model, &backend, &against, &parse_inputs(&inputs)?),
     }
 }
 
@@ -213,6 +188,29 @@ fn devices() {
             Availability::Available(what) => println!("{name:<10} available    {what}"),
             Availability::Unavailable(why) => println!("{name:<10} unavailable  {why}"),
         }
+    }
+    let adapters = tessera_vulkan::list_adapters();
+    if adapters.is_empty() {
+        println!("\nwgpu adapters: none found");
+    } else {
+        println!("\nwgpu adapters (TESSERA_VULKAN_ADAPTER=N picks one for `vulkan`):");
+    }
+    for a in adapters {
+        println!(
+            "  [{}] {} — backend {}, type {}, driver {}",
+            a.index, a.name, a.backend, a.device_type, a.driver
+        );
+        println!(
+            "      max storage binding {} bytes, {} invocations/workgroup, {} bytes shared, features: {}",
+            a.max_binding_bytes,
+            a.max_invocations,
+            a.shared_bytes,
+            if a.features.is_empty() {
+                "none".to_string()
+            } else {
+                a.features.join(", ")
+            }
+        );
     }
 }
 
@@ -274,7 +272,7 @@ fn dump_if_asked(graph: &tessera::Graph, backend: &str) -> Result<(), Error> {
         b => b.to_string(),
     };
     let target = match name.as_str() {
-        "cpu" | "kernel-interp" | "cuda" => name,
+        "cpu" | "kernel-interp" | "vulkan" | "cuda" => name,
         _ => return Ok(()),
     };
     let dir = PathBuf::from(dir);
@@ -285,6 +283,9 @@ fn dump_if_asked(graph: &tessera::Graph, backend: &str) -> Result<(), Error> {
     }
     if target == "cuda" {
         compile::emit(graph, &target, None, compile::Emit::Ptx, &dir)?;
+    }
+    if target == "vulkan" {
+        compile::emit(graph, &target, None, compile::Emit::Wgsl, &dir)?;
     }
     eprintln!(
         "TESSERA_DUMP: wrote fusion, kernel IR and code to {}",

@@ -6,12 +6,22 @@
 //! ([`compare`]), and reports totals, per-operator tables, JSON and a Markdown coverage page
 //! ([`report`]), with a committed floor of passing cases ([`report::check_floor`]).
 
+pub mod catalogue;
+pub mod cli;
 pub mod compare;
+pub mod diff;
 pub mod error;
+pub mod expectations;
+pub mod fault;
+pub mod harness;
 pub mod onnx_node;
 pub mod op_names;
+pub mod ops;
 pub mod pb;
+pub mod random_graph;
+pub mod render;
 pub mod report;
+pub mod tolerance;
 
 pub use compare::{Comparison, Tolerance, compare_outputs, compare_tensor};
 pub use error::ConformanceError;

@@ -178,6 +178,7 @@ pub fn snake_case(camel: &str) -> String {
 /// [`CaseStatus::Error`] result with the panic's message and location.
 pub fn run_case(case: &CaseDir, backend: &dyn Backend) -> CaseResult {
     let start = Instant::now();
+    PLACEMENT.with(|p| p.set(None));
     let outcome = catch_panic(|| execute(case, backend)).unwrap_or_else(|panic| Outcome {
         status: CaseStatus::Error,
         message: format!("panic: {panic}"),
@@ -189,8 +190,17 @@ pub fn run_case(case: &CaseDir, backend: &dyn Backend) -> CaseResult {
         status: outcome.status,
         message: outcome.message,
         max_abs_err: outcome.max_abs_err,
+        max_rel_err: None,
+        max_ulp_err: None,
+        first_index: None,
+        placement: PLACEMENT.with(|p| p.get()),
         elapsed: start.elapsed(),
     }
+}
+
+thread_local! {
+    /// Where the case's last run placed its steps (`native` / `fallback`), set by `check_run`.
+    static PLACEMENT: Cell<Option<&'static str>> = const { Cell::new(None) };
 }
 
 /// What a case came to, before timing and naming.
@@ -383,6 +393,8 @@ fn check_run(
         Ok(outs) => outs,
         Err(e) => return Outcome::stopped(runtime_status(&e), format!("{set_name}: run: {e}")),
     };
+    let placement = exe.placement().map_or("native", |p| p.summary());
+    PLACEMENT.with(|p| p.set(Some(placement)));
     let cmp = compare_outputs(expected, &actual, Tolerance::ONNX);
     let max_abs_err = match (max_abs_err, cmp.max_abs_err) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -719,7 +731,7 @@ fn install_panic_hook() {
 }
 
 /// Runs `f`, turning a panic into `Err` with its message and location.
-fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     install_panic_hook();
     let was_capturing = CAPTURING.with(|c| c.replace(true));
     let result = panic::catch_unwind(AssertUnwindSafe(f));

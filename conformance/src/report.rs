@@ -21,24 +21,29 @@ pub enum CaseStatus {
     Error,
     /// A declared limitation: an operator, element type or value kind Tessera does not have.
     Unsupported,
+    /// Not run: the backend's device is missing here (the message says why).
+    Skipped,
 }
 
 impl CaseStatus {
     /// Every status, in report order.
-    pub const ALL: [CaseStatus; 4] = [
+    pub const ALL: [CaseStatus; 5] = [
         CaseStatus::Passed,
         CaseStatus::Failed,
         CaseStatus::Error,
         CaseStatus::Unsupported,
+        CaseStatus::Skipped,
     ];
 
-    /// The lowercase name used in reports: `passed`, `failed`, `error`, `unsupported`.
+    /// The lowercase name used in reports: `passed`, `failed`, `error`, `unsupported`,
+    /// `skipped`.
     pub fn as_str(self) -> &'static str {
         match self {
             CaseStatus::Passed => "passed",
             CaseStatus::Failed => "failed",
             CaseStatus::Error => "error",
             CaseStatus::Unsupported => "unsupported",
+            CaseStatus::Skipped => "skipped",
         }
     }
 }
@@ -62,6 +67,15 @@ pub struct CaseResult {
     pub message: String,
     /// The largest absolute error over compared elements, when values were compared.
     pub max_abs_err: Option<f64>,
+    /// The largest relative error, when the operator suite compared values.
+    pub max_rel_err: Option<f64>,
+    /// The largest error in units in the last place, when the operator suite compared floats.
+    pub max_ulp_err: Option<f64>,
+    /// The row-major index of the first element out of tolerance (failed cases).
+    pub first_index: Option<usize>,
+    /// `native` when every step ran as the backend's own kernels, `fallback` when some ran on
+    /// the host interpreter; `None` when the case did not get as far as running.
+    pub placement: Option<&'static str>,
     /// Wall time of the case (import, compile, run and compare).
     pub elapsed: Duration,
 }
@@ -79,6 +93,12 @@ pub struct Totals {
     pub errors: usize,
     /// Cases that hit a declared limitation.
     pub unsupported: usize,
+    /// Cases not run (no device).
+    pub skipped: usize,
+    /// Cases that ran entirely as native kernels.
+    pub native: usize,
+    /// Cases with some step on the host fallback.
+    pub fallback: usize,
 }
 
 impl Totals {
@@ -90,6 +110,17 @@ impl Totals {
             CaseStatus::Failed => self.failed += 1,
             CaseStatus::Error => self.errors += 1,
             CaseStatus::Unsupported => self.unsupported += 1,
+            CaseStatus::Skipped => self.skipped += 1,
+        }
+    }
+
+    /// Counts one more case with `status` and `placement`.
+    pub fn add_case(&mut self, c: &CaseResult) {
+        self.add(c.status);
+        match c.placement {
+            Some("native") => self.native += 1,
+            Some(_) => self.fallback += 1,
+            None => {}
         }
     }
 }
@@ -117,6 +148,9 @@ struct JsonReport<'a> {
     failed: usize,
     errors: usize,
     unsupported: usize,
+    skipped: usize,
+    native: usize,
+    fallback: usize,
     cases: Vec<JsonCase<'a>>,
 }
 
@@ -127,6 +161,14 @@ struct JsonCase<'a> {
     status: &'static str,
     message: &'a str,
     max_abs_err: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_rel_err: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_ulp_err: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_index: Option<usize>,
+    placement: Option<&'static str>,
+    elapsed_ms: f64,
 }
 
 impl SuiteReport {
@@ -134,7 +176,7 @@ impl SuiteReport {
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for c in &self.cases {
-            t.add(c.status);
+            t.add_case(c);
         }
         t
     }
@@ -143,15 +185,17 @@ impl SuiteReport {
     pub fn per_op(&self) -> BTreeMap<&str, Totals> {
         let mut m: BTreeMap<&str, Totals> = BTreeMap::new();
         for c in &self.cases {
-            m.entry(c.op.as_str()).or_default().add(c.status);
+            m.entry(c.op.as_str()).or_default().add_case(c);
         }
         m
     }
 
     /// The report as JSON: `{"backend","suite","total","passed","failed","errors",
-    /// "unsupported","cases":[{"name","op","status","message","max_abs_err"}]}`, with status
-    /// strings `passed`/`failed`/`error`/`unsupported` and `max_abs_err` null when no values
-    /// were compared.
+    /// "unsupported","skipped","native","fallback","cases":[{"name","op","status","message",
+    /// "max_abs_err","max_rel_err"?,"max_ulp_err"?,"first_index"?,"placement","elapsed_ms"}]}`,
+    /// with status strings `passed`/`failed`/`error`/`unsupported`/`skipped`, `max_abs_err`
+    /// null when no values were compared, and `placement` `native`/`fallback` (null when the
+    /// case did not run).
     pub fn to_json(&self) -> String {
         let t = self.totals();
         let report = JsonReport {
@@ -162,6 +206,9 @@ impl SuiteReport {
             failed: t.failed,
             errors: t.errors,
             unsupported: t.unsupported,
+            skipped: t.skipped,
+            native: t.native,
+            fallback: t.fallback,
             cases: self
                 .cases
                 .iter()
@@ -171,6 +218,11 @@ impl SuiteReport {
                     status: c.status.as_str(),
                     message: &c.message,
                     max_abs_err: c.max_abs_err.filter(|e| e.is_finite()),
+                    max_rel_err: c.max_rel_err.filter(|e| e.is_finite()),
+                    max_ulp_err: c.max_ulp_err.filter(|e| e.is_finite()),
+                    first_index: c.first_index,
+                    placement: c.placement,
+                    elapsed_ms: c.elapsed.as_secs_f64() * 1e3,
                 })
                 .collect(),
         };
@@ -183,7 +235,7 @@ impl SuiteReport {
     pub fn summary_text(&self) -> String {
         let t = self.totals();
         let mut s = format!(
-            "suite {} on backend {}: {} cases, {} passed, {} failed, {} errors, {} unsupported ({:.1}s)\n\n",
+            "suite {} on backend {}: {} cases, {} passed, {} failed, {} errors, {} unsupported, {} skipped; placement {} native, {} fallback ({:.1}s)\n\n",
             self.suite,
             self.backend,
             t.total,
@@ -191,6 +243,9 @@ impl SuiteReport {
             t.failed,
             t.errors,
             t.unsupported,
+            t.skipped,
+            t.native,
+            t.fallback,
             self.elapsed.as_secs_f64()
         );
         let per_op = self.per_op();
@@ -341,6 +396,7 @@ fn heading(status: CaseStatus) -> &'static str {
         CaseStatus::Failed => "Failed (wrong outputs)",
         CaseStatus::Error => "Errors",
         CaseStatus::Unsupported => "Unsupported",
+        CaseStatus::Skipped => "Skipped (no device)",
     }
 }
 
@@ -421,6 +477,10 @@ mod tests {
                 format!("{name} | broke")
             },
             max_abs_err: err,
+            max_rel_err: None,
+            max_ulp_err: None,
+            first_index: None,
+            placement: None,
             elapsed: Duration::from_millis(1),
         }
     }
@@ -450,7 +510,10 @@ mod tests {
                 passed: 2,
                 failed: 1,
                 errors: 1,
-                unsupported: 1
+                unsupported: 1,
+                skipped: 0,
+                native: 0,
+                fallback: 0,
             }
         );
         let per_op = r.per_op();
@@ -475,7 +538,10 @@ mod tests {
                 "cases",
                 "errors",
                 "failed",
+                "fallback",
+                "native",
                 "passed",
+                "skipped",
                 "suite",
                 "total",
                 "unsupported"
@@ -493,7 +559,18 @@ mod tests {
         for c in cases {
             let mut keys: Vec<_> = c.as_object().unwrap().keys().map(String::as_str).collect();
             keys.sort_unstable();
-            assert_eq!(keys, ["max_abs_err", "message", "name", "op", "status"]);
+            assert_eq!(
+                keys,
+                [
+                    "elapsed_ms",
+                    "max_abs_err",
+                    "message",
+                    "name",
+                    "op",
+                    "placement",
+                    "status"
+                ]
+            );
         }
         assert_eq!(cases[1]["status"], "failed");
         assert_eq!(cases[1]["max_abs_err"], 0.5);

@@ -49,6 +49,18 @@ pub trait Backend: Send + Sync {
 
     /// Compiles (verifies, lowers) a graph once; the result runs many times.
     fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError>;
+
+    /// The target and device behind a compiling backend (for tools that need the plan, such
+    /// as `tessera diff`); `None` for interpreters.
+    fn as_compiled(&self) -> Option<&crate::compiled::CompiledBackend> {
+        None
+    }
+
+    /// True when the device is a software emulation of an accelerator (a Vulkan driver
+    /// running on the CPU, such as lavapipe): `auto` then ranks it after every other backend.
+    fn is_software(&self) -> bool {
+        false
+    }
 }
 
 /// A graph compiled for one backend. `run` may be called from many threads at once.

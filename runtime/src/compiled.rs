@@ -112,6 +112,10 @@ impl Backend for CompiledBackend {
     fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {
         Ok(Box::new(self.compile_graph(graph)?))
     }
+
+    fn as_compiled(&self) -> Option<&CompiledBackend> {
+        Some(self)
+    }
 }
 
 /// A backend that is compiled in but cannot run here (its driver or device is missing):

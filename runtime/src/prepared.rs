@@ -191,6 +191,35 @@ impl Prepared {
                 .collect();
             return Ok(evaluate(g, &named)?);
         }
+        self.run_with(inputs, None)
+    }
+
+    /// [`Prepared::run`], calling `observer(step, written)` after each step with the buffers
+    /// the step wrote (plan buffer ids and their contents, read back after synchronizing).
+    /// `tessera diff` uses it to compare every kernel's results with the reference. A plan
+    /// run whole on the interpreter has no steps to observe.
+    pub fn run_observed(
+        &self,
+        inputs: &[&Tensor],
+        observer: &mut StepObserver<'_>,
+    ) -> Result<Vec<Tensor>, RuntimeError> {
+        self.run_with(inputs, Some(observer))
+    }
+
+    fn run_with<'x>(
+        &self,
+        inputs: &[&Tensor],
+        observer: Option<&'x mut StepObserver<'x>>,
+    ) -> Result<Vec<Tensor>, RuntimeError> {
+        if let Some(g) = &self.interpreted {
+            let named = g
+                .inputs
+                .iter()
+                .zip(inputs)
+                .map(|(&v, &t)| (g.value_label(v), t.clone()))
+                .collect();
+            return Ok(evaluate(g, &named)?);
+        }
         let ws = self.take_workspace()?;
         let result = Run {
             p: self,
@@ -199,6 +228,7 @@ impl Prepared {
             inputs,
             dirty: false,
             host: HashMap::new(),
+            observer,
         }
         .go();
         self.pool
@@ -239,6 +269,10 @@ impl Prepared {
     }
 }
 
+/// Called after each step of an observed run with the step's index and the buffers it wrote
+/// (plan buffer id and contents).
+pub type StepObserver<'a> = dyn FnMut(usize, Vec<(usize, Tensor)>) + 'a;
+
 fn load_kernel(
     k: &KernelStep,
     target: &dyn Target,
@@ -266,7 +300,7 @@ fn load_kernel(
 }
 
 /// One run's state.
-struct Run<'a> {
+struct Run<'a, 'o> {
     p: &'a Prepared,
     device: &'a dyn Device,
     ws: &'a Workspace,
@@ -275,9 +309,11 @@ struct Run<'a> {
     dirty: bool,
     /// Results of host steps by plan buffer, while no kernel has overwritten them.
     host: HashMap<usize, Tensor>,
+    /// Called after each step with the buffers it wrote.
+    observer: Option<&'o mut StepObserver<'o>>,
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     fn go(mut self) -> Result<Vec<Tensor>, RuntimeError> {
         for (k, &b) in self.p.input_buffers.iter().enumerate() {
             let t = self.input_tensor(b)?;
@@ -290,6 +326,9 @@ impl Run<'_> {
             match step {
                 Step::Kernel(k) => self.launch(s, k)?,
                 Step::Host(h) => self.host(s, h)?,
+            }
+            if self.observer.is_some() {
+                self.observe(s, step)?;
             }
         }
         self.sync("waiting for the last kernels")?;
@@ -374,6 +413,30 @@ impl Run<'_> {
             .launch(loaded, &k.kernel.launch, &args)
             .map_err(dev_err(what))?;
         self.dirty = true;
+        Ok(())
+    }
+
+    /// Reads back what step `s` wrote and hands it to the observer.
+    fn observe(&mut self, s: usize, step: &Step) -> Result<(), RuntimeError> {
+        self.sync(&format!("waiting for step {s} to observe its results"))?;
+        let written: Vec<usize> = match step {
+            Step::Kernel(k) => k
+                .kernel
+                .params
+                .iter()
+                .zip(&k.args)
+                .filter(|(p, _)| p.access.can_store())
+                .map(|(_, &b)| b)
+                .collect(),
+            Step::Host(h) => h.outputs.clone(),
+        };
+        let tensors = written
+            .into_iter()
+            .map(|b| self.read(b).map(|t| (b, t)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(observer) = self.observer.as_mut() {
+            observer(s, tensors);
+        }
         Ok(())
     }
 

@@ -44,6 +44,11 @@ impl Registry {
         self.backends.push(backend);
     }
 
+    /// Every registered backend, available or not, in registration order.
+    pub fn all(&self) -> Vec<Arc<dyn Backend>> {
+        self.backends.clone()
+    }
+
     /// Every backend with its availability, in registration order.
     pub fn list(&self) -> Vec<(String, Availability)> {
         self.backends
@@ -53,7 +58,8 @@ impl Registry {
     }
 
     /// The backend called `name`, or for `auto` the first available in [`AUTO_PREFERENCE`]
-    /// order (then any other available backend). An unavailable backend is an error that says
+    /// order (then any other available backend; software emulations of accelerators, such as
+    /// Vulkan on lavapipe, come last). An unavailable backend is an error that says
     /// why.
     pub fn get(&self, name: &str) -> Result<Arc<dyn Backend>, RuntimeError> {
         if name == "auto" {
@@ -82,10 +88,13 @@ impl Registry {
 
     fn auto(&self) -> Result<Arc<dyn Backend>, RuntimeError> {
         let rank = |b: &Arc<dyn Backend>| {
-            AUTO_PREFERENCE
+            let pos = AUTO_PREFERENCE
                 .iter()
                 .position(|p| *p == b.name())
-                .unwrap_or(AUTO_PREFERENCE.len())
+                .unwrap_or(AUTO_PREFERENCE.len());
+            // Availability first, so `is_software` may look at the opened device.
+            let software = b.availability().is_available() && b.is_software();
+            (software, pos)
         };
         let mut order: Vec<&Arc<dyn Backend>> = self.backends.iter().collect();
         order.sort_by_key(|b| rank(b));

@@ -39,6 +39,16 @@
 //! already compute on vectors. Parallelism comes from the launch: [`CpuDevice`] runs the grid
 //! points on rayon's thread pool.
 //!
+//! # LLVM
+//!
+//! With the cargo feature `llvm`, [`CpuTarget::with_codegen`]`(`[`CpuCodegen::Llvm`]`)` prints
+//! kernel IR as LLVM IR (one `<N x T>` value per kernel value), optimizes it with LLVM 19's
+//! O3 pipeline for the host's `target-cpu`/`target-features` and JIT-compiles it; the scheduler
+//! is then told the host's widest vectors (16 f32 lanes with AVX-512). Kernels the LLVM printer
+//! does not handle (f16/bf16 values) are compiled by Cranelift, and the reason is kept
+//! ([`CompiledKernel::fallback`], [`CpuTarget::llvm_fallbacks`]). Both code generators have the
+//! same contract: the same entry signature, bounds checks and error bits.
+//!
 //! # Errors at run time
 //!
 //! Integer division or modulo by zero never traps: the divisor is replaced and an error bit is
@@ -48,10 +58,12 @@
 //! [`DeviceError::Failed`](tessera_runtime::DeviceError) naming the kernel.
 
 mod device;
+#[cfg(feature = "llvm")]
+mod llvm;
 mod math;
 mod render;
 mod target;
 
 pub use device::CpuDevice;
 pub use render::{ERR_DIV_ZERO, ERR_OUT_OF_BOUNDS};
-pub use target::{CompiledKernel, CpuTarget, KernelFn};
+pub use target::{CodegenError, CompiledKernel, CpuCodegen, CpuTarget, KernelFn};

@@ -1,5 +1,6 @@
-//! [`CpuTarget`]: describes the host and JIT-compiles kernel IR with Cranelift into a
-//! [`CompiledKernel`] (an `Artifact::Native`).
+//! [`CpuTarget`]: describes the host and JIT-compiles kernel IR with Cranelift (or, with the
+//! `llvm` feature and [`CpuCodegen::Llvm`], with LLVM) into a [`CompiledKernel`] (an
+//! `Artifact::Native`).
 
 use crate::math::helpers;
 use crate::render::{RenderError, Renderer};
@@ -11,7 +12,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tessera_ir::DType;
 use tessera_ir::kernel::{Kernel, KernelInfo, Stmt};
 use tessera_ir::target::{DTypeSupport, TargetDesc};
@@ -22,6 +23,69 @@ use tessera_runtime::{Artifact, Target, TargetError};
 /// [`crate::ERR_DIV_ZERO`] and [`crate::ERR_OUT_OF_BOUNDS`] (0 when the invocation succeeded).
 pub type KernelFn = unsafe extern "C" fn(args: *const *mut u8, group_id: *const u32) -> u32;
 
+/// Which code generator turns kernel IR into machine code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CpuCodegen {
+    /// Cranelift: fast compiles, 128-bit vectors (always built).
+    #[default]
+    Cranelift,
+    /// LLVM 19 at O3 for the host CPU (cargo feature `llvm`): the widest vectors.
+    Llvm,
+}
+
+impl CpuCodegen {
+    /// `cranelift` or `llvm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuCodegen::Cranelift => "cranelift",
+            CpuCodegen::Llvm => "llvm",
+        }
+    }
+
+    /// True when this build can generate code with it (`llvm` needs the cargo feature).
+    pub fn is_built(self) -> bool {
+        match self {
+            CpuCodegen::Cranelift => true,
+            CpuCodegen::Llvm => cfg!(feature = "llvm"),
+        }
+    }
+}
+
+impl std::str::FromStr for CpuCodegen {
+    type Err = CodegenError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cranelift" => Ok(CpuCodegen::Cranelift),
+            "llvm" => Ok(CpuCodegen::Llvm),
+            other => Err(CodegenError::Unknown(other.to_string())),
+        }
+    }
+}
+
+/// A code generator that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    /// Not a code generator's name.
+    #[error("unknown CPU code generator `{0}` (expected `cranelift` or `llvm`)")]
+    Unknown(String),
+    /// Named, but not compiled into this build.
+    #[error(
+        "this build has no LLVM code generator (rebuild with `--features llvm`, LLVM 19 needed)"
+    )]
+    NotBuilt,
+}
+
+/// Who owns a kernel's machine code.
+enum CodeOwner {
+    Cranelift(Box<JITModule>),
+    #[cfg(feature = "llvm")]
+    Llvm {
+        /// Dropped with the kernel: frees the machine code.
+        _code: crate::llvm::LlvmCode,
+    },
+}
+
 /// A JIT-compiled kernel: the machine code (owned by its JIT module) and what a launch needs
 /// to check its buffers.
 pub struct CompiledKernel {
@@ -29,8 +93,12 @@ pub struct CompiledKernel {
     pub name: String,
     /// Bytes each parameter needs (`len × dtype size`), in parameter order.
     pub param_bytes: Vec<usize>,
+    /// The code generator that made the machine code.
+    pub codegen: CpuCodegen,
+    /// Why LLVM was asked but Cranelift compiled this kernel (`None` otherwise).
+    pub fallback: Option<String>,
     entry: KernelFn,
-    module: Option<JITModule>,
+    owner: Option<CodeOwner>,
 }
 
 // SAFETY: the JIT module is only touched again by `Drop` (which has exclusive access); the
@@ -50,7 +118,8 @@ impl CompiledKernel {
 
 impl Drop for CompiledKernel {
     fn drop(&mut self) {
-        if let Some(module) = self.module.take() {
+        if let Some(CodeOwner::Cranelift(module)) = self.owner.take() {
+            let module = *module;
             // SAFETY: `entry` points into this module's memory; it is reachable only through
             // `self`, which is being dropped, so no call can be running or start later.
             unsafe { module.free_memory() };
@@ -58,10 +127,12 @@ impl Drop for CompiledKernel {
     }
 }
 
-/// The Cranelift CPU target: vectors of 128 bits, FMA when the host has it, every dtype
-/// (f16 and bf16 computed in f32/f64 and rounded back).
+/// The CPU target: Cranelift (vectors of 128 bits) or LLVM (the host's widest vectors), FMA
+/// when the host has it, every dtype (f16 and bf16 computed in f32/f64 and rounded back).
 pub struct CpuTarget {
     desc: TargetDesc,
+    codegen: CpuCodegen,
+    fallbacks: Mutex<Vec<(String, String)>>,
 }
 
 impl Default for CpuTarget {
@@ -86,7 +157,54 @@ impl CpuTarget {
                 };
             }
         }
-        CpuTarget { desc }
+        CpuTarget {
+            desc,
+            codegen: CpuCodegen::Cranelift,
+            fallbacks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A target for the host that generates code with `codegen`. With LLVM the scheduler is
+    /// told the host's widest vectors (16 f32 lanes with AVX-512).
+    pub fn with_codegen(codegen: CpuCodegen) -> Result<Self, CodegenError> {
+        #[cfg_attr(not(feature = "llvm"), allow(unused_mut))]
+        let mut t = Self::new();
+        match codegen {
+            CpuCodegen::Cranelift => {}
+            #[cfg(feature = "llvm")]
+            CpuCodegen::Llvm => {
+                t.desc.vector_lanes_f32 = crate::llvm::host_lanes_f32();
+                t.codegen = codegen;
+            }
+            #[cfg(not(feature = "llvm"))]
+            CpuCodegen::Llvm => return Err(CodegenError::NotBuilt),
+        }
+        Ok(t)
+    }
+
+    /// The code generator this target asks for.
+    pub fn codegen(&self) -> CpuCodegen {
+        self.codegen
+    }
+
+    /// Kernels that LLVM was asked for but Cranelift compiled, with the reason: `(kernel,
+    /// why)`, in compile order.
+    pub fn llvm_fallbacks(&self) -> Vec<(String, String)> {
+        self.fallbacks.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// The LLVM IR that the LLVM printer makes of a verified kernel (before optimization), or
+    /// the reason it leaves the kernel to Cranelift.
+    #[cfg(feature = "llvm")]
+    pub fn llvm_ir(&self, kernel: &Kernel, info: &KernelInfo) -> Result<String, TargetError> {
+        self.check_info(kernel, info)?;
+        self.check_launch(kernel)
+            .map_err(|e| self.error(kernel, e))?;
+        crate::llvm::ir_text(kernel).map_err(|what| TargetError::Unsupported {
+            target: self.desc.name.clone(),
+            kernel: kernel.name.clone(),
+            what,
+        })
     }
 
     fn error(&self, k: &Kernel, e: RenderError) -> TargetError {
@@ -194,7 +312,36 @@ impl CpuTarget {
         Ok(())
     }
 
+    /// Compiles with the chosen code generator; a kernel LLVM's printer refuses is compiled
+    /// by Cranelift, with the reason recorded.
     fn build(&self, k: &Kernel) -> Result<CompiledKernel, RenderError> {
+        #[cfg(feature = "llvm")]
+        if self.codegen == CpuCodegen::Llvm {
+            self.check_launch(k)?;
+            let why = match crate::llvm::compile(k).map_err(RenderError::Internal)? {
+                crate::llvm::Outcome::Code(entry, code) => {
+                    return Ok(CompiledKernel {
+                        name: k.name.clone(),
+                        param_bytes: param_bytes(k),
+                        codegen: CpuCodegen::Llvm,
+                        fallback: None,
+                        entry,
+                        owner: Some(CodeOwner::Llvm { _code: code }),
+                    });
+                }
+                crate::llvm::Outcome::Refused(why) => why,
+            };
+            if let Ok(mut f) = self.fallbacks.lock() {
+                f.push((k.name.clone(), why.clone()));
+            }
+            let mut c = self.build_cranelift(k)?;
+            c.fallback = Some(why);
+            return Ok(c);
+        }
+        self.build_cranelift(k)
+    }
+
+    fn build_cranelift(&self, k: &Kernel) -> Result<CompiledKernel, RenderError> {
         let internal = |e: String| RenderError::Internal(e);
         let (mut module, mut ctx, id) = self.rendered(k)?;
         module
@@ -211,13 +358,11 @@ impl CpuTarget {
         let entry = unsafe { std::mem::transmute::<*const u8, KernelFn>(code) };
         Ok(CompiledKernel {
             name: k.name.clone(),
-            param_bytes: k
-                .params
-                .iter()
-                .map(|p| p.len.saturating_mul(p.dtype.size_bytes()))
-                .collect(),
+            param_bytes: param_bytes(k),
+            codegen: CpuCodegen::Cranelift,
+            fallback: None,
             entry,
-            module: Some(module),
+            owner: Some(CodeOwner::Cranelift(Box::new(module))),
         })
     }
 }
@@ -232,6 +377,14 @@ impl Target for CpuTarget {
         let compiled = self.build(kernel).map_err(|e| self.error(kernel, e))?;
         Ok(Artifact::Native(Arc::new(compiled)))
     }
+}
+
+/// Bytes each parameter of `k` needs.
+fn param_bytes(k: &Kernel) -> Vec<usize> {
+    k.params
+        .iter()
+        .map(|p| p.len.saturating_mul(p.dtype.size_bytes()))
+        .collect()
 }
 
 fn has_barrier(stmts: &[Stmt]) -> bool {

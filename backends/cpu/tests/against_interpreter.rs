@@ -3,10 +3,13 @@
 //! `tessera_ir::kernel::run_kernel` leaves in it — exactly (NaN equal to NaN), since the
 //! backend computes what the interpreter computes with the same rounding and the same math
 //! functions. Errors (integer division by zero, out-of-bounds access) must be errors on both.
+//!
+//! Every check runs once per code generator of the build: Cranelift, and LLVM when the crate
+//! is built with `--features llvm`.
 
 use proptest::prelude::*;
 use std::path::PathBuf;
-use tessera_cpu::{CpuDevice, CpuTarget};
+use tessera_cpu::{CpuCodegen, CpuDevice, CpuTarget};
 use tessera_ir::DType;
 use tessera_ir::interp::values::Arr;
 use tessera_ir::kernel::{Kernel, parse_kernel, run_kernel, verify_kernel};
@@ -95,8 +98,52 @@ fn interpret(k: &Kernel, info: &tessera_ir::kernel::KernelInfo, bufs: &[Vec<u8>]
     Ok(bufs)
 }
 
+/// The code generators of this build.
+fn codegens() -> Vec<CpuCodegen> {
+    [CpuCodegen::Cranelift, CpuCodegen::Llvm]
+        .into_iter()
+        .filter(|c| c.is_built())
+        .collect()
+}
+
+/// Runs on the CPU with every code generator of the build; they must agree (an error on one
+/// is an error on all), and the first one's outcome is returned.
 fn on_cpu(k: &Kernel, info: &tessera_ir::kernel::KernelInfo, bufs: &[Vec<u8>]) -> Outcome {
-    let target = CpuTarget::new();
+    let mut first: Option<(CpuCodegen, Outcome)> = None;
+    for c in codegens() {
+        let got = on_cpu_with(c, k, info, bufs);
+        match &first {
+            None => first = Some((c, got)),
+            Some((c0, want)) => match (&got, want) {
+                (Ok(g), Ok(w)) => {
+                    for (p, (gb, wb)) in k.params.iter().zip(g.iter().zip(w)) {
+                        let d = differences(p.dtype, gb, wb, false);
+                        assert!(
+                            d.is_empty(),
+                            "%{} ({}) differs between {} and {}:\n{}",
+                            p.name,
+                            p.dtype,
+                            c.name(),
+                            c0.name(),
+                            d.join("\n")
+                        );
+                    }
+                }
+                (Err(_), Err(_)) => {}
+                _ => panic!("{}: {got:?}\n{}: {want:?}", c.name(), c0.name()),
+            },
+        }
+    }
+    first.map_or_else(|| Err("no code generator".into()), |(_, o)| o)
+}
+
+fn on_cpu_with(
+    codegen: CpuCodegen,
+    k: &Kernel,
+    info: &tessera_ir::kernel::KernelInfo,
+    bufs: &[Vec<u8>],
+) -> Outcome {
+    let target = CpuTarget::with_codegen(codegen).map_err(|e| e.to_string())?;
     let artifact = target.compile(k, info).map_err(|e| e.to_string())?;
     let dev = CpuDevice::new();
     let loaded = dev.load(k, &artifact).map_err(|e| e.to_string())?;
@@ -866,4 +913,56 @@ fn vector_values_render_as_128_bit_vectors() {
     );
     assert!(half.contains("call"), "{half}");
     assert!(half.contains("fadd.f32") || half.contains("fadd"), "{half}");
+}
+
+// ---- the LLVM code generator ------------------------------------------------------------------
+
+/// The code generator that compiled `text` with `target`, and the fallback reason.
+#[cfg(feature = "llvm")]
+fn compiled_by(target: &CpuTarget, text: &str) -> (CpuCodegen, Option<String>) {
+    let (k, info) = parse(text);
+    let artifact = target.compile(&k, &info).unwrap();
+    let tessera_runtime::Artifact::Native(code) = artifact else {
+        panic!("not a native artifact");
+    };
+    let c = code
+        .downcast::<tessera_cpu::CompiledKernel>()
+        .unwrap_or_else(|_| panic!("not a CompiledKernel"));
+    (c.codegen, c.fallback.clone())
+}
+
+#[cfg(feature = "llvm")]
+#[test]
+fn llvm_compiles_wide_vectors_and_leaves_f16_to_cranelift() {
+    let t = CpuTarget::with_codegen(CpuCodegen::Llvm).unwrap();
+    assert!(t.desc().vector_lanes_f32 >= 4);
+    let f32_kernel = "kernel @fma16(%a: f32[32] read, %out: f32[32] write) grid [2] group [1] {
+  let %i: u32 = mul(group_id(0), 16:u32)
+  let %x: f32x16 = load<16> %a[%i]
+  store %out[%i] = fma(%x, %x, 1.0:f32x16)
+}";
+    assert_eq!(compiled_by(&t, f32_kernel), (CpuCodegen::Llvm, None));
+    let (k, info) = parse(f32_kernel);
+    let ir = t.llvm_ir(&k, &info).unwrap();
+    assert!(
+        ir.contains("<16 x float>") && ir.contains("llvm.fma"),
+        "{ir}"
+    );
+    assert!(ir.contains("\"target-cpu\""), "{ir}");
+    check(f32_kernel).unwrap();
+    let half = "kernel @h(%a: f16[1] read, %out: f16[1] write) grid [1] group [1] {
+  store %out[0:i32] = exp(add(load %a[0:i32], 1.0:f16))
+}";
+    let (by, why) = compiled_by(&t, half);
+    assert_eq!(by, CpuCodegen::Cranelift);
+    assert!(why.is_some_and(|w| w.contains("f16")));
+    assert!(t.llvm_fallbacks().iter().any(|(k, _)| k == "h"));
+}
+
+#[cfg(not(feature = "llvm"))]
+#[test]
+fn llvm_is_refused_without_the_feature() {
+    assert!(CpuTarget::with_codegen(CpuCodegen::Llvm).is_err());
+    assert!("llvm".parse::<CpuCodegen>().is_ok());
+    assert!("gcc".parse::<CpuCodegen>().is_err());
 }

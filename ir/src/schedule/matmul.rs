@@ -218,7 +218,8 @@ impl Kb<'_> {
         let (a, b) = (self.input_of(h, 0)?, self.input_of(h, 1)?);
         let (ad, bd) = (self.dims(a), self.dims(b));
         let dt = self.dtype(a);
-        let vty = Ty::vector(dt, t.lanes);
+        let acc_dt = super::reduce::acc_dtype(dt);
+        let vty = Ty::vector(acc_dt, t.lanes);
         let l = usize::from(t.lanes);
         let mut out = Vec::new();
         let mut accs = Vec::new();
@@ -248,6 +249,7 @@ impl Kb<'_> {
             bc.push(kix.clone());
             bc.push(col);
             let v = self.value(b, &Pos::Coords(bc), t.lanes, &mut body)?;
+            let v = super::reduce::convert(v, dt, acc_dt);
             bvals.push(self.bind(v, vty, &mut body));
         }
         for r in 0..MICRO_ROWS {
@@ -255,6 +257,7 @@ impl Kb<'_> {
             ac.push(m.add_c(m0, r as i128));
             ac.push(kix.clone());
             let v = self.value(a, &Pos::Coords(ac), t.lanes, &mut body)?;
+            let v = super::reduce::convert(v, dt, acc_dt);
             let av = self.bind(v, vty, &mut body);
             for (c, bv) in bvals.iter().enumerate() {
                 let acc = accs[r * MICRO_VECTORS + c];
@@ -294,8 +297,10 @@ impl Kb<'_> {
                 ));
                 let pos = Pos::Coords(coords);
                 self.subst.clear();
-                self.subst
-                    .insert(hv, Expr::Var(accs[r * MICRO_VECTORS + c]));
+                self.subst.insert(
+                    hv,
+                    super::reduce::convert(Expr::Var(accs[r * MICRO_VECTORS + c]), acc_dt, dt),
+                );
                 let v = self.value(job.out, &pos, t.lanes, &mut out)?;
                 self.subst.clear();
                 out.push(Stmt::Store {
@@ -372,10 +377,11 @@ impl Kb<'_> {
         let col_ix = m.inv(col.clone(), 0, (grid[0] * tile) as i128 - 1);
         let bt = m.inv(m.cast(Expr::GroupId(2)), 0, nb as i128 - 1);
         let batch = m.coords(&Pos::Flat(bt), &batch_dims);
-        let acc = self.fresh("acc", Ty::scalar(dt));
+        let acc_dt = super::reduce::acc_dtype(dt);
+        let acc = self.fresh("acc", Ty::scalar(acc_dt));
         body.push(Stmt::Local {
             var: acc,
-            init: super::build::zero(Ty::scalar(dt)),
+            init: super::build::zero(Ty::scalar(acc_dt)),
         });
         let kt = self.fresh("kt", m.ty());
         let kt_ix = m.inv(Expr::Var(kt), 0, kk as i128 - 1);
@@ -435,7 +441,10 @@ impl Kb<'_> {
             Expr::bin(BinaryOp::Mul, Expr::Var(q), Expr::int(m.dt, t)),
             lx,
         );
-        let (x, y) = (Expr::load(sa, a_at), Expr::load(sb, b_at));
+        let (x, y) = (
+            super::reduce::convert(Expr::load(sa, a_at), dt, acc_dt),
+            super::reduce::convert(Expr::load(sb, b_at), dt, acc_dt),
+        );
         let next = if dt.is_float() && self.target.has_fma {
             Expr::Fma {
                 a: Box::new(x),
@@ -473,7 +482,8 @@ impl Kb<'_> {
         let pos = Pos::Coords(coords);
         let hv = self.g.node(h).outputs[0];
         self.subst.clear();
-        self.subst.insert(hv, Expr::Var(acc));
+        self.subst
+            .insert(hv, super::reduce::convert(Expr::Var(acc), acc_dt, dt));
         let mut fin = Vec::new();
         let v = self.value(job.out, &pos, 1, &mut fin)?;
         self.subst.clear();

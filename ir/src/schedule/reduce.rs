@@ -63,6 +63,25 @@ pub(super) fn init(kind: ReduceOp, ty: Ty) -> Expr {
     Expr::Const { ty, value }
 }
 
+/// The dtype an accumulator of `dt` values is kept in: f16 and bf16 sums, products and
+/// contractions accumulate in f32 (rounding every partial sum to 11 or 8 bits loses the
+/// result); every other dtype accumulates in itself.
+pub(super) fn acc_dtype(dt: DType) -> DType {
+    match dt {
+        DType::F16 | DType::BF16 => DType::F32,
+        d => d,
+    }
+}
+
+/// `x` converted from `from` to `to` (no conversion when they are equal).
+pub(super) fn convert(x: Expr, from: DType, to: DType) -> Expr {
+    if from == to {
+        x
+    } else {
+        Expr::Cast { to, x: Box::new(x) }
+    }
+}
+
 /// `acc ⊕ x` for a reduction.
 pub(super) fn combine(kind: ReduceOp, acc: Expr, x: Expr) -> Expr {
     match kind {
@@ -222,7 +241,9 @@ impl Kb<'_> {
             Heavy::Reduce { kind, mask } => {
                 let x = self.input_of(h, 0)?;
                 let xd = self.dims(x);
-                let ty = Ty::vector(self.dtype(x), lanes);
+                let dt = self.dtype(x);
+                let acc_dt = acc_dtype(dt);
+                let ty = Ty::vector(acc_dt, lanes);
                 let red: Vec<usize> = xd
                     .iter()
                     .zip(&mask)
@@ -245,10 +266,10 @@ impl Kb<'_> {
                 let xv = self.value(x, &Pos::Coords(ic), lanes, &mut body)?;
                 body.push(Stmt::Assign {
                     var: acc,
-                    value: combine(kind, Expr::Var(acc), xv),
+                    value: combine(kind, Expr::Var(acc), convert(xv, dt, acc_dt)),
                 });
                 out.push(self.counted(k, 0, k_total, body));
-                Ok(Expr::Var(acc))
+                Ok(convert(Expr::Var(acc), acc_dt, dt))
             }
             Heavy::Arg {
                 axis,
@@ -347,7 +368,8 @@ impl Kb<'_> {
         }
         let outd = self.dims(self.g.node(h).outputs[0]);
         let base = self.m.mul_c(&self.m.flat(pos, &outd), k_total as i128);
-        let vty = Ty::vector(dt, lanes);
+        let acc_dt = acc_dtype(dt);
+        let vty = Ty::vector(acc_dt, lanes);
         let vacc = self.fresh("vacc", vty);
         out.push(Stmt::Local {
             var: vacc,
@@ -365,7 +387,7 @@ impl Kb<'_> {
         let xv = self.value(x, &at, lanes, &mut body)?;
         body.push(Stmt::Assign {
             var: vacc,
-            value: combine(kind, Expr::Var(vacc), xv),
+            value: combine(kind, Expr::Var(vacc), convert(xv, dt, acc_dt)),
         });
         out.push(Stmt::Loop {
             var: k,
@@ -375,7 +397,7 @@ impl Kb<'_> {
             kind: LoopKind::Vectorize(lanes),
             body,
         });
-        let acc = self.fresh("acc", Ty::scalar(dt));
+        let acc = self.fresh("acc", Ty::scalar(acc_dt));
         out.push(Stmt::Local {
             var: acc,
             init: Expr::ReduceLanes {
@@ -395,10 +417,10 @@ impl Kb<'_> {
         let xv = self.value(x, &at, 1, &mut tail)?;
         tail.push(Stmt::Assign {
             var: acc,
-            value: combine(kind, Expr::Var(acc), xv),
+            value: combine(kind, Expr::Var(acc), convert(xv, dt, acc_dt)),
         });
         out.push(self.counted(kt, kv, k_total, tail));
-        Ok(Expr::Var(acc))
+        Ok(convert(Expr::Var(acc), acc_dt, dt))
     }
 
     /// The input position of reduced element `k` of a trailing reduction: per-axis indices
@@ -423,7 +445,8 @@ impl Kb<'_> {
         let batch = oc;
         let kn = ad.last().copied().unwrap_or(0);
         let dt = self.dtype(a);
-        let ty = Ty::vector(dt, lanes);
+        let acc_dt = acc_dtype(dt);
+        let ty = Ty::vector(acc_dt, lanes);
         let acc = self.fresh("acc", ty);
         out.push(Stmt::Local {
             var: acc,
@@ -438,8 +461,16 @@ impl Kb<'_> {
         bc.push(kix);
         bc.extend(col);
         let mut body = Vec::new();
-        let av = self.value(a, &Pos::Coords(ac), lanes, &mut body)?;
-        let bv = self.value(b, &Pos::Coords(bc), lanes, &mut body)?;
+        let av = convert(
+            self.value(a, &Pos::Coords(ac), lanes, &mut body)?,
+            dt,
+            acc_dt,
+        );
+        let bv = convert(
+            self.value(b, &Pos::Coords(bc), lanes, &mut body)?,
+            dt,
+            acc_dt,
+        );
         let next = if dt.is_float() && self.target.has_fma {
             Expr::Fma {
                 a: Box::new(av),
@@ -458,7 +489,7 @@ impl Kb<'_> {
             value: next,
         });
         out.push(self.counted(k, 0, kn, body));
-        Ok(Expr::Var(acc))
+        Ok(convert(Expr::Var(acc), acc_dt, dt))
     }
 
     /// The batch indices of a matmul operand of shape `d` for output batch indices `batch`

@@ -8,7 +8,7 @@
 
 use super::build::zero;
 use super::index::Pos;
-use super::reduce::{Heavy, arg_wins, combine, init, select};
+use super::reduce::{Heavy, acc_dtype, arg_wins, combine, convert, init, select};
 use super::{Fail, Job, Kb, Res};
 use crate::dtype::DType;
 use crate::graph::NodeId;
@@ -62,9 +62,14 @@ impl Kb<'_> {
             Heavy::Arg { axis, .. } => (0..xd.len()).map(|a| a == *axis).collect(),
             Heavy::MatMul => return Ok(None),
         };
+        // Sums and products of f16/bf16 keep f32 partials; argmax/argmin compare exactly.
+        let acc_dt = match heavy {
+            Heavy::Arg { .. } => dt,
+            _ => acc_dtype(dt),
+        };
         let comps: Vec<DType> = match heavy {
             Heavy::Arg { .. } => vec![dt, DType::I64],
-            _ => vec![dt],
+            _ => vec![acc_dt],
         };
         // A reduction over outer axes with many outputs reads coalesced when each
         // invocation owns one output (neighbours read neighbouring elements): no tree.
@@ -116,7 +121,7 @@ impl Kb<'_> {
             .map(|&d| self.fresh("acc", Ty::scalar(d)))
             .collect();
         let inits = match heavy {
-            Heavy::Reduce { kind, .. } => vec![init(*kind, Ty::scalar(dt))],
+            Heavy::Reduce { kind, .. } => vec![init(*kind, Ty::scalar(acc_dt))],
             _ => vec![zero(Ty::scalar(dt)), Expr::int(DType::I64, -1)],
         };
         for (&v, i) in accs.iter().zip(inits) {
@@ -130,7 +135,7 @@ impl Kb<'_> {
         let ic = self.reduce_input_coords(h, &mask, &pos, &rc);
         let mut kbody = Vec::new();
         let xv = self.value(x, &Pos::Coords(ic), 1, &mut kbody)?;
-        let mut cand = vec![xv];
+        let mut cand = vec![convert(xv, dt, acc_dt)];
         if comps.len() > 1 {
             // The value is compared and selected: compute it once.
             cand[0] = self.bind(cand[0].clone(), Ty::scalar(dt), &mut kbody);
@@ -189,7 +194,7 @@ impl Kb<'_> {
                 Expr::load(bufs[1], Expr::int(m.dt, 0)),
                 Expr::int(DType::I64, 0),
             ),
-            _ => Expr::load(bufs[0], Expr::int(m.dt, 0)),
+            _ => convert(Expr::load(bufs[0], Expr::int(m.dt, 0)), acc_dt, dt),
         };
         let hv = self.g.node(h).outputs[0];
         self.subst.clear();

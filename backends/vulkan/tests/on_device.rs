@@ -1,0 +1,223 @@
+//! The `vulkan` backend on a real adapter (lavapipe in CI) against the reference interpreter:
+//! random graphs (proptest), sub-word stores from many invocations, a tensor over the binding
+//! limit, and `auto` never picking a software adapter. Every test prints why and returns when
+//! no adapter is found.
+
+use proptest::prelude::*;
+use std::sync::{Arc, OnceLock};
+use tessera_frontends::GraphBuilder;
+use tessera_ir::{DType, Graph, Tensor};
+use tessera_runtime::{Backend, Device, DeviceError, NamedTensors, ReferenceBackend, Registry};
+use tessera_vulkan::{VulkanBackend, VulkanDevice};
+
+/// The shared backend, or `None` (with the reason printed) when no adapter is usable.
+fn vulkan() -> Option<&'static VulkanBackend> {
+    static B: OnceLock<VulkanBackend> = OnceLock::new();
+    let b = B.get_or_init(VulkanBackend::new);
+    match b.availability() {
+        tessera_runtime::Availability::Available(_) => Some(b),
+        tessera_runtime::Availability::Unavailable(why) => {
+            println!("skipped: no wgpu adapter ({why})");
+            None
+        }
+    }
+}
+
+fn run(b: &dyn Backend, g: &Graph, inputs: &NamedTensors) -> Vec<Tensor> {
+    b.compile(g)
+        .unwrap_or_else(|e| panic!("{}: {e}", b.name()))
+        .run(inputs)
+        .unwrap_or_else(|e| panic!("{}: {e}", b.name()))
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect()
+}
+
+fn floats(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 6.0 - 3.0
+        })
+        .collect()
+}
+
+/// One step of a random graph over `[rows, cols]` f32 values.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    AddInput,
+    MulInput,
+    Relu,
+    Tanh,
+    Exp,
+    Softmax,
+    SumRowsBroadcast,
+    MatMulSquare,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        Just(Step::AddInput),
+        Just(Step::MulInput),
+        Just(Step::Relu),
+        Just(Step::Tanh),
+        Just(Step::Exp),
+        Just(Step::Softmax),
+        Just(Step::SumRowsBroadcast),
+        Just(Step::MatMulSquare),
+    ]
+}
+
+fn build(steps: &[Step], n: usize) -> Graph {
+    let mut b = GraphBuilder::new("random");
+    let x = b.input("x", DType::F32, &[n, n]);
+    let y = b.input("y", DType::F32, &[n, n]);
+    let mut v = x;
+    for s in steps {
+        v = match s {
+            Step::AddInput => b.add(v, y),
+            Step::MulInput => b.mul(v, y),
+            Step::Relu => b.relu(v),
+            Step::Tanh => b.tanh(v),
+            Step::Exp => b.tanh(v).and_then(|t| b.exp(t)),
+            Step::Softmax => b.softmax(v, 1),
+            Step::SumRowsBroadcast => b.reduce_sum(v, &[1], true).and_then(|r| b.sub(v, r)),
+            Step::MatMulSquare => b.tanh(v).and_then(|t| b.matmul(t, y)),
+        }
+        .unwrap();
+    }
+    b.output(v, "out").unwrap();
+    b.finish().unwrap()
+}
+
+fn close(got: &Tensor, want: &Tensor) -> Result<(), String> {
+    let (g, w) = (got.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    if g.len() != w.len() {
+        return Err(format!("{} elements, expected {}", g.len(), w.len()));
+    }
+    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+        if (a - b).abs() > 1e-4 + 1e-4 * b.abs() && !(a.is_nan() && b.is_nan()) {
+            return Err(format!("element {i}: got {a}, expected {b}"));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_graphs_match_the_reference(steps in prop::collection::vec(step(), 1..5), n in 1usize..40, seed in 0u64..1000) {
+        let Some(vk) = vulkan() else { return Ok(()) };
+        let g = build(&steps, n);
+        let inputs: NamedTensors = [
+            ("x".to_string(), Tensor::from_vec(&[n, n], floats(n * n, seed)).unwrap()),
+            ("y".to_string(), Tensor::from_vec(&[n, n], floats(n * n, seed + 1)).unwrap()),
+        ].into();
+        let got = run(vk, &g, &inputs);
+        let want = run(&ReferenceBackend, &g, &inputs);
+        prop_assert_eq!(got.len(), want.len());
+        for (a, b) in got.iter().zip(&want) {
+            let r = close(a, b);
+            prop_assert!(r.is_ok(), "{:?}: {:?}", steps, r);
+        }
+    }
+}
+
+#[test]
+fn sub_word_stores_from_neighbouring_invocations_keep_every_byte() {
+    let Some(vk) = vulkan() else { return };
+    let n = 4099;
+    for to in [
+        DType::I8,
+        DType::U8,
+        DType::Bool,
+        DType::I16,
+        DType::U16,
+        DType::BF16,
+        DType::F16,
+    ] {
+        let mut b = GraphBuilder::new("cast");
+        let x = b.input("x", DType::F32, &[n]);
+        let scaled = b.constant(Tensor::from_vec(&[1], vec![40f32]).unwrap());
+        let m = b.mul(x, scaled).unwrap();
+        let c = b.cast(m, to).unwrap();
+        b.output(c, "y").unwrap();
+        let g = b.finish().unwrap();
+        let inputs: NamedTensors = [(
+            "x".to_string(),
+            Tensor::from_vec(&[n], floats(n, 7)).unwrap(),
+        )]
+        .into();
+        let got = run(vk, &g, &inputs);
+        let want = run(&ReferenceBackend, &g, &inputs);
+        assert_eq!(got[0].bytes(), want[0].bytes(), "cast to {to}");
+    }
+}
+
+#[test]
+fn buffers_over_the_binding_limit_are_refused_with_a_typed_error() {
+    if vulkan().is_none() {
+        return;
+    }
+    let dev = match VulkanDevice::open() {
+        Ok(d) => d,
+        Err(why) => {
+            println!("skipped: {why}");
+            return;
+        }
+    };
+    let limit = dev.limits().max_binding_bytes as usize;
+    match dev.alloc(limit + 1) {
+        Err(DeviceError::TooLarge { bytes, .. }) => assert_eq!(bytes, limit + 1),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // A graph whose input does not fit one binding: a typed error at run time, never a crash.
+    if limit > 1 << 30 {
+        println!("graph-level part skipped: the binding limit ({limit} bytes) is above 1 GiB");
+        return;
+    }
+    let n = limit / 4 + 1;
+    let mut b = GraphBuilder::new("big");
+    let x = b.input("x", DType::F32, &[n]);
+    let y = b.relu(x).unwrap();
+    b.output(y, "y").unwrap();
+    let g = b.finish().unwrap();
+    let backend = tessera_runtime::CompiledBackend::new(
+        "vulkan",
+        Arc::new(tessera_vulkan::VulkanTarget::new(
+            dev.features(),
+            dev.limits(),
+        )),
+        Arc::new(dev),
+    );
+    let outcome = backend.compile(&g).and_then(|exe| {
+        let inputs: NamedTensors =
+            [("x".to_string(), Tensor::zeros(DType::F32, &[n]).unwrap())].into();
+        exe.run(&inputs)
+    });
+    let err = outcome
+        .err()
+        .expect("a tensor over the binding limit must be refused");
+    assert!(err.to_string().contains("cannot hold"), "{err}");
+}
+
+#[test]
+fn auto_does_not_pick_a_software_adapter_over_other_backends() {
+    let Some(_) = vulkan() else { return };
+    let mut r = Registry::with_reference();
+    let vk = Arc::new(VulkanBackend::new());
+    let software = vk.is_software();
+    r.register(vk);
+    let chosen = r.get("auto").unwrap().name().to_string();
+    if software {
+        assert_eq!(chosen, "reference");
+    } else {
+        assert_eq!(chosen, "vulkan");
+    }
+}

@@ -1,0 +1,162 @@
+//! WGSL snapshots: a fixed set of kernels rendered by [`VulkanTarget::offline`], compared with
+//! the committed files in `tests/wgsl/` and checked by naga (the target validates every shader
+//! it returns; this test validates the committed text again and writes SPIR-V from it).
+//! `TESSERA_BLESS=1 cargo test -p tessera-vulkan --test wgsl_snapshots` rewrites the files.
+
+use std::path::PathBuf;
+use tessera_ir::kernel::{parse_kernel, verify_kernel};
+use tessera_vulkan::VulkanTarget;
+
+/// (file stem, kernel text).
+const KERNELS: &[(&str, &str)] = &[
+    (
+        "add_relu_f32",
+        "kernel @add_relu(%a: f32[10] read, %b: f32[10] read, %out: f32[10] write) grid [1] group [16] {
+  let %i: u32 = local_id(0)
+  if less(%i, 10:u32) {
+    store %out[%i] = max(add(load %a[%i], load %b[%i]), 0.0:f32)
+  }
+}",
+    ),
+    (
+        "reverse_shared_i32",
+        "kernel @reverse(%x: i32[4] read, %y: i32[4] write) grid [1] group [4] {
+  shared %tile: i32[4]
+  let %l: u32 = local_id(0)
+  store %tile[%l] = load %x[%l]
+  barrier
+  store %y[%l] = load %tile[sub(3:u32, %l)]
+}",
+    ),
+    (
+        "cast_f32_to_i8_packed",
+        "kernel @to_i8(%x: f32[7] read, %y: i8[7] write) grid [1] group [8] {
+  let %i: u32 = local_id(0)
+  if less(%i, 7:u32) {
+    store %y[%i] = cast<i8>(load %x[%i])
+  }
+}",
+    ),
+    (
+        "bool_compare",
+        "kernel @cmp(%a: u8[5] read, %b: u8[5] read, %y: bool[5] write) grid [5] group [1] {
+  let %i: u32 = group_id(0)
+  store %y[%i] = less(add(load %a[%i], 200:u8), load %b[%i])
+}",
+    ),
+    (
+        "bf16_f16_mix",
+        "kernel @mix(%a: bf16[3] read, %b: f16[3] read, %y: f16[3] write) grid [3] group [1] {
+  let %i: u32 = group_id(0)
+  let %s: f32 = add(cast<f32>(load %a[%i]), cast<f32>(load %b[%i]))
+  store %y[%i] = exp(cast<f16>(%s))
+}",
+    ),
+    (
+        "i64_accumulate",
+        "kernel @sum64(%x: i64[6] read, %y: i64[1] write) grid [1] group [1] {
+  local %acc: i64 = 0:i64
+  loop %k: i32 = 0:i32 to 6:i32 step 1 serial {
+    set %acc = add(%acc, load %x[%k])
+  }
+  store %y[0:i32] = %acc
+}",
+    ),
+    (
+        "int_math_i16",
+        "kernel @imath(%a: i16[4] read, %b: i16[4] read, %y: i16[4] write) grid [4] group [1] {
+  let %i: u32 = group_id(0)
+  let %x: i16 = load %a[%i]
+  let %e: i16 = load %b[%i]
+  store %y[%i] = add(mod(%x, %e), pow(%x, %e))
+}",
+    ),
+    (
+        "float_special_f64",
+        "kernel @special(%x: f64[2] read, %y: f64[2] write) grid [2] group [1] {
+  let %i: u32 = group_id(0)
+  let %v: f64 = load %x[%i]
+  store %y[%i] = select(is_nan(%v), inf:f64, fma(%v, -0.5:f64, erf(%v)))
+}",
+    ),
+];
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wgsl")
+}
+
+#[test]
+fn wgsl_matches_the_committed_snapshots() {
+    let target = VulkanTarget::offline();
+    let bless = std::env::var_os("TESSERA_BLESS").is_some();
+    let mut mismatched = Vec::new();
+    for (stem, text) in KERNELS {
+        let k = parse_kernel(text).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        let info = verify_kernel(&k).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        let wgsl = target
+            .wgsl(&k, &info)
+            .unwrap_or_else(|e| panic!("{stem}: {e}"));
+        // SPIR-V comes from the same validated module.
+        let spv = target.spirv(&k, &info).unwrap();
+        assert_eq!(
+            spv.first(),
+            Some(&0x0723_0203),
+            "{stem}: SPIR-V magic number"
+        );
+        let path = dir().join(format!("{stem}.wgsl"));
+        if bless {
+            std::fs::write(&path, &wgsl).unwrap();
+            continue;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != wgsl {
+            mismatched.push(format!("{stem}:\n{wgsl}"));
+        }
+        // The committed text itself passes naga.
+        let module = naga::front::wgsl::parse_str(&committed)
+            .unwrap_or_else(|e| panic!("{stem}: {}", e.emit_to_string(&committed)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{stem}: {}", e.emit_to_string(&committed)));
+    }
+    assert!(
+        mismatched.is_empty(),
+        "WGSL differs from tests/wgsl (rerun with TESSERA_BLESS=1 if intended):\n{}",
+        mismatched.join("\n")
+    );
+}
+
+#[test]
+fn sub_word_stores_are_atomic_and_f16_is_enabled() {
+    let target = VulkanTarget::offline();
+    let render = |text: &str| {
+        let k = parse_kernel(text).unwrap();
+        let info = verify_kernel(&k).unwrap();
+        target.wgsl(&k, &info).unwrap()
+    };
+    let i8_store = render(KERNELS[2].1);
+    assert!(i8_store.contains("array<atomic<u32>>"), "{i8_store}");
+    assert!(i8_store.contains("atomicAnd") && i8_store.contains("atomicOr"));
+    let f16 = render(KERNELS[4].1);
+    assert!(f16.starts_with("enable f16;"), "{f16}");
+    assert!(!f16.contains("enable subgroups"));
+}
+
+#[test]
+fn vectors_are_refused_with_a_typed_error() {
+    let k = parse_kernel(
+        "kernel @v(%a: f32[4] read, %y: f32[4] write) grid [1] group [1] {
+  store %y[0:i32] = add(load<4> %a[0:i32], 1.0:f32x4)
+}",
+    )
+    .unwrap();
+    let info = verify_kernel(&k).unwrap();
+    let err = VulkanTarget::offline().wgsl(&k, &info).unwrap_err();
+    assert!(
+        matches!(err, tessera_runtime::TargetError::Unsupported { .. }),
+        "{err:?}"
+    );
+}
