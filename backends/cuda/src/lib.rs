@@ -94,3 +94,22 @@ fn open_backend() -> Arc<dyn Backend> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_driver_the_backend_is_unavailable_with_the_reason() {
+        let b = backend();
+        assert_eq!(b.name(), "cuda");
+        if !driver_present() {
+            match b.availability() {
+                tessera_runtime::Availability::Unavailable(reason) => {
+                    assert!(reason.contains("libcuda"), "{reason}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

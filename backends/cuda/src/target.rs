@@ -166,3 +166,52 @@ impl Target for CudaTarget {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn architectures_parse_and_follow_compute_capability() {
+        assert_eq!(Arch::parse("sm_90"), Some(Arch::Sm90));
+        assert_eq!(Arch::parse("sm_70"), None);
+        assert_eq!(Arch::for_compute_capability(9, 0), Some(Arch::Sm90));
+        assert_eq!(Arch::for_compute_capability(8, 7), Some(Arch::Sm86));
+        assert_eq!(Arch::for_compute_capability(12, 0), Some(Arch::Sm90));
+        assert_eq!(Arch::for_compute_capability(7, 5), None);
+        let t = CudaTarget::new(Arch::Sm80);
+        assert_eq!(t.desc().subgroup_size, 32);
+        assert_eq!(t.desc().support(DType::BF16), DTypeSupport::Widened);
+        assert_eq!(t.desc().support(DType::F8E4M3FN), DTypeSupport::Unsupported);
+        assert_ne!(
+            t.desc(),
+            CudaTarget::new(Arch::Sm90).desc(),
+            "cache keys differ by arch"
+        );
+    }
+
+    #[test]
+    fn oversized_blocks_and_shared_memory_are_typed_refusals() {
+        use tessera_ir::kernel::{parse_kernel, verify_kernel};
+        let t = CudaTarget::new(Arch::Sm90);
+        let k = parse_kernel(
+            "kernel @big(%x: f32[4] write) grid [1] group [2048] {\n  store %x[local_id(0)] = 1.0:f32\n}",
+        )
+        .expect("parses");
+        if let Ok(info) = verify_kernel(&k) {
+            assert!(matches!(
+                t.ptx(&k, &info),
+                Err(TargetError::Unsupported { .. })
+            ));
+        }
+        let k = parse_kernel(
+            "kernel @smem(%x: f32[4] write) grid [1] group [2] {\n  shared %t: f64[8192]\n  store %t[local_id(0)] = 1.0:f64\n  barrier\n  store %x[local_id(0)] = 1.0:f32\n}",
+        )
+        .expect("parses");
+        let info = verify_kernel(&k).expect("verifies");
+        assert!(matches!(
+            t.ptx(&k, &info),
+            Err(TargetError::Unsupported { what, .. }) if what.contains("shared memory")
+        ));
+    }
+}

@@ -182,7 +182,8 @@ impl Writer<'_> {
                 self.div(x, &den)
             }
             U::HardSwish => {
-                let t = self.fma3(x, &k(1.0 / 6.0), &k(0.5));
+                let sixth = self.div(x, &k(6.0));
+                let t = self.add(&sixth, &k(0.5));
                 let lo = self.f("max.f64", &[&t, &k(0.0)]);
                 let c = self.f("min.f64", &[&lo, &k(1.0)]);
                 let r = self.mul(x, &c);
@@ -350,6 +351,20 @@ impl Writer<'_> {
                 self.sel(&ncs, &sc_, &odd)
             }
         };
+        // Beyond 2^20 the reduction above is not accurate (and beyond 2^50 not even in
+        // range): fall back to the hardware's approximations, which stay within [-1, 1].
+        let ax = self.abs(x);
+        let huge = self.p("setp.ge.f64", &[&ax, &k(1_048_576.0)]);
+        let x32 = self.op(Class::F32, "cvt.rn.f32.f64", &[x]);
+        let hs = self.op(Class::F32, "sin.approx.f32", &[&x32]);
+        let hc = self.op(Class::F32, "cos.approx.f32", &[&x32]);
+        let approx = match op {
+            UnaryOp::Sin => hs,
+            UnaryOp::Cos => hc,
+            _ => self.op(Class::F32, "div.rn.f32", &[&hs, &hc]),
+        };
+        let approx = self.f("cvt.f64.f32", &[&approx]);
+        let res = self.sel(&approx, &res, &huge);
         // Infinite operands give NaN (r is NaN then); NaN stays NaN.
         let fin = self.abs(x);
         let inf = self.p("setp.eq.f64", &[&fin, &k(f64::INFINITY)]);
@@ -499,9 +514,10 @@ impl Writer<'_> {
         let nan = self.p("setp.nan.f64", &[a, b]);
         let bad = self.p("or.pred", &[&bz, &ainf]);
         let bad = self.p("or.pred", &[&bad, &nan]);
-        // Invalid operands run no iteration (r = 0) and give NaN below.
+        // Invalid operands run no iteration (r = 0 < 1) and give NaN below.
         let r = self.sel(&k(0.0), &ra, &bad);
         let r = self.f("mov.f64", &[&r]);
+        let rb = self.sel(&k(1.0), &rb, &bad);
         let rb_bits = self.op(Class::B64, "mov.b64", &[&rb]);
         let eb = self.op(Class::B64, "shr.u64", &[&rb_bits, "52"]);
         let (top, done) = (self.label(), self.label());
