@@ -45,8 +45,7 @@ fn ops_suite_writes_every_report() {
     let out = text(&o);
     assert!(out.contains("add") && out.contains("TOTAL"), "{out}");
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
     assert_eq!(json["suite"], "ops");
     assert_eq!(json["backend"], "kernel-interp");
     let n = json["total"].as_u64().unwrap();
@@ -57,7 +56,10 @@ fn ops_suite_writes_every_report() {
         n
     );
     for c in json["cases"].as_array().unwrap() {
-        assert!(c["placement"] == "native" || c["placement"] == "fallback", "{c}");
+        assert!(
+            c["placement"] == "native" || c["placement"] == "fallback",
+            "{c}"
+        );
     }
     let xml = std::fs::read_to_string(dir.path().join("r.xml")).unwrap();
     assert_eq!(xml.matches("<testcase").count() as u64, n);
@@ -105,7 +107,13 @@ fn list_and_unknown_backend() {
     assert!(o.status.success());
     let out = text(&o);
     assert!(out.lines().count() > 1000, "{}", out.lines().count());
-    let o = tessera(&["conformance", "--backend", "tpu", "--filter", "abs/f32/n7/*"]);
+    let o = tessera(&[
+        "conformance",
+        "--backend",
+        "tpu",
+        "--filter",
+        "abs/f32/n7/*",
+    ]);
     assert!(!o.status.success());
     assert!(text(&o).contains("tpu"), "{}", text(&o));
 }
@@ -113,7 +121,12 @@ fn list_and_unknown_backend() {
 #[test]
 fn diff_of_a_clean_model() {
     let model = Path::new("examples/mlp.tir");
-    let o = tessera(&["diff", &model.to_string_lossy(), "--backend", "kernel-interp"]);
+    let o = tessera(&[
+        "diff",
+        &model.to_string_lossy(),
+        "--backend",
+        "kernel-interp",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("no kernel diverges"), "{}", text(&o));
     let o = tessera(&["diff", "examples/mlp.tir", "--backend", "reference"]);
