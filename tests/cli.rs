@@ -502,6 +502,8 @@ fn conformance_without_data_says_where_to_get_it() {
     let d = tmp();
     let err = fails(&[
         "conformance",
+        "--suite",
+        "onnx",
         "--onnx-data",
         d.path().join("nothing").to_str().unwrap(),
         "--quiet",
