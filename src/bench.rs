@@ -1,13 +1,164 @@
-//! `tessera bench`: compile time and the median latency of repeated runs of a model on a
-//! backend (figures for benchmarks, never for timed unit tests).
+//! `tessera bench`: compile times and the median latency of repeated runs, for a model file or
+//! for the built-in workloads (matmul, fused gelu, softmax, layernorm, conv), with the
+//! machine's peak (FMA throughput and stream bandwidth, probed in the same run) beside them.
+//! Figures for benchmarks, never for timed unit tests.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tessera::{Error, NamedTensors, Tensor};
+use tessera::frontends::ConvAttrs;
+use tessera::ir::attr::GeluApprox;
+use tessera::{CpuCodegen, DType, Error, Graph, GraphBuilder, NamedTensors, Tensor, Var};
 use tessera_ir::interp::values::Arr;
 
-/// Seeded pseudo-random values of `ty` (floats in [-1, 1), integers in [0, 8), bools).
-fn random_input(dtype: tessera::DType, dims: &[usize], seed: u64) -> Tensor {
+/// What `tessera bench` was asked to do.
+pub struct BenchArgs {
+    /// A model file, or `None` for the built-in workloads.
+    pub model: Option<PathBuf>,
+    /// Built-in workloads to run (`all` or names); ignored with a model.
+    pub workloads: Vec<String>,
+    /// Backend name.
+    pub backend: String,
+    /// The CPU code generator.
+    pub cpu_codegen: CpuCodegen,
+    /// Inputs given on the command line (model runs).
+    pub given: NamedTensors,
+    /// Untimed runs.
+    pub warmup: usize,
+    /// Timed runs.
+    pub iters: usize,
+    /// Worker threads.
+    pub threads: Option<usize>,
+    /// Where to write the JSON records.
+    pub json: Option<PathBuf>,
+}
+
+/// One built-in workload: a graph and the work one run does.
+struct Workload {
+    name: &'static str,
+    graph: Graph,
+    /// Floating-point operations of one run (0 for bandwidth-bound workloads).
+    flops: f64,
+    /// Bytes one run must move to and from memory at least.
+    bytes: f64,
+}
+
+/// One measured line of the report (the `--json` record).
+struct Record {
+    workload: String,
+    backend: String,
+    threads: usize,
+    median_ms: f64,
+    gflops: Option<f64>,
+    gbps: Option<f64>,
+    pct_of_peak: Option<f64>,
+    compile_cold_ms: f64,
+    compile_warm_ms: f64,
+}
+
+/// The names of the built-in workloads.
+pub const WORKLOADS: [&str; 7] = [
+    "matmul-1024",
+    "matmul-2048",
+    "gelu-16m",
+    "softmax-4096",
+    "layernorm-4096",
+    "conv-64x56x56",
+    "mlp",
+];
+
+fn built(r: tessera::ir::error::Result<Var>) -> Result<Var, Error> {
+    r.map_err(Error::from)
+}
+
+fn workload(name: &str) -> Result<Workload, Error> {
+    let mut b = GraphBuilder::new(name);
+    let f = DType::F32;
+    let (out, flops, bytes) = match name {
+        "matmul-1024" | "matmul-2048" => {
+            let n = if name == "matmul-1024" { 1024 } else { 2048 };
+            let a = b.input("a", f, &[n, n]);
+            let w = b.input("b", f, &[n, n]);
+            let y = built(b.matmul(a, w))?;
+            let n = n as f64;
+            (y, 2.0 * n * n * n, 3.0 * n * n * 4.0)
+        }
+        "gelu-16m" => {
+            let x = b.input("x", f, &[4096, 4096]);
+            let a = b.input("a", f, &[4096]);
+            let c = b.input("b", f, &[4096]);
+            let m = built(b.mul(x, a))?;
+            let s = built(b.add(m, c))?;
+            let y = built(b.gelu(s, GeluApprox::None))?;
+            (y, 0.0, 2.0 * 16_777_216.0 * 4.0)
+        }
+        "softmax-4096" => {
+            let x = b.input("x", f, &[4096, 4096]);
+            let y = built(b.softmax(x, -1))?;
+            (y, 0.0, 2.0 * 16_777_216.0 * 4.0)
+        }
+        "layernorm-4096" => {
+            let x = b.input("x", f, &[4096, 4096]);
+            let s = b.input("scale", f, &[4096]);
+            let c = b.input("bias", f, &[4096]);
+            let y = built(b.layer_normalization(x, s, Some(c), -1, 1e-5))?;
+            (y, 0.0, 2.0 * 16_777_216.0 * 4.0)
+        }
+        "conv-64x56x56" => {
+            let x = b.input("x", f, &[1, 64, 56, 56]);
+            let w = b.input("w", f, &[64, 64, 3, 3]);
+            let attrs = ConvAttrs {
+                pads: vec![1, 1, 1, 1],
+                ..ConvAttrs::default()
+            };
+            let y = built(b.conv(x, w, None, attrs))?;
+            let out = 64.0 * 56.0 * 56.0;
+            (
+                y,
+                2.0 * out * 64.0 * 9.0,
+                (2.0 * out + 64.0 * 64.0 * 9.0) * 4.0,
+            )
+        }
+        "mlp" => {
+            // 256 rows through 1024 -> 4096 -> 1024 with bias and gelu.
+            let x = b.input("x", f, &[256, 1024]);
+            let w1 = b.input("w1", f, &[1024, 4096]);
+            let b1 = b.input("b1", f, &[4096]);
+            let w2 = b.input("w2", f, &[4096, 1024]);
+            let b2 = b.input("b2", f, &[1024]);
+            let h = built(b.matmul(x, w1))?;
+            let h = built(b.add(h, b1))?;
+            let h = built(b.gelu(h, GeluApprox::Tanh))?;
+            let h = built(b.matmul(h, w2))?;
+            let y = built(b.add(h, b2))?;
+            let flops = 2.0 * 2.0 * 256.0 * 1024.0 * 4096.0;
+            (
+                y,
+                flops,
+                (2.0 * 1024.0 * 4096.0 + 2.0 * 256.0 * 1024.0) * 4.0,
+            )
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "unknown workload `{other}` (expected one of {})",
+                WORKLOADS.join(", ")
+            )));
+        }
+    };
+    b.output(out, "y")?;
+    Ok(Workload {
+        name: WORKLOADS
+            .iter()
+            .find(|w| **w == name)
+            .copied()
+            .unwrap_or("workload"),
+        graph: b.finish()?,
+        flops,
+        bytes,
+    })
+}
+
+/// Seeded pseudo-random values of `dtype` (floats in [-1, 1), integers in [0, 8)).
+fn random_input(dtype: DType, dims: &[usize], seed: u64) -> Tensor {
     let n: usize = dims.iter().product();
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut next = || {
@@ -16,6 +167,14 @@ fn random_input(dtype: tessera::DType, dims: &[usize], seed: u64) -> Tensor {
         state ^= state << 17;
         state
     };
+    if dtype == DType::F32 {
+        let v: Vec<f32> = (0..n)
+            .map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0)
+            .collect();
+        if let Ok(t) = Tensor::from_vec(dims, v) {
+            return t;
+        }
+    }
     if dtype.is_float() {
         let v = (0..n)
             .map(|_| (next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
@@ -27,26 +186,8 @@ fn random_input(dtype: tessera::DType, dims: &[usize], seed: u64) -> Tensor {
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// Runs the benchmark and prints compile time and latency statistics.
-pub fn bench(
-    model: &Path,
-    backend: &str,
-    given: &NamedTensors,
-    warmup: usize,
-    iters: usize,
-    threads: Option<usize>,
-) -> Result<(), Error> {
-    if let Some(t) = threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t.max(1))
-            .build_global()
-            .map_err(|e| Error::Usage(format!("--threads: {e}")))?;
-    }
-    let graph = tessera::load_graph(model)?;
+/// Every graph input not in `given`, filled with seeded random values.
+fn fill_inputs(graph: &Graph, given: &NamedTensors) -> Result<NamedTensors, Error> {
     let mut inputs = given.clone();
     for (k, &v) in graph.inputs.iter().enumerate() {
         let name = graph.value_label(v);
@@ -61,36 +202,221 @@ pub fn bench(
         })?;
         inputs.insert(name, random_input(ty.dtype, &dims, k as u64 + 1));
     }
-    let b = tessera::registry().get(backend)?;
+    Ok(inputs)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The timings of one graph on one backend.
+struct Timing {
+    backend: String,
+    compile_cold: Duration,
+    compile_warm: Duration,
+    first: Duration,
+    times: Vec<Duration>,
+}
+
+impl Timing {
+    fn median(&self) -> Duration {
+        self.times
+            .get(self.times.len() / 2)
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+fn time_graph(graph: &Graph, args: &BenchArgs) -> Result<Timing, Error> {
+    let inputs = fill_inputs(graph, &args.given)?;
+    let b = tessera::registry_with_cpu(args.cpu_codegen)?.get(&args.backend)?;
     let t0 = Instant::now();
-    let exe = b.compile(&graph).map_err(Error::from)?;
-    let compile = t0.elapsed();
+    let exe = b.compile(graph)?;
+    let compile_cold = t0.elapsed();
+    // The same graph again on the same backend: kernels come from its cache.
+    let t0 = Instant::now();
+    drop(b.compile(graph)?);
+    let compile_warm = t0.elapsed();
     // The first run may still compile (graphs with symbolic dims); it is reported apart.
     let t1 = Instant::now();
     exe.run(&inputs)?;
     let first = t1.elapsed();
-    for _ in 0..warmup {
+    for _ in 0..args.warmup {
         exe.run(&inputs)?;
     }
-    let mut times = Vec::with_capacity(iters.max(1));
-    for _ in 0..iters.max(1) {
+    let mut times = Vec::with_capacity(args.iters.max(1));
+    for _ in 0..args.iters.max(1) {
         let t = Instant::now();
         exe.run(&inputs)?;
         times.push(t.elapsed());
     }
     times.sort();
-    let median = times[times.len() / 2];
+    Ok(Timing {
+        backend: b.name().to_string(),
+        compile_cold,
+        compile_warm,
+        first,
+        times,
+    })
+}
+
+/// Runs the benchmark and prints (and with `--json`, writes) the figures.
+pub fn bench(args: &BenchArgs) -> Result<(), Error> {
+    if let Some(t) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t.max(1))
+            .build_global()
+            .map_err(|e| Error::Usage(format!("--threads: {e}")))?;
+    }
+    let threads = rayon::current_num_threads();
+    if let Some(model) = &args.model {
+        return bench_model(model, args, threads);
+    }
+    let names: Vec<&str> = if args.workloads.is_empty() || args.workloads.iter().any(|w| w == "all")
+    {
+        WORKLOADS.to_vec()
+    } else {
+        args.workloads.iter().map(String::as_str).collect()
+    };
+    let workloads = names
+        .iter()
+        .map(|n| workload(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let peak = crate::probe::measure(threads);
+    println!(
+        "peak ({threads} threads): {:.1} GFLOP/s f32 FMA, {:.1} GB/s stream",
+        peak.gflops, peak.gbps
+    );
+    println!(
+        "{:<16} {:<10} {:>10} {:>10} {:>9} {:>8} {:>11} {:>11}",
+        "workload", "codegen", "median ms", "GFLOP/s", "GB/s", "% peak", "compile ms", "warm ms"
+    );
+    let mut records = Vec::new();
+    for w in &workloads {
+        let t = time_graph(&w.graph, args)?;
+        let secs = t.median().as_secs_f64().max(1e-12);
+        let (gflops, gbps, pct) = if w.flops > 0.0 {
+            let g = w.flops / secs / 1e9;
+            (Some(g), None, Some(100.0 * g / peak.gflops))
+        } else {
+            let g = w.bytes / secs / 1e9;
+            (None, Some(g), Some(100.0 * g / peak.gbps))
+        };
+        let r = Record {
+            workload: w.name.to_string(),
+            backend: format!("{}/{}", t.backend, args.cpu_codegen.name()),
+            threads,
+            median_ms: ms(t.median()),
+            gflops,
+            gbps,
+            pct_of_peak: pct,
+            compile_cold_ms: ms(t.compile_cold),
+            compile_warm_ms: ms(t.compile_warm),
+        };
+        let opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+        println!(
+            "{:<16} {:<10} {:>10.3} {:>10} {:>9} {:>8} {:>11.1} {:>11.1}",
+            r.workload,
+            args.cpu_codegen.name(),
+            r.median_ms,
+            opt(r.gflops),
+            opt(r.gbps),
+            opt(r.pct_of_peak),
+            r.compile_cold_ms,
+            r.compile_warm_ms
+        );
+        records.push(r);
+    }
+    if let Some(path) = &args.json {
+        write_json(path, &records, &peak)?;
+    }
+    Ok(())
+}
+
+fn bench_model(model: &Path, args: &BenchArgs, threads: usize) -> Result<(), Error> {
+    let graph = tessera::load_graph(model)?;
+    let t = time_graph(&graph, args)?;
     println!("model      {}", model.display());
-    println!("backend    {}", b.name());
-    println!("threads    {}", rayon::current_num_threads());
-    println!("compile    {:.2} ms", ms(compile));
-    println!("first run  {:.3} ms", ms(first));
+    println!("backend    {} ({})", t.backend, args.cpu_codegen.name());
+    println!("threads    {threads}");
+    println!(
+        "compile    {:.2} ms (warm {:.2} ms)",
+        ms(t.compile_cold),
+        ms(t.compile_warm)
+    );
+    println!("first run  {:.3} ms", ms(t.first));
     println!(
         "latency    median {:.3} ms   min {:.3} ms   max {:.3} ms   ({} runs)",
-        ms(median),
-        ms(times[0]),
-        ms(times[times.len() - 1]),
-        times.len()
+        ms(t.median()),
+        ms(t.times.first().copied().unwrap_or_default()),
+        ms(t.times.last().copied().unwrap_or_default()),
+        t.times.len()
     );
+    if let Some(path) = &args.json {
+        let r = Record {
+            workload: model.display().to_string(),
+            backend: format!("{}/{}", t.backend, args.cpu_codegen.name()),
+            threads,
+            median_ms: ms(t.median()),
+            gflops: None,
+            gbps: None,
+            pct_of_peak: None,
+            compile_cold_ms: ms(t.compile_cold),
+            compile_warm_ms: ms(t.compile_warm),
+        };
+        write_json(path, &[r], &crate::probe::Peak::default())?;
+    }
     Ok(())
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_num(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v.is_finite() => format!("{v:.4}"),
+        _ => "null".into(),
+    }
+}
+
+/// Writes `{"peak": {...}, "results": [records]}`.
+fn write_json(path: &Path, records: &[Record], peak: &crate::probe::Peak) -> Result<(), Error> {
+    let rows: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "    {{\"workload\": {}, \"backend\": {}, \"threads\": {}, \"median_ms\": {}, \"gflops\": {}, \"gbps\": {}, \"pct_of_peak\": {}, \"compile_cold_ms\": {}, \"compile_warm_ms\": {}}}",
+                json_str(&r.workload),
+                json_str(&r.backend),
+                r.threads,
+                json_num(Some(r.median_ms)),
+                json_num(r.gflops),
+                json_num(r.gbps),
+                json_num(r.pct_of_peak),
+                json_num(Some(r.compile_cold_ms)),
+                json_num(Some(r.compile_warm_ms)),
+            )
+        })
+        .collect();
+    let text = format!(
+        "{{\n  \"peak\": {{\"gflops\": {}, \"gbps\": {}}},\n  \"results\": [\n{}\n  ]\n}}\n",
+        json_num(Some(peak.gflops)),
+        json_num(Some(peak.gbps)),
+        rows.join(",\n")
+    );
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

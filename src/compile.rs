@@ -24,6 +24,8 @@ pub enum Emit {
     Spirv,
     /// PTX, one `.ptx` module per kernel (target `cuda`; `--arch` picks the GPU architecture).
     Ptx,
+    /// LLVM IR, one `.ll` file per kernel (target `cpu-llvm`; builds with the `llvm` feature).
+    Llvm,
 }
 
 /// The PTX architecture for `--arch` (`sm_80`, `sm_86`, `sm_89`, `sm_90`); without it, the
@@ -49,13 +51,19 @@ fn target_desc(target: &str, arch: Option<&str>) -> Result<TargetDesc, Error> {
             tessera::runtime::Target::desc(&tessera_cuda::CudaTarget::new(cuda_arch(arch)?))
                 .clone(),
         ),
+        "cpu-llvm" => Ok(
+            tessera::runtime::Target::desc(&tessera_cpu::CpuTarget::with_codegen(
+                tessera::CpuCodegen::Llvm,
+            )?)
+            .clone(),
+        ),
         "kernel-interp" => Ok(TargetDesc::generic_cpu(1)),
         "gpu-generic" => Ok(TargetDesc::generic_gpu()),
         "vulkan" => {
             Ok(tessera::runtime::Target::desc(&tessera_vulkan::VulkanTarget::offline()).clone())
         }
         other => Err(Error::Usage(format!(
-            "unknown target `{other}` (targets: cpu, cuda, kernel-interp, gpu-generic, vulkan)"
+            "unknown target `{other}` (targets: cpu, cpu-llvm, cuda, kernel-interp, gpu-generic, vulkan)"
         ))),
     }
 }
@@ -142,11 +150,20 @@ pub fn emit(
                 written.push(svg.display().to_string());
             }
         }
-        Emit::Kir | Emit::Clif | Emit::Ptx => {
-            let cpu = (emit == Emit::Clif).then(tessera_cpu::CpuTarget::new);
-            if emit == Emit::Clif && target != "cpu" {
-                return Err(Error::Usage("--emit clif needs --target cpu".into()));
-            }
+        Emit::Kir | Emit::Clif | Emit::Llvm | Emit::Ptx => {
+            let cpu = match emit {
+                Emit::Clif if target == "cpu" => Some(tessera_cpu::CpuTarget::new()),
+                Emit::Clif => {
+                    return Err(Error::Usage("--emit clif needs --target cpu".into()));
+                }
+                Emit::Llvm if target == "cpu-llvm" => Some(tessera_cpu::CpuTarget::with_codegen(
+                    tessera::CpuCodegen::Llvm,
+                )?),
+                Emit::Llvm => {
+                    return Err(Error::Usage("--emit llvm needs --target cpu-llvm".into()));
+                }
+                _ => None,
+            };
             if emit == Emit::Ptx && target != "cuda" {
                 return Err(Error::Usage("--emit ptx needs --target cuda".into()));
             }
@@ -167,18 +184,15 @@ pub fn emit(
                             nodes: k.nodes.join(", "),
                             source,
                         };
-                        let (ext, text) = match (&cpu, &cuda) {
-                            (_, Some(t)) => ("ptx", t.ptx(&k.kernel, &k.info).map_err(target_err)?),
-                            (Some(t), None) => (
-                                "clif",
-                                t.clif(&k.kernel, &k.info).map_err(|source| {
-                                    tessera::RuntimeError::Target {
-                                        nodes: k.nodes.join(", "),
-                                        source,
-                                    }
-                                })?,
-                            ),
-                            (None, None) => ("kir", print_kernel(&k.kernel)),
+                        let (ext, text) = match (&cpu, &cuda, emit) {
+                            (_, Some(t), _) => {
+                                ("ptx", t.ptx(&k.kernel, &k.info).map_err(target_err)?)
+                            }
+                            (Some(t), None, Emit::Clif) => {
+                                ("clif", t.clif(&k.kernel, &k.info).map_err(target_err)?)
+                            }
+                            (Some(t), None, _) => ("ll", llvm_text(t, k).map_err(target_err)?),
+                            (None, None, _) => ("kir", print_kernel(&k.kernel)),
                         };
                         let p = out.join(format!("{i:03}_{}.{ext}", k.kernel.name));
                         write(&p, &text)?;
@@ -199,4 +213,32 @@ pub fn emit(
         }
     }
     Ok(written)
+}
+
+/// The LLVM IR of a kernel step (or the reason it is left to Cranelift, as a comment).
+#[cfg(feature = "llvm")]
+fn llvm_text(
+    t: &tessera_cpu::CpuTarget,
+    k: &tessera_ir::plan::KernelStep,
+) -> Result<String, tessera::runtime::TargetError> {
+    match t.llvm_ir(&k.kernel, &k.info) {
+        Ok(text) => Ok(text),
+        Err(tessera::runtime::TargetError::Unsupported { what, .. }) => {
+            Ok(format!("; compiled by Cranelift instead of LLVM: {what}\n"))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Without the `llvm` feature there is no LLVM target (`with_codegen` refused it earlier).
+#[cfg(not(feature = "llvm"))]
+fn llvm_text(
+    _t: &tessera_cpu::CpuTarget,
+    k: &tessera_ir::plan::KernelStep,
+) -> Result<String, tessera::runtime::TargetError> {
+    Err(tessera::runtime::TargetError::Unsupported {
+        target: "cpu".into(),
+        kernel: k.kernel.name.clone(),
+        what: "LLVM IR (this build has no `llvm` feature)".into(),
+    })
 }

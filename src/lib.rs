@@ -20,6 +20,7 @@
 //! ```
 
 pub use tessera_conformance as conformance;
+pub use tessera_cpu::{CodegenError, CpuCodegen};
 pub use tessera_frontends as frontends;
 pub use tessera_frontends::{GraphBuilder, Var};
 pub use tessera_ir as ir;
@@ -83,6 +84,9 @@ pub enum Error {
     /// Backend selection, compilation or execution failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The CPU code generator asked for is unknown or not built in.
+    #[error(transparent)]
+    Codegen(#[from] tessera_cpu::CodegenError),
     /// A command-line argument is malformed.
     #[error("{0}")]
     Usage(String),
@@ -102,10 +106,22 @@ fn npy_message(path: &Path, e: &tessera_ir::npy::NpyError) -> String {
 /// asked whether it is available) and `cuda` (PTX through the CUDA driver; listed as
 /// unavailable, with the reason, where the driver or a GPU is missing).
 pub fn registry() -> Registry {
+    registry_for_cpu(tessera_cpu::CpuTarget::new())
+}
+
+/// [`registry`] with the `cpu` backend generating code with `codegen` (`llvm` needs the
+/// `llvm` cargo feature).
+pub fn registry_with_cpu(codegen: CpuCodegen) -> Result<Registry, Error> {
+    Ok(registry_for_cpu(tessera_cpu::CpuTarget::with_codegen(
+        codegen,
+    )?))
+}
+
+fn registry_for_cpu(cpu: tessera_cpu::CpuTarget) -> Registry {
     let mut r = Registry::with_builtin();
     r.register(std::sync::Arc::new(tessera_runtime::CompiledBackend::new(
         "cpu",
-        std::sync::Arc::new(tessera_cpu::CpuTarget::new()),
+        std::sync::Arc::new(cpu),
         std::sync::Arc::new(tessera_cpu::CpuDevice::new()),
     )));
     r.register(std::sync::Arc::new(tessera_vulkan::VulkanBackend::new()));

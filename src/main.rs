@@ -5,6 +5,7 @@ mod compile;
 mod conformance;
 mod diff;
 mod inspect;
+mod probe;
 
 use clap::{Parser, Subcommand};
 use std::collections::{HashMap, HashSet};
@@ -34,6 +35,10 @@ enum Command {
         /// Backend to run on: `auto` (the best available), `reference`, ... (see `tessera devices`).
         #[arg(long, short, default_value = "auto")]
         backend: String,
+        /// Code generator of the `cpu` backend: `cranelift` (default) or `llvm` (builds with
+        /// the `llvm` feature).
+        #[arg(long, default_value = "cranelift")]
+        cpu_codegen: String,
         /// A graph input as NAME=FILE.npy; repeat for each input.
         #[arg(long = "input", short, value_name = "NAME=FILE.npy")]
         inputs: Vec<String>,
@@ -64,15 +69,27 @@ enum Command {
         #[arg(long, short, default_value = "build")]
         out: PathBuf,
     },
-    /// Benchmark a model: compile time, then the median latency of repeated runs.
+    /// Benchmark a model, or the built-in workloads: compile times, then the median latency
+    /// of repeated runs, with GFLOP/s or GB/s against the machine's peak probed in the same run.
     ///
     /// Inputs not given with --input are filled with seeded random values of their type.
+    /// Example: tessera bench --workload matmul-1024 --threads 2 --json bench.json
     Bench {
-        /// The model: `.onnx` or `.tir`.
-        model: PathBuf,
+        /// The model: `.onnx` or `.tir` (none: the built-in workloads).
+        model: Option<PathBuf>,
+        /// A built-in workload (repeat; `all` for every one): matmul-1024, matmul-2048,
+        /// gelu-16m, softmax-4096, layernorm-4096, conv-64x56x56, mlp.
+        #[arg(long = "workload", short)]
+        workloads: Vec<String>,
         /// Backend to run on (see `tessera devices`).
-        #[arg(long, short, default_value = "auto")]
+        #[arg(long, short, default_value = "cpu")]
         backend: String,
+        /// Code generator of the `cpu` backend: `cranelift` (default) or `llvm`.
+        #[arg(long, default_value = "cranelift")]
+        cpu_codegen: String,
+        /// Write the figures as JSON here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
         /// A graph input as NAME=FILE.npy; repeat for each input.
         #[arg(long = "input", short, value_name = "NAME=FILE.npy")]
         inputs: Vec<String>,
@@ -97,7 +114,7 @@ enum Command {
     /// reports, and expectations files that gate CI.
     ///
     /// Example: tessera conformance --suite ops --backend cpu --quick --junit report.xml
-    Conformance(tessera::conformance::cli::ConformanceArgs),
+    Conformance(conformance::Args),
     /// Find the first fused kernel whose results diverge from the reference beyond the
     /// tolerance policy, and print it with the graph nodes fused into it and its kernel IR.
     ///
@@ -140,9 +157,10 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
         Command::Run {
             graph,
             backend,
+            cpu_codegen,
             inputs,
             output_dir,
-        } => run(&graph, &backend, &inputs, &output_dir),
+        } => run(&graph, &backend, &cpu_codegen, &inputs, &output_dir),
         Command::Inspect { model } => inspect::inspect(&model),
         Command::Compile {
             model,
@@ -159,19 +177,25 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
         }
         Command::Bench {
             model,
+            workloads,
             backend,
+            cpu_codegen,
+            json,
             inputs,
             warmup,
             iters,
             threads,
-        } => bench::bench(
-            &model,
-            &backend,
-            &parse_inputs(&inputs)?,
+        } => bench::bench(&bench::BenchArgs {
+            model,
+            workloads,
+            backend,
+            cpu_codegen: cpu_codegen.parse()?,
+            given: parse_inputs(&inputs)?,
             warmup,
             iters,
             threads,
-        ),
+            json,
+        }),
         Command::Conformance(args) => conformance::run(args),
         Command::Diff {
             model,
@@ -232,11 +256,21 @@ fn parse_inputs(specs: &[String]) -> Result<HashMap<String, tessera::Tensor>, Er
     Ok(out)
 }
 
-fn run(graph: &Path, backend: &str, inputs: &[String], output_dir: &Path) -> Result<(), Error> {
+fn run(
+    graph: &Path,
+    backend: &str,
+    cpu_codegen: &str,
+    inputs: &[String],
+    output_dir: &Path,
+) -> Result<(), Error> {
+    let codegen: tessera::CpuCodegen = cpu_codegen.parse()?;
     let g = tessera::load_graph(graph)?;
     dump_if_asked(&g, backend)?;
     let inputs = parse_inputs(inputs)?;
-    let outputs = tessera::run(&g, backend, &inputs)?;
+    let outputs = tessera::registry_with_cpu(codegen)?
+        .get(backend)?
+        .compile(&g)?
+        .run(&inputs)?;
     std::fs::create_dir_all(output_dir).map_err(|source| Error::Io {
         path: output_dir.to_path_buf(),
         source,

@@ -406,6 +406,58 @@ fn compile_emits_kernel_ir_cranelift_and_fusion_graph() {
 }
 
 #[test]
+fn compile_emits_wgsl_and_spirv_without_a_gpu() {
+    let d = tmp();
+    let out = d.path().to_str().unwrap();
+    let files = |ext: &str| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(d.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .collect()
+    };
+    for emit in ["wgsl", "spirv"] {
+        let o = tessera(&[
+            "compile",
+            "examples/mlp.tir",
+            "--target",
+            "vulkan",
+            "--emit",
+            emit,
+            "--out",
+            out,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let wgsl = files("wgsl");
+    assert!(!wgsl.is_empty());
+    for w in &wgsl {
+        let text = std::fs::read_to_string(w).unwrap();
+        assert!(
+            text.contains("@compute") && text.contains("fn main"),
+            "{text}"
+        );
+    }
+    let spv = files("spv");
+    assert_eq!(spv.len(), wgsl.len());
+    for s in &spv {
+        let bytes = std::fs::read(s).unwrap();
+        assert_eq!(bytes[..4], 0x0723_0203u32.to_le_bytes(), "SPIR-V magic");
+    }
+    let err = fails(&[
+        "compile",
+        "examples/mlp.tir",
+        "--target",
+        "cpu",
+        "--emit",
+        "wgsl",
+        "--out",
+        out,
+    ]);
+    assert!(err.contains("--target vulkan"), "{err}");
+}
+
+#[test]
 fn dump_env_writes_kernels_during_run() {
     let d = tmp();
     let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
@@ -450,6 +502,8 @@ fn conformance_without_data_says_where_to_get_it() {
     let d = tmp();
     let err = fails(&[
         "conformance",
+        "--suite",
+        "onnx",
         "--onnx-data",
         d.path().join("nothing").to_str().unwrap(),
         "--quiet",
@@ -514,4 +568,44 @@ fn compile_emits_ptx_for_a_cuda_architecture_without_a_gpu() {
         out,
     ]);
     assert!(e.contains("--target cuda"), "{e}");
+}
+
+#[test]
+fn bench_writes_json_and_refuses_unknown_workloads_and_codegens() {
+    let d = tmp();
+    let json = d.path().join("bench.json");
+    let o = tessera(&[
+        "bench",
+        "examples/mlp.tir",
+        "--backend",
+        "cpu",
+        "--iters",
+        "2",
+        "--warmup",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&json).unwrap();
+    for key in [
+        "\"workload\"",
+        "\"backend\"",
+        "\"threads\"",
+        "\"median_ms\"",
+        "\"gflops\"",
+        "\"gbps\"",
+        "\"pct_of_peak\"",
+        "\"compile_cold_ms\"",
+        "\"compile_warm_ms\"",
+    ] {
+        assert!(text.contains(key), "{key} missing: {text}");
+    }
+    let err = fails(&["bench", "--workload", "matmul-7"]);
+    assert!(
+        err.contains("matmul-7") && err.contains("matmul-1024"),
+        "{err}"
+    );
+    let err = fails(&["bench", "examples/mlp.tir", "--cpu-codegen", "gcc"]);
+    assert!(err.contains("gcc"), "{err}");
 }

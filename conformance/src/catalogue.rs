@@ -937,7 +937,7 @@ fn others(b: &mut Builder) {
             ]
         });
     }
-    let convt = Op::ConvTranspose {
+    let convt = |strides: Vec<i64>| Op::ConvTranspose {
         auto_pad: AutoPad::NotSet,
         dilations: vec![],
         group: 1,
@@ -945,11 +945,26 @@ fn others(b: &mut Builder) {
         output_padding: vec![],
         output_shape: vec![],
         pads: vec![],
-        strides: vec![2, 2],
+        strides,
     };
-    b.each_dtype(convt, "conv_transpose", "2d_stride2", &FLOATS, 1, 18, |d| {
-        vec![inp(d, &[1, 2, 4, 5]), inp(d, &[2, 3, 3, 3])]
-    });
+    b.each_dtype(
+        convt(vec![2]),
+        "conv_transpose",
+        "1d_stride2",
+        &FLOATS,
+        1,
+        3,
+        |d| vec![inp(d, &[1, 1, 5]), inp(d, &[1, 2, 3])],
+    );
+    b.each_dtype(
+        convt(vec![2, 2]),
+        "conv_transpose",
+        "2d_stride2",
+        &FLOATS,
+        1,
+        18,
+        |d| vec![inp(d, &[1, 2, 4, 5]), inp(d, &[2, 3, 3, 3])],
+    );
     for (sf, k, s, p, ceil) in [
         ("3x3", vec![3, 3], vec![], vec![], false),
         ("2x2_s2", vec![2, 2], vec![2, 2], vec![], false),

@@ -133,12 +133,15 @@ fn onnx_dir(arg: Option<PathBuf>) -> Result<PathBuf, CliError> {
     }
 }
 
-/// The backends `--backend` names: one (an error when unavailable), or `all` of them.
+/// The backends `--backend` names: one, or `all` of them. An unavailable backend is kept (its
+/// cases are reported as skipped, with the reason); an unknown name is an error.
 fn backends(registry: &Registry, name: &str) -> Result<Vec<Arc<dyn Backend>>, CliError> {
     if name == "all" {
-        Ok(registry.all())
-    } else {
-        Ok(vec![registry.get(name)?])
+        return Ok(registry.all());
+    }
+    match registry.all().into_iter().find(|b| b.name() == name) {
+        Some(b) => Ok(vec![b]),
+        None => Ok(vec![registry.get(name)?]),
     }
 }
 

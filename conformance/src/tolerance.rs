@@ -63,7 +63,9 @@ pub fn op_class(op: &str) -> OpClass {
             OpClass::Composite
         }
         "sin" | "cos" | "tan" => OpClass::Periodic,
-        "reduce_sum"
+        "sum"
+        | "mean"
+        | "reduce_sum"
         | "reduce_mean"
         | "reduce_l1"
         | "reduce_l2"
@@ -161,7 +163,7 @@ pub fn bound(op: &str, dtype: DType, scale: CaseScale) -> Bound {
     };
     match op_class(op) {
         OpClass::Exact => Bound::EXACT,
-        OpClass::Arithmetic => b(if half { 1.0 } else { 2.0 }, 0.0, 0.0),
+        OpClass::Arithmetic => b(if half { 1.0 } else { 2.0 }, 2.0 * eps * mag, 0.0),
         OpClass::Transcendental => b(if half { 2.0 } else { 8.0 }, 4.0 * eps, 0.0),
         OpClass::Composite => b(if half { 2.0 } else { 16.0 }, 8.0 * eps, 0.0),
         OpClass::Periodic => b(if half { 2.0 } else { 8.0 }, 8.0 * eps * mag, 0.0),
@@ -319,6 +321,8 @@ mod tests {
     fn classes_and_tiers() {
         assert_eq!(op_class("transpose"), OpClass::Exact);
         assert_eq!(op_class("exp"), OpClass::Transcendental);
+        assert_eq!(op_class("mean"), OpClass::Accumulation);
+        assert_eq!(op_class("sum"), OpClass::Accumulation);
         assert!(bound("add", DType::I32, CaseScale::default()).exact);
         let s = CaseScale {
             terms: 1000,

@@ -150,6 +150,37 @@ mod tests {
         assert_eq!(r.list().len(), 2);
     }
 
+    /// An available backend named `vulkan` whose device is software (like lavapipe).
+    struct SoftwareGpu;
+    impl Backend for SoftwareGpu {
+        fn name(&self) -> &str {
+            "vulkan"
+        }
+        fn availability(&self) -> Availability {
+            Availability::Available("llvmpipe (Vulkan, Cpu)".into())
+        }
+        fn op_support(&self, _: &tessera_ir::Op, _: &[tessera_ir::DType]) -> crate::OpSupport {
+            crate::OpSupport::Native
+        }
+        fn compile(&self, g: &Graph) -> Result<Box<dyn Executable>, RuntimeError> {
+            ReferenceBackend.compile(g)
+        }
+        fn is_software(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn auto_ranks_software_accelerators_last() {
+        let mut r = Registry::with_reference();
+        r.register(Arc::new(SoftwareGpu));
+        assert_eq!(r.get("auto").unwrap().name(), "reference");
+        assert_eq!(r.get("vulkan").unwrap().name(), "vulkan");
+        let mut only = Registry::new();
+        only.register(Arc::new(SoftwareGpu));
+        assert_eq!(only.get("auto").unwrap().name(), "vulkan");
+    }
+
     #[test]
     fn no_backend_at_all() {
         let mut r = Registry::new();

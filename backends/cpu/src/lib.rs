@@ -61,6 +61,7 @@ mod device;
 #[cfg(feature = "llvm")]
 mod llvm;
 mod math;
+mod range;
 mod render;
 mod target;
 

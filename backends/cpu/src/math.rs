@@ -107,6 +107,11 @@ extern "C" fn tessera_fmod(a: f64, b: f64) -> f64 {
     a % b
 }
 
+/// f32 `a * b + c` with one rounding (for hosts without FMA instructions).
+extern "C" fn tessera_fma_f32(a: f32, b: f32, c: f32) -> f32 {
+    a.mul_add(b, c)
+}
+
 extern "C" fn tessera_fma(a: f64, b: f64, c: f64) -> f64 {
     a.mul_add(b, c)
 }
@@ -241,6 +246,13 @@ pub(crate) fn helpers() -> Vec<Helper> {
     let from_bits: extern "C" fn(i32) -> f32 = tessera_f16_bits_to_f32;
     let to_bits: extern "C" fn(f32) -> i32 = tessera_f32_to_f16_bits;
     v.push(h("tessera_fma", fma as *const u8, &[F64, F64, F64], F64));
+    let fma32: extern "C" fn(f32, f32, f32) -> f32 = tessera_fma_f32;
+    v.push(h(
+        "tessera_fma_f32",
+        fma32 as *const u8,
+        &[F32, F32, F32],
+        F32,
+    ));
     v.push(h(
         "tessera_pow_int",
         pow_int as *const u8,

@@ -10,7 +10,8 @@
 //! registers holding their exact value and are rounded back (nearest-even) after every
 //! operation, as the kernel IR's semantics narrow every expression to its dtype. Every load and
 //! store is bounds-checked: an out-of-bounds access sets an error bit and reads zero / writes
-//! nothing, so generated code never touches memory outside its buffers.
+//! nothing, so generated code never touches memory outside its buffers. Accesses whose index
+//! range analysis ([`crate::range`]) proves inside the buffer skip the check.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F32, F64, I8, I16, I32, I64};
@@ -109,6 +110,7 @@ pub(crate) struct Renderer<'a, 'f> {
     group_ptr: Value,
     err: Variable,
     has_fma: bool,
+    ranges: crate::range::Ranges,
 }
 
 impl<'a, 'f> Renderer<'a, 'f> {
@@ -152,6 +154,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
             group_ptr,
             err,
             has_fma,
+            ranges: crate::range::Ranges::new(k),
         };
         r.block(&k.body)?;
         let status = r.b.use_var(r.err);
@@ -172,9 +175,12 @@ impl<'a, 'f> Renderer<'a, 'f> {
         match s {
             Stmt::Let { var, value } => {
                 let v = self.eval(value)?;
+                let r = self.ranges.of(value);
+                self.ranges.set(*var, r);
                 self.bind(*var, Binding::Ssa(v))
             }
             Stmt::Local { var, init } => {
+                self.ranges.set(*var, None);
                 let v = self.eval(init)?;
                 let mut vars = Vec::with_capacity(v.parts.len());
                 for &p in &v.parts {
@@ -267,6 +273,8 @@ impl<'a, 'f> Renderer<'a, 'f> {
         let enter = self.b.ins().icmp(lt, s, e);
         self.b.ins().brif(enter, body_b, &[], exit_b, &[]);
         self.b.switch_to_block(body_b);
+        let r = self.ranges.loop_var(start, end, step);
+        self.ranges.set(var, r);
         self.bind(var, Binding::Mutable(info.ty, vec![counter]))?;
         self.block(body)?;
         let i = self.b.use_var(counter);
@@ -307,6 +315,13 @@ impl<'a, 'f> Renderer<'a, 'f> {
         let (dtype, len) = (param.dtype, param.len);
         let idx = self.eval(index)?;
         let idx = self.widen_index(&idx)?;
+        if self.ranges.in_bounds(index, lanes, len) {
+            // Proven inside the buffer (range analysis): no check.
+            let offset = self.b.ins().imul_imm_s(idx, dtype.size_bytes() as i64);
+            let addr = self.b.ins().iadd(base, offset);
+            let ok = self.b.ins().iconst(I8, 1);
+            return Ok((dtype, Some((addr, ok))));
+        }
         let Some(max) = len.checked_sub(usize::from(lanes)) else {
             let bad = self.b.ins().iconst(I8, 1);
             self.flag(bad, ERR_OUT_OF_BOUNDS);

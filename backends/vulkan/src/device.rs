@@ -331,7 +331,7 @@ impl Device for VulkanDevice {
         // Queue writes run before the next submission's commands: submit recorded launches
         // first so that the write lands after them.
         self.flush();
-        if data.len() % 4 == 0 {
+        if data.len().is_multiple_of(4) {
             self.queue.write_buffer(b, 0, data);
         } else {
             let mut padded_data = data.to_vec();

@@ -131,7 +131,8 @@ impl VulkanTarget {
                 ),
             )
         })?;
-        let mut caps = naga::valid::Capabilities::empty();
+        // pack2x16float / unpack2x16float are core WGSL (only downlevel GL lacks them).
+        let mut caps = naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
         if self.features.f16 {
             caps |= naga::valid::Capabilities::SHADER_FLOAT16;
         }
@@ -177,6 +178,8 @@ pub fn dtype_support(d: DType, f: &WgslFeatures) -> DTypeSupport {
     match d {
         DType::F32 | DType::I32 | DType::U32 => DTypeSupport::Native,
         DType::F16 if f.f16 => DTypeSupport::Native,
+        // Packed in u32 words, converted with pack2x16float / unpack2x16float.
+        DType::F16 => DTypeSupport::Emulated,
         DType::F64 if f.f64 => DTypeSupport::Native,
         DType::I64 | DType::U64 if f.int64 => DTypeSupport::Native,
         // Packed in u32 words, computed in i32/u32/f32 and narrowed after each operation.

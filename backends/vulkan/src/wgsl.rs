@@ -8,7 +8,7 @@
 //! | kernel dtype | WGSL value | global buffer storage |
 //! | --- | --- | --- |
 //! | f32, i32, u32 | same | `array<T>` |
-//! | f16 (`enable f16;`) | `f32` holding an f16-exact value | `array<f16>` |
+//! | f16 | `f32` holding an f16-exact value | `array<f16>` with `enable f16;`, else 16-bit halves of `u32` words (`pack2x16float`) |
 //! | f64, i64, u64 (adapter features) | `f64`, `i64`, `u64` | `array<T>` |
 //! | bf16 | `f32` holding a bf16-exact value | 16-bit halves of `u32` words |
 //! | i8, i16 / u8, u16 | `i32` sign-extended / `u32` masked | bytes / halves of `u32` words |
@@ -67,7 +67,7 @@ fn unsupported<T>(what: impl Into<String>) -> Res<T> {
 pub fn value_ty(d: DType, f: &WgslFeatures) -> Res<&'static str> {
     Ok(match d {
         DType::F32 | DType::BF16 => "f32",
-        DType::F16 if f.f16 => "f32",
+        DType::F16 => "f32",
         DType::F64 if f.f64 => "f64",
         DType::I8 | DType::I16 | DType::I32 => "i32",
         DType::U8 | DType::U16 | DType::U32 => "u32",
@@ -79,10 +79,11 @@ pub fn value_ty(d: DType, f: &WgslFeatures) -> Res<&'static str> {
 }
 
 /// Bits per element of a dtype stored packed in `u32` words, or `None` when stored directly.
-fn packed_bits(d: DType) -> Option<u32> {
+fn packed_bits(d: DType, f: &WgslFeatures) -> Option<u32> {
     match d {
         DType::I8 | DType::U8 | DType::Bool => Some(8),
         DType::I16 | DType::U16 | DType::BF16 => Some(16),
+        DType::F16 if !f.f16 => Some(16),
         _ => None,
     }
 }
@@ -112,7 +113,7 @@ pub fn render(k: &Kernel, info: &KernelInfo, f: &WgslFeatures) -> Res<String> {
     r.block(&k.body)?;
     let mut out = String::new();
     let uses = |d: DType| info.dtypes.contains(&d) || k.params.iter().any(|p| p.dtype == d);
-    if uses(DType::F16) {
+    if uses(DType::F16) && f.f16 {
         out.push_str("enable f16;\n");
     }
     let _ = writeln!(out, "// kernel @{}", k.name);
@@ -122,7 +123,7 @@ pub fn render(k: &Kernel, info: &KernelInfo, f: &WgslFeatures) -> Res<String> {
         } else {
             "read_write"
         };
-        let elem = match packed_bits(p.dtype) {
+        let elem = match packed_bits(p.dtype, f) {
             Some(_) if p.access.can_store() => "atomic<u32>",
             Some(_) => "u32",
             None if p.dtype == DType::F16 => "f16",
@@ -144,7 +145,7 @@ pub fn render(k: &Kernel, info: &KernelInfo, f: &WgslFeatures) -> Res<String> {
         );
     }
     for (i, p) in k.params.iter().enumerate() {
-        if let Some(bits) = packed_bits(p.dtype) {
+        if let Some(bits) = packed_bits(p.dtype, f) {
             out.push_str(&packed_access(k, i, p.dtype, bits, p.access)?);
         }
     }
@@ -201,12 +202,14 @@ fn packed_access(k: &Kernel, i: usize, d: DType, bits: u32, access: Access) -> R
         DType::I16 => "bitcast<i32>(raw << 16u) >> 16u".to_string(),
         DType::U8 | DType::U16 => "raw".to_string(),
         DType::BF16 => "bitcast<f32>(raw << 16u)".to_string(),
+        DType::F16 => "unpack2x16float(raw).x".to_string(),
         _ => return Err(RenderError::Internal(format!("{d} is not packed"))),
     };
     let encode = match d {
         DType::Bool => "select(0u, 1u, v)".to_string(),
         DType::I8 | DType::I16 => format!("bitcast<u32>(v) & {mask}"),
         DType::U8 | DType::U16 => format!("v & {mask}"),
+        DType::F16 => format!("pack2x16float(vec2<f32>(v, 0.0f)) & {mask}"),
         _ => "bitcast<u32>(v) >> 16u".to_string(),
     };
     let mut s = String::new();
@@ -294,7 +297,7 @@ impl Renderer<'_> {
                     BufRef::Param(p) => {
                         let name = param_name(self.k, *p);
                         let d = self.k.params[*p].dtype;
-                        if packed_bits(d).is_some() {
+                        if packed_bits(d, self.f).is_some() {
                             format!("st_{name}({i}, {v});")
                         } else if d == DType::F16 {
                             format!("{name}[{i}] = f16({v});")
@@ -460,6 +463,20 @@ impl Renderer<'_> {
         name
     }
 
+    /// `tz_isnan_T`: a NaN test on the bits (drivers may fold `x != x` to false).
+    fn isnan(&mut self, vt: &str) -> String {
+        let test = match vt {
+            "f32" => "(bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u",
+            "f64" if self.f.int64 => {
+                "(bitcast<u64>(x) & 0x7ffffffffffffffflu) > 0x7ff0000000000000lu"
+            }
+            _ => "x != x",
+        };
+        let name = format!("tz_isnan_{vt}");
+        let code = format!("fn {name}(x: {vt}) -> bool {{\n  return {test};\n}}\n");
+        self.helper(name, code)
+    }
+
     fn expr(&mut self, e: &Expr) -> Res<String> {
         Ok(match e {
             Expr::Const { ty, value } => self.literal(ty.dtype, *value)?,
@@ -472,7 +489,7 @@ impl Renderer<'_> {
                     BufRef::Param(p) => {
                         let name = param_name(self.k, *p);
                         let d = self.k.params[*p].dtype;
-                        if packed_bits(d).is_some() {
+                        if packed_bits(d, self.f).is_some() {
                             format!("ld_{name}({i})")
                         } else if d == DType::F16 {
                             format!("f32({name}[{i}])")
@@ -531,7 +548,8 @@ impl Renderer<'_> {
                 let f = self.bf16_round();
                 format!("{f}({s})")
             }
-            DType::F16 => format!("f32(f16({s}))"),
+            DType::F16 if self.f.f16 => format!("f32(f16({s}))"),
+            DType::F16 => format!("unpack2x16float(pack2x16float(vec2<f32>({s}, 0.0f))).x"),
             _ => s,
         }
     }
@@ -576,14 +594,15 @@ impl Renderer<'_> {
             }
             U::Sign if float => {
                 let h = format!("tz_sign_{vt}");
+                let nan = self.isnan(vt);
                 let code = format!(
-                    "fn {h}(x: {vt}) -> {vt} {{\n  if (x != x) {{ return x; }}\n  return sign(x);\n}}\n"
+                    "fn {h}(x: {vt}) -> {vt} {{\n  if ({nan}(x)) {{ return x; }}\n  return sign(x);\n}}\n"
                 );
                 format!("{}({x})", self.helper(h, code))
             }
             U::Sign => format!("sign({x})"),
             U::Not => format!("(!({x}))"),
-            U::IsNaN if float => format!("(({x}) != ({x}))"),
+            U::IsNaN if float => format!("{}({x})", self.isnan(vt)),
             U::IsNaN => "false".into(),
             U::BitwiseNot => self.narrow(d, format!("(~({x}))")),
             U::Relu if float => {
@@ -619,10 +638,7 @@ impl Renderer<'_> {
             U::Acosh => self.math(d, "acosh", x)?,
             U::Atanh => self.math(d, "atanh", x)?,
             U::Tanh => {
-                let h = self.helper(
-                    "tz_tanh".into(),
-                    "fn tz_tanh(x: f32) -> f32 {\n  if (abs(x) > 15.0f) { return sign(x); }\n  return tanh(x);\n}\n".into(),
-                );
+                let h = self.helper("tz_tanh".into(), TANH.into());
                 self.math(d, &h, x)?
             }
             U::Erf => {
@@ -650,10 +666,7 @@ impl Renderer<'_> {
             }
             U::Mish => {
                 self.helper("tz_softplus".into(), SOFTPLUS.into());
-                self.helper(
-                    "tz_tanh".into(),
-                    "fn tz_tanh(x: f32) -> f32 {\n  if (abs(x) > 15.0f) { return sign(x); }\n  return tanh(x);\n}\n".into(),
-                );
+                self.helper("tz_tanh".into(), TANH.into());
                 let h = self.helper(
                     "tz_mish".into(),
                     "fn tz_mish(x: f32) -> f32 {\n  return x * tz_tanh(tz_softplus(x));\n}\n"
@@ -676,8 +689,9 @@ impl Renderer<'_> {
                     infix(if op == BinOp::Min { "&&" } else { "||" })
                 } else if float {
                     let h = format!("tz_{f}_{vt}");
+                    let nan = self.isnan(vt);
                     let code = format!(
-                        "fn {h}(a: {vt}, b: {vt}) -> {vt} {{\n  if (a != a) {{ return a; }}\n  if (b != b) {{ return b; }}\n  return {f}(a, b);\n}}\n"
+                        "fn {h}(a: {vt}, b: {vt}) -> {vt} {{\n  if ({nan}(a)) {{ return a; }}\n  if ({nan}(b)) {{ return b; }}\n  return {f}(a, b);\n}}\n"
                     );
                     format!("{}({a}, {b})", self.helper(h, code))
                 } else {
@@ -705,6 +719,7 @@ impl Renderer<'_> {
             B::Pow if float => {
                 self.helpers
                     .insert("tz_zero".into(), "var<private> tz_zero: u32 = 0u;\n".into());
+                self.isnan("f32");
                 let h = self.helper("tz_pow".into(), POW.into());
                 match d {
                     DType::F32 => format!("{h}({a}, {b})"),
@@ -809,8 +824,9 @@ impl Renderer<'_> {
                     format!("{v:e}f")
                 }
             };
+            let nan = self.isnan(wide);
             let code = format!(
-                "fn {h}(x: {wide}) -> {tv} {{\n  if (x != x) {{ return {tv}(0); }}\n  return {tv}(clamp(trunc(x), {}, {}));\n}}\n",
+                "fn {h}(x: {wide}) -> {tv} {{\n  if ({nan}(x)) {{ return {tv}(0); }}\n  return {tv}(clamp(trunc(x), {}, {}));\n}}\n",
                 lit(flo),
                 lit(fhi)
             );
@@ -903,14 +919,31 @@ const ERF: &str = "fn tz_erf(x: f32) -> f32 {
 }
 ";
 
+/// tanh without the cancellation of `(e^2x - 1) / (e^2x + 1)` near 0 (Taylor series there)
+/// and without overflow for large arguments.
+const TANH: &str = "fn tz_tanh(x: f32) -> f32 {
+  let a = abs(x);
+  if (a < 0.1f) {
+    let z = x * x;
+    return x * (1.0f + z * (-0.33333333f + z * (0.13333333f + z * (-0.053968254f + z * 0.021869488f))));
+  }
+  if (a > 15.0f) { return sign(x); }
+  return sign(x) * (1.0f - 2.0f / (exp(2.0f * a) + 1.0f));
+}
+";
+
 const SOFTPLUS: &str = "fn tz_softplus(x: f32) -> f32 {
-  return max(x, 0.0f) + log(1.0f + exp(-abs(x)));
+  // log1p(u) as log(w) * u / (w - 1) with w = 1 + u: exact for tiny u.
+  let u = exp(-abs(x));
+  let w = 1.0f + u;
+  let l = select(log(w) * u / (w - 1.0f), u, w == 1.0f);
+  return max(x, 0.0f) + l;
 }
 ";
 
 const POW: &str = "fn tz_pow(x: f32, y: f32) -> f32 {
   if (y == 0.0f || x == 1.0f) { return 1.0f; }
-  if (x != x || y != y) { return x + y; }
+  if (tz_isnan_f32(x) || tz_isnan_f32(y)) { return x + y; }
   let m = pow(abs(x), y);
   let inf = bitcast<f32>(0x7f800000u + tz_zero);
   let r = select(m, select(0.0f, inf, y < 0.0f), x == 0.0f);

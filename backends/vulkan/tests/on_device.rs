@@ -161,6 +161,45 @@ fn sub_word_stores_from_neighbouring_invocations_keep_every_byte() {
 }
 
 #[test]
+fn f16_emulated_in_u32_words_matches_the_reference() {
+    if vulkan().is_none() {
+        return;
+    }
+    let dev = match VulkanDevice::open() {
+        Ok(d) => d,
+        Err(why) => {
+            println!("skipped: {why}");
+            return;
+        }
+    };
+    let features = tessera_vulkan::wgsl::WgslFeatures {
+        f16: false,
+        ..dev.features()
+    };
+    let backend = tessera_runtime::CompiledBackend::new(
+        "vulkan",
+        Arc::new(tessera_vulkan::VulkanTarget::new(features, dev.limits())),
+        Arc::new(dev),
+    );
+    let n = 1027;
+    let mut b = GraphBuilder::new("f16");
+    let x = b.input("x", DType::F32, &[n]);
+    let h = b.cast(x, DType::F16).unwrap();
+    let sq = b.mul(h, h).unwrap();
+    let y = b.add(sq, h).unwrap();
+    b.output(y, "y").unwrap();
+    let g = b.finish().unwrap();
+    let inputs: NamedTensors = [(
+        "x".to_string(),
+        Tensor::from_vec(&[n], floats(n, 3)).unwrap(),
+    )]
+    .into();
+    let got = run(&backend, &g, &inputs);
+    let want = run(&ReferenceBackend, &g, &inputs);
+    assert_eq!(got[0].bytes(), want[0].bytes());
+}
+
+#[test]
 fn buffers_over_the_binding_limit_are_refused_with_a_typed_error() {
     if vulkan().is_none() {
         return;
@@ -201,9 +240,7 @@ fn buffers_over_the_binding_limit_are_refused_with_a_typed_error() {
             [("x".to_string(), Tensor::zeros(DType::F32, &[n]).unwrap())].into();
         exe.run(&inputs)
     });
-    let err = outcome
-        .err()
-        .expect("a tensor over the binding limit must be refused");
+    let err = outcome.expect_err("a tensor over the binding limit must be refused");
     assert!(err.to_string().contains("cannot hold"), "{err}");
 }
 

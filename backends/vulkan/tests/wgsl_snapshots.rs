@@ -160,3 +160,25 @@ fn vectors_are_refused_with_a_typed_error() {
         "{err:?}"
     );
 }
+
+#[test]
+fn f16_without_the_adapter_feature_is_packed_in_words() {
+    let features = tessera_vulkan::wgsl::WgslFeatures {
+        f16: false,
+        ..tessera_vulkan::wgsl::WgslFeatures::ALL
+    };
+    let target = VulkanTarget::new(features, tessera_vulkan::GpuLimits::WEBGPU_DEFAULT);
+    assert_eq!(
+        tessera_runtime::Target::desc(&target).support(tessera_ir::DType::F16),
+        tessera_ir::target::DTypeSupport::Emulated
+    );
+    let k = parse_kernel(KERNELS[4].1).unwrap();
+    let info = verify_kernel(&k).unwrap();
+    // `wgsl` validates with naga, here without the f16 capability.
+    let wgsl = target.wgsl(&k, &info).unwrap();
+    assert!(
+        !wgsl.contains("enable f16") && !wgsl.contains("f16("),
+        "{wgsl}"
+    );
+    assert!(wgsl.contains("pack2x16float") && wgsl.contains("unpack2x16float"));
+}

@@ -137,11 +137,18 @@ pub fn classify(graph: &Graph, node: NodeId) -> NodeClass {
             mode: crate::attr::PadMode::Constant,
         } if (1..4).all(constant) && n.input(1).is_some() => NodeClass::View,
         Op::Gather { .. } | Op::GatherElements { .. } => NodeClass::Index,
+        // `noop_with_empty_axes` only matters for empty axes (the decomposer's reductions set
+        // it and always name their axes): with axes given, both flags reduce the same way.
         Op::Reduce {
             kind: ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min | ReduceOp::Prod,
-            noop_with_empty_axes: false,
+            noop_with_empty_axes,
             ..
-        } if constant(1) && reducible(graph, n.input(0)) => NodeClass::Reduce,
+        } if constant(1)
+            && reducible(graph, n.input(0))
+            && (!noop_with_empty_axes || has_axes(graph, n.input(1))) =>
+        {
+            NodeClass::Reduce
+        }
         Op::ArgMax { .. } | Op::ArgMin { .. } if reducible(graph, n.input(0)) => NodeClass::Reduce,
         Op::MatMul {} if reducible(graph, n.input(0)) => NodeClass::Contraction,
         _ => NodeClass::Host,
@@ -149,6 +156,12 @@ pub fn classify(graph: &Graph, node: NodeId) -> NodeClass {
 }
 
 /// Reductions and contractions run in kernels for numeric dtypes (bool goes to the host).
+/// True when `axes` is a constant naming at least one axis.
+fn has_axes(graph: &Graph, axes: Option<ValueId>) -> bool {
+    axes.and_then(|v| graph.constant_of(v))
+        .is_some_and(|t| t.to_i64_vec().is_some_and(|a| !a.is_empty()))
+}
+
 fn reducible(graph: &Graph, v: Option<ValueId>) -> bool {
     v.is_some_and(|v| graph.value(v).ty.dtype.is_numeric())
 }

@@ -639,9 +639,10 @@ fn constant(dtype: DType, value: Scalar, lanes: usize) -> Arr {
     }
 }
 
-/// `a * b + c` lane-wise in f64 with one f64 rounding (exact for f64; the product of two
-/// narrower floats is exact in f64), then rounded to the dtype. `None` unless all three are
-/// float vectors of one length.
+/// `a * b + c` lane-wise with one rounding to the dtype: f32 and f64 with their own fused
+/// multiply-add (what FMA instructions, WGSL `fma` and PTX `fma.rn` compute); f16/bf16 in f64
+/// (the product of two such values is exact in f64), then rounded to the dtype. `None` unless
+/// all three are float vectors of one length.
 fn fma(a: &Arr, b: &Arr, c: &Arr) -> Option<Arr> {
     let (Data::F(x), Data::F(y), Data::F(z)) = (&a.data, &b.data, &c.data) else {
         return None;
@@ -653,7 +654,13 @@ fn fma(a: &Arr, b: &Arr, c: &Arr) -> Option<Arr> {
         .iter()
         .zip(y)
         .zip(z)
-        .map(|((p, q), r)| round_to_dtype(p.mul_add(*q, *r), a.dtype))
+        .map(|((p, q), r)| {
+            if a.dtype == DType::F32 {
+                f64::from((*p as f32).mul_add(*q as f32, *r as f32))
+            } else {
+                round_to_dtype(p.mul_add(*q, *r), a.dtype)
+            }
+        })
         .collect();
     Some(Arr::floats(a.dtype, vec![x.len()], v))
 }

@@ -1,5 +1,6 @@
 //! The CPU matmul schedule: cache-tiled over columns (a `k × nc` panel of B sized from the L2
-//! cache is reused by every row tile of a chunk) and register-blocked (4 rows × 2 vectors of
+//! cache is reused by every row tile of a chunk) and register-blocked (4 or, with 512-bit
+//! vectors, 8 rows × 2 vectors of
 //! accumulators updated with `fma`), with the epilogue applied to each accumulator vector.
 //! Partial row tiles and leftover columns fall back to one element at a time.
 
@@ -9,14 +10,28 @@ use crate::graph::NodeId;
 use crate::kernel::{BinOp, Expr, LoopKind, Stmt, Ty};
 use crate::op::BinaryOp;
 
-/// Rows of the register block.
+/// Rows of the register block for targets with 128- or 256-bit vectors (16 vector registers).
 pub const MICRO_ROWS: usize = 4;
 /// Vectors (of the target's lanes) per row of the register block.
 pub const MICRO_VECTORS: usize = 2;
+/// Rows of the register block for 512-bit vectors (AVX-512 has 32 registers: 16 accumulators,
+/// two B vectors and one broadcast A value fit).
+pub const MICRO_ROWS_WIDE: usize = 8;
+
+/// The register block `(rows, vectors per row)` for a vector of `lanes` f32 lanes.
+pub fn micro_shape(lanes: u8) -> (usize, usize) {
+    if lanes >= 16 {
+        (MICRO_ROWS_WIDE, MICRO_VECTORS)
+    } else {
+        (MICRO_ROWS, MICRO_VECTORS)
+    }
+}
 
 /// The loop-invariant facts of one tiled matmul.
 struct Tiling {
     lanes: u8,
+    rows: usize,
+    vecs: usize,
     m: usize,
     n: usize,
     k: usize,
@@ -38,8 +53,9 @@ impl Kb<'_> {
             return Err(Fail::NotVector);
         }
         let (m, n) = (job.dims[r - 2], job.dims[r - 1]);
-        let nr = MICRO_VECTORS * usize::from(lanes);
-        if m < MICRO_ROWS || n < nr {
+        let (rows, vecs) = micro_shape(lanes);
+        let nr = vecs * usize::from(lanes);
+        if m < rows || n < nr {
             return Err(Fail::NotVector);
         }
         let k = ad[ad.len() - 1];
@@ -48,16 +64,18 @@ impl Kb<'_> {
         let nc = ((self.target.l2_bytes / 2 / bytes) / nr * nr).clamp(nr, n_full);
         let t = Tiling {
             lanes,
+            rows,
+            vecs,
             m,
             n,
             k,
             n_full,
             nc,
-            mtiles: m.div_ceil(MICRO_ROWS),
+            mtiles: m.div_ceil(rows),
             batch: job.dims[..r - 2].to_vec(),
         };
         let tiles = t.batch.iter().product::<usize>() * t.mtiles;
-        let (chunks, per) = self.chunks(tiles, MICRO_ROWS * n, 1);
+        let (chunks, per) = self.chunks(tiles, rows * n, 1);
         self.k.launch.grid = vec![chunks];
         let mut body = Vec::new();
         let (s, e) = self.chunk_range(per, tiles, &mut body);
@@ -97,7 +115,7 @@ impl Kb<'_> {
         let mut body = Vec::new();
         let bt = m.div_c(&tix, t.mtiles as i128);
         let batch = m.coords(&Pos::Flat(bt), &t.batch);
-        let m0 = m.mul_c(&m.rem_c(&tix, t.mtiles as i128), MICRO_ROWS as i128);
+        let m0 = m.mul_c(&m.rem_c(&tix, t.mtiles as i128), t.rows as i128);
         let m0e = self.let_var("m0", m0.e.clone(), &mut body);
         let m0 = Ix::within(m0e, Some(0), 0, t.m as i128 - 1);
         let cols = match panel {
@@ -118,11 +136,7 @@ impl Kb<'_> {
         };
         let rows_end = Expr::binary(
             BinOp::Min,
-            Expr::bin(
-                BinaryOp::Add,
-                m0.e.clone(),
-                Expr::int(m.dt, MICRO_ROWS as i128),
-            ),
+            Expr::bin(BinaryOp::Add, m0.e.clone(), Expr::int(m.dt, t.rows as i128)),
             Expr::int(m.dt, t.m as i128),
         );
         let scalar = self.scalar_block(
@@ -141,7 +155,7 @@ impl Kb<'_> {
                     var: n0,
                     start: cols.0,
                     end: cols.1,
-                    step: u32::try_from(MICRO_VECTORS * usize::from(t.lanes))
+                    step: u32::try_from(t.vecs * usize::from(t.lanes))
                         .map_err(|_| Fail::NotVector)?,
                     kind: LoopKind::Serial,
                     body: micro,
@@ -150,7 +164,7 @@ impl Kb<'_> {
                     cond: Expr::bin(
                         BinaryOp::LessOrEqual,
                         m0.e.clone(),
-                        Expr::int(m.dt, (t.m - MICRO_ROWS) as i128),
+                        Expr::int(m.dt, (t.m - t.rows) as i128),
                     ),
                     then: vec![block],
                     els: vec![scalar],
@@ -223,7 +237,8 @@ impl Kb<'_> {
         let l = usize::from(t.lanes);
         let mut out = Vec::new();
         let mut accs = Vec::new();
-        for _ in 0..MICRO_ROWS * MICRO_VECTORS {
+        let (rows, vecs) = (t.rows, t.vecs);
+        for _ in 0..rows * vecs {
             let v = self.fresh("acc", vty);
             out.push(Stmt::Local {
                 var: v,
@@ -235,14 +250,9 @@ impl Kb<'_> {
         let kix = m.inv(Expr::Var(kv), 0, t.k as i128 - 1);
         let mut body = Vec::new();
         let mut bvals = Vec::new();
-        for c in 0..MICRO_VECTORS {
+        for c in 0..vecs {
             let col = m.add_c(
-                &Ix::within(
-                    n0.e.clone(),
-                    Some(1),
-                    n0.lo,
-                    n0.hi + (MICRO_VECTORS * l) as i128 - 1,
-                ),
+                &Ix::within(n0.e.clone(), Some(1), n0.lo, n0.hi + (vecs * l) as i128 - 1),
                 (c * l) as i128,
             );
             let mut bc = self.operand_batch(batch, &bd);
@@ -252,7 +262,7 @@ impl Kb<'_> {
             let v = super::reduce::convert(v, dt, acc_dt);
             bvals.push(self.bind(v, vty, &mut body));
         }
-        for r in 0..MICRO_ROWS {
+        for r in 0..rows {
             let mut ac = self.operand_batch(batch, &ad);
             ac.push(m.add_c(m0, r as i128));
             ac.push(kix.clone());
@@ -260,7 +270,7 @@ impl Kb<'_> {
             let v = super::reduce::convert(v, dt, acc_dt);
             let av = self.bind(v, vty, &mut body);
             for (c, bv) in bvals.iter().enumerate() {
-                let acc = accs[r * MICRO_VECTORS + c];
+                let acc = accs[r * vecs + c];
                 let next = if dt.is_float() && self.target.has_fma {
                     Expr::Fma {
                         a: Box::new(av.clone()),
@@ -282,24 +292,19 @@ impl Kb<'_> {
         }
         out.push(self.counted(kv, 0, t.k, body));
         let hv = self.g.node(h).outputs[0];
-        for r in 0..MICRO_ROWS {
-            for c in 0..MICRO_VECTORS {
+        for r in 0..rows {
+            for c in 0..vecs {
                 let mut coords = batch.to_vec();
                 coords.push(m.add_c(m0, r as i128));
                 coords.push(m.add_c(
-                    &Ix::within(
-                        n0.e.clone(),
-                        Some(1),
-                        n0.lo,
-                        n0.hi + (MICRO_VECTORS * l) as i128 - 1,
-                    ),
+                    &Ix::within(n0.e.clone(), Some(1), n0.lo, n0.hi + (vecs * l) as i128 - 1),
                     (c * l) as i128,
                 ));
                 let pos = Pos::Coords(coords);
                 self.subst.clear();
                 self.subst.insert(
                     hv,
-                    super::reduce::convert(Expr::Var(accs[r * MICRO_VECTORS + c]), acc_dt, dt),
+                    super::reduce::convert(Expr::Var(accs[r * vecs + c]), acc_dt, dt),
                 );
                 let v = self.value(job.out, &pos, t.lanes, &mut out)?;
                 self.subst.clear();

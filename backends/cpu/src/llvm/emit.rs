@@ -11,6 +11,7 @@
 //! bounds-checked like the Cranelift renderer's (LLVM removes the checks it can prove).
 
 use crate::math::{Helper, helpers};
+use crate::range::Ranges;
 use crate::render::ERR_OUT_OF_BOUNDS;
 use cranelift_codegen::ir::types as cl;
 use std::collections::{BTreeSet, HashMap};
@@ -47,6 +48,7 @@ struct Emitter<'k> {
     next: usize,
     env: Vec<Option<Bind>>,
     helpers: HashMap<&'static str, Helper>,
+    ranges: Ranges,
 }
 
 /// The LLVM module text of `k`, or why it is not printed.
@@ -68,6 +70,7 @@ pub(crate) fn module_text(k: &Kernel, cpu: &str, features: &str) -> R<String> {
         next: 0,
         env: vec![None; k.vars.len()],
         helpers: helpers().into_iter().map(|h| (h.name, h)).collect(),
+        ranges: Ranges::new(k),
     };
     for i in 0..k.params.len() {
         let slot = e.tmp();
@@ -265,9 +268,12 @@ impl Emitter<'_> {
         match s {
             Stmt::Let { var, value } => {
                 let v = self.eval(value)?;
+                let r = self.ranges.of(value);
+                self.ranges.set(*var, r);
                 self.bind(*var, Bind::Ssa(v))
             }
             Stmt::Local { var, init } => {
+                self.ranges.set(*var, None);
                 let v = self.eval(init)?;
                 let slot = self.slot(v.ty);
                 self.line(format!("store {} {}, ptr {slot}", ty_str(v.ty), v.op));
@@ -331,6 +337,8 @@ impl Emitter<'_> {
         );
         self.line(format!("br i1 {}, label %{bb}, label %{exit}", enter.op));
         self.start_block(&bb);
+        let r = self.ranges.loop_var(start, end, step);
+        self.ranges.set(var, r);
         self.bind(var, Bind::Slot(ty, counter.clone()))?;
         self.block(body)?;
         let i = self.inst(ty, format!("load {t}, ptr {counter}"));
@@ -414,6 +422,15 @@ impl Emitter<'_> {
                 .op
             }
         };
+        if self.ranges.in_bounds(index, lanes, len) {
+            // Proven inside the buffer: no check.
+            let addr = self.tmp();
+            self.line(format!(
+                "{addr} = getelementptr inbounds {}, ptr %base{p}, i64 {wide}",
+                mem_elem(dtype)
+            ));
+            return Ok((dtype, Some((addr, "true".into()))));
+        }
         let Some(max) = len.checked_sub(usize::from(lanes)) else {
             self.flag("true", ERR_OUT_OF_BOUNDS);
             return Ok((dtype, None));

@@ -280,8 +280,8 @@ impl Renderer<'_, '_> {
         if !d.is_float() {
             return unsupported(format!("`fma` on {d}"));
         }
-        // f32 and f64 with the host's FMA: one fused instruction per vector (f32 rounds once
-        // to f32, which is the exact result the f64 route approximates).
+        // f32 and f64 with the host's FMA: one fused instruction per vector, rounded once to
+        // the dtype (the kernel IR's meaning of `fma`).
         if self.has_fma && matches!(d, DType::F32 | DType::F64) {
             let parts = a
                 .parts
@@ -291,6 +291,9 @@ impl Renderer<'_, '_> {
                 .map(|((&x, &y), &z)| self.b.ins().fma(x, y, z))
                 .collect();
             return Ok(Val { ty: a.ty, parts });
+        }
+        if d == DType::F32 {
+            return self.map(d, &[a, b, c], |r, x| r.call("tessera_fma_f32", x));
         }
         self.map(d, &[a, b, c], |r, x| {
             let w: Vec<Value> = x.iter().map(|&v| r.promote_f64(v)).collect();

@@ -7,8 +7,11 @@ fn st_p1_y(i: u32, v: i32) {
   atomicOr(&p1_y[i / 4u], (bitcast<u32>(v) & 0xffu) << sh);
 }
 fn tz_f32_to_i8(x: f32) -> i32 {
-  if (x != x) { return i32(0); }
+  if (tz_isnan_f32(x)) { return i32(0); }
   return i32(clamp(trunc(x), -1.28e2f, 1.27e2f));
+}
+fn tz_isnan_f32(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 @compute @workgroup_size(8, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

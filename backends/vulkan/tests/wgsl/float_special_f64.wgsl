@@ -16,10 +16,13 @@ fn tz_erf(x: f32) -> f32 {
 fn tz_inf_f64() -> f64 {
   return f64(bitcast<f32>(0x7f800000u + tz_zero));
 }
+fn tz_isnan_f64(x: f64) -> bool {
+  return (bitcast<u64>(x) & 0x7ffffffffffffffflu) > 0x7ff0000000000000lu;
+}
 var<private> tz_zero: u32 = 0u;
 @compute @workgroup_size(1, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let v0_i: u32 = wid.x;
   let v1_v: f64 = p0_x[v0_i];
-  p1_y[v0_i] = select(fma(v1_v, -5e-1lf, f64(tz_erf(f32(v1_v)))), tz_inf_f64(), ((v1_v) != (v1_v)));
+  p1_y[v0_i] = select(fma(v1_v, -5e-1lf, f64(tz_erf(f32(v1_v)))), tz_inf_f64(), tz_isnan_f64(v1_v));
 }
