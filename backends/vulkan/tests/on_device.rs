@@ -1,7 +1,7 @@
 //! The `vulkan` backend on a real adapter (lavapipe in CI) against the reference interpreter:
-//! random graphs (proptest), float edge values (casts, `fmod`, `pow`), sub-word stores from many invocations, a tensor over the binding
-//! limit, and `auto` never picking a software adapter. Every test prints why and returns when
-//! no adapter is found.
+//! random graphs (proptest), float edge values (casts, `fmod`, `pow`), sub-word stores from
+//! many invocations, a tensor over the binding limit, and `auto` never picking a software
+//! adapter. Every test prints why and returns when no adapter is found.
 
 use proptest::prelude::*;
 use std::sync::{Arc, OnceLock};
