@@ -658,11 +658,13 @@ impl Renderer<'_> {
             }
             U::Softsign => self.narrow(d, format!("(({x}) / ({one} + abs({x})))")),
             U::HardSwish => {
-                let h = self.helper(
-                    "tz_hard_swish".into(),
-                    "fn tz_hard_swish(x: f32) -> f32 {\n  return x * clamp(x / 6.0f + 0.5f, 0.0f, 1.0f);\n}\n".into(),
+                // Plain arithmetic: computed in the value type (f64 stays f64).
+                let h = format!("tz_hard_swish_{vt}");
+                let code = format!(
+                    "fn {h}(x: {vt}) -> {vt} {{\n  return x * clamp(x / {vt}(6) + {vt}(0.5), {vt}(0), {vt}(1));\n}}\n"
                 );
-                self.math(d, &h, x)?
+                let call = format!("{}({x})", self.helper(h, code));
+                self.narrow(d, call)
             }
             U::Mish => {
                 self.helper("tz_softplus".into(), SOFTPLUS.into());
@@ -705,6 +707,21 @@ impl Renderer<'_> {
             B::Sub => self.narrow(d, infix("-")),
             B::Mul => self.narrow(d, infix("*")),
             B::Div => self.narrow(d, infix("/")),
+            B::FMod if float => {
+                // `%` is `a - b * trunc(a / b)`: NaN for an infinite divisor, where C's fmod
+                // gives `a` (for finite `a`).
+                let h = format!("tz_fmod_{vt}");
+                let (bits, abs_mask, inf) = if vt == "f64" {
+                    ("u64", "0x7ffffffffffffffflu", "0x7ff0000000000000lu")
+                } else {
+                    ("u32", "0x7fffffffu", "0x7f800000u")
+                };
+                let code = format!(
+                    "fn {h}(a: {vt}, b: {vt}) -> {vt} {{\n  let bi = (bitcast<{bits}>(b) & {abs_mask}) == {inf};\n  let ai = (bitcast<{bits}>(a) & {abs_mask}) == {inf};\n  if (bi && !ai) {{ return a; }}\n  return a % b;\n}}\n"
+                );
+                let call = format!("{}({a}, {b})", self.helper(h, code));
+                self.narrow(d, call)
+            }
             B::FMod => self.narrow(d, infix("%")),
             B::Mod if d.is_unsigned_int() => infix("%"),
             B::Mod => {
@@ -786,7 +803,13 @@ impl Renderer<'_> {
             return Ok(if from == DType::Bool {
                 x
             } else {
-                format!("(({x}) != {fv}(0))")
+                match fv {
+                    // Compare the bits: drivers that flush subnormals to zero would call a
+                    // subnormal (e.g. a small bf16 decoded to f32) equal to 0.
+                    "f32" => format!("((bitcast<u32>({x}) & 0x7fffffffu) != 0u)"),
+                    "f64" => format!("((bitcast<u64>({x}) & 0x7ffffffffffffffflu) != 0lu)"),
+                    _ => format!("(({x}) != {fv}(0))"),
+                }
             });
         }
         if from == DType::Bool {
@@ -816,6 +839,13 @@ impl Renderer<'_> {
                 format!("{wide}({x})")
             };
             let (flo, fhi) = (bound(lo, wide, false), bound(hi, wide, true));
+            // The first float above the largest in-range one: from there on the result is
+            // the type's maximum, which the float type may not represent (i32::MAX in f32).
+            let above = if wide == "f64" {
+                fhi.next_up()
+            } else {
+                f64::from((fhi as f32).next_up())
+            };
             let h = format!("tz_{wide}_to_{}", to.name());
             let lit = |v: f64| {
                 if wide == "f64" {
@@ -825,8 +855,17 @@ impl Renderer<'_> {
                 }
             };
             let nan = self.isnan(wide);
+            // The maximum as a literal of the WGSL value type (i32/u32 for sub-word types).
+            let max = match tv {
+                "i32" => format!("{}i", hi as i32),
+                "u32" => format!("{}u", hi as u32),
+                "i64" => format!("{}li", hi as i64),
+                "u64" => format!("{}lu", hi as u64),
+                _ => return Err(RenderError::Internal(format!("cast to {to} as {tv}"))),
+            };
             let code = format!(
-                "fn {h}(x: {wide}) -> {tv} {{\n  if ({nan}(x)) {{ return {tv}(0); }}\n  return {tv}(clamp(trunc(x), {}, {}));\n}}\n",
+                "fn {h}(x: {wide}) -> {tv} {{\n  if ({nan}(x)) {{ return {tv}(0); }}\n  if (x >= {}) {{ return {max}; }}\n  return {tv}(clamp(trunc(x), {}, {}));\n}}\n",
+                lit(above),
                 lit(flo),
                 lit(fhi)
             );
@@ -944,11 +983,18 @@ const SOFTPLUS: &str = "fn tz_softplus(x: f32) -> f32 {
 const POW: &str = "fn tz_pow(x: f32, y: f32) -> f32 {
   if (y == 0.0f || x == 1.0f) { return 1.0f; }
   if (tz_isnan_f32(x) || tz_isnan_f32(y)) { return x + y; }
-  let m = pow(abs(x), y);
   let inf = bitcast<f32>(0x7f800000u + tz_zero);
+  if (abs(y) == inf) {
+    // |x| = 1 gives 1; otherwise 0 or infinity by whether |x| grows toward y's sign.
+    let ax = abs(x);
+    if (ax == 1.0f) { return 1.0f; }
+    return select(0.0f, inf, (ax > 1.0f) == (y > 0.0f));
+  }
+  let m = pow(abs(x), y);
   let r = select(m, select(0.0f, inf, y < 0.0f), x == 0.0f);
   if (x < 0.0f) {
-    if (fract(y) != 0.0f) { return (x - x) / (x - x); }
+    // A negative finite base with a non-integral exponent has no real power; -inf does.
+    if (fract(y) != 0.0f && x != -inf) { return (y - y) / (y - y); }
     if (abs(y) < 16777216.0f && (i32(abs(y)) & 1) == 1) { return -r; }
   }
   return r;

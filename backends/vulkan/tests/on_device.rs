@@ -1,7 +1,7 @@
 //! The `vulkan` backend on a real adapter (lavapipe in CI) against the reference interpreter:
-//! random graphs (proptest), sub-word stores from many invocations, a tensor over the binding
-//! limit, and `auto` never picking a software adapter. Every test prints why and returns when
-//! no adapter is found.
+//! random graphs (proptest), float edge values (casts, `fmod`, `pow`), sub-word stores from
+//! many invocations, a tensor over the binding limit, and `auto` never picking a software
+//! adapter. Every test prints why and returns when no adapter is found.
 
 use proptest::prelude::*;
 use std::sync::{Arc, OnceLock};
@@ -256,5 +256,85 @@ fn auto_does_not_pick_a_software_adapter_over_other_backends() {
         assert_eq!(chosen, "reference");
     } else {
         assert_eq!(chosen, "vulkan");
+    }
+}
+
+/// Edge values where WGSL's own operations differ from the graph ops: float → int casts at
+/// and past the integer range (WGSL clamps to the largest float in range), a subnormal cast to
+/// bool (drivers may flush it to zero), `fmod` by an infinity and `pow` with infinite
+/// exponents or a `-inf` base.
+#[test]
+fn float_edge_values_match_the_reference() {
+    let Some(vk) = vulkan() else { return };
+    let inf = f32::INFINITY;
+    let vals = vec![
+        3.0e9f32,
+        -3.0e9,
+        2_147_483_520.0,
+        2_147_483_648.0,
+        4.3e9,
+        f32::NAN,
+        1.0e-40,
+        -1.0e-42,
+        0.0,
+        -0.0,
+        -inf,
+        inf,
+        -1.0,
+        1.0,
+        -2.5,
+        0.5,
+    ];
+    let n = vals.len();
+    let exps = vec![
+        inf, -inf, inf, -inf, inf, 2.0, 0.5, -0.5, inf, -inf, 0.5, -3.0, inf, -inf, 3.0, 2.0,
+    ];
+    for to in [DType::I32, DType::U32, DType::I64, DType::Bool, DType::I8] {
+        let mut b = GraphBuilder::new("cast_edges");
+        let x = b.input("x", DType::F32, &[n]);
+        let c = b.cast(x, to).unwrap();
+        b.output(c, "y").unwrap();
+        let g = b.finish().unwrap();
+        let inputs: NamedTensors = [(
+            "x".to_string(),
+            Tensor::from_vec(&[n], vals.clone()).unwrap(),
+        )]
+        .into();
+        let got = run(vk, &g, &inputs);
+        let want = run(&ReferenceBackend, &g, &inputs);
+        assert_eq!(got[0].bytes(), want[0].bytes(), "cast to {to}");
+    }
+    for op in ["fmod", "pow"] {
+        let mut b = GraphBuilder::new(op);
+        let x = b.input("x", DType::F32, &[n]);
+        let e = b.input("e", DType::F32, &[n]);
+        let y = if op == "fmod" {
+            b.fmod(x, e).unwrap()
+        } else {
+            b.pow(x, e).unwrap()
+        };
+        b.output(y, "y").unwrap();
+        let g = b.finish().unwrap();
+        let inputs: NamedTensors = [
+            (
+                "x".to_string(),
+                Tensor::from_vec(&[n], vals.clone()).unwrap(),
+            ),
+            (
+                "e".to_string(),
+                Tensor::from_vec(&[n], exps.clone()).unwrap(),
+            ),
+        ]
+        .into();
+        let got: Vec<f32> = run(vk, &g, &inputs)[0].to_vec().unwrap();
+        let want: Vec<f32> = run(&ReferenceBackend, &g, &inputs)[0].to_vec().unwrap();
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            if vals[i].is_subnormal() {
+                // WGSL lets arithmetic flush subnormal operands (lavapipe does).
+                continue;
+            }
+            let same = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 1e-6 * w.abs();
+            assert!(same, "{op}({}, {}): got {g}, want {w}", vals[i], exps[i]);
+        }
     }
 }

@@ -8,6 +8,7 @@ fn st_p1_y(i: u32, v: i32) {
 }
 fn tz_f32_to_i8(x: f32) -> i32 {
   if (tz_isnan_f32(x)) { return i32(0); }
+  if (x >= 1.2700000762939453e2f) { return 127i; }
   return i32(clamp(trunc(x), -1.28e2f, 1.27e2f));
 }
 fn tz_isnan_f32(x: f32) -> bool {
