@@ -151,6 +151,13 @@ pub fn bound(op: &str, dtype: DType, scale: CaseScale) -> Bound {
     // of its own ULPs except where a wider intermediate changes a tie.
     let half = matches!(dtype, DType::F16 | DType::BF16);
     let mag = scale.magnitude.max(1.0);
+    // The terms of a sum of squares are the squared operands: the `gamma_n` bound scales with
+    // them, not with the operands.
+    let mag = if op == "reduce_sum_square" {
+        mag * mag
+    } else {
+        mag
+    };
     let n = scale.terms.max(1) as f64;
     // A backend may compute in the narrow type itself (rounding each intermediate step), so
     // half-precision results also pass within a few epsilons of the operands' magnitude.
