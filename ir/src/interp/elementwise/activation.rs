@@ -138,10 +138,7 @@ fn shrink_int(x: i128, bias: f64, lambd: f64) -> i128 {
         let y = x + si as i128;
         (y, y.signum())
     } else {
-        (
-            x + si.rem_euclid(2f64.powi(64)) as i128,
-            si.signum() as i128,
-        )
+        (x + (si % 2f64.powi(64)) as i128, si.signum() as i128)
     };
     if sf < 0.0 && sign > 0 {
         y - 1

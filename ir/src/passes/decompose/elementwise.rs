@@ -211,8 +211,7 @@ fn shrink(em: &mut Emitter, x: ValueId, bias: f64, lambd: f64) -> Result<ValueId
 }
 
 /// `trunc(x + s)` for an integer `x` and a finite f64 `s`, exactly, wrapped to `x`'s dtype:
-/// `y = x + trunc(s)` added in the dtype (wrapping; `trunc(s)` taken modulo 2^64, which is
-/// exact in f64), then a fractional part moves `y` one step toward zero when it points that
+/// `y = x + trunc(s)` added in the dtype (wrapping; `trunc(s)` wrapped into the dtype first), then a fractional part moves `y` one step toward zero when it points that
 /// way. The sign of the exact `x + trunc(s)` is an exact comparison of `x` with `-trunc(s)`.
 fn int_shift(em: &mut Emitter, x: ValueId, s: f64) -> Result<ValueId> {
     let dtype = em.dtype(x);
@@ -221,7 +220,7 @@ fn int_shift(em: &mut Emitter, x: ValueId, s: f64) -> Result<ValueId> {
         .ok_or_else(|| em.internal("shrink of a non-integer as an integer"))?;
     let si = s.trunc();
     let sf = s - si;
-    let k = em.konst(int_tensor(dtype, &[], vec![wrap_u64(si)]));
+    let k = em.konst(int_tensor(dtype, &[], vec![wrap_to(dtype, si)]));
     let y = em.bin(B::Add, x, k)?;
     if sf == 0.0 || !sf.is_finite() {
         return Ok(y);
@@ -261,9 +260,17 @@ fn int_shift(em: &mut Emitter, x: ValueId, s: f64) -> Result<ValueId> {
     em.select(cond, moved, y)
 }
 
-/// An integral f64 modulo 2^64, as an exact integer (`rem_euclid` by a power of two is exact).
-fn wrap_u64(v: f64) -> i128 {
-    v.rem_euclid(2f64.powi(64)) as i128
+/// An integral f64 wrapped into the range of the integer `dtype`, exactly: `%` by a power of
+/// two is exact in f64 and leaves a value below 2^64 in magnitude, which i128 finishes.
+fn wrap_to(dtype: DType, v: f64) -> i128 {
+    let bits = 8 * dtype.size_bytes() as u32;
+    let m = 1i128 << bits;
+    let r = ((v % 2f64.powi(bits as i32)) as i128).rem_euclid(m);
+    if dtype.is_signed_int() && r >= m / 2 {
+        r - m
+    } else {
+        r
+    }
 }
 
 /// IsInf as comparisons against the infinities.
