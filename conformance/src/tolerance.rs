@@ -338,6 +338,9 @@ mod tests {
         let small = bound("reduce_sum", DType::F32, CaseScale { terms: 10, ..s });
         assert!(bound("reduce_sum", DType::F32, s).abs > small.abs);
         assert!(bound("exp", DType::F16, s).ulp < bound("exp", DType::F32, s).ulp);
+        // A sum of squares scales with the squared magnitude (its terms).
+        let sq = bound("reduce_sum_square", DType::F64, s);
+        assert_eq!(sq.abs, 2.0 * bound("reduce_sum", DType::F64, s).abs);
     }
 
     #[test]
