@@ -151,6 +151,13 @@ pub fn bound(op: &str, dtype: DType, scale: CaseScale) -> Bound {
     // of its own ULPs except where a wider intermediate changes a tie.
     let half = matches!(dtype, DType::F16 | DType::BF16);
     let mag = scale.magnitude.max(1.0);
+    // The terms of a sum of squares are the squared operands: the `gamma_n` bound scales with
+    // them, not with the operands.
+    let mag = if op == "reduce_sum_square" {
+        mag * mag
+    } else {
+        mag
+    };
     let n = scale.terms.max(1) as f64;
     // A backend may compute in the narrow type itself (rounding each intermediate step), so
     // half-precision results also pass within a few epsilons of the operands' magnitude.
@@ -331,6 +338,9 @@ mod tests {
         let small = bound("reduce_sum", DType::F32, CaseScale { terms: 10, ..s });
         assert!(bound("reduce_sum", DType::F32, s).abs > small.abs);
         assert!(bound("exp", DType::F16, s).ulp < bound("exp", DType::F32, s).ulp);
+        // A sum of squares scales with the squared magnitude (its terms).
+        let sq = bound("reduce_sum_square", DType::F64, s);
+        assert_eq!(sq.abs, 2.0 * bound("reduce_sum", DType::F64, s).abs);
     }
 
     #[test]

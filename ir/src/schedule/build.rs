@@ -91,13 +91,16 @@ impl Kb<'_> {
             }
             Op::Binary(BinaryOp::PRelu) => {
                 let (a, b) = self.operands2(node_id, pos, lanes, pre)?;
+                // `x > 0 ? x : slope * x`, as the reference and ONNX Runtime: a NaN `x`, and
+                // a zero or negative `x` against a NaN or infinite slope, take the product,
+                // which carries the NaN (`inf * 0` is NaN).
                 let x = self.bind(a, ty, pre);
-                let neg = Expr::bin(BinaryOp::Less, x.clone(), zero(ty));
+                let pos = Expr::bin(BinaryOp::Greater, x.clone(), zero(ty));
                 let scaled = Expr::bin(BinaryOp::Mul, b, x.clone());
                 Ok(Expr::Select {
-                    cond: Box::new(neg),
-                    a: Box::new(scaled),
-                    b: Box::new(x),
+                    cond: Box::new(pos),
+                    a: Box::new(x),
+                    b: Box::new(scaled),
                 })
             }
             Op::Binary(op) => {

@@ -1377,3 +1377,55 @@ fn layer_norm_shaped_graph_is_three_kernels() {
     let p = check(&g);
     assert_eq!(kernels(&p), 3, "mean, variance (+eps, sqrt), normalize");
 }
+
+/// PRelu is `x > 0 ? x : slope * x`: a NaN operand, and a zero or negative `x` against a NaN or
+/// infinite slope, give NaN as in the reference (a `x < 0` select would give `x` there).
+#[test]
+fn prelu_propagates_nan_from_either_operand() {
+    let xs = [
+        0.0f32,
+        -0.0,
+        1.0,
+        -2.0,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        3.0,
+    ];
+    let slopes = [
+        f32::NAN,
+        f32::INFINITY,
+        0.5,
+        f32::NEG_INFINITY,
+        2.0,
+        0.0,
+        0.0,
+        f32::NAN,
+    ];
+    let mut g = Graph::new("prelu");
+    let x = input(&mut g, "x", DType::F32, &[8]);
+    let s = input(&mut g, "s", DType::F32, &[8]);
+    let y = op2(&mut g, Op::Binary(BinaryOp::PRelu), x, s);
+    output(&mut g, y, "y");
+    let inputs: HashMap<String, Tensor> = [
+        (
+            "x".to_string(),
+            Tensor::from_vec(&[8], xs.to_vec()).unwrap(),
+        ),
+        (
+            "s".to_string(),
+            Tensor::from_vec(&[8], slopes.to_vec()).unwrap(),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    check_with(&g, &inputs);
+    // The reference itself: slope * x wherever x is not positive.
+    let want = evaluate(&g, &inputs).unwrap();
+    let v: Vec<f32> = want[0].to_vec().unwrap();
+    assert!(v[0].is_nan() && v[1].is_nan() && v[4].is_nan() && v[6].is_nan());
+    assert_eq!(
+        (v[2], v[3], v[5], v[7]),
+        (1.0, f32::INFINITY, f32::INFINITY, 3.0)
+    );
+}

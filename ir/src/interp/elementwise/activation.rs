@@ -115,8 +115,9 @@ fn shrink(x: f64, bias: f64, lambd: f64) -> f64 {
     }
 }
 
-/// Shrink on integers: the comparison is exact; an integral bias is applied exactly (wrapping
-/// afterwards), a fractional one in f64 and truncated toward zero, as ONNX's cast back does.
+/// Shrink on integers: the comparison is made in f64; the shifted value is `trunc(x + shift)`
+/// computed exactly (wrapping afterwards), never rounded through f64, which would lose the low
+/// bits of 64-bit values.
 fn shrink_int(x: i128, bias: f64, lambd: f64) -> i128 {
     let xf = x as f64;
     let shift = if xf < -lambd {
@@ -126,10 +127,25 @@ fn shrink_int(x: i128, bias: f64, lambd: f64) -> i128 {
     } else {
         return 0;
     };
-    if shift.fract() == 0.0 && shift.abs() < 2f64.powi(100) {
-        x + shift as i128
+    if !shift.is_finite() {
+        return (xf + shift) as i128;
+    }
+    let si = shift.trunc();
+    let sf = shift - si;
+    // `x + trunc(shift)` exactly, or (for a shift beyond any 64-bit value) its value modulo
+    // 2^64 with the sign of the shift; the wrap to the dtype comes afterwards.
+    let (y, sign) = if si.abs() < 2f64.powi(100) {
+        let y = x + si as i128;
+        (y, y.signum())
     } else {
-        (xf + shift) as i128
+        (x + (si % 2f64.powi(64)) as i128, si.signum() as i128)
+    };
+    if sf < 0.0 && sign > 0 {
+        y - 1
+    } else if sf > 0.0 && sign < 0 {
+        y + 1
+    } else {
+        y
     }
 }
 
@@ -239,6 +255,17 @@ mod tests {
         };
         let r = run(op, &[&x]).unwrap().to_vec::<i8>().unwrap();
         assert_eq!(r, vec![i8::MIN + 2, i8::MAX - 2]);
+        // 64-bit extremes shift exactly (through f64, MAX - 0.5 would round to 2^63).
+        let op = Op::Shrink {
+            bias: 0.5,
+            lambd: 1.0,
+        };
+        let x = tensor(&[3], &[i64::MIN, i64::MAX, 2]);
+        let r = run(op.clone(), &[&x]).unwrap().to_vec::<i64>().unwrap();
+        assert_eq!(r, vec![i64::MIN + 1, i64::MAX - 1, 1]);
+        let x = tensor(&[2], &[u64::MAX, 3]);
+        let r = run(op, &[&x]).unwrap().to_vec::<u64>().unwrap();
+        assert_eq!(r, vec![u64::MAX - 1, 2]);
     }
 
     #[test]

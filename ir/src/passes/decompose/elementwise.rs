@@ -1,7 +1,7 @@
 //! Decomposition of the composite elementwise operators: variadic Min/Max/Sum/Mean, Clip, the
 //! activations with attributes, IsInf.
 
-use super::emit::Emitter;
+use super::emit::{Emitter, int_tensor};
 use super::operand;
 use crate::attr::GeluApprox;
 use crate::dtype::DType;
@@ -179,8 +179,9 @@ fn gelu(em: &mut Emitter, x: ValueId, approximate: GeluApprox) -> Result<ValueId
 
 /// Shrink: `x - bias` above `lambd`, `x + bias` below `-lambd`, else 0 (NaN stays NaN).
 ///
-/// Integers compare in f64 as the reference does; an integral bias is added exactly in the
-/// dtype (wrapping), a fractional one in f64 with the result converted back.
+/// Integers compare in f64 as the reference does; the shifted value is `trunc(x + shift)`
+/// computed exactly in the dtype (wrapping), never through floating point, which would round
+/// 64-bit values.
 fn shrink(em: &mut Emitter, x: ValueId, bias: f64, lambd: f64) -> Result<ValueId> {
     let dtype = em.dtype(x);
     let probe = if dtype.is_float() {
@@ -191,11 +192,10 @@ fn shrink(em: &mut Emitter, x: ValueId, bias: f64, lambd: f64) -> Result<ValueId
     let below = em.bin_c(B::Less, probe, -lambd)?;
     let above = em.bin_c(B::Greater, probe, lambd)?;
     let shifted = |em: &mut Emitter, b: f64| -> Result<ValueId> {
-        if dtype.is_float() || (b.fract() == 0.0 && b.abs() < 2f64.powi(62)) {
+        if dtype.is_float() {
             em.bin_c(B::Add, x, b)
         } else {
-            let s = em.bin_c(B::Add, probe, b)?;
-            em.cast(s, dtype)
+            int_shift(em, x, b)
         }
     };
     let lo = shifted(em, bias)?;
@@ -208,6 +208,69 @@ fn shrink(em: &mut Emitter, x: ValueId, bias: f64, lambd: f64) -> Result<ValueId
     };
     let y = em.select(above, hi, middle)?;
     em.select(below, lo, y)
+}
+
+/// `trunc(x + s)` for an integer `x` and a finite f64 `s`, exactly, wrapped to `x`'s dtype:
+/// `y = x + trunc(s)` added in the dtype (wrapping; `trunc(s)` wrapped into the dtype first), then a fractional part moves `y` one step toward zero when it points that
+/// way. The sign of the exact `x + trunc(s)` is an exact comparison of `x` with `-trunc(s)`.
+fn int_shift(em: &mut Emitter, x: ValueId, s: f64) -> Result<ValueId> {
+    let dtype = em.dtype(x);
+    let (lo, hi) = dtype
+        .int_range()
+        .ok_or_else(|| em.internal("shrink of a non-integer as an integer"))?;
+    let si = s.trunc();
+    let sf = s - si;
+    let k = em.konst(int_tensor(dtype, &[], vec![wrap_to(dtype, si)]));
+    let y = em.bin(B::Add, x, k)?;
+    if sf == 0.0 || !sf.is_finite() {
+        return Ok(y);
+    }
+    let c = -si;
+    let int_const = |em: &mut Emitter, v: i128| em.konst(int_tensor(dtype, &[], vec![v]));
+    // `x > c` (the exact sum is positive) for a fractional part below 0, `x < c` above it;
+    // against a `c` outside the dtype's range the comparison is constant, written as one
+    // against the range's end.
+    let (cond, step) = if sf < 0.0 {
+        let cond = if c < lo as f64 {
+            let l = int_const(em, lo);
+            em.bin(B::GreaterOrEqual, x, l)?
+        } else if c >= (hi + 1) as f64 {
+            let h = int_const(em, hi);
+            em.bin(B::Greater, x, h)?
+        } else {
+            let cv = int_const(em, c as i128);
+            em.bin(B::Greater, x, cv)?
+        };
+        (cond, B::Sub)
+    } else {
+        let cond = if c >= (hi + 1) as f64 {
+            let h = int_const(em, hi);
+            em.bin(B::LessOrEqual, x, h)?
+        } else if c <= lo as f64 {
+            let l = int_const(em, lo);
+            em.bin(B::Less, x, l)?
+        } else {
+            let cv = int_const(em, c as i128);
+            em.bin(B::Less, x, cv)?
+        };
+        (cond, B::Add)
+    };
+    let one = int_const(em, 1);
+    let moved = em.bin(step, y, one)?;
+    em.select(cond, moved, y)
+}
+
+/// An integral f64 wrapped into the range of the integer `dtype`, exactly: `%` by a power of
+/// two is exact in f64 and leaves a value below 2^64 in magnitude, which i128 finishes.
+fn wrap_to(dtype: DType, v: f64) -> i128 {
+    let bits = 8 * dtype.size_bytes() as u32;
+    let m = 1i128 << bits;
+    let r = ((v % 2f64.powi(bits as i32)) as i128).rem_euclid(m);
+    if dtype.is_signed_int() && r >= m / 2 {
+        r - m
+    } else {
+        r
+    }
 }
 
 /// IsInf as comparisons against the infinities.

@@ -78,8 +78,8 @@ fn count_of(em: &Emitter, x: ValueId, axes: &[usize]) -> Option<usize> {
         .try_fold(1usize, |acc, &a| acc.checked_mul(*dims.get(a)?))
 }
 
-/// `Sum(x) / n` over `axes`; integers sum in i64 (exact for the narrower dtypes) and divide
-/// truncating, as the reference does.
+/// `Sum(x) / n` over `axes`; narrower integers sum in i64 (exact) and divide truncating, as
+/// the reference does; 64-bit integers take [`mean_64`].
 fn mean(em: &mut Emitter, x: ValueId, axes: &[usize], keepdims: bool) -> Result<Option<ValueId>> {
     let Some(n) = count_of(em, x, axes) else {
         return Ok(None);
@@ -90,15 +90,47 @@ fn mean(em: &mut Emitter, x: ValueId, axes: &[usize], keepdims: bool) -> Result<
         let s = em.reduce(R::Sum, x, &ax, keepdims)?;
         return Ok(Some(em.bin_c(B::Div, s, n as f64)?));
     }
-    let wide = if dtype == DType::U64 {
-        DType::U64
-    } else {
-        DType::I64
-    };
+    if matches!(dtype, DType::I64 | DType::U64) {
+        return Ok(Some(mean_64(em, x, n, &ax, keepdims)?));
+    }
+    let wide = DType::I64;
     let xw = em.cast(x, wide)?;
     let s = em.reduce(R::Sum, xw, &ax, keepdims)?;
     let m = em.bin_c(B::Div, s, n as f64)?;
     Ok(Some(em.cast(m, dtype)?))
+}
+
+/// The mean of 64-bit integers, exactly as the reference (the exact sum divided, truncating
+/// toward zero), without a wider type: each `x = q n + r` (truncating division), so the sum is
+/// `n (sum q + a) + b` with `sum r = a n + b`, `|b| < n`. `Q = sum q + a` is the quotient up to
+/// one step toward zero when `b` and the sum have opposite signs (`b < 0` with `Q >= 1`, or
+/// `b > 0` with `Q <= -1`). `sum q` may wrap on the way, but the final `Q` is in range, and
+/// wrapping arithmetic is exact modulo 2^64; `sum r` stays below `n^2` in magnitude.
+fn mean_64(em: &mut Emitter, x: ValueId, n: usize, ax: &[i64], keepdims: bool) -> Result<ValueId> {
+    let nf = n as f64;
+    let q = em.bin_c(B::Div, x, nf)?;
+    let qn = em.bin_c(B::Mul, q, nf)?;
+    let r = em.bin(B::Sub, x, qn)?;
+    let sq = em.reduce(R::Sum, q, ax, keepdims)?;
+    let sr = em.reduce(R::Sum, r, ax, keepdims)?;
+    let a = em.bin_c(B::Div, sr, nf)?;
+    let an = em.bin_c(B::Mul, a, nf)?;
+    let b = em.bin(B::Sub, sr, an)?;
+    let big_q = em.bin(B::Add, sq, a)?;
+    if em.dtype(x) == DType::U64 {
+        // Nothing is negative: no step.
+        return Ok(big_q);
+    }
+    let b_neg = em.bin_c(B::Less, b, 0.0)?;
+    let q_pos = em.bin_c(B::GreaterOrEqual, big_q, 1.0)?;
+    let down = em.bin(B::And, b_neg, q_pos)?;
+    let b_pos = em.bin_c(B::Greater, b, 0.0)?;
+    let q_neg = em.bin_c(B::LessOrEqual, big_q, -1.0)?;
+    let up = em.bin(B::And, b_pos, q_neg)?;
+    let minus = em.bin_c(B::Sub, big_q, 1.0)?;
+    let plus = em.bin_c(B::Add, big_q, 1.0)?;
+    let y = em.select(down, minus, big_q)?;
+    em.select(up, plus, y)
 }
 
 /// The composite `Reduce*` kinds as Sum/Max plus elementwise steps.
@@ -116,10 +148,10 @@ fn reduce(
     let ax: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
     let dtype = em.dtype(x);
     if !dtype.is_float() && matches!(kind, R::L2 | R::LogSum | R::LogSumExp) {
-        // The reference computes these in f64 and truncates toward zero.
+        // The reference computes these in f64, truncates toward zero and wraps to the dtype.
         let xf = em.cast(x, DType::F64)?;
         let y = float_reduce(em, kind, xf, &ax, keepdims)?;
-        return Ok(Some(vec![em.cast(y, dtype)?]));
+        return Ok(Some(vec![trunc_wrap(em, y, dtype)?]));
     }
     let y = match kind {
         R::Mean => match mean(em, x, &axes, keepdims)? {
@@ -141,6 +173,32 @@ fn reduce(
     Ok(Some(vec![y]))
 }
 
+/// An f64 value truncated toward zero and wrapped (not saturated) into the integer `dtype`,
+/// as the reference converts its f64 results. Every step is exact: the truncation, `fmod` by
+/// 2^bits, and moving a value by 2^bits into the dtype's range. Non-finite values go through
+/// the plain cast (the reference has no integer result for them).
+fn trunc_wrap(em: &mut Emitter, y: ValueId, dtype: DType) -> Result<ValueId> {
+    let bits = 8 * dtype.size_bytes() as i32;
+    let m = 2f64.powi(bits);
+    let neg = em.bin_c(B::Less, y, 0.0)?;
+    let up = em.un(U::Ceil, y)?;
+    let down = em.un(U::Floor, y)?;
+    let t = em.select(neg, up, down)?;
+    // `fmod` keeps the sign of `t`: [0, 2^bits) for t >= 0, (-2^bits, 0] below.
+    let r = em.bin_c(B::FMod, t, m)?;
+    let below = em.bin_c(B::Less, r, 0.0)?;
+    let lifted = em.bin_c(B::Add, r, m)?;
+    let r = em.select(below, lifted, r)?;
+    let r = if dtype.is_signed_int() {
+        let high = em.bin_c(B::GreaterOrEqual, r, m / 2.0)?;
+        let lowered = em.bin_c(B::Sub, r, m)?;
+        em.select(high, lowered, r)?
+    } else {
+        r
+    };
+    em.cast(r, dtype)
+}
+
 /// ReduceL2, ReduceLogSum or ReduceLogSumExp of a float value.
 fn float_reduce(
     em: &mut Emitter,
@@ -150,17 +208,43 @@ fn float_reduce(
     keepdims: bool,
 ) -> Result<ValueId> {
     match kind {
-        R::L2 => {
-            let sq = em.bin(B::Mul, x, x)?;
-            let s = em.reduce(R::Sum, sq, ax, keepdims)?;
-            em.un(U::Sqrt, s)
-        }
+        R::L2 => l2(em, x, ax, keepdims),
         R::LogSum => {
             let s = em.reduce(R::Sum, x, ax, keepdims)?;
             em.un(U::Log, s)
         }
         _ => log_sum_exp(em, x, ax, keepdims),
     }
+}
+
+/// ReduceL2 as `d sqrt(sum((x / d)^2))` with `d` the largest `|x|` where it is finite and not
+/// zero, else 1 (the scaling of BLAS `nrm2`): squares of values near the top of the range do
+/// not overflow the accumulator (f32 for f32, f16 and bf16) when the norm itself is finite, as
+/// in the reference, which squares in f64. An infinite operand still gives +inf (its scale is
+/// 1), NaN gives NaN, all zeros give 0. f64 squares directly, as the reference (and ONNX
+/// Runtime) does: its squares overflow where the reference's do.
+fn l2(em: &mut Emitter, x: ValueId, ax: &[i64], keepdims: bool) -> Result<ValueId> {
+    if em.dtype(x) == DType::F64 {
+        let sq = em.bin(B::Mul, x, x)?;
+        let s = em.reduce(R::Sum, sq, ax, keepdims)?;
+        return em.un(U::Sqrt, s);
+    }
+    let a = em.un(U::Abs, x)?;
+    let scale = |em: &mut Emitter, keep: bool| -> Result<ValueId> {
+        let m = em.reduce(R::Max, a, ax, keep)?;
+        let finite = em.bin_c(B::Less, m, f64::INFINITY)?;
+        let nonzero = em.bin_c(B::Greater, m, 0.0)?;
+        let ok = em.bin(B::And, finite, nonzero)?;
+        let one = em.scalar(em.dtype(x), 1.0);
+        em.select(ok, m, one)
+    };
+    let d = scale(em, true)?;
+    let xs = em.bin(B::Div, x, d)?;
+    let sq = em.bin(B::Mul, xs, xs)?;
+    let s = em.reduce(R::Sum, sq, ax, keepdims)?;
+    let r = em.un(U::Sqrt, s)?;
+    let d_out = if keepdims { d } else { scale(em, false)? };
+    em.bin(B::Mul, r, d_out)
 }
 
 /// `m + log(sum(exp(x - m)))` with `m` the maximum where it is finite, else 0 (so that

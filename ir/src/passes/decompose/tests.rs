@@ -1542,3 +1542,78 @@ fn pow_with_mixed_dtypes() {
     let d = decompose(&g).unwrap();
     assert_eq!(d.graph.nodes.len(), 1);
 }
+
+/// Integer extremes through the exact integer paths: Shrink of 64-bit values (no rounding
+/// through f64), the mean of 64-bit values (the exact sum, truncated), and integer L2 norms
+/// that do not fit the dtype (wrapping, as the reference converts).
+#[test]
+fn integer_extremes_match_the_reference() {
+    let i64v = Const(
+        Tensor::from_vec(
+            &[2, 4],
+            vec![
+                i64::MAX,
+                i64::MAX - 1,
+                i64::MIN,
+                3,
+                i64::MIN,
+                i64::MIN + 1,
+                -7,
+                5,
+            ],
+        )
+        .unwrap(),
+    );
+    let u64v = Const(
+        Tensor::from_vec(
+            &[2, 4],
+            vec![u64::MAX, u64::MAX - 1, 0, 3, 1, u64::MAX, 8, 9],
+        )
+        .unwrap(),
+    );
+    let i8v = Const(Tensor::from_vec(&[2, 3], vec![i8::MIN, i8::MIN, 100i8, -3, 4, 5]).unwrap());
+    for (bias, lambd) in [
+        (0.5, 1.0),
+        (-0.5, 1.0),
+        (2.0, 0.0),
+        (1.5, -3.0),
+        (3e19, 1.0),
+        (-3e30, 1.0),
+        (-1e19, 0.0),
+    ] {
+        for x in [&i64v, &u64v, &i8v] {
+            check(Op::Shrink { bias, lambd }, std::slice::from_ref(x), 1);
+        }
+    }
+    for kind in [ReduceOp::Mean, ReduceOp::L2, ReduceOp::Sum] {
+        for x in [&i64v, &u64v, &i8v] {
+            for axes in [&[1i64][..], &[0], &[0, 1]] {
+                check(reduce_op(kind, false, false), &[x.clone(), i64c(axes)], 1);
+                check(reduce_op(kind, true, false), &[x.clone(), i64c(axes)], 1);
+            }
+        }
+    }
+}
+
+/// ReduceL2 of floats near the top of the range: scaled by the largest magnitude, the squares
+/// do not overflow where the norm is finite; infinities, NaN and zeros keep their meaning.
+#[test]
+fn l2_of_large_and_special_floats() {
+    let big = Const(Tensor::from_vec(&[2, 3], vec![3e38f32, -2e38, 1e38, 0.0, 0.0, 0.0]).unwrap());
+    let special = Const(
+        Tensor::from_vec(
+            &[3, 2],
+            vec![f32::INFINITY, 1.0, f32::NAN, 2.0, -0.0, 1e-40],
+        )
+        .unwrap(),
+    );
+    for x in [&big, &special] {
+        for keep in [true, false] {
+            check(
+                reduce_op(ReduceOp::L2, keep, false),
+                &[x.clone(), i64c(&[1])],
+                1,
+            );
+        }
+    }
+}
