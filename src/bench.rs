@@ -344,6 +344,18 @@ fn bench_model(model: &Path, args: &BenchArgs, threads: usize) -> Result<(), Err
         ms(t.compile_cold),
         ms(t.compile_warm)
     );
+    let disk = tessera_runtime::KernelCache::global().disk();
+    if let Some((d, dir)) = disk.and_then(|d| Some((d, d.dir()?)).filter(|_| d.is_enabled())) {
+        let s = d.stats();
+        println!(
+            "disk cache {} ({} hits, {} misses, {} written, {} corrupt)",
+            dir.display(),
+            s.hits,
+            s.misses,
+            s.writes,
+            s.corrupt
+        );
+    }
     println!("first run  {:.3} ms", ms(t.first));
     println!(
         "latency    median {:.3} ms   min {:.3} ms   max {:.3} ms   ({} runs)",

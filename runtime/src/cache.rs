@@ -1,12 +1,14 @@
 //! The kernel cache: compiled artifacts kept in memory for the whole process, keyed by a stable
 //! hash of the printed kernel IR, the target's [`TargetDesc`] and the compiler version, so a
 //! kernel that appears again (in the same graph, another graph, or a recompilation) is compiled
-//! once.
+//! once. A cache may also have a [`DiskCache`]: text artifacts are then found in (and written
+//! to) a directory shared by every process, so a second process compiles none of them again.
 
+use crate::disk_cache::DiskCache;
 use crate::target::{Artifact, Target, TargetError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use tessera_ir::kernel::{Kernel, KernelInfo, print_kernel};
 use tessera_ir::target::TargetDesc;
 
@@ -38,6 +40,24 @@ impl CacheKey {
             text,
         }
     }
+
+    /// The key of `kernel` compiled by `target`: [`CacheKey::new`] of its description plus its
+    /// [`Target::fingerprint`] (code-generator settings the description does not show).
+    pub fn for_target(kernel: &Kernel, target: &dyn Target) -> Self {
+        let fingerprint = target.fingerprint();
+        if fingerprint.is_empty() {
+            return Self::new(kernel, target.desc());
+        }
+        let text = format!(
+            "tessera {COMPILER_VERSION}\ntarget {:?}\nfingerprint {fingerprint}\n{}",
+            target.desc(),
+            print_kernel(kernel)
+        );
+        CacheKey {
+            hash: fnv1a(text.as_bytes()),
+            text,
+        }
+    }
 }
 
 /// 64-bit FNV-1a: a simple hash whose value never changes between builds (unlike the standard
@@ -51,7 +71,7 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 /// Hits and misses of a cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
-    /// Lookups that found a compiled artifact.
+    /// Lookups that found a compiled artifact (in memory or, when it has one, in the disk cache).
     pub hits: u64,
     /// Lookups that had to compile.
     pub misses: u64,
@@ -65,36 +85,62 @@ pub struct KernelCache {
     entries: Mutex<HashMap<u64, Vec<(String, Artifact)>>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// The on-disk cache behind this one, if any.
+    disk: Option<Arc<DiskCache>>,
 }
 
 impl KernelCache {
-    /// An empty cache.
+    /// An empty cache, in memory only.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The process-wide cache every compiled backend uses by default.
-    pub fn global() -> &'static KernelCache {
-        static GLOBAL: OnceLock<KernelCache> = OnceLock::new();
-        GLOBAL.get_or_init(KernelCache::new)
+    /// An empty cache backed by `disk`.
+    pub fn with_disk(disk: Arc<DiskCache>) -> Self {
+        KernelCache {
+            disk: Some(disk),
+            ..Self::default()
+        }
     }
 
-    /// The artifact of `kernel` for `target`, compiled now on a miss. Returns it with `true`
-    /// on a hit. The lock is not held while compiling, so two threads missing the same kernel
-    /// at once both compile it (and both count a miss); the first stored result is kept.
+    /// The process-wide cache every compiled backend uses by default, backed by the disk cache
+    /// the environment asks for ([`DiskCache::from_env`]; off under CI and cargo unless
+    /// `TESSERA_CACHE_DIR` is set). `KernelCache::global().disk()` turns it off by API.
+    pub fn global() -> &'static KernelCache {
+        static GLOBAL: OnceLock<KernelCache> = OnceLock::new();
+        GLOBAL.get_or_init(|| KernelCache::with_disk(Arc::new(DiskCache::from_env())))
+    }
+
+    /// The disk cache behind this one, if any.
+    pub fn disk(&self) -> Option<&DiskCache> {
+        self.disk.as_deref()
+    }
+
+    /// The artifact of `kernel` for `target`: from memory, else from the disk cache, else
+    /// compiled now (and a text artifact written to the disk cache). Returns it with `true`
+    /// when nothing was compiled. The lock is not held while compiling, so two threads missing
+    /// the same kernel at once both compile it (and both count a miss); the first stored
+    /// result is kept.
     pub fn get_or_compile(
         &self,
         target: &dyn Target,
         kernel: &Kernel,
         info: &KernelInfo,
     ) -> Result<(Artifact, bool), TargetError> {
-        let key = CacheKey::new(kernel, target.desc());
+        let key = CacheKey::for_target(kernel, target);
         if let Some(a) = self.lookup(&key) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok((a, true));
         }
+        if let Some(a) = self.disk.as_deref().and_then(|d| d.load(&key)) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((self.insert(key, a), true));
+        }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let artifact = target.compile(kernel, info)?;
+        if let Some(d) = &self.disk {
+            d.store(&key, &artifact);
+        }
         Ok((self.insert(key, artifact), false))
     }
 

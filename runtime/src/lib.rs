@@ -12,6 +12,7 @@
 pub mod backend;
 pub mod cache;
 pub mod compiled;
+pub mod disk_cache;
 pub mod error;
 pub mod interp_device;
 pub mod lower;
@@ -32,6 +33,7 @@ pub use compiled::{
     CompileOptions, CompiledBackend, CompiledGraph, Lowered, UnavailableBackend, compile_graph,
     lower_graph,
 };
+pub use disk_cache::{DiskCache, DiskCacheStats};
 pub use error::RuntimeError;
 pub use interp_device::{InterpDevice, InterpTarget, KERNEL_INTERP, kernel_interp_backend};
 pub use memory::{MemoryPlan, plan_memory};

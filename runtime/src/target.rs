@@ -67,6 +67,14 @@ pub trait Target: Send + Sync {
     /// What the shared scheduler needs to know (vector width, limits, dtype support, ...).
     fn desc(&self) -> &TargetDesc;
 
+    /// Code-generator settings that change the generated code but are not in [`Target::desc`]
+    /// (optional features, a codegen choice, CPU features): part of every kernel-cache key, so
+    /// two targets with equal descriptions but different fingerprints never share artifacts.
+    /// Empty by default.
+    fn fingerprint(&self) -> String {
+        String::new()
+    }
+
     /// Compiles one verified kernel.
     fn compile(&self, kernel: &Kernel, info: &KernelInfo) -> Result<Artifact, TargetError>;
 }

@@ -372,6 +372,11 @@ impl Target for CpuTarget {
         &self.desc
     }
 
+    /// The code generator: Cranelift and LLVM artifacts are never shared through the cache.
+    fn fingerprint(&self) -> String {
+        format!("codegen={}", self.codegen.name())
+    }
+
     fn compile(&self, kernel: &Kernel, info: &KernelInfo) -> Result<Artifact, TargetError> {
         self.check_info(kernel, info)?;
         let compiled = self.build(kernel).map_err(|e| self.error(kernel, e))?;

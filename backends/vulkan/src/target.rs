@@ -194,6 +194,11 @@ impl Target for VulkanTarget {
         &self.desc
     }
 
+    /// The optional WGSL features the renderer may use (they change the generated WGSL).
+    fn fingerprint(&self) -> String {
+        format!("{:?}", self.features)
+    }
+
     fn compile(&self, kernel: &Kernel, info: &KernelInfo) -> Result<Artifact, TargetError> {
         if info.params.len() != kernel.params.len() || info.var_kinds.len() != kernel.vars.len() {
             return Err(self.internal(
