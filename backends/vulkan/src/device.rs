@@ -107,6 +107,9 @@ pub struct VulkanDevice {
     pending: Mutex<Option<wgpu::CommandEncoder>>,
     pipelines: Mutex<HashMap<String, Arc<Pipeline>>>,
     errors: ErrorSlot,
+    /// Held by every `Device` method: wgpu error scopes, the pending encoder and the error
+    /// slot are per device, so calls from several threads must not interleave.
+    serial: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -192,6 +195,7 @@ impl VulkanDevice {
             max_buffer_bytes: limits.max_buffer_size,
             pending: Mutex::new(None),
             pipelines: Mutex::new(HashMap::new()),
+            serial: Mutex::new(()),
             errors,
         })
     }
@@ -288,6 +292,7 @@ impl Device for VulkanDevice {
     }
 
     fn alloc(&self, bytes: usize) -> Result<DeviceBuffer, DeviceError> {
+        let _serial = lock(&self.serial);
         let size = padded(bytes);
         let limit = self.limits.max_binding_bytes.min(self.max_buffer_bytes);
         if size > limit {
@@ -317,6 +322,7 @@ impl Device for VulkanDevice {
     }
 
     fn write(&self, buf: &DeviceBuffer, data: &[u8]) -> Result<(), DeviceError> {
+        let _serial = lock(&self.serial);
         if data.len() > buf.bytes {
             return Err(self.failed(format!(
                 "writing {} bytes into a {}-byte buffer",
@@ -342,6 +348,7 @@ impl Device for VulkanDevice {
     }
 
     fn read(&self, buf: &DeviceBuffer, out: &mut [u8]) -> Result<(), DeviceError> {
+        let _serial = lock(&self.serial);
         if out.len() > buf.bytes {
             return Err(self.failed(format!(
                 "reading {} bytes from a {}-byte buffer",
@@ -386,6 +393,7 @@ impl Device for VulkanDevice {
     }
 
     fn load(&self, kernel: &Kernel, artifact: &Artifact) -> Result<LoadedKernel, DeviceError> {
+        let _serial = lock(&self.serial);
         let Artifact::Text {
             language: "wgsl",
             code,
@@ -474,6 +482,7 @@ impl Device for VulkanDevice {
         launch: &Launch,
         args: &[DeviceBuffer],
     ) -> Result<(), DeviceError> {
+        let _serial = lock(&self.serial);
         let p = kernel
             .handle
             .downcast_ref::<Pipeline>()
@@ -549,6 +558,7 @@ impl Device for VulkanDevice {
     }
 
     fn synchronize(&self) -> Result<(), DeviceError> {
+        let _serial = lock(&self.serial);
         self.flush();
         self.wait()
     }

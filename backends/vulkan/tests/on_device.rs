@@ -1,7 +1,7 @@
 //! The `vulkan` backend on a real adapter (lavapipe in CI) against the reference interpreter:
 //! random graphs (proptest), float edge values (casts, `fmod`, `pow`), sub-word stores from
-//! many invocations, a tensor over the binding limit, and `auto` never picking a software
-//! adapter. Every test prints why and returns when no adapter is found.
+//! many invocations, a tensor over the binding limit, concurrent runs from several threads,
+//! and `auto` never picking a software adapter. Every test prints why and returns when no adapter is found.
 
 use proptest::prelude::*;
 use std::sync::{Arc, OnceLock};
@@ -347,4 +347,60 @@ fn float_edge_values_match_the_reference() {
             assert!(same, "{op}({}, {}): got {g}, want {w}", vals[i], exps[i]);
         }
     }
+}
+
+/// Several threads running graphs on the one shared device at once (each its own executable,
+/// and one executable shared by all) get exactly what they get one at a time: the device's
+/// error scopes, pending encoder and read-back path must not interleave between threads.
+#[test]
+fn concurrent_runs_on_one_device_match_the_reference() {
+    let Some(vk) = vulkan() else {
+        return;
+    };
+    let graph = |n: usize| {
+        let mut b = GraphBuilder::new("concurrent");
+        let x = b.input("x", DType::F32, &[4, n]);
+        let two = b.constant(Tensor::from_vec(&[], vec![2.0f32]).unwrap());
+        let y = b.mul(x, two).unwrap();
+        let y = b.exp(y).unwrap();
+        let s = b.reduce_sum(y, &[1], true).unwrap();
+        let z = b.div(y, s).unwrap();
+        b.output(z, "z").unwrap();
+        b.finish().unwrap()
+    };
+    let shared_graph = graph(37);
+    let shared = vk
+        .compile(&shared_graph)
+        .expect("vulkan compiles the shared graph");
+    std::thread::scope(|scope| {
+        for t in 0..4usize {
+            let shared = &shared;
+            let shared_graph = &shared_graph;
+            scope.spawn(move || {
+                let n = 5 + 13 * t;
+                let own_graph = graph(n);
+                let own = vk.compile(&own_graph).expect("vulkan compiles");
+                for i in 0..12u64 {
+                    let seed = (t as u64) * 100 + i;
+                    for (g, exe, n) in [(&own_graph, &own, n), (shared_graph, shared, 37)] {
+                        let inputs: NamedTensors = [(
+                            "x".to_string(),
+                            Tensor::from_vec(&[4, n], floats(4 * n, seed)).unwrap(),
+                        )]
+                        .into();
+                        let got = exe.run(&inputs).expect("vulkan runs");
+                        let want = run(&ReferenceBackend, g, &inputs);
+                        let (got, want): (Vec<f32>, Vec<f32>) =
+                            (got[0].1.to_vec().unwrap(), want[0].to_vec().unwrap());
+                        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+                            assert!(
+                                (a - b).abs() <= 1e-5 * b.abs().max(1e-6),
+                                "thread {t}, run {i}, n {n}, element {k}: vulkan {a}, reference {b}"
+                            );
+                        }
+                    }
+                }
+            });
+        }
+    });
 }
