@@ -600,41 +600,60 @@ impl Writer<'_> {
                 self.mov(raw_class, &zero)
             })
             .collect();
+        let ty = mem_ty(d);
+        self.lane_accesses(&idx, &addr, &all, &raw, d, space, len, |p, v, regs, off| {
+            format!("@{p} ld.{space}{v}.{ty} {regs}, [{addr}+{off}]")
+        });
+        raw.iter().map(|r| self.widen_loaded(d, r)).collect()
+    }
+
+    /// Emits the accesses of one load or store of `regs.len()` lanes at `addr`: a `.v{chunk}`
+    /// access under a run-time fast-path predicate (all lanes in bounds, address aligned) where
+    /// the chunk fits, and per-lane accesses predicated on their own bounds (and on the fast
+    /// path not having been taken) otherwise. `access(pred, vector_suffix, registers, offset)`
+    /// prints one instruction.
+    #[allow(clippy::too_many_arguments)]
+    fn lane_accesses(
+        &mut self,
+        idx: &str,
+        addr: &str,
+        all: &str,
+        regs: &[String],
+        d: DType,
+        space: &str,
+        len: usize,
+        access: impl Fn(&str, &str, &str, usize) -> String,
+    ) {
+        let n = regs.len();
+        let size = d.size_bytes();
         let chunk = vector_chunk(d, space, n);
         let mut lane = 0;
         while lane < n {
             let fast = if chunk > 1 && lane + chunk <= n {
-                Some(self.vector_access(&idx, &addr, lane, chunk, len, size))
+                Some(self.vector_access(idx, addr, lane, chunk, len, size))
             } else {
                 None
             };
             let count = if fast.is_some() { chunk } else { 1 };
             if let Some(f) = &fast {
-                let list = raw[lane..lane + chunk].join(", ");
-                self.ins(format!(
-                    "@{f} ld.{space}.v{chunk}.{} {{{list}}}, [{addr}+{}]",
-                    mem_ty(d),
-                    lane * size
-                ));
+                let list = format!("{{{}}}", regs[lane..lane + chunk].join(", "));
+                let line = access(f, &format!(".v{chunk}"), &list, lane * size);
+                self.ins(line);
             }
-            for (l, r) in raw.iter().enumerate().skip(lane).take(count) {
+            for (l, r) in regs.iter().enumerate().skip(lane).take(count) {
                 let mut p = if n == 1 {
-                    all.clone()
+                    all.to_string()
                 } else {
-                    self.in_bounds(&idx, l, 1, len)
+                    self.in_bounds(idx, l, 1, len)
                 };
                 if let Some(f) = &fast {
                     p = self.and_not(&p, f);
                 }
-                self.ins(format!(
-                    "@{p} ld.{space}.{} {r}, [{addr}+{}]",
-                    mem_ty(d),
-                    l * size
-                ));
+                let line = access(&p, "", r, l * size);
+                self.ins(line);
             }
             lane += count;
         }
-        raw.iter().map(|r| self.widen_loaded(d, r)).collect()
     }
 
     /// A predicate for the fast path of lanes `first..first + chunk`: all in bounds and the
@@ -690,40 +709,10 @@ impl Writer<'_> {
         let size = d.size_bytes();
         let addr = self.address(&base, &idx, size);
         let raw: Vec<String> = v.regs.iter().map(|r| self.narrow_for_store(d, r)).collect();
-        let chunk = vector_chunk(d, space, n);
-        let mut lane = 0;
-        while lane < n {
-            let fast = if chunk > 1 && lane + chunk <= n {
-                Some(self.vector_access(&idx, &addr, lane, chunk, len, size))
-            } else {
-                None
-            };
-            let count = if fast.is_some() { chunk } else { 1 };
-            if let Some(f) = &fast {
-                let list = raw[lane..lane + chunk].join(", ");
-                self.ins(format!(
-                    "@{f} st.{space}.v{chunk}.{} [{addr}+{}], {{{list}}}",
-                    mem_ty(d),
-                    lane * size
-                ));
-            }
-            for (l, r) in raw.iter().enumerate().skip(lane).take(count) {
-                let mut p = if n == 1 {
-                    all.clone()
-                } else {
-                    self.in_bounds(&idx, l, 1, len)
-                };
-                if let Some(f) = &fast {
-                    p = self.and_not(&p, f);
-                }
-                self.ins(format!(
-                    "@{p} st.{space}.{} [{addr}+{}], {r}",
-                    mem_ty(d),
-                    l * size
-                ));
-            }
-            lane += count;
-        }
+        let ty = mem_ty(d);
+        self.lane_accesses(&idx, &addr, &all, &raw, d, space, len, |p, v, regs, off| {
+            format!("@{p} st.{space}{v}.{ty} [{addr}+{off}], {regs}")
+        });
         Ok(())
     }
 }
