@@ -457,7 +457,11 @@ impl<'a, 'f> Renderer<'a, 'f> {
                 Some(i) => i.ty.lanes,
                 None => return internal("variable outside the kernel's arena"),
             },
-            Expr::GroupId(_) | Expr::LocalId(_) | Expr::Lane { .. } | Expr::ReduceLanes { .. } => 1,
+            Expr::GroupId(_)
+            | Expr::LocalId(_)
+            | Expr::Lane { .. }
+            | Expr::ReduceLanes { .. }
+            | Expr::ShuffleXor { .. } => 1,
             Expr::Load { lanes, .. } | Expr::Splat { lanes, .. } => *lanes,
             Expr::Unary { x, .. } | Expr::Cast { x, .. } => self.ty_lanes(x)?,
             Expr::Binary { a, .. } | Expr::Fma { a, .. } | Expr::Select { a, .. } => {
@@ -533,6 +537,8 @@ impl<'a, 'f> Renderer<'a, 'f> {
                 let s = self.lane(&v, *lane)?;
                 Ok(self.single(v.ty.dtype, s))
             }
+            // Subgroup exchanges need a GPU launch (the verifier refuses one-invocation groups).
+            Expr::ShuffleXor { .. } => unsupported("shuffle_xor (a GPU subgroup operation)"),
             Expr::ReduceLanes { op, x } => {
                 let v = self.eval(x)?;
                 let d = v.ty.dtype;

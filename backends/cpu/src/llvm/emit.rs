@@ -574,6 +574,7 @@ impl Emitter<'_> {
                     op: s,
                 })
             }
+            Expr::ShuffleXor { .. } => Err("shuffle_xor (a GPU subgroup operation)".into()),
             Expr::ReduceLanes { op, x } => {
                 let v = self.eval(x)?;
                 let d = v.ty.dtype;
