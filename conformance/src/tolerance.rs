@@ -11,7 +11,12 @@
 //! - `f16` and `bf16` have tiers of their own (results are computed wider and rounded once, so
 //!   bounds are stated in their own ULPs and epsilons).
 //!
-//! NaN matches any NaN, infinities must match exactly, and `-0` equals `+0`.
+//! NaN matches any NaN, infinities must match exactly, and `-0` equals `+0`. An infinity
+//! against a finite value is never a rounding difference, so no bound excuses it: where an
+//! overflow would depend on a choice ONNX leaves open (the order of a sum's terms, the width
+//! of its accumulator), the catalogue keeps its inputs out of that range instead
+//! (`catalogue::Domain::Summand`), and tests the overflow that every order agrees on
+//! separately (`docs/tolerances.md`, "Overflow").
 
 use tessera_ir::{DType, Tensor};
 
