@@ -8,6 +8,8 @@
 //! its name alone. "Accepts" is decided by the IR's own shape and type inference: a dtype for
 //! which building the node fails is not an accepted dtype and makes no case.
 
+mod structured;
+
 use std::collections::HashMap;
 use tessera_frontends::GraphBuilder;
 use tessera_ir::attr::{
@@ -1169,6 +1171,7 @@ fn others(b: &mut Builder) {
     movement(b);
     gathers(b);
     misc(b);
+    structured::structured(b);
 }
 
 /// Movement ops: exact for every dtype.

@@ -61,7 +61,7 @@ pub fn op_class(op: &str) -> OpClass {
     match op {
         "add" | "sub" | "mul" | "div" | "sqrt" | "reciprocal" | "mod" | "fmod" | "pow"
         | "leaky_relu" | "prelu" | "hard_sigmoid" | "shrink" | "hard_swish" | "softsign"
-        | "resize" | "grid_sample" | "roi_align" => OpClass::Arithmetic,
+        | "resize" | "grid_sample" | "roi_align" | "tf_idf_vectorizer" => OpClass::Arithmetic,
         "exp" | "log" | "asin" | "acos" | "atan" | "sinh" | "cosh" | "tanh" | "asinh" | "acosh"
         | "atanh" | "erf" | "sigmoid" => OpClass::Transcendental,
         "softplus" | "mish" | "gelu" | "elu" | "selu" | "celu" | "thresholded_relu" => {
