@@ -310,6 +310,7 @@ impl Emitter<'_> {
                 Ok(())
             }
             Stmt::Barrier => Err("barriers".into()),
+            Stmt::Mma { .. } => Err("mma".into()),
         }
     }
 
