@@ -62,6 +62,34 @@ pub struct TargetDesc {
     pub has_fma: bool,
     /// Support per dtype, indexed like [`DType::ALL`].
     pub dtypes: [DTypeSupport; DType::COUNT],
+    /// Warp-level matrix-multiply-accumulate (tensor cores), when the target has it.
+    pub mma: Option<MmaDesc>,
+}
+
+/// Which warp-level matrix-multiply-accumulate tiles a target executes (the kernel IR's
+/// `mma` statement, 16 × 8 tiles over warps of 32 invocations, f32 accumulators).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MmaDesc {
+    /// `m16n8k16` with f16 operands.
+    pub f16: bool,
+    /// `m16n8k16` with bf16 operands.
+    pub bf16: bool,
+    /// `m16n8k8.tf32` for f32 contractions: operands are rounded to tf32 (10 mantissa bits)
+    /// first, which changes results, so targets leave it off unless asked.
+    pub tf32: bool,
+}
+
+impl MmaDesc {
+    /// The `mma` shape for contractions of `d` operands, if this target has one.
+    pub fn shape_for(&self, d: DType) -> Option<crate::kernel::MmaShape> {
+        use crate::kernel::MmaShape;
+        match d {
+            DType::F16 if self.f16 => Some(MmaShape::M16n8k16),
+            DType::BF16 if self.bf16 => Some(MmaShape::M16n8k16),
+            DType::F32 if self.tf32 => Some(MmaShape::M16n8k8Tf32),
+            _ => None,
+        }
+    }
 }
 
 impl TargetDesc {
@@ -88,6 +116,7 @@ impl TargetDesc {
             max_buffer_bytes: usize::MAX,
             has_fma: true,
             dtypes: standard_dtypes(),
+            mma: None,
         }
     }
 
@@ -110,6 +139,7 @@ impl TargetDesc {
             max_buffer_bytes: 128 << 20,
             has_fma: true,
             dtypes: standard_dtypes(),
+            mma: None,
         }
     }
 }

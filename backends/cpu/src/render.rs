@@ -233,6 +233,9 @@ impl<'a, 'f> Renderer<'a, 'f> {
                 Ok(())
             }
             Stmt::Barrier => unsupported("barriers (CPU launches have one invocation per group)"),
+            Stmt::Mma { .. } => {
+                unsupported("mma (the CPU target declares no matrix-multiply-accumulate)")
+            }
         }
     }
 

@@ -1,7 +1,15 @@
 //! [`CudaDevice`]: one NVIDIA GPU through the CUDA driver API, loaded at run time by
-//! `cudarc` (nothing CUDA is needed to build). Buffers are device allocations, copies go
-//! through one stream, PTX modules are loaded with `cuModuleLoadData` (the driver's own PTX
-//! JIT; NVRTC is never called), launches go on the same stream.
+//! `cudarc` (nothing CUDA is needed to build). Buffers are device allocations, PTX modules
+//! are loaded with `cuModuleLoadData` (the driver's own PTX JIT; NVRTC is never called).
+//!
+//! Every copy and launch goes on one stream the device creates for itself (not the legacy
+//! default stream), so they run in order without host synchronization. Host↔device copies go
+//! through page-locked staging buffers (`cuMemHostAlloc`: write-combined for uploads, plain
+//! for downloads), at most [`STAGING_MAX`] bytes each, in chunks: an upload copies the data
+//! into the staging buffer and queues an asynchronous `cuMemcpyHtoDAsync` (the call returns
+//! without waiting for the GPU; an event says when the staging buffer may be refilled); a
+//! download queues `cuMemcpyDtoHAsync` and waits for the stream. Where page-locked memory
+//! cannot be had, copies fall back to the driver's pageable copies.
 //!
 //! Every kernel gets one extra argument: a device status word that generated code sets bits
 //! of ([`crate::ERR_OUT_OF_BOUNDS`], [`crate::ERR_DIV_ZERO`]); [`CudaDevice::synchronize`]
@@ -11,8 +19,8 @@ use crate::ptx::{ERR_DIV_ZERO, ERR_OUT_OF_BOUNDS, entry_name};
 use crate::target::Arch;
 use cudarc::driver::sys::CUresult;
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DriverError, LaunchConfig,
-    PushKernelArg,
+    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, DriverError,
+    LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
 use std::sync::{Arc, Mutex, PoisonError};
 use tessera_ir::kernel::{Kernel, Launch};
@@ -23,6 +31,40 @@ use tessera_runtime::{Artifact, Device, DeviceBuffer, DeviceError, LoadedKernel}
 pub fn driver_present() -> bool {
     // SAFETY: only tries to open the driver library with `dlopen`; no driver call is made.
     unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+/// The largest page-locked staging buffer per direction, bytes; longer copies go in chunks.
+pub const STAGING_MAX: usize = 64 << 20;
+/// The smallest staging buffer allocated, bytes.
+pub const STAGING_MIN: usize = 1 << 20;
+
+/// The staging buffer size for a copy of `bytes`: the next power of two, within
+/// [`STAGING_MIN`] and [`STAGING_MAX`].
+pub fn staging_size(bytes: usize) -> usize {
+    bytes
+        .checked_next_power_of_two()
+        .unwrap_or(STAGING_MAX)
+        .clamp(STAGING_MIN, STAGING_MAX)
+}
+
+/// The byte ranges a copy of `bytes` goes in through a staging buffer of `cap` bytes.
+pub fn staging_chunks(bytes: usize, cap: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let cap = cap.max(1);
+    (0..bytes.div_ceil(cap)).map(move |i| i * cap..((i + 1) * cap).min(bytes))
+}
+
+/// Page-locked host memory that copies go through, and an event recorded after the last
+/// copy queued from or into it.
+struct Staging {
+    mem: PinnedHostSlice<u8>,
+    done: CudaEvent,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // The host memory is freed right after: no queued copy may still use it.
+        let _ = self.done.synchronize();
+    }
 }
 
 /// A device allocation (`None` for a 0-byte buffer, which kernels never touch).
@@ -45,6 +87,9 @@ pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     status: Mutex<CudaSlice<u32>>,
+    /// Staging for uploads (write-combined) and downloads.
+    upload: Mutex<Option<Staging>>,
+    download: Mutex<Option<Staging>>,
 }
 
 impl CudaDevice {
@@ -79,7 +124,9 @@ impl CudaDevice {
         // One stream orders every copy and launch: no cross-stream events are needed.
         // SAFETY: this device uses a single stream, so no access needs event tracking.
         unsafe { ctx.disable_event_tracking() };
-        let stream = ctx.default_stream();
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| format!("creating a stream: {e:?}"))?;
         let status = stream
             .alloc_zeros::<u32>(1)
             .map_err(|e| format!("allocating the status word: {e:?}"))?;
@@ -91,7 +138,115 @@ impl CudaDevice {
             ctx,
             stream,
             status: Mutex::new(status),
+            upload: Mutex::new(None),
+            download: Mutex::new(None),
         })
+    }
+
+    /// Makes `slot` hold a staging buffer of at least `staging_size(bytes)` bytes (or the
+    /// largest one); `false` when page-locked memory cannot be allocated.
+    fn ensure_staging(&self, slot: &mut Option<Staging>, bytes: usize, upload: bool) -> bool {
+        let want = staging_size(bytes);
+        if slot.as_ref().is_some_and(|s| s.mem.len() >= want) {
+            return true;
+        }
+        // Free the old buffer first (its drop waits for copies still using it).
+        *slot = None;
+        let flags = if upload {
+            cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED
+        } else {
+            0
+        };
+        // SAFETY: the memory is zeroed below before any slice of it is made.
+        let Ok(mut mem) = (unsafe { self.ctx.alloc_pinned_with_flags::<u8>(want, flags) }) else {
+            return false;
+        };
+        let Ok(ptr) = mem.as_mut_ptr() else {
+            return false;
+        };
+        // SAFETY: `ptr` points at `want` bytes of page-locked memory just allocated and
+        // owned by `mem`; no copy uses it yet.
+        unsafe { std::ptr::write_bytes(ptr, 0, want) };
+        let Ok(done) = self.ctx.new_event(None) else {
+            return false;
+        };
+        *slot = Some(Staging { mem, done });
+        true
+    }
+
+    /// Uploads `data` to device address `dst` through the staging buffer; `Ok(false)` when
+    /// there is none (then the caller copies from pageable memory).
+    fn staged_upload(&self, dst: u64, data: &[u8]) -> Result<bool, DeviceError> {
+        let mut slot = self.upload.lock().unwrap_or_else(PoisonError::into_inner);
+        if !self.ensure_staging(&mut slot, data.len(), true) {
+            return Ok(false);
+        }
+        let Some(st) = slot.as_mut() else {
+            return Ok(false);
+        };
+        let cap = st.mem.len();
+        for r in staging_chunks(data.len(), cap) {
+            // The previous chunk's copy must have left the staging buffer.
+            st.done
+                .synchronize()
+                .map_err(|e| self.driver("waiting for a staged copy", e))?;
+            let host = st
+                .mem
+                .as_mut_slice()
+                .map_err(|e| self.driver("staging buffer", e))?;
+            let n = r.len();
+            host[..n].copy_from_slice(&data[r.clone()]);
+            // SAFETY: `dst + r.start .. dst + r.end` lies inside the destination allocation
+            // (the caller checked `data.len()` against it); `host[..n]` is page-locked and
+            // is not touched again before `done` (recorded right after) has completed.
+            unsafe {
+                cudarc::driver::result::memcpy_htod_async(
+                    dst + r.start as u64,
+                    &host[..n],
+                    self.stream.cu_stream(),
+                )
+            }
+            .map_err(|e| self.driver("copy to device", e))?;
+            st.done
+                .record(&self.stream)
+                .map_err(|e| self.driver("recording a copy event", e))?;
+        }
+        Ok(true)
+    }
+
+    /// Downloads `out.len()` bytes from device address `src` through the staging buffer;
+    /// `Ok(false)` when there is none.
+    fn staged_download(&self, src: u64, out: &mut [u8]) -> Result<bool, DeviceError> {
+        let mut slot = self.download.lock().unwrap_or_else(PoisonError::into_inner);
+        if !self.ensure_staging(&mut slot, out.len(), false) {
+            return Ok(false);
+        }
+        let Some(st) = slot.as_mut() else {
+            return Ok(false);
+        };
+        let cap = st.mem.len();
+        for r in staging_chunks(out.len(), cap) {
+            let host = st
+                .mem
+                .as_mut_slice()
+                .map_err(|e| self.driver("staging buffer", e))?;
+            let n = r.len();
+            // SAFETY: `src + r.start .. src + r.end` lies inside the source allocation;
+            // `host[..n]` is page-locked and only read after the stream has synchronized.
+            unsafe {
+                cudarc::driver::result::memcpy_dtoh_async(
+                    &mut host[..n],
+                    src + r.start as u64,
+                    self.stream.cu_stream(),
+                )
+            }
+            .map_err(|e| self.driver("copy from device", e))?;
+            self.stream
+                .synchronize()
+                .map_err(|e| self.driver("synchronize", e))?;
+            out[r].copy_from_slice(&host[..n]);
+        }
+        Ok(true)
     }
 
     /// The architecture PTX should be generated for.
@@ -170,6 +325,10 @@ impl Device for CudaDevice {
         let slice = guard
             .as_mut()
             .ok_or_else(|| self.failed("writing into an empty buffer"))?;
+        let dst = slice.device_ptr(&self.stream).0;
+        if self.staged_upload(dst, data)? {
+            return Ok(());
+        }
         let mut view = slice.slice_mut(..data.len());
         self.stream
             .memcpy_htod(data, &mut view)
@@ -192,6 +351,10 @@ impl Device for CudaDevice {
         let slice = guard
             .as_ref()
             .ok_or_else(|| self.failed("reading from an empty buffer"))?;
+        let src = slice.device_ptr(&self.stream).0;
+        if self.staged_download(src, out)? {
+            return Ok(());
+        }
         let view = slice.slice(..out.len());
         self.stream
             .memcpy_dtoh(&view, out)
@@ -334,5 +497,47 @@ impl Device for CudaDevice {
             what.push("out-of-bounds buffer access (suppressed)");
         }
         Err(self.failed(format!("a kernel reported: {}", what.join(", "))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_sizes_are_powers_of_two_within_the_limits() {
+        assert_eq!(staging_size(0), STAGING_MIN);
+        assert_eq!(staging_size(1), STAGING_MIN);
+        assert_eq!(staging_size(STAGING_MIN + 1), 2 * STAGING_MIN);
+        assert_eq!(staging_size(3 << 20), 4 << 20);
+        assert_eq!(staging_size(STAGING_MAX * 5), STAGING_MAX);
+        assert_eq!(staging_size(usize::MAX), STAGING_MAX);
+    }
+
+    #[test]
+    fn staged_copies_cover_every_byte_once_in_order() {
+        for (bytes, cap) in [(0, 8), (1, 8), (8, 8), (9, 8), (100, 7), (64, 1)] {
+            let chunks: Vec<_> = staging_chunks(bytes, cap).collect();
+            let mut next = 0;
+            for r in &chunks {
+                assert_eq!(r.start, next, "{bytes} bytes by {cap}");
+                assert!(!r.is_empty() && r.len() <= cap, "{r:?}");
+                next = r.end;
+            }
+            assert_eq!(next, bytes);
+            assert_eq!(chunks.len(), bytes.div_ceil(cap));
+        }
+    }
+
+    #[test]
+    fn without_a_driver_opening_a_device_is_an_error_not_a_panic() {
+        if driver_present() {
+            eprintln!("SKIP: a CUDA driver is present here");
+            return;
+        }
+        let err = CudaDevice::new(0)
+            .err()
+            .expect("no device without a driver");
+        assert!(err.contains("libcuda"), "{err}");
     }
 }

@@ -52,10 +52,26 @@
 //! These bounds are derived from the algorithms, not yet measured on a GPU; the conformance
 //! tolerance policy's per-dtype bounds (1 ULP or wider for these functions) cover them.
 //!
+//! # Device
+//!
+//! [`CudaDevice`] queues every copy and launch on a stream of its own; copies go through
+//! page-locked staging buffers (`cuMemHostAlloc`) with asynchronous uploads (see
+//! `docs/cuda.md`), falling back to pageable copies when page-locked memory is unavailable.
+//!
+//! # Tensor cores
+//!
+//! The target declares `TargetDesc::mma` (f16 and bf16; tf32 only with
+//! [`CudaTarget::with_tf32`], off by default because it rounds f32 operands to 10 mantissa
+//! bits), so the shared scheduler turns f16/bf16 contractions into the kernel IR's warp-level
+//! `mma` statements over zero-padded shared-memory tiles; the renderer prints each as
+//! per-lane fragment loads in the PTX ISA's layout and one
+//! `mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}...` (`m16n8k8...tf32` for tf32).
+//! Products are exact in f32 and accumulation is f32; see `docs/cuda.md` for the tolerance.
+//!
 //! # Not done yet
 //!
-//! Tensor-core contractions (`mma.sync`) and packed `f16x2` arithmetic: contractions run as
-//! the scheduler's shared-memory tiles with scalar `fma`.
+//! Packed `f16x2` arithmetic; `ldmatrix` / `cp.async` / `wgmma` for faster tensor-core
+//! kernels.
 
 mod device;
 mod ptx;

@@ -5,7 +5,7 @@
 use crate::ptx::{self, RenderError};
 use tessera_ir::DType;
 use tessera_ir::kernel::{Kernel, KernelInfo};
-use tessera_ir::target::{DTypeSupport, TargetDesc, TargetKind};
+use tessera_ir::target::{DTypeSupport, MmaDesc, TargetDesc, TargetKind};
 use tessera_runtime::{Artifact, Target, TargetError};
 
 /// A GPU architecture that PTX is generated for (`.target sm_XX`).
@@ -94,6 +94,11 @@ impl CudaTarget {
         desc.subgroup_ops = true;
         desc.max_buffer_bytes = 1 << 40;
         desc.has_fma = true;
+        desc.mma = Some(MmaDesc {
+            f16: true,
+            bf16: true,
+            tf32: false,
+        });
         for (i, d) in DType::ALL.iter().enumerate() {
             desc.dtypes[i] = if d.is_low_precision() {
                 DTypeSupport::Unsupported
@@ -104,6 +109,24 @@ impl CudaTarget {
             };
         }
         CudaTarget { desc, arch }
+    }
+
+    /// The same target with f32 contractions on tensor cores in tf32 (`mma.m16n8k8.tf32`)
+    /// when `on`: faster, but the operands are rounded to 10 mantissa bits first, so results
+    /// change (see `docs/tolerances.md`). Off by default. The target's name gets `-tf32`, so
+    /// cached kernels of the two settings never mix.
+    pub fn with_tf32(mut self, on: bool) -> Self {
+        if let Some(m) = self.desc.mma.as_mut() {
+            m.tf32 = on;
+        }
+        let base = format!("cuda-{}", self.arch.name());
+        self.desc.name = if on { format!("{base}-tf32") } else { base };
+        self
+    }
+
+    /// True when f32 contractions run in tf32 ([`CudaTarget::with_tf32`]).
+    pub fn tf32(&self) -> bool {
+        self.desc.mma.is_some_and(|m| m.tf32)
     }
 
     /// The architecture PTX is generated for.

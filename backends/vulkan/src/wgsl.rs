@@ -366,6 +366,11 @@ impl Renderer<'_> {
                 }
             }
             Stmt::Barrier => self.line("workgroupBarrier();"),
+            Stmt::Mma { .. } => {
+                return unsupported(
+                    "mma (the Vulkan target declares no matrix-multiply-accumulate)",
+                );
+            }
         }
         Ok(())
     }

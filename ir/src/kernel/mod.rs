@@ -69,7 +69,8 @@
 //! ```
 //!
 //! Statements: `let %v: T = e`, `local %v: T = e`, `set %v = e`, `store %buf[i] = e`,
-//! `loop ...`, `if c { ... } else { ... }` and `barrier`. Expressions: `%var`, constants
+//! `loop ...`, `if c { ... } else { ... }`, `barrier` and
+//! `mma m16n8k16 %acc, %sa[i] stride 24, %sb[j] stride 24` (see below). Expressions: `%var`, constants
 //! `value:type` (`3:i32`, `-0.5:f32`, `inf:f64`, `nan:f16`, `true:bool`, `1.0:f32x4` for a
 //! splat), `group_id(a)`, `local_id(a)`, `load %b[i]`, `load<n> %b[i]`, `op(x)` for a
 //! [`UnaryOp`], `op(a, b)` for a [`BinOp`], `fma(a, b, c)`, `select(c, a, b)`,
@@ -77,6 +78,25 @@
 //! `reduce_min` / `reduce_max`, `shuffle_xor<m>(x)` (only as a `let` value). `;` starts a
 //! comment. Names (`%a`, letters, digits, `_` and `.`) are unique within a kernel, across params, shared buffers and variables, so renderers
 //! can use them as identifiers as they are.
+//!
+//! # Tile matrix-multiply-accumulate (`mma`)
+//!
+//! `mma SHAPE %acc, %a[i] stride sa, %b[j] stride sb` ([`Stmt::Mma`]) is a warp-level
+//! operation for targets whose [`crate::target::TargetDesc::mma`] declares it: the
+//! invocations of a workgroup form warps of [`MmaShape::WIDTH`] consecutive `local_id(0)`
+//! values (the group must be `[32·w, 1, 1]`), and each warp multiplies a `16 × k` tile of A by
+//! a `k × 8` tile of B (both in shared memory; A row-major with row stride `sa`, B column by
+//! column with column stride `sb`, so both are contiguous along `k`) and adds the product to
+//! a `16 × 8` f32 tile spread over the warp's accumulators: the invocation at warp lane `l`
+//! holds in lane `q` of its `f32x4` accumulator the element [`MmaShape::acc_element`]`(l, q)`.
+//! Its meaning for one invocation, as the interpreter runs it: for each of its four elements
+//! `(r, c)`, `acc[q] = fma(a[r][κ], b[κ][c], acc[q])` for `κ = 0, 1, ..., k-1` in that order,
+//! every `fma` in f32 with one rounding (the products of f16, bf16 or tf32 values are exact
+//! in f32). Tensor cores add the `k` products in another order and with other intermediate
+//! rounding, so a device result differs by at most the contraction tolerance of
+//! `docs/tolerances.md`. Shapes: `m16n8k16` (f16 or bf16 operands) and `m16n8k8.tf32` (f32
+//! operands rounded to tf32 first). Every invocation of the warp must execute it together:
+//! it follows the placement rules of `barrier`.
 //!
 //! # Verification
 //!
@@ -115,6 +135,7 @@ pub use error::KernelError;
 pub use parse::parse_kernel;
 pub use print::{print_expr, print_kernel};
 pub use run::run_kernel;
+pub use run::tf32_round;
 pub use verify::{BufferUse, KernelInfo, VarKind, verify_kernel};
 
 use crate::arena::{Arena, Handle};
@@ -651,4 +672,84 @@ pub enum Stmt {
     },
     /// Workgroup barrier: waits for every invocation of the group; makes shared stores visible.
     Barrier,
+    /// A warp-level tile matrix-multiply-accumulate (see [`MmaShape`] and the module docs).
+    Mma {
+        /// Tile shape and input kind.
+        shape: MmaShape,
+        /// The invocation's accumulator fragment: a `local` of type `f32x4`.
+        acc: VarId,
+        /// The `16 × k` A tile: row `r`, column `k` at element `index + r * stride + k`.
+        a: MmaOperand,
+        /// The `k × 8` B tile stored column by column: row `k`, column `n` at element
+        /// `index + n * stride + k`.
+        b: MmaOperand,
+    },
+}
+
+/// The shape of a warp-level matrix-multiply-accumulate: `m × n × k` with f32 accumulators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MmaShape {
+    /// 16 × 8 × 16 with f16 or bf16 inputs (both operands of one dtype).
+    M16n8k16,
+    /// 16 × 8 × 8 with f32 inputs rounded to tf32 (10 mantissa bits, nearest, ties away from
+    /// zero) before multiplying.
+    M16n8k8Tf32,
+}
+
+impl MmaShape {
+    /// Invocations that execute one MMA together (a warp).
+    pub const WIDTH: usize = 32;
+    /// Rows of the A and accumulator tiles.
+    pub const M: usize = 16;
+    /// Columns of the B and accumulator tiles.
+    pub const N: usize = 8;
+
+    /// The reduction depth `k`.
+    pub const fn k(self) -> usize {
+        match self {
+            MmaShape::M16n8k16 => 16,
+            MmaShape::M16n8k8Tf32 => 8,
+        }
+    }
+
+    /// The spelling in the text form.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MmaShape::M16n8k16 => "m16n8k16",
+            MmaShape::M16n8k8Tf32 => "m16n8k8.tf32",
+        }
+    }
+
+    /// Parses the spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [MmaShape::M16n8k16, MmaShape::M16n8k8Tf32]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
+
+    /// True when both operands may have dtype `d`.
+    pub const fn accepts(self, d: DType) -> bool {
+        match self {
+            MmaShape::M16n8k16 => matches!(d, DType::F16 | DType::BF16),
+            MmaShape::M16n8k8Tf32 => matches!(d, DType::F32),
+        }
+    }
+
+    /// The tile element `(row, column)` that lane `j` (0 to 3) of the accumulator of the
+    /// invocation at warp lane `lane` (0 to 31) holds: row `lane / 4 + 8 * (j / 2)`, column
+    /// `2 * (lane % 4) + j % 2`.
+    pub const fn acc_element(lane: usize, j: usize) -> (usize, usize) {
+        (lane / 4 + 8 * (j / 2), 2 * (lane % 4) + j % 2)
+    }
+}
+
+/// One MMA operand: a tile in a workgroup-shared buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MmaOperand {
+    /// The shared buffer.
+    pub buf: BufRef,
+    /// The element of the tile's first row (A) or column (B); an integer scalar.
+    pub index: Expr,
+    /// Elements between consecutive rows (A) or columns (B); at least `k`.
+    pub stride: u32,
 }

@@ -525,13 +525,42 @@ impl Parser {
                 Stmt::If { cond, then, els }
             }
             "barrier" => Stmt::Barrier,
+            "mma" => self.mma_stmt()?,
             other => {
                 self.back();
                 return self.err(format!(
-                    "unknown statement `{other}` (expected let, local, set, store, loop, if or barrier)"
+                    "unknown statement `{other}` (expected let, local, set, store, loop, if, barrier or mma)"
                 ));
             }
         })
+    }
+
+    /// `mma SHAPE %acc, %a[i] stride sa, %b[j] stride sb` (after `mma`).
+    fn mma_stmt(&mut self) -> Result<Stmt, ParseError> {
+        let name = self.ident("an mma shape")?;
+        let Some(shape) = super::MmaShape::parse(&name) else {
+            self.back();
+            return self.err(format!(
+                "unknown mma shape `{name}` (expected m16n8k16 or m16n8k8.tf32)"
+            ));
+        };
+        let acc = self.lookup_var()?;
+        self.punct(',')?;
+        let a = self.mma_operand()?;
+        self.punct(',')?;
+        let b = self.mma_operand()?;
+        Ok(Stmt::Mma { shape, acc, a, b })
+    }
+
+    /// `%buf[index] stride n`.
+    fn mma_operand(&mut self) -> Result<super::MmaOperand, ParseError> {
+        let buf = self.lookup_buf()?;
+        self.punct('[')?;
+        let index = self.expr()?;
+        self.punct(']')?;
+        self.keyword("stride")?;
+        let stride = self.uint("a stride")?;
+        Ok(super::MmaOperand { buf, index, stride })
     }
 
     fn loop_stmt(&mut self) -> Result<Stmt, ParseError> {

@@ -108,6 +108,17 @@ pub(super) fn stmt_head(k: &Kernel, s: &Stmt) -> String {
         ),
         Stmt::If { cond, .. } => format!("if {}", print_expr(k, cond)),
         Stmt::Barrier => "barrier".to_string(),
+        Stmt::Mma { shape, acc, a, b } => format!(
+            "mma {} {}, {}[{}] stride {}, {}[{}] stride {}",
+            shape.name(),
+            var_name(k, *acc),
+            buf_name(k, a.buf),
+            print_expr(k, &a.index),
+            a.stride,
+            buf_name(k, b.buf),
+            print_expr(k, &b.index),
+            b.stride
+        ),
     }
 }
 

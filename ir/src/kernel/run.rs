@@ -23,7 +23,8 @@
 
 use super::print::print_expr;
 use super::{
-    BinOp, BufRef, Expr, Kernel, KernelError, KernelInfo, LaneReduce, Scalar, Stmt, VarId,
+    BinOp, BufRef, Expr, Kernel, KernelError, KernelInfo, LaneReduce, MmaOperand, MmaShape, Scalar,
+    Stmt, VarId,
 };
 use crate::dtype::DType;
 use crate::error::At;
@@ -419,8 +420,58 @@ impl<'k> Runner<'k> {
                     .push(Frame::Block(if c != 0 { then } else { els }, 0));
             }
             Stmt::Barrier => return Ok(Some(Stop::Barrier(s))),
+            Stmt::Mma { shape, acc, a, b } => self.mma(*shape, *acc, [a, b], inv, mem)?,
         }
         Ok(None)
+    }
+
+    /// Runs an `mma` for one invocation: its four accumulator elements, each a chain of f32
+    /// `fma`s over `k` in order (see the module docs of [`crate::kernel`]).
+    fn mma(
+        &self,
+        shape: MmaShape,
+        acc: VarId,
+        ops: [&MmaOperand; 2],
+        inv: &mut Invocation<'k>,
+        mem: &Memory,
+    ) -> Result<(), KernelError> {
+        let acc_e = Expr::Var(acc);
+        let lane = inv.local.first().copied().unwrap_or(0) % MmaShape::WIDTH;
+        let kk = shape.k();
+        let mut bases = [0i128; 2];
+        for (base, op) in bases.iter_mut().zip(ops) {
+            *base = self.eval_index(&op.index, inv, mem)?;
+        }
+        // The operand elements `[k]` of A row `r` (which 0) or B column `c` (which 1).
+        let operand = |which: usize, rc: usize| -> Result<Vec<f32>, KernelError> {
+            let op = ops[which];
+            let at = bases[which].saturating_add(i128::from(op.stride) * rc as i128);
+            let v = self.load(op.buf, at, kk as u8, inv.id, mem, &op.index)?;
+            let Data::F(x) = v.data else {
+                return Err(self.eval_err(&op.index, "mma operand is not a float buffer"));
+            };
+            Ok(x.iter()
+                .map(|&f| match shape {
+                    MmaShape::M16n8k16 => f as f32,
+                    MmaShape::M16n8k8Tf32 => tf32_round(f as f32),
+                })
+                .collect())
+        };
+        let cur = self.eval(&acc_e, inv, mem)?;
+        let Data::F(c) = &cur.data else {
+            return Err(self.eval_err(&acc_e, "mma accumulator is not a float vector"));
+        };
+        let mut out = Vec::with_capacity(4);
+        for (q, &c0) in c.iter().enumerate().take(4) {
+            let (r, col) = MmaShape::acc_element(lane, q);
+            let (x, y) = (operand(0, r)?, operand(1, col)?);
+            let d = x
+                .iter()
+                .zip(&y)
+                .fold(c0 as f32, |d, (&p, &q)| p.mul_add(q, d));
+            out.push(f64::from(d));
+        }
+        self.set(inv, acc, Arr::floats(DType::F32, vec![4], out))
     }
 
     fn eval_err(&self, e: &Expr, message: impl Into<String>) -> KernelError {
@@ -683,6 +734,15 @@ impl<'k> Runner<'k> {
             None => Err(self.eval_err(e, "the operator returned no result")),
         }
     }
+}
+
+/// `x` rounded to tf32 (10 mantissa bits; nearest, ties away from zero, like PTX
+/// `cvt.rna.tf32.f32`) and held in an f32. NaN and infinities stay as they are.
+pub fn tf32_round(x: f32) -> f32 {
+    if !x.is_finite() {
+        return x;
+    }
+    f32::from_bits(x.to_bits().wrapping_add(0x1000) & 0xFFFF_E000)
 }
 
 /// A constant of `lanes` lanes, rounded to its dtype.

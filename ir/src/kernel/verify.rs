@@ -4,7 +4,8 @@
 
 use super::print::{print_expr, stmt_head, var_name};
 use super::{
-    BinOp, BufRef, Expr, Kernel, KernelError, LoopKind, Scalar, Stmt, Ty, VarId, valid_lanes,
+    BinOp, BufRef, Expr, Kernel, KernelError, LoopKind, MmaOperand, MmaShape, Scalar, Stmt, Ty,
+    VarId, valid_lanes,
 };
 use crate::dtype::DType;
 use crate::op::{BinaryOp, UnaryOp};
@@ -301,7 +302,79 @@ impl<'k> Verifier<'k> {
                 self.barrier(ctx)?;
                 Ok(None)
             }
+            Stmt::Mma { shape, acc, a, b } => {
+                self.mma(*shape, *acc, [a, b], ctx, &head())?;
+                Ok(None)
+            }
         }
+    }
+
+    /// Checks an `mma`: an `f32x4` accumulator, shared operands of a dtype the shape takes,
+    /// strides of at least `k`, a launch of whole warps along axis 0 and the placement rules
+    /// of a barrier.
+    fn mma(
+        &mut self,
+        shape: MmaShape,
+        acc: VarId,
+        ops: [&MmaOperand; 2],
+        ctx: &Ctx,
+        head: &str,
+    ) -> Result<(), KernelError> {
+        let kernel = self.name();
+        let invalid = |message: String| KernelError::Invalid {
+            kernel: kernel.clone(),
+            context: head.to_string(),
+            message,
+        };
+        let group = &self.k.launch.group;
+        if group.first().is_none_or(|g| g % MmaShape::WIDTH != 0)
+            || group.iter().skip(1).any(|&g| g != 1)
+        {
+            return Err(invalid(format!(
+                "mma needs a group of whole warps along axis 0 ([{}·w, 1, 1]), got {group:?}",
+                MmaShape::WIDTH
+            )));
+        }
+        if ctx.divergent || !ctx.parallel.is_empty() {
+            return Err(invalid(
+                "mma under control flow that may differ between invocations, or inside a \
+                 parallel loop (every invocation of a warp must execute it together)"
+                    .into(),
+            ));
+        }
+        self.assign(acc, Ty::vector(DType::F32, 4), ctx, head)?;
+        let mut dtypes = Vec::new();
+        for op in ops {
+            self.index(&op.index, ctx, head)?;
+            if !matches!(op.buf, BufRef::Shared(_)) {
+                return Err(invalid("mma operands must be shared buffers".into()));
+            }
+            let d = self.buffer(op.buf, head, "loaded")?;
+            if !shape.accepts(d) {
+                return Err(invalid(format!(
+                    "mma {} does not take {d} operands",
+                    shape.name()
+                )));
+            }
+            if (op.stride as usize) < shape.k() {
+                return Err(invalid(format!(
+                    "stride {} is less than k = {}",
+                    op.stride,
+                    shape.k()
+                )));
+            }
+            let u = self.use_of(op.buf);
+            u.loads += 1;
+            u.max_lanes = u.max_lanes.max(1);
+            dtypes.push(d);
+        }
+        if dtypes[0] != dtypes[1] {
+            return Err(invalid(format!(
+                "mma operands of different dtypes ({} and {})",
+                dtypes[0], dtypes[1]
+            )));
+        }
+        Ok(())
     }
 
     /// Checks a loop: an integer scalar variable, bounds of its type, a step and kind that

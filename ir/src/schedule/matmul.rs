@@ -512,7 +512,7 @@ impl Kb<'_> {
 }
 
 /// `a && b`, either side possibly always true (`None`).
-fn and_opt(a: Option<Expr>, b: Option<Expr>) -> Expr {
+pub(super) fn and_opt(a: Option<Expr>, b: Option<Expr>) -> Expr {
     match (a, b) {
         (Some(x), Some(y)) => Expr::bin(BinaryOp::And, x, y),
         (Some(x), None) | (None, Some(x)) => x,

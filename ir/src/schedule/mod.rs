@@ -31,7 +31,9 @@
 //! workgroup-shared memory and are combined by a tree of `barrier`-separated steps; invocation
 //! 0 applies the epilogue and stores. A matmul with 2-D (or batched) operands runs 16 × 16
 //! output tiles per workgroup (`grid = [n tiles, m tiles, batch]`), staging tiles of A and B in
-//! shared memory per step of `k`. Everything else (elementwise kernels, argmax/argmin, matmul
+//! shared memory per step of `k`; on targets that declare a matrix-multiply-accumulate for
+//! the operands' dtype ([`crate::target::MmaDesc`]) it runs the tensor-core schedule of
+//! [`mma`] instead (64 × 64 tiles, four warps, `mma` statements). Everything else (elementwise kernels, argmax/argmin, matmul
 //! with a 1-D operand) runs one output element per invocation (`grid × group` covering the
 //! output, a grid-stride loop doing the bounds check) with serial accumulation loops.
 //!
@@ -44,6 +46,7 @@
 mod build;
 mod index;
 pub mod matmul;
+pub mod mma;
 mod reduce;
 #[cfg(test)]
 mod tests;
@@ -733,6 +736,12 @@ impl Kb<'_> {
 
     /// The GPU schedule (see the module docs).
     fn gpu(&mut self, job: &Job) -> Res<Vec<Stmt>> {
+        if let Some((h, Heavy::MatMul)) = &job.heavy
+            && self.target.mma.is_some()
+            && let Ok(body) = self.attempt(|kb| kb.gpu_mma(job, *h))
+        {
+            return Ok(body);
+        }
         if let Some((h, Heavy::MatMul)) = &job.heavy
             && let Ok(body) = self.attempt(|kb| kb.gpu_matmul(job, *h))
         {

@@ -1499,3 +1499,104 @@ fn prelu_propagates_nan_from_either_operand() {
         (1.0, f32::INFINITY, f32::INFINITY, 3.0)
     );
 }
+
+/// A GPU target with every warp-level matrix-multiply-accumulate.
+fn mma_gpu() -> TargetDesc {
+    let mut t = TargetDesc::generic_gpu();
+    t.name = "mma-gpu".into();
+    t.mma = Some(crate::target::MmaDesc {
+        f16: true,
+        bf16: true,
+        tf32: true,
+    });
+    for d in [DType::F16, DType::BF16] {
+        t.dtypes[d.index()] = DTypeSupport::Widened;
+    }
+    t
+}
+
+/// Quarter-integer test data of any float dtype (exact in f16, bf16 and tf32).
+fn quarters(dtype: DType, dims: &[usize], seed: u64) -> Tensor {
+    let t = data(DType::F32, dims, seed, false);
+    let v: Vec<f64> = (0..t.len()).map(|i| t.get_f64(i)).collect();
+    crate::interp::values::Arr::floats(dtype, dims.to_vec(), v).to_tensor()
+}
+
+#[test]
+fn tensor_core_matmul_handles_ragged_shapes_batches_views_and_epilogues() {
+    // (A dims, B dims, transposed B, bias): shapes that are not multiples of the 64 × 64
+    // block, the 16 × 8 tile or the k step, batches with broadcasting, a transposed operand.
+    let cases: [(&[usize], &[usize], bool, bool); 7] = [
+        (&[16, 16], &[16, 8], false, false),
+        (&[37, 29], &[29, 13], false, true),
+        (&[1, 5], &[5, 1], false, false),
+        (&[40, 33], &[33, 66], false, true),
+        (&[2, 9, 17], &[17, 24], false, false),
+        (&[3, 1, 5, 40], &[2, 40, 7], false, false),
+        (&[20, 18], &[11, 18], true, true),
+    ];
+    let t = mma_gpu();
+    for dtype in [DType::F16, DType::BF16, DType::F32] {
+        for (ci, &(a, b, transposed, bias)) in cases.iter().enumerate() {
+            // Every case in f16; the ragged and the transposed one in bf16 and tf32 (the
+            // interpreter is slow on four-warp workgroups).
+            if dtype != DType::F16 && ![1, 6].contains(&ci) {
+                continue;
+            }
+            let mut g = Graph::new("tc");
+            let x = input(&mut g, "a", dtype, a);
+            let w = input(&mut g, "b", dtype, b);
+            let w = if transposed {
+                node(&mut g, Op::Transpose { perm: vec![1, 0] }, &[Some(w)])
+            } else {
+                w
+            };
+            let mut y = op2(&mut g, Op::MatMul {}, x, w);
+            if bias {
+                let n = *g.value(y).ty.shape.as_static().unwrap().last().unwrap();
+                let c = input(&mut g, "c", dtype, &[n]);
+                y = op2(&mut g, Op::Binary(BinaryOp::Add), y, c);
+                y = op1(&mut g, Op::Unary(UnaryOp::Relu), y);
+            }
+            output(&mut g, y, "y");
+            let inputs: HashMap<String, Tensor> = g
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let dims = g.value(v).ty.shape.as_static().unwrap();
+                    (g.value_label(v), quarters(dtype, &dims, i as u64 + 7))
+                })
+                .collect();
+            let want = evaluate(&g, &inputs).unwrap();
+            let p = plan(&g, &fuse(&g).unwrap(), &t).unwrap();
+            let Step::Kernel(k) = &p.steps[0] else {
+                panic!("case {ci}: the matmul is not a kernel")
+            };
+            let text = print_kernel(&k.kernel);
+            let shape = if dtype == DType::F32 {
+                "mma m16n8k8.tf32"
+            } else {
+                "mma m16n8k16"
+            };
+            assert!(text.contains(shape), "{dtype} case {ci}:\n{text}");
+            assert_eq!(k.kernel.launch.group, vec![128, 1, 1]);
+            // Quarter-integer data: every product and partial sum is exact, so the f32
+            // accumulation (and tf32 rounding of quarters) equals the graph interpreter.
+            let got = run_plan(&p, &inputs).unwrap_or_else(|e| panic!("{dtype} case {ci}: {e}"));
+            assert_eq!(got[0].bytes(), want[0].bytes(), "{dtype} case {ci}");
+        }
+    }
+    // Without the capability (or for f32 without tf32) the shared-memory fma tiles run.
+    let mut no_tf32 = mma_gpu();
+    no_tf32.mma = no_tf32
+        .mma
+        .map(|m| crate::target::MmaDesc { tf32: false, ..m });
+    let g = matmul_graph(&[20, 20], &[20, 20], false);
+    let p = plan(&g, &fuse(&g).unwrap(), &no_tf32).unwrap();
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
+    let text = print_kernel(&k.kernel);
+    assert!(!text.contains("mma ") && text.contains("tile_a"), "{text}");
+}

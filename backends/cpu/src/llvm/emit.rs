@@ -314,6 +314,7 @@ impl Emitter<'_> {
                 Ok(())
             }
             Stmt::Barrier => Err("barriers".into()),
+            Stmt::Mma { .. } => Err("mma".into()),
         }
     }
 

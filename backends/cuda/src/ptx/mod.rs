@@ -1,6 +1,7 @@
 //! The PTX writer: one verified kernel in, one PTX module (text) out. This file holds the
 //! registers, the module frame, statements and memory access; `arith.rs` prints the
-//! arithmetic of every operator and dtype, `math.rs` the transcendental functions.
+//! arithmetic of every operator and dtype, `math.rs` the transcendental functions, `mma.rs`
+//! the tensor-core `mma` statement (fragment loads and `mma.sync`).
 //!
 //! Every kernel value is held as one virtual register per lane (ptxas allocates the real
 //! ones), in a register class chosen by dtype: `bool` in predicates, the integers up to 32
@@ -15,6 +16,7 @@
 
 mod arith;
 mod math;
+mod mma;
 
 use crate::target::Arch;
 use std::collections::HashMap;
@@ -383,6 +385,7 @@ impl Writer<'_> {
                 self.place(&end_l);
             }
             Stmt::Barrier => self.ins("bar.sync 0"),
+            Stmt::Mma { shape, acc, a, b } => self.mma(*shape, *acc, a, b)?,
         }
         Ok(())
     }

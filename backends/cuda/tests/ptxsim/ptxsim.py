@@ -6,7 +6,8 @@ Usage: ptxsim.py KERNEL.ptx GRIDX,GRIDY,GRIDZ BUF0.bin BUF1.bin ...
        ptxsim.py --batch MANIFEST   (one such command line per line)
 
 Runs every thread of the launch (threads of a block in lock-step between `bar.sync`s and
-`shfl.sync.bfly`s, which exchange register values within each warp of 32 threads),
+`shfl.sync.bfly`s, which exchange register values within each warp of 32 threads, and
+warp-collective `mma.sync`s, which every thread of the block must reach together),
 with the buffers bound to the kernel's pointer parameters in order (plus a status word), and
 writes the buffers back in place. Prints `status N` (the status word). Arithmetic follows
 IEEE with round-to-nearest-even via numpy scalars; an access outside every buffer, or an
@@ -57,6 +58,13 @@ def bf16_bits_rne(f32bits):
         return ((f32bits >> 16) | 0x40) & 0xFFFF
     lsb = (f32bits >> 16) & 1
     return ((f32bits + 0x7FFF + lsb) >> 16) & 0xFFFF
+
+
+def tf32_bits_rna(f32bits):
+    """f32 bits rounded to tf32 (10 mantissa bits, nearest, ties away from zero)."""
+    if (f32bits & 0x7F800000) == 0x7F800000:
+        return f32bits  # inf and NaN unchanged
+    return ((f32bits & 0xFFFFFFFF) + 0x1000) & 0xFFFFE000
 
 
 def signed(v, w):
@@ -231,6 +239,9 @@ class Thread:
                 got = yield ("shfl", self.pc, self.val(args[1], "b32") & 0xFFFFFFFF,
                              int(args[2]), int(args[3]), int(args[4]) & 0xFFFFFFFF)
                 self.set(args[0], got)
+                continue
+            if op.startswith("mma."):
+                yield ("mma", self.pc)
                 continue
             if op == "bra":
                 self.pc = self.k.labels[args[0]]
@@ -438,9 +449,13 @@ class Thread:
 
     def cvt(self, mods, src):
         mods = list(mods)
-        rnd = mods.pop(0) if mods[0] in ("rn", "rz", "rni", "rzi", "rmi", "rpi") else None
+        rnd = mods.pop(0) if mods[0] in ("rn", "rna", "rz", "rni", "rzi", "rmi", "rpi") else None
         dt, st = mods[-2], mods[-1]
         raw = self.val(src, st)
+        if dt == "tf32":
+            if rnd != "rna" or st != "f32":
+                raise SimError(f"cvt {mods} to tf32")
+            return tf32_bits_rna(raw)
         # source value
         if st == "f32":
             x = f32_of(raw)
@@ -542,6 +557,85 @@ def shuffle(stops):
     return out
 
 
+def mma_fragments(shape, atype, g, t):
+    """(A elements, B elements, C elements) a lane holds, as (row, col) in register order,
+    as the PTX ISA states for mma.m16n8k16 (.f16/.bf16) and mma.m16n8k8 (.tf32)."""
+    if shape == "m16n8k16" and atype in ("f16", "bf16"):
+        a = [(g + 8 * (i in (2, 3, 6, 7)), 2 * t + (i & 1) + 8 * (i >= 4)) for i in range(8)]
+        b = [(2 * t + (i & 1) + 8 * (i >= 2), g) for i in range(4)]
+    elif shape == "m16n8k8" and atype == "tf32":
+        a = [(g, t), (g + 8, t), (g, t + 4), (g + 8, t + 4)]
+        b = [(t, g), (t + 4, g)]
+    else:
+        raise SimError(f"mma shape {shape} with {atype} operands")
+    c = [(g + 8 * (i >= 2), 2 * t + (i & 1)) for i in range(4)]
+    return a, b, c
+
+
+def fma_f32(x, y, z):
+    """x * y + z rounded once to f32 (operands are f32 values as Python floats)."""
+    if all(np.isfinite(v) for v in (x, y, z)):
+        return np.float32(round_f32(Fraction(x) * Fraction(y) + Fraction(z)))
+    return np.float32(np.float64(x) * np.float64(y) + np.float64(z))
+
+
+def run_mma(threads, instr):
+    """Executes one mma.sync for a warp (32 threads in lane order)."""
+    _, _, parts, args = instr
+    shape, atype = parts[3], parts[7]
+    if parts[1:3] != ["sync", "aligned"] or parts[4:6] != ["row", "col"]:
+        raise SimError(f"unknown mma form {'.'.join(parts)}")
+    if parts[6] != "f32" or parts[9] != "f32" or parts[8] != atype:
+        raise SimError(f"mma types {'.'.join(parts)}")
+    regs = [[x.strip() for x in a.strip("{}").split(",")] for a in args]
+    d_regs, a_regs, b_regs, c_regs = regs
+    k = 16 if shape == "m16n8k16" else 8
+    A = [[None] * k for _ in range(16)]
+    B = [[None] * 8 for _ in range(k)]
+    C = [[None] * 8 for _ in range(16)]
+
+    def elems(th, names, per):
+        out = []
+        for r in names:
+            bits = th.val(r, "b32")
+            if per == 2:
+                for half in (bits & 0xFFFF, (bits >> 16) & 0xFFFF):
+                    if atype == "f16":
+                        out.append(float(f16_of(half)))
+                    else:
+                        out.append(float(f32_of(half << 16)))
+            else:
+                out.append(float(f32_of(bits & 0xFFFFE000)))
+        return out
+
+    per = 2 if atype in ("f16", "bf16") else 1
+    for lane, th in enumerate(threads):
+        fa, fb, fc = mma_fragments(shape, atype, lane >> 2, lane % 4)
+        for (r, c), v in zip(fa, elems(th, a_regs, per)):
+            if A[r][c] is not None:
+                raise SimError("mma A element held twice")
+            A[r][c] = v
+        for (r, c), v in zip(fb, elems(th, b_regs, per)):
+            if B[r][c] is not None:
+                raise SimError("mma B element held twice")
+            B[r][c] = v
+        for (r, c), name in zip(fc, c_regs):
+            C[r][c] = float(f32_of(th.val(name, "f32")))
+    if any(v is None for row in A + B + C for v in row):
+        raise SimError("mma fragment layout leaves an element unset")
+    D = [[None] * 8 for _ in range(16)]
+    for r in range(16):
+        for c in range(8):
+            d = np.float32(C[r][c])
+            for kk in range(k):
+                d = fma_f32(A[r][kk], B[kk][c], float(d))
+            D[r][c] = d
+    for lane, th in enumerate(threads):
+        _, _, fc = mma_fragments(shape, atype, lane >> 2, lane % 4)
+        for (r, c), name in zip(fc, d_regs):
+            th.set(name, bits_f32(D[r][c]))
+
+
 def simulate(ptx_path, grid, paths):
     """Runs one kernel; returns the status word, or raises SimError."""
     ptx = open(ptx_path).read()
@@ -556,20 +650,30 @@ def simulate(ptx_path, grid, paths):
                 shared = bytearray(k.shared_size)
                 threads = [Thread(k, mem, shared, (x, y, z), (cx, cy, cz))
                            for z in range(bz) for y in range(by) for x in range(bx)]
-                live = [t.run() for t in threads]
+                live = [(t, t.run()) for t in threads]
                 sends = [None] * len(live)
                 while live:
                     nxt, stops = [], []
-                    for g, v in zip(live, sends):
+                    for (t, g), v in zip(live, sends):
                         try:
                             stops.append(g.send(v))
-                            nxt.append(g)
+                            nxt.append((t, g))
                         except StopIteration:
                             pass
                     if nxt and len(nxt) != len(live):
-                        raise SimError("bar.sync or shfl reached by only some threads")
+                        raise SimError("bar.sync, shfl or mma.sync reached by only some threads")
                     live = nxt
-                    sends = shuffle(stops) if live else []
+                    if not live:
+                        break
+                    if stops[0] is not None and stops[0][0] == "mma":
+                        if any(s != stops[0] for s in stops) or len(nxt) % 32:
+                            raise SimError("mma.sync not reached by whole warps together")
+                        instr = k.code[stops[0][1] - 1]
+                        for w in range(0, len(nxt), 32):
+                            run_mma([t for t, _ in nxt[w : w + 32]], instr)
+                        sends = [None] * len(live)
+                    else:
+                        sends = shuffle(stops)
     for p, b in zip(paths, bufs):
         open(p, "wb").write(bytes(b))
     return int.from_bytes(bufs[-1], "little")
