@@ -37,6 +37,9 @@ pub const MAX_VIEW_COPIES: u64 = 64;
 pub const MAX_RECOMPUTE_OPS: u64 = 8;
 /// ... by at most this many expression instances.
 pub const MAX_RECOMPUTE_USES: u64 = 4;
+/// The largest gathering view (im2col) copied into a buffer for a contraction (see
+/// `gathers`): 64 MiB, half of the smallest storage-buffer binding limit Vulkan drivers have.
+pub const MAX_GATHER_COPY_BYTES: usize = 64 << 20;
 
 /// How a node takes part in fusion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -213,7 +216,11 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
                     || !(u.instances == 1
                         || (u.instances <= MAX_RECOMPUTE_USES && out_cost <= MAX_RECOMPUTE_OPS))
             }
-            NodeClass::View | NodeClass::Index => u.forced || u.instances > MAX_VIEW_COPIES,
+            NodeClass::View | NodeClass::Index => {
+                u.forced
+                    || u.instances > MAX_VIEW_COPIES
+                    || (u.reread && gathers(graph, id))
+            }
             NodeClass::Reduce | NodeClass::Contraction => {
                 u.forced
                     || u.reread
@@ -257,6 +264,23 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
         groups,
         materialized,
     })
+}
+
+/// A view that a contraction reads many times per element is copied into a buffer when it
+/// gathers (as_strided windows, constant padding: convolution's im2col) and its copy holds at
+/// most [`MAX_GATHER_COPY_BYTES`]: the contraction then reads a plain row-major buffer, which
+/// the register-blocked schedules vectorize, instead of re-evaluating the window and padding
+/// arithmetic in its inner loop.
+fn gathers(graph: &Graph, id: NodeId) -> bool {
+    let n = graph.node(id);
+    let windowed = matches!(n.op, Op::AsStrided { .. } | Op::Pad { .. });
+    windowed
+        && n.outputs.first().is_some_and(|&o| {
+            let ty = &graph.value(o).ty;
+            ty.shape
+                .num_elements()
+                .is_some_and(|e| e.saturating_mul(ty.dtype.size_bytes()) <= MAX_GATHER_COPY_BYTES)
+        })
 }
 
 /// Number of elementwise ops up each value's chain, assuming every producer inlines (an upper
