@@ -18,6 +18,23 @@ pub(crate) struct Ix {
     pub lo: i128,
     /// Largest possible value.
     pub hi: i128,
+    /// `e` as an affine sum of atoms, when it was built as one (see [`Affine`]).
+    pub affine: Option<Affine>,
+}
+
+/// An index as `c + Σ coef · atom`, where each atom is an index that is not itself a sum or
+/// a multiple (a loop variable, a quotient, a remainder, a clamp) with its own bounds and
+/// lane step. It lets `/` and `%` by a constant see through the sums that views build: with
+/// `0 <= r < k`, `(k · q + r) / k` is `q` and `(k · q + r) % k` is `r`. Without it, each view
+/// of a chain re-derives coordinates from the previous view's flat index, and the index
+/// expressions of deep chains (convolutions lowered through pads, reshapes and slices) grow
+/// into trees of thousands of nodes that every backend then evaluates per element.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Affine {
+    /// The constant term.
+    pub c: i128,
+    /// Atoms with their (non-zero) coefficients; no atom twice.
+    pub terms: Vec<(Ix, i128)>,
 }
 
 /// Bounds standing for "unknown" (far from overflow when added or scaled).
@@ -31,18 +48,106 @@ impl Ix {
             dj,
             lo: -FAR,
             hi: FAR,
+            affine: None,
         }
     }
 
     /// An index known to lie in `[lo, hi]` (for every lane).
     pub fn within(e: Expr, dj: Option<i64>, lo: i128, hi: i128) -> Ix {
-        Ix { e, dj, lo, hi }
+        Ix {
+            e,
+            dj,
+            lo,
+            hi,
+            affine: None,
+        }
+    }
+
+    /// The affine form of this index: its own, or itself as one atom (or a constant).
+    fn form(&self) -> Affine {
+        if let Some(f) = &self.affine {
+            return f.clone();
+        }
+        match as_const(&self.e) {
+            Some(v) => Affine {
+                c: v,
+                terms: Vec::new(),
+            },
+            None => Affine {
+                c: 0,
+                terms: vec![(self.clone(), 1)],
+            },
+        }
+    }
+
+    fn with_affine(mut self, f: Affine) -> Ix {
+        self.affine = Some(f);
+        self
     }
 
     fn bounded(mut self, lo: i128, hi: i128) -> Ix {
         self.lo = lo.clamp(-FAR, FAR);
         self.hi = hi.clamp(-FAR, FAR);
         self
+    }
+}
+
+impl Affine {
+    /// `self + other`, merging equal atoms.
+    fn plus(mut self, other: Affine) -> Affine {
+        self.c = self.c.saturating_add(other.c);
+        for (atom, k) in other.terms {
+            match self.terms.iter_mut().find(|(a, _)| a.e == atom.e) {
+                Some((_, k0)) => *k0 = k0.saturating_add(k),
+                None => self.terms.push((atom, k)),
+            }
+        }
+        self.terms.retain(|(_, k)| *k != 0);
+        self
+    }
+
+    /// `self * k`.
+    fn times(mut self, k: i128) -> Affine {
+        self.c = self.c.saturating_mul(k);
+        for (_, c) in &mut self.terms {
+            *c = c.saturating_mul(k);
+        }
+        self.terms.retain(|(_, c)| *c != 0);
+        self
+    }
+
+    /// Splits `self` into `(q, r)` with `self = k · q + r`: `q` gathers the terms whose
+    /// coefficient `k` divides (and the constant's quotient), `r` the others (and the
+    /// constant's remainder, in `0..k`).
+    fn split(&self, k: i128) -> (Affine, Affine) {
+        let mut q = Affine {
+            c: self.c.div_euclid(k),
+            terms: Vec::new(),
+        };
+        let mut r = Affine {
+            c: self.c.rem_euclid(k),
+            terms: Vec::new(),
+        };
+        for (atom, c) in &self.terms {
+            if c % k == 0 {
+                q.terms.push((atom.clone(), c / k));
+            } else {
+                r.terms.push((atom.clone(), *c));
+            }
+        }
+        (q, r)
+    }
+
+    /// Bounds of the value from the atoms' bounds.
+    fn bounds(&self) -> (i128, i128) {
+        let mut lo = self.c;
+        let mut hi = self.c;
+        for (a, k) in &self.terms {
+            let (x, y) = (a.lo.saturating_mul(*k), a.hi.saturating_mul(*k));
+            lo = lo.saturating_add(x.min(y));
+            hi = hi.saturating_add(x.max(y));
+        }
+        (lo.clamp(-FAR, FAR), hi.clamp(-FAR, FAR))
     }
 }
 
@@ -115,10 +220,32 @@ impl IxMath {
         match (as_const(&a.e), as_const(&b.e)) {
             (Some(0), _) => b.clone(),
             (_, Some(0)) => a.clone(),
-            _ => self
-                .bin(BinaryOp::Add, a, b, dj_add(a.dj, b.dj))
-                .bounded(a.lo + b.lo, a.hi + b.hi),
+            _ => {
+                let f = a.form().plus(b.form());
+                self.bin(BinaryOp::Add, a, b, dj_add(a.dj, b.dj))
+                    .bounded(a.lo + b.lo, a.hi + b.hi)
+                    .with_affine(f)
+            }
         }
+    }
+
+    /// The index of an affine form, built from its atoms.
+    fn build(self, f: &Affine) -> Ix {
+        let mut acc = self.c(0);
+        for (atom, k) in &f.terms {
+            let term = self.mul_c(atom, *k);
+            acc = self.add(&acc, &term);
+        }
+        self.add_c(&acc, f.c)
+    }
+
+    /// Narrows `x`'s bounds to `[lo, hi]` (both known to hold).
+    fn narrowed(x: Ix, lo: i128, hi: i128) -> Ix {
+        let (l, h) = (x.lo.max(lo), x.hi.min(hi));
+        if l > h {
+            return x;
+        }
+        Ix { lo: l, hi: h, ..x }
     }
 
     /// `a + k`.
@@ -134,8 +261,10 @@ impl IxMath {
             _ => {
                 let dj = a.dj.and_then(|d| i64::try_from(k).ok()?.checked_mul(d));
                 let (x, y) = (a.lo.saturating_mul(k), a.hi.saturating_mul(k));
+                let f = a.form().times(k);
                 self.bin(BinaryOp::Mul, a, &self.c(k), dj)
                     .bounded(x.min(y), x.max(y))
+                    .with_affine(f)
             }
         }
     }
@@ -147,6 +276,14 @@ impl IxMath {
         }
         if a.lo >= 0 && a.hi < k {
             return self.c(0);
+        }
+        // `(k q + r) / k = q` when `0 <= r < k`.
+        if let Some(f) = &a.affine {
+            let (q, r) = f.split(k);
+            let (rlo, rhi) = r.bounds();
+            if rlo >= 0 && rhi < k {
+                return Self::narrowed(self.build(&q), a.lo.max(0) / k, a.hi / k);
+            }
         }
         let dj = (a.dj == Some(0)).then_some(0);
         self.bin(BinaryOp::Div, a, &self.c(k), dj)
@@ -160,6 +297,18 @@ impl IxMath {
         }
         if a.lo >= 0 && a.hi < k {
             return a.clone();
+        }
+        // `(k q + r) % k = r` when `0 <= r < k`; `= r % k` when `r >= 0`.
+        if let Some(f) = &a.affine {
+            let (q, r) = f.split(k);
+            let (rlo, rhi) = r.bounds();
+            if rlo >= 0 && rhi < k {
+                return Self::narrowed(self.build(&r), 0, k - 1);
+            }
+            if rlo >= 0 && !q.terms.is_empty() {
+                let r = Self::narrowed(self.build(&r), 0, rhi);
+                return self.rem_c(&r, k);
+            }
         }
         let dj = (a.dj == Some(0)).then_some(0);
         self.bin(BinaryOp::Mod, a, &self.c(k), dj).bounded(0, k - 1)
@@ -275,5 +424,46 @@ impl IxMath {
     /// The type of an index.
     pub fn ty(self) -> Ty {
         Ty::scalar(self.dt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two distinct variables with bounds: `q` in `[0, 4]` and `k` in `[0, 17]`.
+    fn vars() -> (IxMath, Ix, Ix) {
+        let mut kernel = crate::kernel::Kernel::new("t");
+        let q = kernel.var("q", Ty::scalar(DType::I32));
+        let k = kernel.var("k", Ty::scalar(DType::I32));
+        let m = IxMath { dt: DType::I32 };
+        (m, m.inv(Expr::Var(q), 0, 4), m.inv(Expr::Var(k), 0, 17))
+    }
+
+    #[test]
+    fn quotients_and_remainders_see_through_sums() {
+        let (m, q, k) = vars();
+        // i = 18 q + k: i / 18 = q, i % 18 = k, with no division left.
+        let i = m.add(&m.mul_c(&q, 18), &k);
+        assert_eq!(m.div_c(&i, 18).e, q.e);
+        assert_eq!(m.rem_c(&i, 18).e, k.e);
+        // (36 q + k + 18) / 18 = 2 q + 1; its remainder is k.
+        let j = m.add_c(&m.add(&m.mul_c(&q, 36), &k), 18);
+        let d = m.div_c(&j, 18);
+        assert_eq!(d.e, m.add_c(&m.mul_c(&q, 2), 1).e);
+        assert_eq!((d.lo, d.hi), (1, 9));
+        assert_eq!(m.rem_c(&j, 18).e, k.e);
+        // (18 q + k) % 9 = k % 9: the multiple of 9 drops out, the remainder stays.
+        let r = m.rem_c(&i, 9);
+        assert_eq!(
+            r.e,
+            Expr::bin(BinaryOp::Mod, k.e.clone(), Expr::int(DType::I32, 9))
+        );
+        // Not simplified when the rest may reach the divisor: (18 q + k) / 10.
+        let n = m.div_c(&i, 10);
+        assert_eq!(
+            n.e,
+            Expr::bin(BinaryOp::Div, i.e.clone(), Expr::int(DType::I32, 10))
+        );
     }
 }
