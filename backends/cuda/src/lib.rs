@@ -68,10 +68,16 @@
 //! `mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}...` (`m16n8k8...tf32` for tf32).
 //! Products are exact in f32 and accumulation is f32; see `docs/cuda.md` for the tolerance.
 //!
+//! # Packed half precision
+//!
+//! `add sub mul fma` of f16 vectors with an even lane count print as `*.rn.f16x2` per pair
+//! (`add sub mul` of bf16 vectors as `.bf16x2` on sm_90), each rounded once like the kernel
+//! IR's per-operation rounding; f16 `fma` is then correctly rounded (see `docs/cuda.md`).
+//!
 //! # Not done yet
 //!
-//! Packed `f16x2` arithmetic; `ldmatrix` / `cp.async` / `wgmma` for faster tensor-core
-//! kernels.
+//! `ldmatrix` / `cp.async` / `wgmma` for faster tensor-core kernels; 32-bit loads of f16
+//! pairs.
 
 mod device;
 mod ptx;

@@ -243,7 +243,12 @@ class Thread:
         name = parts[0]
         t = parts[-1]
         if name == "mov":
-            if a[1].startswith("{"):
+            if a[0].startswith("{"):
+                regs = [x.strip() for x in a[0].strip("{}").split(",")]
+                v = self.val(a[1], "b32")
+                self.set(regs[0], v & 0xFFFF)
+                self.set(regs[1], (v >> 16) & 0xFFFF)
+            elif a[1].startswith("{"):
                 regs = [x.strip() for x in a[1].strip("{}").split(",")]
                 lo, hi = self.val(regs[0], "b16"), self.val(regs[1], "b16")
                 self.set(a[0], (lo & 0xFFFF) | ((hi & 0xFFFF) << 16))
@@ -300,6 +305,9 @@ class Thread:
             r = {"and": lambda: x[0] and x[1], "or": lambda: x[0] or x[1],
                  "xor": lambda: x[0] != x[1], "not": lambda: not x[0]}[name]()
             self.set(a[0], r)
+            return
+        if t in ("f16x2", "bf16x2"):
+            self.set(a[0], self.packed_op(name, parts, t, a[1:]))
             return
         if t[0] == "f":
             self.set(a[0], self.float_op(name, parts, t, a[1:]))
@@ -377,6 +385,40 @@ class Thread:
         else:
             raise SimError(f"unknown float op {name}.{t}")
         return bits_f32(r) if is32 else bits_f64(r)
+
+    def packed_op(self, name, parts, t, a):
+        """add/sub/mul/fma .rn on two f16 or bf16 lanes, each rounded once (nearest even)."""
+        if "rn" not in parts:
+            raise SimError(f"packed op {'.'.join(parts)} without .rn")
+        half = t == "f16x2"
+
+        def lane(bits):
+            return float(f16_of(bits)) if half else float(f32_of(bits << 16))
+
+        def rounded(x):
+            if half:
+                return bits_f16(np.float16(x))
+            return bf16_bits_rne(bits_f32(np.float32(x)))
+
+        out = 0
+        for shift in (0, 16):
+            v = [lane((self.val(x, "b32") >> shift) & 0xFFFF) for x in a]
+            if name == "add":
+                r = v[0] + v[1]
+            elif name == "sub":
+                r = v[0] - v[1]
+            elif name == "mul":
+                r = v[0] * v[1]
+            elif name == "fma" and half:
+                if all(np.isfinite(x) for x in v):
+                    ex = Fraction(v[0]) * Fraction(v[1]) + Fraction(v[2])
+                    r = float(ex) if ex != 0 else v[0] * v[1] + v[2]
+                else:
+                    r = v[0] * v[1] + v[2]
+            else:
+                raise SimError(f"unknown packed op {name}.{t}")
+            out |= rounded(r) << shift
+        return out
 
     def int_op(self, name, parts, t, a):
         w = tw(t)
