@@ -19,7 +19,8 @@ import sys
 import tempfile
 import time
 
-WORKLOADS = ["matmul-1024", "matmul-2048", "gelu-16m", "softmax-4096", "layernorm-4096", "conv-64x56x56", "mlp"]
+WORKLOADS = ["matmul-1024", "matmul-2048", "gelu-16m", "softmax-4096", "layernorm-4096", "conv-64x56x56", "mlp",
+             "encoder", "cnn"]
 
 
 def parse_args():
@@ -57,6 +58,25 @@ def inputs_of(name):
         return {"x": rand(4096, 4096, seed=1), "scale": rand(4096, seed=2), "bias": rand(4096, seed=3)}
     if name == "conv-64x56x56":
         return {"x": rand(1, 64, 56, 56, seed=1), "w": rand(64, 64, 3, 3, seed=2)}
+    if name == "encoder":
+        s, d, ff = 128, 512, 2048
+        x = {"x": rand(s, d, seed=1)}
+        seed = 2
+        for ln in ("ln1", "ln2"):
+            x[f"{ln}_g"], x[f"{ln}_b"] = rand(d, seed=seed), rand(d, seed=seed + 1)
+            seed += 2
+        for name, k, n in (("q", d, d), ("k", d, d), ("v", d, d), ("o", d, d), ("ff1", d, ff), ("ff2", ff, d)):
+            x[f"{name}_w"], x[f"{name}_b"] = rand(k, n, seed=seed), rand(n, seed=seed + 1)
+            seed += 2
+        return x
+    if name == "cnn":
+        x = {"x": rand(1, 3, 64, 64, seed=1)}
+        seed = 2
+        for name, cin, cout in (("stem", 3, 32), ("block1", 32, 32), ("block2", 32, 32), ("conv3", 32, 64)):
+            x[f"{name}_w"], x[f"{name}_b"] = rand(cout, cin, 3, 3, seed=seed), rand(cout, seed=seed + 1)
+            seed += 2
+        x["fc_w"], x["fc_b"] = rand(64, 10, seed=seed), rand(10, seed=seed + 1)
+        return x
     if name == "mlp":
         return {
             "x": rand(256, 1024, seed=1),
@@ -157,6 +177,63 @@ def onnx_model(name, x):
             helper.make_node("Gelu", ["h1"], ["h2"], approximate="tanh"),
             helper.make_node("MatMul", ["h2", "w2"], ["h3"]),
             helper.make_node("Add", ["h3", "b2"], ["y"]),
+        ]
+    elif name == "encoder":
+        opset = 20
+        mk = helper.make_node
+        s_, h, hd = 128, 8, 64
+        shape3 = helper.make_tensor("shape3", TensorProto.INT64, [3], [s_, h, hd])
+        shape2 = helper.make_tensor("shape2", TensorProto.INT64, [2], [s_, h * hd])
+        scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [1.0 / 8.0])
+        nodes = [
+            mk("Constant", [], ["shape3"], value=shape3),
+            mk("Constant", [], ["shape2"], value=shape2),
+            mk("Constant", [], ["scale"], value=scale),
+            mk("LayerNormalization", ["x", "ln1_g", "ln1_b"], ["n1"], axis=-1, epsilon=1e-5),
+        ]
+        for p in ("q", "k", "v"):
+            nodes += [
+                mk("MatMul", ["n1", f"{p}_w"], [f"{p}0"]),
+                mk("Add", [f"{p}0", f"{p}_b"], [f"{p}1"]),
+                mk("Reshape", [f"{p}1", "shape3"], [f"{p}2"]),
+                mk("Transpose", [f"{p}2"], [f"{p}3"], perm=[1, 0, 2]),
+            ]
+        nodes += [
+            mk("Transpose", ["k3"], ["kt"], perm=[0, 2, 1]),
+            mk("MatMul", ["q3", "kt"], ["sc0"]),
+            mk("Mul", ["sc0", "scale"], ["sc1"]),
+            mk("Softmax", ["sc1"], ["attn"], axis=-1),
+            mk("MatMul", ["attn", "v3"], ["ctx0"]),
+            mk("Transpose", ["ctx0"], ["ctx1"], perm=[1, 0, 2]),
+            mk("Reshape", ["ctx1", "shape2"], ["ctx2"]),
+            mk("MatMul", ["ctx2", "o_w"], ["o0"]),
+            mk("Add", ["o0", "o_b"], ["o1"]),
+            mk("Add", ["x", "o1"], ["r1"]),
+            mk("LayerNormalization", ["r1", "ln2_g", "ln2_b"], ["n2"], axis=-1, epsilon=1e-5),
+            mk("MatMul", ["n2", "ff1_w"], ["f0"]),
+            mk("Add", ["f0", "ff1_b"], ["f1"]),
+            mk("Gelu", ["f1"], ["f2"]),
+            mk("MatMul", ["f2", "ff2_w"], ["f3"]),
+            mk("Add", ["f3", "ff2_b"], ["f4"]),
+            mk("Add", ["r1", "f4"], ["y"]),
+        ]
+    elif name == "cnn":
+        mk = helper.make_node
+        nodes = [
+            mk("Conv", ["x", "stem_w", "stem_b"], ["s0"], pads=[1, 1, 1, 1]),
+            mk("Relu", ["s0"], ["s1"]),
+            mk("Conv", ["s1", "block1_w", "block1_b"], ["b0"], pads=[1, 1, 1, 1]),
+            mk("Relu", ["b0"], ["b1"]),
+            mk("Conv", ["b1", "block2_w", "block2_b"], ["b2"], pads=[1, 1, 1, 1]),
+            mk("Add", ["b2", "s1"], ["r0"]),
+            mk("Relu", ["r0"], ["r1"]),
+            mk("MaxPool", ["r1"], ["p0"], kernel_shape=[2, 2], strides=[2, 2]),
+            mk("Conv", ["p0", "conv3_w", "conv3_b"], ["c0"], pads=[1, 1, 1, 1]),
+            mk("Relu", ["c0"], ["c1"]),
+            mk("GlobalAveragePool", ["c1"], ["g0"]),
+            mk("Flatten", ["g0"], ["g1"], axis=1),
+            mk("MatMul", ["g1", "fc_w"], ["l0"]),
+            mk("Add", ["l0", "fc_b"], ["y"]),
         ]
     out = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     graph = helper.make_graph(nodes, name, [inp(k) for k in x], [out])

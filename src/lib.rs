@@ -100,11 +100,50 @@ fn npy_message(path: &Path, e: &tessera_ir::npy::NpyError) -> String {
     }
 }
 
+/// Backends loaded from plugins ([`load_plugins`]), added to every registry this crate builds.
+static PLUGIN_BACKENDS: std::sync::Mutex<Vec<std::sync::Arc<dyn Backend>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The environment variable that names backend plugins to load (paths separated by `:`,
+/// `;` on Windows), as `--plugin` does.
+pub const PLUGINS_ENV: &str = "TESSERA_PLUGINS";
+
+/// Loads backend plugins (shared libraries made with `tessera_runtime::export_backend!`, see
+/// `docs/adding-a-backend.md`): from here on, [`registry`] and [`registry_with_cpu`] include
+/// their backends (a plugin backend replaces a built-in one of the same name). Returns the
+/// names of the backends loaded. A library built for another Tessera or rustc is refused with
+/// [`RuntimeError::PluginAbi`] before any of its code runs.
+pub fn load_plugins(paths: &[PathBuf]) -> Result<Vec<String>, Error> {
+    let mut names = Vec::new();
+    for path in paths {
+        let backends = tessera_runtime::load_plugin(path)?;
+        let mut loaded = PLUGIN_BACKENDS.lock().unwrap_or_else(|p| p.into_inner());
+        for b in backends {
+            names.push(b.name().to_string());
+            loaded.retain(|old| old.name() != b.name());
+            loaded.push(b);
+        }
+    }
+    Ok(names)
+}
+
+/// The plugin paths named by [`PLUGINS_ENV`] (none when it is unset or empty).
+pub fn plugins_from_env() -> Vec<PathBuf> {
+    std::env::var_os(PLUGINS_ENV)
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Every backend compiled into this build, available or not: `reference` (the interpreter),
 /// `kernel-interp` (the compiler's kernels run by the kernel-IR interpreter), `cpu`
 /// (Cranelift JIT + rayon), `vulkan` (WGSL through wgpu; it opens its adapter when first
 /// asked whether it is available) and `cuda` (PTX through the CUDA driver; listed as
-/// unavailable, with the reason, where the driver or a GPU is missing).
+/// unavailable, with the reason, where the driver or a GPU is missing); then the backends of
+/// the plugins loaded with [`load_plugins`].
 pub fn registry() -> Registry {
     registry_for_cpu(tessera_cpu::CpuTarget::new())
 }
@@ -126,6 +165,13 @@ fn registry_for_cpu(cpu: tessera_cpu::CpuTarget) -> Registry {
     )));
     r.register(std::sync::Arc::new(tessera_vulkan::VulkanBackend::new()));
     r.register(tessera_cuda::backend());
+    for b in PLUGIN_BACKENDS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        r.register(b.clone());
+    }
     r
 }
 

@@ -18,13 +18,19 @@ use tessera_ir::npy;
 #[derive(Parser)]
 #[command(name = "tessera", version, about, long_about = None)]
 struct Cli {
+    /// Load a backend plugin (a shared library made with `tessera_runtime::export_backend!`;
+    /// see docs/adding-a-backend.md) so that its backends answer to `--backend NAME`; repeat
+    /// for several. `TESSERA_PLUGINS=PATH[:PATH..]` names plugins too.
+    #[arg(long = "plugin", value_name = "PATH", global = true)]
+    plugins: Vec<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// List every backend compiled into this build, whether it can run here, and why not.
+    /// List every backend compiled into this build (and loaded from plugins), whether it can
+    /// run here, and why not.
     Devices,
     /// Run a graph on .npy inputs and write one .npy file per output.
     ///
@@ -140,6 +146,12 @@ enum Command {
 fn main() -> ExitCode {
     restore_sigpipe();
     let cli = Cli::parse();
+    let mut plugins = tessera::plugins_from_env();
+    plugins.extend(cli.plugins);
+    if let Err(e) = tessera::load_plugins(&plugins) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -8,6 +8,8 @@
 //! its name alone. "Accepts" is decided by the IR's own shape and type inference: a dtype for
 //! which building the node fails is not an accepted dtype and makes no case.
 
+mod structured;
+
 use std::collections::HashMap;
 use tessera_frontends::GraphBuilder;
 use tessera_ir::attr::{
@@ -78,6 +80,15 @@ pub enum Domain {
     IndexNonNeg(i64),
     /// Floats in [0.1, 4], integers in 1..=50 (variances, scales, arguments of logs).
     Positive,
+    /// Terms of a signed sum of this many terms: large magnitudes are at most
+    /// `MAX / (2 * terms)`, so that no partial sum overflows, whatever the summation order.
+    /// ONNX leaves the order of a reduction open (sequential, tree, vector lanes,
+    /// workgroups), and with terms near `MAX` whether a partial sum overflows depends on it;
+    /// such a case would test the order, not the operator (see `docs/tolerances.md`).
+    Summand(usize),
+    /// Anything of the value family, but never negative: a sum of large same-sign terms
+    /// overflows in every order, so its `+inf` is every backend's answer.
+    NonNegative,
 }
 
 /// One operand of a case's node.
@@ -249,6 +260,7 @@ fn float_value(dtype: DType, domain: Domain, family: Values, rng: &mut Rng) -> f
         (Domain::Positive, _) => 0.1 + 3.9 * rng.unit(),
         (Domain::SmallExp, _) => rng.range(0, 4) as f64,
         (Domain::Index(_) | Domain::IndexNonNeg(_) | Domain::Shift, _) => rng.range(0, 3) as f64,
+        (Domain::NonNegative, _) => float_value(dtype, Domain::Any, family, rng).abs(),
         (_, Values::Ordinary | Values::Extremes) => -4.0 + 8.0 * rng.unit(),
         (_, Values::Special) => {
             const SPECIAL: [f64; 10] = [
@@ -279,15 +291,20 @@ fn float_value(dtype: DType, domain: Domain, family: Values, rng: &mut Rng) -> f
             };
             sign * tiny * rng.range(1, steps) as f64
         }
-        (_, Values::Large) => {
-            let max = match dtype {
-                DType::F64 => f64::MAX,
-                DType::F32 => f32::MAX as f64,
-                DType::F16 => 65504.0,
-                _ => half::bf16::MAX.to_f64(),
-            };
-            sign * max * (0.01 + 0.24 * rng.unit())
+        (Domain::Summand(terms), Values::Large) => {
+            sign * max_finite(dtype) / (2 * terms.max(1)) as f64 * (0.04 + 0.96 * rng.unit())
         }
+        (_, Values::Large) => sign * max_finite(dtype) * (0.01 + 0.24 * rng.unit()),
+    }
+}
+
+/// The largest finite value of a float dtype (as f64).
+fn max_finite(dtype: DType) -> f64 {
+    match dtype {
+        DType::F64 => f64::MAX,
+        DType::F32 => f32::MAX as f64,
+        DType::F16 => 65504.0,
+        _ => half::bf16::MAX.to_f64(),
     }
 }
 
@@ -582,12 +599,28 @@ impl Builder {
                 }
                 self.add(&op(keep), label, dtype, sf, Values::Ordinary, ops, 1, terms);
             }
+            // A signed sum of large terms overflows in one summation order and not in
+            // another: its terms are scaled so that no order overflows (`Domain::Summand`).
+            let signed_sum = matches!(kind, ReduceOp::Sum | ReduceOp::Mean | ReduceOp::LogSum);
             for &v in Values::extra_for(dtype) {
                 if int && log {
                     continue;
                 }
-                let ops = vec![inp(dtype, &[4, 33]), ints(&[1])];
+                let domain = if signed_sum && v == Values::Large {
+                    Domain::Summand(33)
+                } else {
+                    Domain::Any
+                };
+                let ops = vec![inp_d(dtype, &[4, 33], domain), ints(&[1])];
                 self.add(&op(true), label, dtype, "4x33_axis1", v, ops, 1, 33);
+            }
+            // An overflow every order agrees on: a sum of large positive terms exceeds the
+            // range whatever the order and the accumulator's width, so `+inf` is the answer.
+            // (A mean or a log of such a sum is finite with a wider accumulator: no such case.)
+            if kind == ReduceOp::Sum && dtype.is_float() && !dtype.is_low_precision() {
+                let ops = vec![inp_d(dtype, &[4, 33], Domain::NonNegative), ints(&[1])];
+                let sf = "4x33_axis1_overflow";
+                self.add(&op(true), label, dtype, sf, Values::Large, ops, 1, 33);
             }
         }
     }
@@ -1138,6 +1171,7 @@ fn others(b: &mut Builder) {
     movement(b);
     gathers(b);
     misc(b);
+    structured::structured(b);
 }
 
 /// Movement ops: exact for every dtype.

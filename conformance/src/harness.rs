@@ -40,12 +40,14 @@ pub enum Family {
     Movement,
 }
 
-const CONTRACTION: [&str; 10] = [
+const CONTRACTION: [&str; 12] = [
     "matmul",
     "gemm",
     "einsum",
     "conv",
     "conv_transpose",
+    "deform_conv",
+    "col2im",
     "max_pool",
     "average_pool",
     "global_average_pool",

@@ -50,8 +50,12 @@ pub struct TargetDesc {
     pub max_grid_dims: [usize; 3],
     /// Workgroup-shared memory per workgroup, bytes (0 on CPU).
     pub shared_bytes: usize,
-    /// Subgroup / warp width (0 when subgroup operations are not used).
+    /// Subgroup / warp width (0 when unknown). Where the hardware's width varies, the
+    /// smallest one: `shuffle_xor` with masks below it finds every partner whatever the width.
     pub subgroup_size: usize,
+    /// The renderer prints `shuffle_xor` (subgroup shuffles) for masks below
+    /// `subgroup_size`: the scheduler then finishes workgroup reductions inside subgroups.
+    pub subgroup_ops: bool,
     /// Largest single buffer, bytes (`usize::MAX` when unbounded).
     pub max_buffer_bytes: usize,
     /// Fused multiply-add is a single rounding instruction.
@@ -108,6 +112,7 @@ impl TargetDesc {
             max_grid_dims: [usize::MAX, usize::MAX, usize::MAX],
             shared_bytes: 0,
             subgroup_size: 0,
+            subgroup_ops: false,
             max_buffer_bytes: usize::MAX,
             has_fma: true,
             dtypes: standard_dtypes(),
@@ -115,8 +120,8 @@ impl TargetDesc {
         }
     }
 
-    /// A plain GPU description (256 invocations per group, 48 KiB shared, warp 32), for tests
-    /// and as a base.
+    /// A plain GPU description (256 invocations per group, 48 KiB shared, warp 32 without
+    /// subgroup operations), for tests and as a base.
     pub fn generic_gpu() -> Self {
         TargetDesc {
             name: "gpu".into(),
@@ -130,6 +135,7 @@ impl TargetDesc {
             max_grid_dims: [65535, 65535, 65535],
             shared_bytes: 48 * 1024,
             subgroup_size: 32,
+            subgroup_ops: false,
             max_buffer_bytes: 128 << 20,
             has_fma: true,
             dtypes: standard_dtypes(),

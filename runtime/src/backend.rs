@@ -77,4 +77,49 @@ pub trait Executable: Send + Sync {
     fn placement(&self) -> Option<Placement> {
         None
     }
+
+    /// Binds `inputs` for repeated runs, like ONNX Runtime's I/O binding: compiling backends
+    /// copy them to device buffers once, and each [`BoundRun::run`] then copies nothing in
+    /// and leaves the outputs on the device until [`BoundRun::outputs`]. The inputs are
+    /// checked as [`Executable::run`] checks them: here by compiling backends, at the first
+    /// run by the default, under which (interpreters) each run is an ordinary run.
+    fn bind(&self, inputs: &NamedTensors) -> Result<Box<dyn BoundRun + '_>, RuntimeError> {
+        Ok(Box::new(HostBinding {
+            exe: self,
+            inputs: inputs.clone(),
+            outputs: None,
+        }))
+    }
+}
+
+/// A graph's inputs bound for repeated runs (see [`Executable::bind`]).
+pub trait BoundRun: Send {
+    /// Runs the graph on the bound inputs.
+    fn run(&mut self) -> Result<(), RuntimeError>;
+
+    /// The outputs of the last run, in graph output order with their names (an error before
+    /// the first run).
+    fn outputs(&self) -> Result<Vec<(String, Tensor)>, RuntimeError>;
+}
+
+/// [`Executable::bind`]'s default: ordinary runs on host tensors.
+struct HostBinding<'a, E: ?Sized> {
+    exe: &'a E,
+    inputs: NamedTensors,
+    outputs: Option<Vec<(String, Tensor)>>,
+}
+
+impl<E: Executable + ?Sized> BoundRun for HostBinding<'_, E> {
+    fn run(&mut self) -> Result<(), RuntimeError> {
+        self.outputs = Some(self.exe.run(&self.inputs)?);
+        Ok(())
+    }
+
+    fn outputs(&self) -> Result<Vec<(String, Tensor)>, RuntimeError> {
+        self.outputs.clone().ok_or_else(|| RuntimeError::Plan {
+            step: 0,
+            nodes: "-".into(),
+            message: "bound run: no run has finished yet".into(),
+        })
+    }
 }

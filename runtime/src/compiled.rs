@@ -13,7 +13,7 @@
 //! A graph that keeps data-dependent shapes after that (the result of `NonZero`, ...) has no
 //! plan and runs whole on the host interpreter, reported as one fallback partition.
 
-use crate::backend::{Availability, Backend, Executable, NamedTensors, OpSupport};
+use crate::backend::{Availability, Backend, BoundRun, Executable, NamedTensors, OpSupport};
 use crate::cache::KernelCache;
 use crate::error::RuntimeError;
 use crate::placement::Placement;
@@ -386,5 +386,57 @@ impl Executable for CompiledGraph {
 
     fn placement(&self) -> Option<Placement> {
         CompiledGraph::placement(self)
+    }
+
+    fn bind(&self, inputs: &NamedTensors) -> Result<Box<dyn BoundRun + '_>, RuntimeError> {
+        interp::check_inputs(&self.graph, inputs)?;
+        let prepared = self.plan_for(inputs)?;
+        let given: Vec<&Tensor> = self
+            .graph
+            .inputs
+            .iter()
+            .filter_map(|&v| inputs.get(&self.graph.value_label(v)))
+            .collect();
+        let binding = prepared.bind(&given)?;
+        let names = self
+            .graph
+            .outputs
+            .iter()
+            .map(|&v| self.graph.value_label(v))
+            .collect();
+        Ok(Box::new(DeviceBinding {
+            prepared,
+            binding,
+            names,
+            ran: false,
+        }))
+    }
+}
+
+/// [`CompiledGraph`]'s binding: inputs in device buffers of their own.
+struct DeviceBinding {
+    prepared: Arc<Prepared>,
+    binding: crate::prepared::Binding,
+    names: Vec<String>,
+    ran: bool,
+}
+
+impl BoundRun for DeviceBinding {
+    fn run(&mut self) -> Result<(), RuntimeError> {
+        self.prepared.run_bound(&mut self.binding)?;
+        self.ran = true;
+        Ok(())
+    }
+
+    fn outputs(&self) -> Result<Vec<(String, Tensor)>, RuntimeError> {
+        if !self.ran {
+            return Err(RuntimeError::Plan {
+                step: 0,
+                nodes: "-".into(),
+                message: "bound run: no run has finished yet".into(),
+            });
+        }
+        let outs = self.prepared.bound_outputs(&self.binding)?;
+        Ok(self.names.iter().cloned().zip(outs).collect())
     }
 }

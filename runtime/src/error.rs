@@ -45,6 +45,48 @@ pub enum RuntimeError {
         /// The device's error.
         source: DeviceError,
     },
+    /// A backend plugin could not be opened, or is not one (it lacks the exported symbols
+    /// that [`export_backend!`](crate::export_backend) writes).
+    #[error("backend plugin `{}`: {message}", path.display())]
+    PluginLoad {
+        /// The library's path.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A backend plugin was built against another Tessera source, rustc or target than this
+    /// program: its types could be laid out differently, so it is not called.
+    #[error(
+        "backend plugin `{}` was built for `{plugin}`, but this program is `{host}`: rebuild \
+         the plugin against this Tessera with the same rustc",
+        path.display()
+    )]
+    PluginAbi {
+        /// The library's path.
+        path: std::path::PathBuf,
+        /// The plugin's ABI tag.
+        plugin: String,
+        /// This program's ABI tag.
+        host: String,
+    },
+    /// A backend plugin's registration failed (it panicked, or registered nothing).
+    #[error("backend plugin `{}` registered no backend: {message}", path.display())]
+    PluginInit {
+        /// The library's path.
+        path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A backend panicked; the panic was caught at the plugin boundary.
+    #[error("backend `{backend}` panicked in `{call}`: {message}")]
+    BackendPanic {
+        /// The backend's name.
+        backend: String,
+        /// The trait method that panicked (`compile`, `run`, ...).
+        call: &'static str,
+        /// The panic's message.
+        message: String,
+    },
     /// The execution plan is inconsistent (a bug of the scheduler, or a hand-built plan):
     /// a kernel argument that does not match its parameter, a write to an input, ...
     #[error("invalid plan at step {step} (graph nodes: {nodes}): {message}")]

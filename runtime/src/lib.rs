@@ -19,6 +19,7 @@ pub mod lower;
 pub mod memory;
 pub mod placement;
 pub mod plan_check;
+pub mod plugin;
 pub mod prepared;
 pub mod reference;
 pub mod registry;
@@ -27,7 +28,7 @@ pub mod target;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{Availability, Backend, Executable, NamedTensors, OpSupport};
+pub use backend::{Availability, Backend, BoundRun, Executable, NamedTensors, OpSupport};
 pub use cache::{CacheStats, KernelCache};
 pub use compiled::{
     CompileOptions, CompiledBackend, CompiledGraph, Lowered, UnavailableBackend, compile_graph,
@@ -38,7 +39,8 @@ pub use error::RuntimeError;
 pub use interp_device::{InterpDevice, InterpTarget, KERNEL_INTERP, kernel_interp_backend};
 pub use memory::{MemoryPlan, plan_memory};
 pub use placement::{Placement, Where};
-pub use prepared::{CompileStats, Prepared};
+pub use plugin::{Guarded, load_plugin};
+pub use prepared::{Binding, CompileStats, Prepared};
 pub use reference::ReferenceBackend;
 pub use registry::Registry;
 pub use target::{Artifact, Device, DeviceBuffer, DeviceError, LoadedKernel, Target, TargetError};

@@ -48,6 +48,26 @@ struct Workspace {
     slots: Vec<DeviceBuffer>,
 }
 
+/// Inputs bound to device buffers of their own (see [`Prepared::bind`]).
+pub struct Binding {
+    /// The plan that made it (its address): a binding runs only on its own plan.
+    owner: usize,
+    ws: Option<Workspace>,
+    inputs: Vec<Tensor>,
+    /// Host copies of results of host steps in the last run.
+    host: HashMap<usize, Tensor>,
+    /// Outputs of a plan run whole on the interpreter.
+    results: Option<Vec<Tensor>>,
+}
+
+fn binding_error(message: &str) -> RuntimeError {
+    RuntimeError::Plan {
+        step: 0,
+        nodes: "-".into(),
+        message: format!("bound run: {message}"),
+    }
+}
+
 /// A plan ready to run on one device.
 pub struct Prepared {
     device: Arc<dyn Device>,
@@ -238,6 +258,105 @@ impl Prepared {
         result
     }
 
+    /// Binds `inputs` (in plan input order) to device buffers that stay on the device between
+    /// runs, like ONNX Runtime's I/O binding: [`Prepared::run_bound`] then copies nothing in
+    /// and nothing out, and [`Prepared::bound_outputs`] reads the results when asked. The
+    /// binding owns a workspace of its own, so bound runs and ordinary runs never share
+    /// temporaries.
+    pub fn bind(&self, inputs: &[&Tensor]) -> Result<Binding, RuntimeError> {
+        let tensors: Vec<Tensor> = inputs.iter().map(|&t| t.clone()).collect();
+        let mut binding = Binding {
+            owner: self as *const Prepared as usize,
+            ws: None,
+            inputs: tensors,
+            host: HashMap::new(),
+            results: None,
+        };
+        if self.interpreted.is_some() {
+            return Ok(binding);
+        }
+        let ws = self.take_workspace()?;
+        {
+            let refs: Vec<&Tensor> = binding.inputs.iter().collect();
+            let mut run = Run {
+                p: self,
+                device: &*self.device,
+                ws: &ws,
+                inputs: &refs,
+                dirty: false,
+                host: HashMap::new(),
+                observer: None,
+            };
+            run.upload()?;
+        }
+        binding.ws = Some(ws);
+        Ok(binding)
+    }
+
+    /// Runs the plan on a binding's device buffers: no input copies, no output reads (the
+    /// outputs stay on the device until [`Prepared::bound_outputs`]).
+    pub fn run_bound(&self, binding: &mut Binding) -> Result<(), RuntimeError> {
+        self.check_binding(binding)?;
+        if let Some(g) = &self.interpreted {
+            let refs: Vec<&Tensor> = binding.inputs.iter().collect();
+            let named = g
+                .inputs
+                .iter()
+                .zip(refs)
+                .map(|(&v, t)| (g.value_label(v), t.clone()))
+                .collect();
+            binding.results = Some(evaluate(g, &named)?);
+            return Ok(());
+        }
+        let Some(ws) = &binding.ws else {
+            return Err(binding_error("a binding without device buffers"));
+        };
+        let refs: Vec<&Tensor> = binding.inputs.iter().collect();
+        let mut run = Run {
+            p: self,
+            device: &*self.device,
+            ws,
+            inputs: &refs,
+            dirty: false,
+            host: HashMap::new(),
+            observer: None,
+        };
+        run.steps()?;
+        binding.host = run.host;
+        binding.results = None;
+        Ok(())
+    }
+
+    /// The outputs of the last [`Prepared::run_bound`] on `binding`, read back from the
+    /// device (an error before the first run).
+    pub fn bound_outputs(&self, binding: &Binding) -> Result<Vec<Tensor>, RuntimeError> {
+        self.check_binding(binding)?;
+        if let Some(r) = &binding.results {
+            return Ok(r.clone());
+        }
+        let Some(ws) = &binding.ws else {
+            return Err(binding_error("no bound run has finished yet"));
+        };
+        let refs: Vec<&Tensor> = binding.inputs.iter().collect();
+        let run = Run {
+            p: self,
+            device: &*self.device,
+            ws,
+            inputs: &refs,
+            dirty: false,
+            host: binding.host.clone(),
+            observer: None,
+        };
+        run.outputs()
+    }
+
+    fn check_binding(&self, binding: &Binding) -> Result<(), RuntimeError> {
+        if binding.owner != self as *const Prepared as usize {
+            return Err(binding_error("a binding made by another plan"));
+        }
+        Ok(())
+    }
+
     fn take_workspace(&self) -> Result<Workspace, RuntimeError> {
         if let Some(ws) = self
             .pool
@@ -315,6 +434,13 @@ struct Run<'a, 'o> {
 
 impl Run<'_, '_> {
     fn go(mut self) -> Result<Vec<Tensor>, RuntimeError> {
+        self.upload()?;
+        self.steps()?;
+        self.outputs()
+    }
+
+    /// Copies the input tensors into the workspace's input buffers.
+    fn upload(&mut self) -> Result<(), RuntimeError> {
         for (k, &b) in self.p.input_buffers.iter().enumerate() {
             let t = self.input_tensor(b)?;
             let what = format!("copying input buffer {b} to the device");
@@ -322,6 +448,11 @@ impl Run<'_, '_> {
                 .write(&self.ws.inputs[k], t.bytes())
                 .map_err(dev_err(what))?;
         }
+        Ok(())
+    }
+
+    /// Runs every step and waits for the device.
+    fn steps(&mut self) -> Result<(), RuntimeError> {
         for (s, step) in self.p.plan.steps.iter().enumerate() {
             match step {
                 Step::Kernel(k) => self.launch(s, k)?,
@@ -331,7 +462,11 @@ impl Run<'_, '_> {
                 self.observe(s, step)?;
             }
         }
-        self.sync("waiting for the last kernels")?;
+        self.sync("waiting for the last kernels")
+    }
+
+    /// The graph outputs, read back.
+    fn outputs(&self) -> Result<Vec<Tensor>, RuntimeError> {
         self.p
             .plan
             .outputs

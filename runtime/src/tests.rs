@@ -773,3 +773,34 @@ fn gpu_schedules_match_the_reference_on_the_interpreter() {
     }";
     agrees_on(&gpu, reduce, &inputs(&[("x", arange(&[3, 300], 4))]), 1e-5);
 }
+
+#[test]
+fn bound_runs_match_ordinary_runs_and_copy_nothing_until_read() {
+    let text = "graph mlp(%x: f32[3, 4]) {
+        %w1 = const f32[4, 2] [0.5, -1.0, 0.25, 2.0, -0.75, 1.5, 1.0, 0.0]
+        %h = matmul(%x, %w1) : f32[3, 2]
+        %r = relu(%h) : f32[3, 2]
+        %y = add(%r, %x) : f32[3, 4]
+        return %y, %h
+    }";
+    let text = text.replace("%y = add(%r, %x) : f32[3, 4]", "%y = neg(%r) : f32[3, 2]");
+    let g = parse_graph(&text).unwrap();
+    let given = inputs(&[("x", arange(&[3, 4], 7))]);
+    let compiled = backend(&Arc::new(KernelCache::new()));
+    for exe in [
+        compiled.compile(&g).unwrap(),
+        ReferenceBackend.compile(&g).unwrap(),
+    ] {
+        let want = exe.run(&given).unwrap();
+        let mut bound = exe.bind(&given).unwrap();
+        let early = bound.outputs().map(|_| ()).unwrap_err().to_string();
+        assert!(early.contains("no run has finished"), "{early}");
+        for _ in 0..3 {
+            bound.run().unwrap();
+            assert_eq!(bound.outputs().unwrap(), want);
+        }
+        // Inputs are checked as `run` checks them (at the latest by the first run).
+        let wrong = inputs(&[("x", arange(&[4, 3], 7))]);
+        assert!(exe.bind(&wrong).and_then(|mut b| b.run()).is_err());
+    }
+}

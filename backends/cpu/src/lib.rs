@@ -64,7 +64,8 @@ mod math;
 mod range;
 mod render;
 mod target;
+pub mod vmath;
 
 pub use device::CpuDevice;
 pub use render::{ERR_DIV_ZERO, ERR_OUT_OF_BOUNDS};
-pub use target::{CodegenError, CompiledKernel, CpuCodegen, CpuTarget, KernelFn};
+pub use target::{CodegenError, CompiledKernel, CpuCodegen, CpuMath, CpuTarget, KernelFn};

@@ -25,6 +25,7 @@ use tessera_ir::op::BinaryOp;
 
 mod lanes;
 mod ops;
+mod vmath;
 
 /// Error bit: an integer division or modulo by zero.
 pub const ERR_DIV_ZERO: u32 = 1;
@@ -110,6 +111,8 @@ pub(crate) struct Renderer<'a, 'f> {
     group_ptr: Value,
     err: Variable,
     has_fma: bool,
+    /// Print [`crate::vmath`]'s recipes for f32 exp/erf/tanh/sigmoid (needs FMA).
+    fast_math: bool,
     ranges: crate::range::Ranges,
 }
 
@@ -121,6 +124,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
         module: &'a mut dyn Module,
         helper_ids: &'a HashMap<&'static str, FuncId>,
         has_fma: bool,
+        fast_math: bool,
     ) -> R<()> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
@@ -154,6 +158,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
             group_ptr,
             err,
             has_fma,
+            fast_math: fast_math && has_fma,
             ranges: crate::range::Ranges::new(k),
         };
         r.block(&k.body)?;
@@ -455,7 +460,11 @@ impl<'a, 'f> Renderer<'a, 'f> {
                 Some(i) => i.ty.lanes,
                 None => return internal("variable outside the kernel's arena"),
             },
-            Expr::GroupId(_) | Expr::LocalId(_) | Expr::Lane { .. } | Expr::ReduceLanes { .. } => 1,
+            Expr::GroupId(_)
+            | Expr::LocalId(_)
+            | Expr::Lane { .. }
+            | Expr::ReduceLanes { .. }
+            | Expr::ShuffleXor { .. } => 1,
             Expr::Load { lanes, .. } | Expr::Splat { lanes, .. } => *lanes,
             Expr::Unary { x, .. } | Expr::Cast { x, .. } => self.ty_lanes(x)?,
             Expr::Binary { a, .. } | Expr::Fma { a, .. } | Expr::Select { a, .. } => {
@@ -531,6 +540,8 @@ impl<'a, 'f> Renderer<'a, 'f> {
                 let s = self.lane(&v, *lane)?;
                 Ok(self.single(v.ty.dtype, s))
             }
+            // Subgroup exchanges need a GPU launch (the verifier refuses one-invocation groups).
+            Expr::ShuffleXor { .. } => unsupported("shuffle_xor (a GPU subgroup operation)"),
             Expr::ReduceLanes { op, x } => {
                 let v = self.eval(x)?;
                 let d = v.ty.dtype;

@@ -63,6 +63,43 @@ impl std::str::FromStr for CpuCodegen {
     }
 }
 
+/// How the CPU target computes f32 `exp`, `erf`, `tanh` and `sigmoid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CpuMath {
+    /// Inline vector polynomials ([`crate::vmath`]: at most 2–6 ULP from the correctly rounded
+    /// result, within the conformance policy's bounds) on hosts with FMA; elsewhere, and for
+    /// every other dtype and function, as [`CpuMath::Precise`].
+    #[default]
+    Fast,
+    /// A call per lane into f64 helpers, rounded once: bit-exact with the kernel interpreter.
+    Precise,
+}
+
+impl CpuMath {
+    /// `fast` or `precise`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuMath::Fast => "fast",
+            CpuMath::Precise => "precise",
+        }
+    }
+
+    /// The mode named by `TESSERA_CPU_MATH` (`fast` or `precise`), else [`CpuMath::Fast`].
+    /// Another value is ignored with a warning on stderr.
+    pub fn from_env() -> Self {
+        match std::env::var("TESSERA_CPU_MATH").as_deref() {
+            Ok("precise") => CpuMath::Precise,
+            Ok("fast") | Err(_) => CpuMath::Fast,
+            Ok(other) => {
+                eprintln!(
+                    "warning: TESSERA_CPU_MATH={other} is neither `fast` nor `precise`; using fast"
+                );
+                CpuMath::Fast
+            }
+        }
+    }
+}
+
 /// A code generator that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CodegenError {
@@ -132,6 +169,7 @@ impl Drop for CompiledKernel {
 pub struct CpuTarget {
     desc: TargetDesc,
     codegen: CpuCodegen,
+    math: CpuMath,
     fallbacks: Mutex<Vec<(String, String)>>,
 }
 
@@ -142,7 +180,8 @@ impl Default for CpuTarget {
 }
 
 impl CpuTarget {
-    /// A target for the host: its core count and FMA support.
+    /// A target for the host: its core count and FMA support; math mode from
+    /// [`CpuMath::from_env`].
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut desc = TargetDesc::generic_cpu(cores);
@@ -160,6 +199,7 @@ impl CpuTarget {
         CpuTarget {
             desc,
             codegen: CpuCodegen::Cranelift,
+            math: CpuMath::from_env(),
             fallbacks: Mutex::new(Vec::new()),
         }
     }
@@ -182,6 +222,17 @@ impl CpuTarget {
         Ok(t)
     }
 
+    /// This target computing f32 transcendental functions as `math` says.
+    pub fn with_math(mut self, math: CpuMath) -> Self {
+        self.math = math;
+        self
+    }
+
+    /// How this target computes f32 `exp`, `erf`, `tanh` and `sigmoid`.
+    pub fn math(&self) -> CpuMath {
+        self.math
+    }
+
     /// The code generator this target asks for.
     pub fn codegen(&self) -> CpuCodegen {
         self.codegen
@@ -200,10 +251,12 @@ impl CpuTarget {
         self.check_info(kernel, info)?;
         self.check_launch(kernel)
             .map_err(|e| self.error(kernel, e))?;
-        crate::llvm::ir_text(kernel).map_err(|what| TargetError::Unsupported {
-            target: self.desc.name.clone(),
-            kernel: kernel.name.clone(),
-            what,
+        crate::llvm::ir_text(kernel, self.math == CpuMath::Fast).map_err(|what| {
+            TargetError::Unsupported {
+                target: self.desc.name.clone(),
+                kernel: kernel.name.clone(),
+                what,
+            }
         })
     }
 
@@ -290,7 +343,8 @@ impl CpuTarget {
             .map_err(|e| internal(e.to_string()))?;
         let mut fbc = FunctionBuilderContext::new();
         let b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
-        Renderer::render(k, b, &mut module, &helper_ids, self.desc.has_fma)?;
+        let fast = self.math == CpuMath::Fast;
+        Renderer::render(k, b, &mut module, &helper_ids, self.desc.has_fma, fast)?;
         Ok((module, ctx, id))
     }
 
@@ -318,7 +372,9 @@ impl CpuTarget {
         #[cfg(feature = "llvm")]
         if self.codegen == CpuCodegen::Llvm {
             self.check_launch(k)?;
-            let why = match crate::llvm::compile(k).map_err(RenderError::Internal)? {
+            let why = match crate::llvm::compile(k, self.math == CpuMath::Fast)
+                .map_err(RenderError::Internal)?
+            {
                 crate::llvm::Outcome::Code(entry, code) => {
                     return Ok(CompiledKernel {
                         name: k.name.clone(),
@@ -374,7 +430,7 @@ impl Target for CpuTarget {
 
     /// The code generator: Cranelift and LLVM artifacts are never shared through the cache.
     fn fingerprint(&self) -> String {
-        format!("codegen={}", self.codegen.name())
+        format!("codegen={} math={}", self.codegen.name(), self.math.name())
     }
 
     fn compile(&self, kernel: &Kernel, info: &KernelInfo) -> Result<Artifact, TargetError> {

@@ -9,7 +9,8 @@
 
 use proptest::prelude::*;
 use std::path::PathBuf;
-use tessera_cpu::{CpuCodegen, CpuDevice, CpuTarget};
+use tessera_cpu::vmath::Model;
+use tessera_cpu::{CpuCodegen, CpuDevice, CpuMath, CpuTarget};
 use tessera_ir::DType;
 use tessera_ir::interp::values::Arr;
 use tessera_ir::kernel::{Kernel, parse_kernel, run_kernel, verify_kernel};
@@ -111,7 +112,7 @@ fn codegens() -> Vec<CpuCodegen> {
 fn on_cpu(k: &Kernel, info: &tessera_ir::kernel::KernelInfo, bufs: &[Vec<u8>]) -> Outcome {
     let mut first: Option<(CpuCodegen, Outcome)> = None;
     for c in codegens() {
-        let got = on_cpu_with(c, k, info, bufs);
+        let got = on_cpu_with(c, CpuMath::Precise, k, info, bufs);
         match &first {
             None => first = Some((c, got)),
             Some((c0, want)) => match (&got, want) {
@@ -139,11 +140,14 @@ fn on_cpu(k: &Kernel, info: &tessera_ir::kernel::KernelInfo, bufs: &[Vec<u8>]) -
 
 fn on_cpu_with(
     codegen: CpuCodegen,
+    math: CpuMath,
     k: &Kernel,
     info: &tessera_ir::kernel::KernelInfo,
     bufs: &[Vec<u8>],
 ) -> Outcome {
-    let target = CpuTarget::with_codegen(codegen).map_err(|e| e.to_string())?;
+    let target = CpuTarget::with_codegen(codegen)
+        .map_err(|e| e.to_string())?
+        .with_math(math);
     let artifact = target.compile(k, info).map_err(|e| e.to_string())?;
     let dev = CpuDevice::new();
     let loaded = dev.load(k, &artifact).map_err(|e| e.to_string())?;
@@ -965,4 +969,87 @@ fn llvm_is_refused_without_the_feature() {
     assert!(CpuTarget::with_codegen(CpuCodegen::Llvm).is_err());
     assert!("llvm".parse::<CpuCodegen>().is_ok());
     assert!("gcc".parse::<CpuCodegen>().is_err());
+}
+
+/// With `CpuMath::Fast`, f32 exp/erf/tanh/sigmoid compile to the inline recipes of
+/// `tessera_cpu::vmath`: on every code generator and lane count (vector parts and scalar
+/// tails) the results are exactly what `vmath::Model` computes, special values included.
+#[test]
+fn fast_math_matches_the_vmath_model_exactly() {
+    let mut xs: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5625,
+        3.92,
+        4.0,
+        88.72,
+        89.5,
+        -103.9,
+        -150.0,
+        1e-30,
+        -1e-30,
+        f32::MIN_POSITIVE,
+        f32::MAX,
+        f32::MIN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+    ];
+    let mut s = 0x9e37_79b9u32;
+    while xs.len() < 4096 {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        // Magnitudes from 2^-20 to 2^7, both signs.
+        let m = f32::from_bits(0x3580_0000 + (s % 0x0d80_0000));
+        xs.push(if s & 1 == 0 { m } else { -m });
+    }
+    let n = xs.len() + 3;
+    xs.resize(n, 0.25);
+    let input: Vec<u8> = xs.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut checked = 0;
+    for op in ["exp", "erf", "tanh", "sigmoid"] {
+        let uop = tessera_ir::op::UnaryOp::ALL
+            .iter()
+            .copied()
+            .find(|u| u.name() == op)
+            .expect("a unary op");
+        for lanes in [1u8, 4, 8, 16] {
+            let groups = n / usize::from(lanes);
+            let text = format!(
+                "kernel @e(%x: f32[{n}] read, %y: f32[{n}] write) grid [{groups}] group [1] {{\n  \
+                 let %i: u32 = mul(group_id(0), {lanes}:u32)\n  \
+                 let %a: {} = load<{lanes}> %x[%i]\n  store %y[%i] = {op}(%a)\n}}\n",
+                if lanes == 1 {
+                    "f32".to_string()
+                } else {
+                    format!("f32x{lanes}")
+                }
+            );
+            let (k, info) = parse(&text);
+            for c in codegens() {
+                let bufs = vec![input.clone(), vec![0u8; 4 * n]];
+                let out = on_cpu_with(c, CpuMath::Fast, &k, &info, &bufs)
+                    .unwrap_or_else(|e| panic!("{op} x{lanes} on {}: {e}", c.name()));
+                for (i, ch) in out[1]
+                    .chunks(4)
+                    .take(groups * usize::from(lanes))
+                    .enumerate()
+                {
+                    let got = f32::from_le_bytes(ch.try_into().unwrap());
+                    let want = Model::eval(uop, xs[i]).expect("a recipe");
+                    assert!(
+                        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                        "{op}({:e}) x{lanes} on {}: {got:e}, model {want:e}",
+                        xs[i],
+                        c.name()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 60_000, "{checked} results checked");
 }

@@ -75,7 +75,7 @@ pub struct CudaTarget {
 
 impl CudaTarget {
     /// A target for `arch` with the limits every supported architecture has (1024 threads
-    /// per block, 48 KiB of static shared memory, warps of 32).
+    /// per block, 48 KiB of static shared memory, warps of 32 with `shfl.sync`).
     pub fn new(arch: Arch) -> Self {
         Self::with_multiprocessors(arch, 1)
     }
@@ -91,6 +91,7 @@ impl CudaTarget {
         desc.max_grid_dims = [i32::MAX as usize, 65535, 65535];
         desc.shared_bytes = 48 * 1024;
         desc.subgroup_size = 32;
+        desc.subgroup_ops = true;
         desc.max_buffer_bytes = 1 << 40;
         desc.has_fma = true;
         desc.mma = Some(MmaDesc {

@@ -147,8 +147,10 @@ impl VulkanDevice {
         };
         let adapter = &found[chosen];
         let summary = summary(chosen, adapter);
-        let wanted =
-            wgpu::Features::SHADER_F16 | wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64;
+        let wanted = wgpu::Features::SHADER_F16
+            | wgpu::Features::SHADER_F64
+            | wgpu::Features::SHADER_INT64
+            | wgpu::Features::SUBGROUP;
         let features = adapter.features() & wanted;
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -170,7 +172,9 @@ impl VulkanDevice {
             f16: features.contains(wgpu::Features::SHADER_F16),
             f64: features.contains(wgpu::Features::SHADER_F64),
             int64: features.contains(wgpu::Features::SHADER_INT64),
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
         };
+        let info = adapter.get_info();
         let gpu_limits = GpuLimits {
             max_invocations: limits.max_compute_invocations_per_workgroup,
             max_group_dims: [
@@ -184,7 +188,12 @@ impl VulkanDevice {
                 .max_storage_buffer_binding_size
                 .min(limits.max_buffer_size),
             max_storage_buffers: limits.max_storage_buffers_per_shader_stage,
-            subgroup_size: 0,
+            // The smallest width the driver may pick (lavapipe: 8; NVIDIA: 32; AMD: 32 or 64).
+            subgroup_size: if wgsl.subgroups {
+                info.subgroup_min_size
+            } else {
+                0
+            },
         };
         Ok(VulkanDevice {
             device,

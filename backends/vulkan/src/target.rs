@@ -23,7 +23,7 @@ pub struct GpuLimits {
     pub max_binding_bytes: u64,
     /// Most storage buffers one shader may bind.
     pub max_storage_buffers: u32,
-    /// Subgroup width (0 when subgroups are not used).
+    /// The adapter's smallest subgroup width (0 when unknown or without subgroup operations).
     pub subgroup_size: u32,
 }
 
@@ -58,6 +58,11 @@ impl VulkanTarget {
         desc.max_grid_dims = [limits.max_groups_per_dim as usize; 3];
         desc.shared_bytes = limits.shared_bytes as usize;
         desc.subgroup_size = limits.subgroup_size as usize;
+        // Butterflies with masks below the smallest width find every partner, whatever width
+        // the driver picks between the adapter's minimum and maximum.
+        desc.subgroup_ops = features.subgroups
+            && limits.subgroup_size >= 2
+            && limits.subgroup_size.is_power_of_two();
         desc.max_buffer_bytes = usize::try_from(limits.max_binding_bytes).unwrap_or(usize::MAX);
         desc.has_fma = true;
         desc.dtypes = DType::ALL.map(|d| dtype_support(d, &features));
@@ -88,6 +93,16 @@ impl VulkanTarget {
                     "{} storage buffers in one kernel (the adapter binds at most {})",
                     kernel.params.len(),
                     self.limits.max_storage_buffers
+                ),
+            ));
+        }
+        let sg = self.limits.subgroup_size;
+        if info.max_shuffle_mask > 0 && sg > 0 && info.max_shuffle_mask >= sg {
+            return Err(self.unsupported(
+                kernel,
+                format!(
+                    "shuffle_xor<{}> on an adapter whose subgroups may have only {sg} invocations",
+                    info.max_shuffle_mask
                 ),
             ));
         }
@@ -141,6 +156,9 @@ impl VulkanTarget {
         }
         if self.features.int64 {
             caps |= naga::valid::Capabilities::SHADER_INT64;
+        }
+        if self.features.subgroups {
+            caps |= naga::valid::Capabilities::SUBGROUP;
         }
         let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
             .validate(&module)

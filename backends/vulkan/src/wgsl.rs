@@ -37,6 +37,10 @@ pub struct WgslFeatures {
     pub f64: bool,
     /// `i64` / `u64` values (wgpu `SHADER_INT64`).
     pub int64: bool,
+    /// Subgroup built-ins (wgpu `SUBGROUP`): `shuffle_xor` renders as `subgroupShuffleXor`
+    /// (no `enable subgroups;`, which naga 30 rejects; the validator gets
+    /// `Capabilities::SUBGROUP`).
+    pub subgroups: bool,
 }
 
 impl WgslFeatures {
@@ -45,6 +49,7 @@ impl WgslFeatures {
         f16: true,
         f64: true,
         int64: true,
+        subgroups: true,
     };
 }
 
@@ -538,6 +543,20 @@ impl Renderer<'_> {
             Expr::ReduceLanes { x, .. } if self.ty(x).lanes == 1 => self.expr(x)?,
             Expr::Splat { .. } | Expr::Lane { .. } | Expr::ReduceLanes { .. } => {
                 return unsupported("vector values");
+            }
+            Expr::ShuffleXor { x, mask } => {
+                if !self.f.subgroups {
+                    return unsupported("shuffle_xor (the adapter has no subgroup operations)");
+                }
+                let d = self.ty(x).dtype;
+                let xs = self.expr(x)?;
+                match value_ty(d, self.f)? {
+                    "f32" | "i32" | "u32" => format!("subgroupShuffleXor({xs}, {mask}u)"),
+                    "bool" => {
+                        format!("(subgroupShuffleXor(select(0u, 1u, {xs}), {mask}u) != 0u)")
+                    }
+                    other => return unsupported(format!("shuffle_xor of {other} values")),
+                }
             }
         })
     }

@@ -138,6 +138,12 @@ pub fn backend() -> CompiledBackend {
     )
 }
 
+// The plugin hook: built as a `cdylib`, this crate is a library that the `tessera` command
+// loads with `tessera --plugin PATH ...` (or `TESSERA_PLUGINS=PATH`), so that `example` answers
+// to `tessera devices`, `tessera run --backend example` and `tessera conformance --backend
+// example`.
+tessera_runtime::export_backend!(backend());
+
 /// The registry of the reference and built-in interpreters plus this backend — the
 /// registration hook through which it answers to `--backend example`.
 pub fn registry() -> tessera_runtime::Registry {

@@ -214,8 +214,10 @@ pub enum KernelError {
         context: String,
     },
     /// Invocations of a workgroup reached different barriers, or some finished while others
-    /// wait at a barrier.
-    #[error("kernel @{kernel}: workgroup {group:?}: invocations do not reach the same barrier")]
+    /// wait at a barrier (or a `shuffle_xor`, which every invocation reaches together).
+    #[error(
+        "kernel @{kernel}: workgroup {group:?}: invocations do not reach the same barrier or shuffle_xor"
+    )]
     BarrierDivergence {
         /// Kernel name.
         kernel: String,

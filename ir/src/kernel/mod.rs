@@ -24,6 +24,15 @@
 //!   barrier inside and no `set` of an accumulator declared outside).
 //! - `barrier` synchronizes the invocations of one workgroup; it needs `group` with more than
 //!   one invocation and may not sit under control flow that depends on `local_id`.
+//! - `let %v: T = shuffle_xor<m>(x)` is the subgroup exchange: every invocation of the
+//!   (1-D) workgroup contributes the scalar `x` and receives the `x` of the invocation whose
+//!   `local_id(0)` is its own xor `m`. Its result does not depend on the subgroup size: a
+//!   subgroup of `S` invocations (a power of two, `local_id(0) / S` numbering subgroups and
+//!   `local_id(0) % S` the lanes, as on every GPU for 1-D groups whose size is a multiple of
+//!   `S`) holds every partner as soon as `m < S`, so a target accepts the kernel when `m` is
+//!   below its smallest subgroup size. Reductions built from it (a butterfly: masks
+//!   `S/2, ..., 2, 1`, each step `acc = acc ⊕ shuffle_xor<m>(acc)`) combine values in one fixed
+//!   order, the same on the interpreter and on every renderer.
 //!
 //! # Arithmetic
 //!
@@ -66,8 +75,8 @@
 //! splat), `group_id(a)`, `local_id(a)`, `load %b[i]`, `load<n> %b[i]`, `op(x)` for a
 //! [`UnaryOp`], `op(a, b)` for a [`BinOp`], `fma(a, b, c)`, `select(c, a, b)`,
 //! `cast<dtype>(x)`, `splat<n>(x)`, `lane<k>(x)`, `reduce_add(x)` / `reduce_mul` /
-//! `reduce_min` / `reduce_max`. `;` starts a comment. Names (`%a`, letters, digits, `_` and
-//! `.`) are unique within a kernel, across params, shared buffers and variables, so renderers
+//! `reduce_min` / `reduce_max`, `shuffle_xor<m>(x)` (only as a `let` value). `;` starts a
+//! comment. Names (`%a`, letters, digits, `_` and `.`) are unique within a kernel, across params, shared buffers and variables, so renderers
 //! can use them as identifiers as they are.
 //!
 //! # Tile matrix-multiply-accumulate (`mma`)
@@ -101,7 +110,10 @@
 //! inside; no `set` of an outer accumulator and no barrier inside a `parallel` loop; barriers
 //! and shared buffers only in launches whose group has more than one invocation, and barriers
 //! only under control flow that is conservatively uniform (no `local_id`, load or accumulator
-//! in an enclosing condition or loop bound). It returns a [`KernelInfo`]: how each variable is
+//! in an enclosing condition or loop bound); `shuffle_xor` only as the whole value of a `let`
+//! of a scalar numeric or bool value, in a 1-D launch whose group size is a multiple of the
+//! next power of two above the mask, under the same uniform control flow as barriers and
+//! outside parallel loops. It returns a [`KernelInfo`]: how each variable is
 //! defined, per-buffer load/store counts and widths, dtypes and widest vector used, and
 //! [`KernelInfo::expr_ty`] for the type of any expression of the verified kernel.
 //!
@@ -518,6 +530,17 @@ pub enum Expr {
         /// The vector.
         x: Box<Expr>,
     },
+    /// A subgroup exchange: the value of scalar `x` in the invocation of the same workgroup
+    /// whose local id is this invocation's `local_id(0) ^ mask` (1-D groups only). Allowed
+    /// only as the whole value of a `let` under workgroup-uniform control flow; a target
+    /// renders it as a subgroup shuffle and accepts it only when `mask` is below its
+    /// subgroup size.
+    ShuffleXor {
+        /// The value every invocation contributes (a scalar).
+        x: Box<Expr>,
+        /// The lane distance (xor), at least 1.
+        mask: u32,
+    },
 }
 
 impl Expr {
@@ -569,7 +592,8 @@ impl Expr {
             | Expr::Cast { x, .. }
             | Expr::Splat { x, .. }
             | Expr::Lane { x, .. }
-            | Expr::ReduceLanes { x, .. } => vec![x],
+            | Expr::ReduceLanes { x, .. }
+            | Expr::ShuffleXor { x, .. } => vec![x],
             Expr::Binary { a, b, .. } => vec![a, b],
             Expr::Fma { a, b, c } => vec![a, b, c],
             Expr::Select { cond, a, b } => vec![cond, a, b],

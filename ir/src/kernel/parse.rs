@@ -747,6 +747,13 @@ impl Parser {
                     lanes,
                 }
             }
+            "shuffle_xor" => {
+                let mask = self.immediate("a shuffle mask")?;
+                Expr::ShuffleXor {
+                    x: self.arg1()?,
+                    mask,
+                }
+            }
             "lane" => {
                 let lane = self.immediate("a lane index")?;
                 Expr::Lane {

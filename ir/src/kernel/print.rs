@@ -193,6 +193,7 @@ pub fn print_expr(k: &Kernel, e: &Expr) -> String {
         Expr::Splat { x, lanes } => format!("splat<{lanes}>({})", p(x)),
         Expr::Lane { x, lane } => format!("lane<{lane}>({})", p(x)),
         Expr::ReduceLanes { op, x } => format!("{}({})", op.name(), p(x)),
+        Expr::ShuffleXor { x, mask } => format!("shuffle_xor<{mask}>({})", p(x)),
     }
 }
 

@@ -10,6 +10,12 @@
 //! same phase is not detected). Invocations that end at different barriers, or some finishing
 //! while others wait, are a [`KernelError::BarrierDivergence`].
 //!
+//! A `let` of `shuffle_xor<m>(x)` stops an invocation like a barrier (without starting a new
+//! shared-memory phase): once every invocation of the group has evaluated its `x` there, each
+//! receives the `x` of invocation `local_id(0) ^ m`. The exchange is exact and deterministic;
+//! the values it combines, and so the rounding of a butterfly reduction, are fixed by the
+//! kernel, not by a subgroup size.
+//!
 //! Values use the graph interpreter's representation ([`Arr`]: f64 for floats, i128 for
 //! integers) and its operator semantics (unary, binary, min/max, cast and select are evaluated
 //! by [`crate::interp::eval_op`] on one-lane-per-element tensors), so every result is rounded to
@@ -186,12 +192,16 @@ struct Invocation<'k> {
     local: Vec<usize>,
     env: Vec<Option<Arr>>,
     stack: Vec<Frame<'k>>,
+    /// The value this invocation contributes to the `shuffle_xor` it waits at.
+    offered: Option<Arr>,
 }
 
 /// Why an invocation stopped running.
 enum Stop<'k> {
     Finished,
     Barrier(&'k Stmt),
+    /// At a `let` of a `shuffle_xor`: the variable and the mask.
+    Shuffle(&'k Stmt, VarId, u32),
 }
 
 struct Runner<'k> {
@@ -227,29 +237,64 @@ impl<'k> Runner<'k> {
                 local,
                 env: vec![None; self.k.vars.len()],
                 stack: vec![Frame::Block(&self.k.body, 0)],
+                offered: None,
             })
             .collect();
         loop {
             let mut barrier: Option<&Stmt> = None;
+            let mut shuffle = None;
             let (mut finished, mut waiting) = (0, 0);
             for inv in &mut invs {
-                match self.run_until_barrier(inv, mem)? {
-                    Stop::Finished => finished += 1,
-                    Stop::Barrier(b) => {
-                        waiting += 1;
-                        if barrier.is_some_and(|first| !std::ptr::eq(first, b)) {
-                            return Err(self.divergence(group));
-                        }
-                        barrier = Some(b);
+                let at = match self.run_until_barrier(inv, mem)? {
+                    Stop::Finished => {
+                        finished += 1;
+                        continue;
                     }
+                    Stop::Barrier(b) => b,
+                    Stop::Shuffle(b, var, mask) => {
+                        shuffle = Some((var, mask));
+                        b
+                    }
+                };
+                waiting += 1;
+                if barrier.is_some_and(|first| !std::ptr::eq(first, at)) {
+                    return Err(self.divergence(group));
                 }
+                barrier = Some(at);
             }
-            match (finished, waiting) {
-                (_, 0) => return Ok(()),
-                (0, _) => mem.phase += 1,
+            match (finished, waiting, shuffle) {
+                (_, 0, _) => return Ok(()),
+                (0, _, Some((var, mask))) => self.exchange(&mut invs, var, mask, group)?,
+                (0, _, None) => mem.phase += 1,
                 _ => return Err(self.divergence(group)),
             }
         }
+    }
+
+    /// Completes a `shuffle_xor<mask>` that every invocation waits at: each receives the value
+    /// offered by invocation `id ^ mask` (the verifier guarantees that it exists).
+    fn exchange(
+        &self,
+        invs: &mut [Invocation<'k>],
+        var: VarId,
+        mask: u32,
+        group: &[usize],
+    ) -> Result<(), KernelError> {
+        let offered: Vec<Option<Arr>> = invs.iter_mut().map(|i| i.offered.take()).collect();
+        for inv in invs.iter_mut() {
+            let partner = inv.id ^ mask as usize;
+            let Some(Some(v)) = offered.get(partner) else {
+                return Err(KernelError::Launch {
+                    kernel: self.k.name.clone(),
+                    message: format!(
+                        "workgroup {group:?}: shuffle_xor<{mask}> of invocation {} has no partner {partner}",
+                        inv.id
+                    ),
+                });
+            };
+            self.set(inv, var, v.clone())?;
+        }
+        Ok(())
     }
 
     fn divergence(&self, group: &[usize]) -> KernelError {
@@ -324,6 +369,13 @@ impl<'k> Runner<'k> {
         mem: &mut Memory,
     ) -> Result<Option<Stop<'k>>, KernelError> {
         match s {
+            Stmt::Let {
+                var,
+                value: Expr::ShuffleXor { x, mask },
+            } => {
+                inv.offered = Some(self.eval(x, inv, mem)?);
+                return Ok(Some(Stop::Shuffle(s, *var, *mask)));
+            }
             Stmt::Let { var, value } | Stmt::Local { var, init: value } => {
                 let v = self.eval(value, inv, mem)?;
                 self.set(inv, *var, v)?;
@@ -629,6 +681,9 @@ impl<'k> Runner<'k> {
                 v.gather(vec![1], &[l])
             }
             Expr::ReduceLanes { op, x } => self.reduce_lanes(*op, &ev(x)?, e)?,
+            Expr::ShuffleXor { .. } => {
+                return Err(self.eval_err(e, "shuffle_xor outside a `let`"));
+            }
         })
     }
 

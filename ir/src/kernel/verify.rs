@@ -49,6 +49,9 @@ pub struct KernelInfo {
     pub uses_barrier: bool,
     /// True when the body has an `fma`.
     pub uses_fma: bool,
+    /// The largest `shuffle_xor` mask of the body, 0 when it has none (a target accepts the
+    /// kernel only when this is below its smallest subgroup size).
+    pub max_shuffle_mask: u32,
     /// Number of expression nodes in the body.
     pub expr_count: usize,
 }
@@ -91,6 +94,7 @@ fn expr_ty(k: &Kernel, e: &Expr) -> Ty {
         Expr::Cast { to, x } => Ty::vector(*to, expr_ty(k, x).lanes),
         Expr::Splat { x, lanes } => Ty::vector(expr_ty(k, x).dtype, *lanes),
         Expr::Lane { x, .. } | Expr::ReduceLanes { x, .. } => Ty::scalar(expr_ty(k, x).dtype),
+        Expr::ShuffleXor { x, .. } => expr_ty(k, x),
     }
 }
 
@@ -148,6 +152,7 @@ impl<'k> Verifier<'k> {
             max_lanes: 1,
             uses_barrier: false,
             uses_fma: false,
+            max_shuffle_mask: 0,
             expr_count: 0,
         };
         Verifier {
@@ -243,6 +248,17 @@ impl<'k> Verifier<'k> {
     fn stmt(&mut self, s: &Stmt, ctx: &Ctx) -> Result<Option<VarId>, KernelError> {
         let head = || stmt_head(self.k, s);
         match s {
+            Stmt::Let {
+                var,
+                value: value @ Expr::ShuffleXor { x, mask },
+            } => {
+                self.info.expr_count += 1;
+                let (t, _) = self.expr(x, ctx)?;
+                self.shuffle(value, t, *mask, ctx)?;
+                self.define(*var, VarKind::Let, t, &head())?;
+                self.uniform[var.index()] = false;
+                Ok(Some(*var))
+            }
             Stmt::Let { var, value } => {
                 let (t, uniform) = self.expr(value, ctx)?;
                 self.define(*var, VarKind::Let, t, &head())?;
@@ -446,6 +462,39 @@ impl<'k> Verifier<'k> {
             kernel: self.name(),
             message,
         })
+    }
+
+    /// Checks a `shuffle_xor<mask>` of a value of type `t` (the whole value of a `let`).
+    fn shuffle(&mut self, e: &Expr, t: Ty, mask: u32, ctx: &Ctx) -> Result<(), KernelError> {
+        if t.lanes != 1 || !(t.dtype.is_numeric() || t.dtype == DType::Bool) {
+            return Err(self.ty_err(&print_expr(self.k, e), "a numeric or bool scalar", t));
+        }
+        let group = &self.k.launch.group;
+        // Every partner `id ^ mask` exists when the group is a multiple of the power of two
+        // above the mask.
+        let block = u64::from(mask)
+            .checked_next_power_of_two()
+            .map(|p| if p == u64::from(mask) { p * 2 } else { p });
+        let message = if mask == 0 {
+            "shuffle_xor needs a mask of at least 1".to_string()
+        } else if group.len() != 1 {
+            format!("shuffle_xor needs a 1-D workgroup, not group {group:?}")
+        } else if block.is_none_or(|b| !(group[0] as u64).is_multiple_of(b)) {
+            format!(
+                "shuffle_xor<{mask}> needs a group size that is a multiple of {} (group {group:?})",
+                block.unwrap_or(0)
+            )
+        } else if ctx.divergent {
+            "shuffle_xor under control flow that may differ between the invocations of a \
+             workgroup (condition or loop bounds depend on local_id, loads or accumulators)"
+                .to_string()
+        } else if !ctx.parallel.is_empty() {
+            "shuffle_xor inside a parallel loop".to_string()
+        } else {
+            self.info.max_shuffle_mask = self.info.max_shuffle_mask.max(mask);
+            return Ok(());
+        };
+        Err(self.invalid(e, message))
     }
 
     fn var_info(&self, var: VarId) -> Result<&'k super::VarInfo, KernelError> {
@@ -717,6 +766,12 @@ impl<'k> Verifier<'k> {
                     return Err(self.ty_err(&ctx_str(), "a numeric vector", t));
                 }
                 (Ty::scalar(t.dtype), u)
+            }
+            Expr::ShuffleXor { .. } => {
+                return Err(self.invalid(
+                    e,
+                    "shuffle_xor is allowed only as the whole value of a `let`".into(),
+                ));
             }
         })
     }

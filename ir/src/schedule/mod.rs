@@ -263,7 +263,8 @@ fn replace_expr(e: &mut Expr, term: &Expr, with: &Expr) {
         | Expr::Cast { x, .. }
         | Expr::Splat { x, .. }
         | Expr::Lane { x, .. }
-        | Expr::ReduceLanes { x, .. } => replace_expr(x, term, with),
+        | Expr::ReduceLanes { x, .. }
+        | Expr::ShuffleXor { x, .. } => replace_expr(x, term, with),
         Expr::Binary { a, b, .. } => {
             replace_expr(a, term, with);
             replace_expr(b, term, with);

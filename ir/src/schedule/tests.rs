@@ -165,8 +165,21 @@ fn assert_same(got: &Tensor, want: &Tensor, what: &str) {
     }
 }
 
-fn targets() -> [TargetDesc; 2] {
-    [TargetDesc::generic_cpu(2), TargetDesc::generic_gpu()]
+fn targets() -> [TargetDesc; 3] {
+    [
+        TargetDesc::generic_cpu(2),
+        TargetDesc::generic_gpu(),
+        subgroup_gpu(8),
+    ]
+}
+
+/// A GPU with subgroup shuffles of width `size`.
+fn subgroup_gpu(size: usize) -> TargetDesc {
+    let mut t = TargetDesc::generic_gpu();
+    t.name = format!("gpu-subgroup{size}");
+    t.subgroup_size = size;
+    t.subgroup_ops = true;
+    t
 }
 
 /// Fuses, plans for both test targets, runs and compares with the graph interpreter;
@@ -447,6 +460,58 @@ fn long_contiguous_reduction_uses_vector_accumulators() {
         text.contains("shared %partial") && text.contains("barrier"),
         "{text}"
     );
+}
+
+#[test]
+fn subgroup_targets_finish_reductions_with_shuffles() {
+    let mut g = Graph::new("rowsum");
+    let x = input(&mut g, "x", DType::F32, &[3, 1000]);
+    let y = reduce(&mut g, ReduceOp::Sum, x, &[1], true);
+    output(&mut g, y, "y");
+    check(&g);
+    let fused = fuse(&g).unwrap();
+    let kernel = |t: &TargetDesc| {
+        let p = plan(&g, &fused, t).unwrap();
+        let Step::Kernel(k) = &p.steps[0] else {
+            panic!()
+        };
+        k.kernel.clone()
+    };
+    // 256 invocations in subgroups of 8: a butterfly of 3 shuffles, then 32 partials.
+    let k = kernel(&subgroup_gpu(8));
+    let text = print_kernel(&k);
+    assert_eq!(text.matches("shuffle_xor<").count(), 3, "{text}");
+    assert!(text.contains("shared %partial: f32[32]"), "{text}");
+    // Without the capability (or with a subgroup wider than the group): shared memory only.
+    for t in [TargetDesc::generic_gpu(), subgroup_gpu(512)] {
+        let text = print_kernel(&kernel(&t));
+        assert!(!text.contains("shuffle_xor"), "{text}");
+        assert!(text.contains("shared %partial: f32[256]"), "{text}");
+    }
+    // A group that is one subgroup: no shared memory and no barrier.
+    let mut warp = subgroup_gpu(32);
+    warp.max_group_size = 32;
+    let text = print_kernel(&kernel(&warp));
+    assert!(
+        !text.contains("shared") && !text.contains("barrier"),
+        "{text}"
+    );
+    assert_eq!(text.matches("shuffle_xor<").count(), 5, "{text}");
+    // i64 argmax indices stay in shared memory.
+    let mut g = Graph::new("arg");
+    let x = input(&mut g, "x", DType::F32, &[2, 300]);
+    let op = Op::ArgMax {
+        axis: 1,
+        keepdims: false,
+        select_last_index: false,
+    };
+    let y = op1(&mut g, op, x);
+    output(&mut g, y, "y");
+    let p = plan(&g, &fuse(&g).unwrap(), &subgroup_gpu(8)).unwrap();
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
+    assert!(!print_kernel(&k.kernel).contains("shuffle_xor"));
 }
 
 #[test]
@@ -1218,7 +1283,12 @@ fn odd_targets() -> Vec<TargetDesc> {
     let mut one_gpu = TargetDesc::generic_gpu();
     one_gpu.max_group_size = 1;
     one_gpu.shared_bytes = 0;
-    vec![wide, scalar, small_gpu, one_gpu]
+    // Workgroups of one subgroup: reductions need no shared memory at all.
+    let mut warp_gpu = subgroup_gpu(32);
+    warp_gpu.max_group_size = 32;
+    warp_gpu.max_group_dims = [32, 32, 1];
+    warp_gpu.shared_bytes = 256;
+    vec![wide, scalar, small_gpu, one_gpu, warp_gpu]
 }
 
 #[test]

@@ -1,6 +1,11 @@
 //! The GPU reduction: one workgroup per output (a grid-stride loop over outputs), each
 //! invocation accumulating a strided share of the reduced elements, then a tree over
 //! workgroup-shared memory, one `barrier` per level; invocation 0 applies the epilogue.
+//! On targets with subgroup operations (`TargetDesc::subgroup_ops`), when the workgroup is a
+//! multiple of the subgroup size and the partials are 32-bit, each subgroup first combines
+//! its partials with a `shuffle_xor` butterfly (masks `S/2, ..., 1`, no shared memory, no
+//! barrier); the shared-memory tree then runs over one partial per subgroup (none at all
+//! when the workgroup is one subgroup).
 //! Reductions keep one partial per invocation, argmax/argmin a (value, index) pair whose
 //! combination is order-independent, so the result is the serial one. Reductions over outer
 //! axes with at least a workgroup of outputs per multiprocessor skip the tree: one output per
@@ -14,6 +19,15 @@ use crate::dtype::DType;
 use crate::graph::NodeId;
 use crate::kernel::{BinOp, BufRef, Expr, LoopKind, Stmt, Ty};
 use crate::op::BinaryOp;
+
+/// True for the accumulator dtypes the scheduler exchanges with `shuffle_xor`: those every
+/// GPU renderer holds in one 32-bit register.
+fn shuffles(d: DType) -> bool {
+    matches!(
+        d,
+        DType::F32 | DType::I32 | DType::U32 | DType::I16 | DType::U16 | DType::I8 | DType::U8
+    )
+}
 
 impl Kb<'_> {
     /// Partial accumulators of every component combined: `a ⊕ b`, with helper statements.
@@ -95,21 +109,34 @@ impl Kb<'_> {
         }
         let groups = self.gpu_launch(job.n, 1);
         self.k.launch.group = vec![g];
-        let bufs: Vec<BufRef> = comps
-            .iter()
-            .enumerate()
-            .map(|(i, &d)| {
-                self.k.shared_buf(
-                    if i == 0 {
-                        "partial".to_string()
-                    } else {
-                        format!("partial{i}")
-                    },
-                    d,
-                    g,
-                )
-            })
-            .collect();
+        // With subgroup shuffles, each subgroup first combines its partials in registers (a
+        // butterfly); shared memory then holds one partial per subgroup.
+        let sg = self.target.subgroup_size;
+        let shuffle = self.target.subgroup_ops
+            && sg >= 2
+            && sg.is_power_of_two()
+            && g.is_multiple_of(sg)
+            && comps.iter().all(|&d| shuffles(d));
+        let slots = if shuffle { g / sg } else { g };
+        let bufs: Vec<BufRef> = if slots > 1 {
+            comps
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| {
+                    self.k.shared_buf(
+                        if i == 0 {
+                            "partial".to_string()
+                        } else {
+                            format!("partial{i}")
+                        },
+                        d,
+                        slots,
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut body = Vec::new();
         let lid = self.let_var("lid", m.cast(Expr::LocalId(0)), &mut body);
         let o = self.fresh("o", m.ty());
@@ -157,16 +184,66 @@ impl Kb<'_> {
             kind: LoopKind::Serial,
             body: kbody,
         });
+        if shuffle {
+            // The butterfly: after masks sg/2, ..., 1 every invocation holds its subgroup's
+            // combination, in the same order on every target.
+            let mut mask = sg / 2;
+            while mask >= 1 {
+                let other: Vec<Expr> = accs
+                    .iter()
+                    .zip(&comps)
+                    .map(|(&v, &d)| {
+                        let o = self.fresh("sh", Ty::scalar(d));
+                        per.push(Stmt::Let {
+                            var: o,
+                            value: Expr::ShuffleXor {
+                                x: Box::new(Expr::Var(v)),
+                                mask: mask as u32,
+                            },
+                        });
+                        Expr::Var(o)
+                    })
+                    .collect();
+                let cur = accs.iter().map(|&v| Expr::Var(v)).collect();
+                let merged = self.tree_combine(heavy, dt, cur, other, &mut per);
+                for (&v, e) in accs.iter().zip(merged) {
+                    per.push(Stmt::Assign { var: v, value: e });
+                }
+                mask /= 2;
+            }
+        }
+        let slot = if shuffle {
+            Expr::bin(BinaryOp::Div, lid.clone(), Expr::int(m.dt, sg as i128))
+        } else {
+            lid.clone()
+        };
+        let mut stores = Vec::new();
         for (&b, &v) in bufs.iter().zip(&accs) {
-            per.push(Stmt::Store {
+            stores.push(Stmt::Store {
                 buf: b,
-                index: lid.clone(),
+                index: slot.clone(),
                 value: Expr::Var(v),
             });
         }
-        per.push(Stmt::Barrier);
+        if slots > 1 {
+            if shuffle {
+                // One store per subgroup, by its first invocation.
+                per.push(Stmt::If {
+                    cond: Expr::bin(
+                        BinaryOp::Equal,
+                        Expr::bin(BinaryOp::Mod, lid.clone(), Expr::int(m.dt, sg as i128)),
+                        Expr::int(m.dt, 0),
+                    ),
+                    then: stores,
+                    els: vec![],
+                });
+            } else {
+                per.extend(stores);
+            }
+            per.push(Stmt::Barrier);
+        }
         // The tree: slot lid absorbs slot lid + s.
-        let mut s = g / 2;
+        let mut s = slots / 2;
         while s >= 1 {
             let other = Expr::bin(BinaryOp::Add, lid.clone(), Expr::int(m.dt, s as i128));
             let mut then = Vec::new();
@@ -188,13 +265,14 @@ impl Kb<'_> {
             per.push(Stmt::Barrier);
             s /= 2;
         }
+        // The combined value: slot 0, or (one subgroup) every invocation's accumulator.
+        let total = |c: usize| match bufs.get(c) {
+            Some(&b) => Expr::load(b, Expr::int(m.dt, 0)),
+            None => Expr::Var(accs[c]),
+        };
         let result = match heavy {
-            Heavy::Arg { .. } => Expr::binary(
-                BinOp::Max,
-                Expr::load(bufs[1], Expr::int(m.dt, 0)),
-                Expr::int(DType::I64, 0),
-            ),
-            _ => convert(Expr::load(bufs[0], Expr::int(m.dt, 0)), acc_dt, dt),
+            Heavy::Arg { .. } => Expr::binary(BinOp::Max, total(1), Expr::int(DType::I64, 0)),
+            _ => convert(total(0), acc_dt, dt),
         };
         let hv = self.g.node(h).outputs[0];
         self.subst.clear();
@@ -212,7 +290,10 @@ impl Kb<'_> {
             then: fin,
             els: vec![],
         });
-        per.push(Stmt::Barrier);
+        if slots > 1 {
+            // Slot 0 is read above before the next output overwrites it.
+            per.push(Stmt::Barrier);
+        }
         let stride =
             u32::try_from(groups).map_err(|_| Fail::Internal("launch too large".into()))?;
         body.push(Stmt::Loop {

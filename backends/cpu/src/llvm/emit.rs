@@ -6,8 +6,9 @@
 //! (LLVM legalizes any width to the host's registers, so `f32x16` is one AVX-512 register).
 //! Bools are `i1` in registers and `i8` in memory. f16/bf16 are not printed here: a kernel
 //! that holds them is refused with a reason and the target compiles it with Cranelift.
-//! Transcendental functions call the helpers of [`crate::math`] lane by lane through their
-//! addresses, so results match the Cranelift renderer's. Every load and store is
+//! f32 exp/erf/tanh/sigmoid print [`crate::vmath`]'s recipes (unless the target's math mode
+//! is precise); other transcendental functions call the helpers of [`crate::math`] lane by
+//! lane through their addresses, so results match the Cranelift renderer's. Every load and store is
 //! bounds-checked like the Cranelift renderer's (LLVM removes the checks it can prove).
 
 use crate::math::{Helper, helpers};
@@ -49,10 +50,12 @@ struct Emitter<'k> {
     env: Vec<Option<Bind>>,
     helpers: HashMap<&'static str, Helper>,
     ranges: Ranges,
+    /// Print [`crate::vmath`]'s recipes for f32 exp/erf/tanh/sigmoid.
+    fast_math: bool,
 }
 
 /// The LLVM module text of `k`, or why it is not printed.
-pub(crate) fn module_text(k: &Kernel, cpu: &str, features: &str) -> R<String> {
+pub(crate) fn module_text(k: &Kernel, cpu: &str, features: &str, fast_math: bool) -> R<String> {
     for p in &k.params {
         check_dtype(p.dtype)?;
     }
@@ -71,6 +74,7 @@ pub(crate) fn module_text(k: &Kernel, cpu: &str, features: &str) -> R<String> {
         env: vec![None; k.vars.len()],
         helpers: helpers().into_iter().map(|h| (h.name, h)).collect(),
         ranges: Ranges::new(k),
+        fast_math,
     };
     for i in 0..k.params.len() {
         let slot = e.tmp();
@@ -521,7 +525,10 @@ impl Emitter<'_> {
             Expr::Load { buf, index, lanes } => self.load(*buf, index, *lanes),
             Expr::Unary { op, x } => {
                 let v = self.eval(x)?;
-                self.unary(*op, v)
+                match self.vmath(*op, &v) {
+                    Some(r) => r,
+                    None => self.unary(*op, v),
+                }
             }
             Expr::Binary { op, a, b } => {
                 let (a, b) = (self.eval(a)?, self.eval(b)?);
@@ -568,6 +575,7 @@ impl Emitter<'_> {
                     op: s,
                 })
             }
+            Expr::ShuffleXor { .. } => Err("shuffle_xor (a GPU subgroup operation)".into()),
             Expr::ReduceLanes { op, x } => {
                 let v = self.eval(x)?;
                 let d = v.ty.dtype;
@@ -762,3 +770,4 @@ fn wrap_int(d: DType, i: i128) -> i128 {
 }
 
 mod ops;
+mod vmath;

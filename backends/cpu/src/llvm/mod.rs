@@ -58,15 +58,18 @@ pub(crate) fn host_lanes_f32() -> u8 {
 }
 
 /// The LLVM IR text the printer makes of `k` (before optimization), or why it refuses.
-pub(crate) fn ir_text(k: &Kernel) -> Result<String, String> {
+/// With `fast_math` (and a host with FMA), f32 exp/erf/tanh/sigmoid are [`crate::vmath`]'s
+/// recipes.
+pub(crate) fn ir_text(k: &Kernel, fast_math: bool) -> Result<String, String> {
     let (cpu, features) = host();
-    emit::module_text(k, cpu, features)
+    let fma = features.split(',').any(|f| f == "+fma");
+    emit::module_text(k, cpu, features, fast_math && fma)
 }
 
 /// Compiles `k`: `Err` for an LLVM failure (an internal error), `Ok(Refused)` when the
 /// printer does not handle the kernel.
-pub(crate) fn compile(k: &Kernel) -> Result<Outcome, String> {
-    let text = match ir_text(k) {
+pub(crate) fn compile(k: &Kernel, fast_math: bool) -> Result<Outcome, String> {
+    let text = match ir_text(k, fast_math) {
         Ok(t) => t,
         Err(why) => return Ok(Outcome::Refused(why)),
     };

@@ -18,6 +18,18 @@ impl Renderer<'_, '_> {
         if op == UnaryOp::Identity {
             return Ok(v);
         }
+        if d == DType::F32 {
+            let mut parts = Vec::with_capacity(v.parts.len());
+            for &p in &v.parts {
+                match self.vmath_part(op, p) {
+                    Some(r) => parts.push(r?),
+                    None => break,
+                }
+            }
+            if parts.len() == v.parts.len() {
+                return Ok(Val { ty: v.ty, parts });
+            }
+        }
         let simd = if d.is_float() {
             matches!(op, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt)
         } else {

@@ -498,8 +498,60 @@ impl Writer<'_> {
                 let x = self.expr(x)?;
                 vec![self.reduce_lanes(*op, &x)?]
             }
+            Expr::ShuffleXor { x, mask } => {
+                let x = self.expr(x)?;
+                vec![self.shuffle_xor(x.ty.dtype, &x.regs[0], *mask)?]
+            }
         };
         Ok(Val { ty, regs, packed })
+    }
+
+    /// `shfl.sync.bfly` of one value with every thread of the warp taking part (the verifier
+    /// keeps shuffles under workgroup-uniform control flow): 32-bit registers directly,
+    /// predicates as 0/1, 64-bit values as two halves. The member mask names every lane a
+    /// block has: all 32 when the block is a whole number of warps, the first `n` of a block
+    /// of `n < 32` threads; other block sizes would leave a warp partly filled and are refused.
+    fn shuffle_xor(&mut self, d: DType, r: &str, mask: u32) -> Res<String> {
+        let n = self.k.launch.group_size();
+        let members = match n {
+            _ if mask >= 32 => {
+                return Err(RenderError::Unsupported(format!(
+                    "shuffle_xor<{mask}> (warps have 32 lanes)"
+                )));
+            }
+            _ if n.is_multiple_of(32) => "-1".to_string(),
+            1..32 => ((1u64 << n) - 1).to_string(),
+            _ => {
+                return Err(RenderError::Unsupported(format!(
+                    "shuffle_xor in a block of {n} threads (neither below 32 nor a multiple of 32)"
+                )));
+            }
+        };
+        let bfly = |w: &mut Self, c: Class, src: &str| {
+            w.op(
+                c,
+                "shfl.sync.bfly.b32",
+                &[src, &mask.to_string(), "31", &members],
+            )
+        };
+        Ok(match class(d)? {
+            Class::B32 => bfly(self, Class::B32, r),
+            Class::F32 => bfly(self, Class::F32, r),
+            Class::Pred => {
+                let bits = self.op(Class::B32, "selp.u32", &["1", "0", r]);
+                let got = bfly(self, Class::B32, &bits);
+                self.op(Class::Pred, "setp.ne.u32", &[&got, "0"])
+            }
+            c @ (Class::B64 | Class::F64) => {
+                let (lo, hi) = (self.reg(Class::B32), self.reg(Class::B32));
+                self.ins(format!("mov.b64 {{{lo}, {hi}}}, {r}"));
+                let (lo2, hi2) = (bfly(self, Class::B32, &lo), bfly(self, Class::B32, &hi));
+                let out = self.reg(c);
+                self.ins(format!("mov.b64 {out}, {{{lo2}, {hi2}}}"));
+                out
+            }
+            Class::B16 => return Err(RenderError::Internal("a b16 shuffle".into())),
+        })
     }
 
     /// A register holding a constant of dtype `d`.

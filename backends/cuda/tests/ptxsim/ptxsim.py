@@ -6,6 +6,7 @@ Usage: ptxsim.py KERNEL.ptx GRIDX,GRIDY,GRIDZ BUF0.bin BUF1.bin ...
        ptxsim.py --batch MANIFEST   (one such command line per line)
 
 Runs every thread of the launch (threads of a block in lock-step between `bar.sync`s and
+`shfl.sync.bfly`s, which exchange register values within each warp of 32 threads, and
 warp-collective `mma.sync`s, which every thread of the block must reach together),
 with the buffers bound to the kernel's pointer parameters in order (plus a status word), and
 writes the buffers back in place. Prints `status N` (the status word). Arithmetic follows
@@ -213,7 +214,8 @@ class Thread:
 
     # -- execution ---------------------------------------------------------------------------
     def run(self):
-        """A generator: yields at every bar.sync, returns at ret."""
+        """A generator: yields None at every bar.sync and a tuple at every shfl (and is sent
+        the exchanged value back), returns at ret."""
         code = self.k.code
         budget = 2_000_000
         while True:
@@ -229,7 +231,14 @@ class Thread:
             if op == "ret":
                 return
             if op == "bar.sync":
-                yield ("bar", self.pc)
+                yield None
+                continue
+            if op.startswith("shfl.sync.bfly"):
+                # shfl.sync.bfly.b32 d, a, lanemask, clamp, membermask: the block runner
+                # exchanges the values of the whole block and sends back this thread's.
+                got = yield ("shfl", self.pc, self.val(args[1], "b32") & 0xFFFFFFFF,
+                             int(args[2]), int(args[3]), int(args[4]) & 0xFFFFFFFF)
+                self.set(args[0], got)
                 continue
             if op.startswith("mma."):
                 yield ("mma", self.pc)
@@ -243,15 +252,18 @@ class Thread:
         name = parts[0]
         t = parts[-1]
         if name == "mov":
+            half = tw(t) // 2
+            m = (1 << half) - 1
             if a[0].startswith("{"):
+                # unpack: {lo, hi} = the low and high halves
                 regs = [x.strip() for x in a[0].strip("{}").split(",")]
-                v = self.val(a[1], "b32")
-                self.set(regs[0], v & 0xFFFF)
-                self.set(regs[1], (v >> 16) & 0xFFFF)
+                v = self.val(a[1], t)
+                self.set(regs[0], v & m)
+                self.set(regs[1], (v >> half) & m)
             elif a[1].startswith("{"):
                 regs = [x.strip() for x in a[1].strip("{}").split(",")]
-                lo, hi = self.val(regs[0], "b16"), self.val(regs[1], "b16")
-                self.set(a[0], (lo & 0xFFFF) | ((hi & 0xFFFF) << 16))
+                lo, hi = self.val(regs[0], f"b{half}"), self.val(regs[1], f"b{half}")
+                self.set(a[0], (lo & m) | ((hi & m) << half))
             elif t == "pred":
                 self.set(a[0], bool(self.val(a[1], t)))
             else:
@@ -559,6 +571,29 @@ def round_f32(fr):
     return sign * v
 
 
+def shuffle(stops):
+    """Completes one lock-step point of a block: `bar.sync` everywhere (None), or the same
+    `shfl.sync.bfly` everywhere; returns what to send each thread (linear order, x fastest,
+    so warp w holds threads 32w..32w+31)."""
+    if all(s is None for s in stops):
+        return [None] * len(stops)
+    if any(s is None for s in stops) or len({s[1] for s in stops}) != 1:
+        raise SimError("threads of a block wait at different bar.sync/shfl instructions")
+    n = len(stops)
+    out = []
+    for tid, (_, _, value, lanemask, clamp, members) in enumerate(stops):
+        if clamp != 31:
+            raise SimError(f"shfl.sync.bfly with clamp {clamp} (only 31 is printed)")
+        warp, lane = tid - tid % 32, tid % 32
+        present = min(32, n - warp)
+        want = (1 << present) - 1
+        if members & 0xFFFFFFFF != want:
+            raise SimError(f"shfl member mask {members:#x}, but the warp has lanes {want:#x}")
+        src = lane ^ lanemask
+        out.append(stops[warp + src][2] if src < present else value)
+    return out
+
+
 def mma_fragments(shape, atype, g, t):
     """(A elements, B elements, C elements) a lane holds, as (row, col) in register order,
     as the PTX ISA states for mma.m16n8k16 (.f16/.bf16) and mma.m16n8k8 (.tf32)."""
@@ -653,25 +688,29 @@ def simulate(ptx_path, grid, paths):
                 threads = [Thread(k, mem, shared, (x, y, z), (cx, cy, cz))
                            for z in range(bz) for y in range(by) for x in range(bx)]
                 live = [(t, t.run()) for t in threads]
+                sends = [None] * len(live)
                 while live:
                     nxt, stops = [], []
-                    for t, g in live:
+                    for (t, g), v in zip(live, sends):
                         try:
-                            stops.append(next(g))
+                            stops.append(g.send(v))
                             nxt.append((t, g))
                         except StopIteration:
                             pass
                     if nxt and len(nxt) != len(live):
-                        raise SimError("bar.sync or mma.sync reached by only some threads")
-                    if stops and stops[0][0] == "mma":
+                        raise SimError("bar.sync, shfl or mma.sync reached by only some threads")
+                    live = nxt
+                    if not live:
+                        break
+                    if stops[0] is not None and stops[0][0] == "mma":
                         if any(s != stops[0] for s in stops) or len(nxt) % 32:
                             raise SimError("mma.sync not reached by whole warps together")
                         instr = k.code[stops[0][1] - 1]
                         for w in range(0, len(nxt), 32):
                             run_mma([t for t, _ in nxt[w : w + 32]], instr)
-                    elif any(s[0] != "bar" for s in stops):
-                        raise SimError("bar.sync and mma.sync mixed")
-                    live = nxt
+                        sends = [None] * len(live)
+                    else:
+                        sends = shuffle(stops)
     for p, b in zip(paths, bufs):
         open(p, "wb").write(bytes(b))
     return int.from_bytes(bufs[-1], "little")
