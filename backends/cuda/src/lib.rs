@@ -61,17 +61,23 @@
 //! # Tensor cores
 //!
 //! The target declares `TargetDesc::mma` (f16 and bf16; tf32 only with
-//! [`CudaTarget::with_tf32`], off by default because it rounds f32 operands to 10 mantissa
-//! bits), so the shared scheduler turns f16/bf16 contractions into the kernel IR's warp-level
+//! [`CudaTarget::with_tf32`] — or `TESSERA_CUDA_TF32=1` for [`backend`] — off by default
+//! because it rounds f32 operands to 10 mantissa bits), so the shared scheduler turns f16/bf16 contractions into the kernel IR's warp-level
 //! `mma` statements over zero-padded shared-memory tiles; the renderer prints each as
 //! per-lane fragment loads in the PTX ISA's layout and one
 //! `mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}...` (`m16n8k8...tf32` for tf32).
 //! Products are exact in f32 and accumulation is f32; see `docs/cuda.md` for the tolerance.
 //!
+//! # Packed half precision
+//!
+//! `add sub mul fma` of f16 vectors with an even lane count print as `*.rn.f16x2` per pair
+//! (`add sub mul` of bf16 vectors as `.bf16x2` on sm_90), each rounded once like the kernel
+//! IR's per-operation rounding; f16 `fma` is then correctly rounded (see `docs/cuda.md`).
+//!
 //! # Not done yet
 //!
-//! Packed `f16x2` arithmetic; `ldmatrix` / `cp.async` / `wgmma` for faster tensor-core
-//! kernels.
+//! `ldmatrix` / `cp.async` / `wgmma` for faster tensor-core kernels; 32-bit loads of f16
+//! pairs.
 
 mod device;
 mod ptx;
@@ -94,10 +100,16 @@ pub fn backend() -> Arc<dyn Backend> {
     Arc::clone(BACKEND.get_or_init(open_backend))
 }
 
+/// True when `TESSERA_CUDA_TF32=1` asks for f32 contractions in tf32 on the `cuda` backend.
+pub fn tf32_requested() -> bool {
+    std::env::var("TESSERA_CUDA_TF32").is_ok_and(|v| v == "1")
+}
+
 fn open_backend() -> Arc<dyn Backend> {
     match CudaDevice::new(0) {
         Ok(dev) => {
-            let target = CudaTarget::with_multiprocessors(dev.arch(), dev.multiprocessors());
+            let target = CudaTarget::with_multiprocessors(dev.arch(), dev.multiprocessors())
+                .with_tf32(tf32_requested());
             Arc::new(CompiledBackend::new(
                 "cuda",
                 Arc::new(target),

@@ -215,6 +215,22 @@ mod tests {
     }
 
     #[test]
+    fn tensor_cores_are_declared_and_tf32_is_opt_in() {
+        let t = CudaTarget::new(Arch::Sm80);
+        let mma = t.desc().mma.expect("declares mma");
+        assert!(mma.f16 && mma.bf16 && !mma.tf32 && !t.tf32());
+        let t32 = CudaTarget::new(Arch::Sm80).with_tf32(true);
+        assert!(t32.tf32());
+        assert_eq!(t32.desc().name, "cuda-sm_80-tf32");
+        assert_ne!(
+            t32.desc(),
+            t.desc(),
+            "cache keys differ by the tf32 setting"
+        );
+        assert_eq!(t32.with_tf32(false).desc(), t.desc());
+    }
+
+    #[test]
     fn oversized_blocks_and_shared_memory_are_typed_refusals() {
         use tessera_ir::kernel::{parse_kernel, verify_kernel};
         let t = CudaTarget::new(Arch::Sm90);

@@ -226,6 +226,52 @@ fn cases() -> Vec<Case> {
             1,
         ));
     }
+    // Packed f16x2 (and, on sm_90, bf16x2) arithmetic: correctly rounded like the
+    // interpreter, so exact — f16 `fma` included (the f32 route could be 1 ULP off). A chain
+    // of packed operations through `let`s, stored from the packed registers.
+    for d in [DType::F16, DType::BF16] {
+        for lanes in [2u8, 4, 8] {
+            for bn in ["add", "sub", "mul"] {
+                let name = format!("p_{bn}_{d}x{lanes}");
+                v.extend(elementwise(
+                    &name,
+                    &[(d, lanes), (d, lanes)],
+                    d,
+                    &format!("{bn}(%a0, %a1)"),
+                    0,
+                ));
+            }
+            let name = format!("p_chain_{d}x{lanes}");
+            v.extend(elementwise(
+                &name,
+                &[(d, lanes), (d, lanes), (d, lanes)],
+                d,
+                "sub(mul(add(%a0, %a1), %a2), %a0)",
+                0,
+            ));
+        }
+        let name = format!("p_fma_{d}");
+        v.extend(elementwise(
+            &name,
+            &[(d, 4), (d, 4), (d, 4)],
+            d,
+            "fma(%a0, %a1, %a2)",
+            if d == DType::F16 { 0 } else { 1 },
+        ));
+    }
+    // fma(3, 1 + 2^-10, -2^-24) in f16: the exact result lies just below a rounding
+    // midpoint; correctly rounded it is 3 + 2^-9 (rounding an f32 result gives 3 + 2^-8).
+    v.extend(elementwise(
+        "p_fma_midpoint_f16",
+        &[(DType::F16, 2)],
+        DType::F16,
+        "fma(3.0:f16x2, 1.0009765625:f16x2, -0.000000059604644775390625:f16x2)",
+        0,
+    ));
+    assert!(
+        v.iter().any(|c| c.name == "p_fma_midpoint_f16"),
+        "the packed fma case parses"
+    );
     // The math functions on f32 over 256 inputs spread from 1e-6 to 1e6 in magnitude.
     for &op in U::ALL.iter() {
         let name = format!("w_{}", op.name());

@@ -96,7 +96,8 @@
 //! rounding, so a device result differs by at most the contraction tolerance of
 //! `docs/tolerances.md`. Shapes: `m16n8k16` (f16 or bf16 operands) and `m16n8k8.tf32` (f32
 //! operands rounded to tf32 first). Every invocation of the warp must execute it together:
-//! it follows the placement rules of `barrier`.
+//! it follows the placement rules of `barrier`. For `m16n8k16` the index and stride are even
+//! (an odd index at run time is an error), so elements are read in aligned pairs.
 //!
 //! # Verification
 //!
@@ -727,6 +728,15 @@ impl MmaShape {
             .find(|m| m.name() == s)
     }
 
+    /// Operand elements read as one aligned pair (2 for 16-bit operands, else 1): an
+    /// operand's index and stride must be multiples of it.
+    pub const fn pair(self) -> usize {
+        match self {
+            MmaShape::M16n8k16 => 2,
+            MmaShape::M16n8k8Tf32 => 1,
+        }
+    }
+
     /// True when both operands may have dtype `d`.
     pub const fn accepts(self, d: DType) -> bool {
         match self {
@@ -750,6 +760,7 @@ pub struct MmaOperand {
     pub buf: BufRef,
     /// The element of the tile's first row (A) or column (B); an integer scalar.
     pub index: Expr,
-    /// Elements between consecutive rows (A) or columns (B); at least `k`.
+    /// Elements between consecutive rows (A) or columns (B); at least `k`, and like `index` a
+    /// multiple of [`MmaShape::pair`] (so 16-bit elements are read in aligned pairs).
     pub stride: u32,
 }

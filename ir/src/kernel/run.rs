@@ -441,6 +441,16 @@ impl<'k> Runner<'k> {
         let mut bases = [0i128; 2];
         for (base, op) in bases.iter_mut().zip(ops) {
             *base = self.eval_index(&op.index, inv, mem)?;
+            if *base % shape.pair() as i128 != 0 {
+                return Err(self.eval_err(
+                    &op.index,
+                    format!(
+                        "an mma {} operand index must be a multiple of {}",
+                        shape.name(),
+                        shape.pair()
+                    ),
+                ));
+            }
         }
         // The operand elements `[k]` of A row `r` (which 0) or B column `c` (which 1).
         let operand = |which: usize, rc: usize| -> Result<Vec<f32>, KernelError> {

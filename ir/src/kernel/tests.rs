@@ -1277,3 +1277,93 @@ mod against_graph {
         }
     }
 }
+
+/// A one-warp kernel around one `mma` statement (`{acc}` declares the accumulator, `{stmt}`
+/// is the statement, `{group}` the launch's group).
+fn mma_kernel(group: &str, acc: &str, stmt: &str) -> String {
+    let grid = if group.contains(',') { "1, 1" } else { "1" };
+    format!(
+        "kernel @m(%x: f16[512] read, %o: f32[4] write) grid [{grid}] group [{group}] {{
+  shared %sa: f16[512]
+  shared %sb: f16[512]
+  shared %sf: f32[512]
+  let %l: u32 = local_id(0)
+  store %sa[%l] = load %x[%l]
+  store %sb[%l] = load %x[%l]
+  barrier
+  {acc}
+  {stmt}
+}}"
+    )
+}
+
+#[test]
+fn mma_statements_are_verified() {
+    let acc = "local %acc: f32x4 = 0.0:f32x4";
+    let ok = "mma m16n8k16 %acc, %sa[0:u32] stride 24, %sb[0:u32] stride 24";
+    verify_text(&mma_kernel("32", acc, ok)).expect("a valid mma verifies");
+    let bad = [
+        // Not whole warps, or more than one axis.
+        mma_kernel("16", acc, ok),
+        mma_kernel("32, 2", acc, ok),
+        // The accumulator must be an f32x4 local.
+        mma_kernel("32", "local %acc: f32x2 = 0.0:f32x2", ok),
+        mma_kernel("32", "let %acc: f32x4 = 0.0:f32x4", ok),
+        // Shared operands of a dtype the shape takes, of one dtype.
+        mma_kernel(
+            "32",
+            acc,
+            "mma m16n8k16 %acc, %x[0:u32] stride 24, %sb[0:u32] stride 24",
+        ),
+        mma_kernel(
+            "32",
+            acc,
+            "mma m16n8k16 %acc, %sf[0:u32] stride 24, %sb[0:u32] stride 24",
+        ),
+        mma_kernel(
+            "32",
+            acc,
+            "mma m16n8k8.tf32 %acc, %sa[0:u32] stride 24, %sb[0:u32] stride 24",
+        ),
+        // Strides: at least k, even for 16-bit operands.
+        mma_kernel(
+            "32",
+            acc,
+            "mma m16n8k16 %acc, %sa[0:u32] stride 8, %sb[0:u32] stride 24",
+        ),
+        mma_kernel(
+            "32",
+            acc,
+            "mma m16n8k16 %acc, %sa[0:u32] stride 25, %sb[0:u32] stride 24",
+        ),
+        // Under control flow that depends on the invocation.
+        mma_kernel("32", acc, &format!("if less(%l, 4:u32) {{\n    {ok}\n  }}")),
+    ];
+    for text in bad {
+        let e = verify_err(&text);
+        assert!(
+            matches!(
+                e,
+                KernelError::Invalid { .. }
+                    | KernelError::Type { .. }
+                    | KernelError::NotAssignable { .. }
+            ),
+            "{e}\n{text}"
+        );
+    }
+    // An odd operand index is a run-time error of the interpreter.
+    let text = mma_kernel(
+        "32",
+        acc,
+        "mma m16n8k16 %acc, %sa[1:u32] stride 24, %sb[0:u32] stride 24",
+    );
+    let k = parse_ok(&text);
+    let info = verify_kernel(&k).expect("verifies");
+    let mut bufs = vec![vec![0u8; 1024], vec![0u8; 16]];
+    let e = run_kernel(&k, &info, &mut bufs).expect_err("odd index");
+    assert!(e.to_string().contains("multiple of 2"), "{e}");
+    // Text round trip.
+    let printed = print_kernel(&parse_ok(&mma_kernel("32", acc, ok)));
+    assert!(printed.contains(ok), "{printed}");
+    assert_eq!(print_kernel(&parse_ok(&printed)), printed);
+}

@@ -363,6 +363,14 @@ impl<'k> Verifier<'k> {
                     shape.k()
                 )));
             }
+            if !(op.stride as usize).is_multiple_of(shape.pair()) {
+                return Err(invalid(format!(
+                    "stride {} of an mma {} operand is not a multiple of {}",
+                    op.stride,
+                    shape.name(),
+                    shape.pair()
+                )));
+            }
             let u = self.use_of(op.buf);
             u.loads += 1;
             u.max_lanes = u.max_lanes.max(1);

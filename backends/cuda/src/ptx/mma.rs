@@ -5,7 +5,9 @@
 //! With `g = lane / 4` and `t = lane % 4`, the fragments are (element `(row, col)` of A, of B):
 //! - m16n8k16 A: `a_i` at row `g + 8·[i ∈ {2,3,6,7}]`, column `2t + (i & 1) + 8·[i ≥ 4]`,
 //!   packed two per `.b32` register (`{a0,a1}`, `{a2,a3}`, ...; the lower index in the low
-//!   half); B: `b_i` at row `2t + (i & 1) + 8·[i ≥ 2]`, column `g`;
+//!   half); B: `b_i` at row `2t + (i & 1) + 8·[i ≥ 2]`, column `g`. The two elements of a
+//!   register are adjacent along `k` in shared memory, so each register is one `ld.shared.b32`
+//!   (aligned: the IR makes the index and stride even, and the index is checked at run time);
 //! - m16n8k8 tf32 A: `a0 (g, t)`, `a1 (g+8, t)`, `a2 (g, t+4)`, `a3 (g+8, t+4)`; B: `b0 (t, g)`,
 //!   `b1 (t+4, g)`, each converted with `cvt.rna.tf32.f32`;
 //! - the accumulator: `c_q` at row `g + 8·[q ≥ 2]`, column `2t + (q & 1)` — the element
@@ -110,7 +112,16 @@ impl Writer<'_> {
         let (space, base, d, len) = self.buffer(op.buf)?;
         let stride = op.stride as usize;
         let idx = self.index64(&op.index)?;
-        let ok = self.in_bounds(&idx, (lines - 1) * stride, k, len);
+        let inb = self.in_bounds(&idx, (lines - 1) * stride, k, len);
+        // 16-bit operands are read in pairs: the index must be even (the verifier makes the
+        // stride even), or nothing is read and the error bit is set.
+        let ok = if shape.pair() > 1 {
+            let low = self.op(Class::B64, "and.b64", &[&idx, "1"]);
+            let even = self.op(Class::Pred, "setp.eq.u64", &[&low, "0"]);
+            self.op(Class::Pred, "and.pred", &[&inb, &even])
+        } else {
+            inb
+        };
         self.flag_unless(&ok, ERR_OUT_OF_BOUNDS);
         let row = self.op(Class::B64, "mul.lo.u64", &[g64, &stride.to_string()]);
         let first = self.op(Class::B64, "add.u64", &[&idx, &row]);
@@ -120,16 +131,13 @@ impl Writer<'_> {
         let mut regs = Vec::new();
         match shape {
             MmaShape::M16n8k16 => {
-                let mut halves = Vec::new();
-                for &(rc, kk) in offsets {
-                    let h = self.mov(Class::B16, "0");
+                // Elements 2i and 2i + 1 are adjacent along k: one aligned 32-bit load.
+                for pair in offsets.chunks(2) {
+                    let (rc, kk) = pair[0];
+                    let r = self.mov(Class::B32, "0");
                     let off = (rc * stride + kk) * size;
-                    self.ins(format!("@{ok} ld.{space}.b16 {h}, [{addr}+{off}]"));
-                    halves.push(h);
-                }
-                for pair in halves.chunks(2) {
-                    let packed = format!("{{{}, {}}}", pair[0], pair[1]);
-                    regs.push(self.op(Class::B32, "mov.b32", &[&packed]));
+                    self.ins(format!("@{ok} ld.{space}.b32 {r}, [{addr}+{off}]"));
+                    regs.push(r);
                 }
             }
             MmaShape::M16n8k8Tf32 => {

@@ -17,6 +17,7 @@
 mod arith;
 mod math;
 mod mma;
+mod packed;
 
 use crate::target::Arch;
 use std::collections::HashMap;
@@ -125,6 +126,8 @@ pub(crate) fn ity(d: DType) -> &'static str {
 pub(crate) struct Val {
     pub ty: Ty,
     pub regs: Vec<String>,
+    /// The lanes two by two as `f16x2`/`bf16x2` registers, when made (see `packed.rs`).
+    pub packed: Option<Vec<String>>,
 }
 
 /// Renders a verified kernel as a PTX module for `arch`.
@@ -132,6 +135,8 @@ pub fn render(k: &Kernel, info: &KernelInfo, arch: Arch) -> Result<String, Rende
     let mut w = Writer {
         k,
         info,
+        arch,
+        packed_vars: HashMap::new(),
         out: String::new(),
         counts: [0; 6],
         labels: 0,
@@ -160,6 +165,9 @@ pub fn entry_name(k: &Kernel) -> String {
 pub(crate) struct Writer<'k> {
     k: &'k Kernel,
     info: &'k KernelInfo,
+    arch: Arch,
+    /// Packed registers of `let` variables that have them.
+    packed_vars: HashMap<usize, Vec<String>>,
     out: String,
     counts: [u32; 6],
     labels: u32,
@@ -319,6 +327,9 @@ impl Writer<'_> {
         match s {
             Stmt::Let { var, value } => {
                 let v = self.expr(value)?;
+                if let Some(p) = v.packed {
+                    self.packed_vars.insert(var.index(), p);
+                }
                 self.vars.insert(var.index(), v.regs);
             }
             Stmt::Local { var, init } => {
@@ -400,6 +411,7 @@ impl Writer<'_> {
     /// Renders an expression into registers.
     pub(crate) fn expr(&mut self, e: &Expr) -> Res<Val> {
         let ty = self.ty(e);
+        let mut packed = None;
         let regs = match e {
             Expr::Const { ty, value } => {
                 let r = self.konst(ty.dtype, *value)?;
@@ -408,6 +420,7 @@ impl Writer<'_> {
             Expr::Var(v) => {
                 let regs = self.var_regs(v.index())?;
                 if self.var_kind(v.index()) == Some(VarKind::Let) {
+                    packed = self.packed_var(v.index());
                     regs
                 } else {
                     // Accumulators and loop counters change: read a copy.
@@ -424,7 +437,11 @@ impl Writer<'_> {
                 };
                 vec![self.op(Class::B32, "mov.u32", &[&format!("{sreg}.{axis}")])]
             }
-            Expr::Load { buf, index, lanes } => self.load(*buf, index, *lanes)?,
+            Expr::Load { buf, index, lanes } => {
+                let (regs, p) = self.load(*buf, index, *lanes)?;
+                packed = p;
+                regs
+            }
             Expr::Unary { op, x } => {
                 let x = self.expr(x)?;
                 self.unary(*op, &x)?
@@ -432,13 +449,25 @@ impl Writer<'_> {
             Expr::Binary { op, a, b } => {
                 let a = self.expr(a)?;
                 let b = self.expr(b)?;
-                self.binary(*op, &a, &b)?
+                match self.packed_binary(*op, &a, &b) {
+                    Some((regs, p)) => {
+                        packed = Some(p);
+                        regs
+                    }
+                    None => self.binary(*op, &a, &b)?,
+                }
             }
             Expr::Fma { a, b, c } => {
                 let a = self.expr(a)?;
                 let b = self.expr(b)?;
                 let c = self.expr(c)?;
-                self.fma(&a, &b, &c)?
+                match self.packed_fma(&a, &b, &c) {
+                    Some((regs, p)) => {
+                        packed = Some(p);
+                        regs
+                    }
+                    None => self.fma(&a, &b, &c)?,
+                }
             }
             Expr::Select { cond, a, b } => {
                 let c = self.expr(cond)?;
@@ -474,7 +503,7 @@ impl Writer<'_> {
                 vec![self.shuffle_xor(x.ty.dtype, &x.regs[0], *mask)?]
             }
         };
-        Ok(Val { ty, regs })
+        Ok(Val { ty, regs, packed })
     }
 
     /// `shfl.sync.bfly` of one value with every thread of the warp taking part (the verifier
@@ -630,7 +659,13 @@ impl Writer<'_> {
         self.op(Class::B64, "add.s64", &[base, &off])
     }
 
-    fn load(&mut self, buf: BufRef, index: &Expr, lanes: u8) -> Res<Vec<String>> {
+    /// A load's value registers, and packed registers for f16/bf16 vectors that pack.
+    fn load(
+        &mut self,
+        buf: BufRef,
+        index: &Expr,
+        lanes: u8,
+    ) -> Res<(Vec<String>, Option<Vec<String>>)> {
         let (space, base, d, len) = self.buffer(buf)?;
         let n = usize::from(lanes);
         let idx = self.index64(index)?;
@@ -659,7 +694,12 @@ impl Writer<'_> {
         self.lane_accesses(&idx, &addr, &all, &raw, d, space, len, |p, v, regs, off| {
             format!("@{p} ld.{space}{v}.{ty} {regs}, [{addr}+{off}]")
         });
-        raw.iter().map(|r| self.widen_loaded(d, r)).collect()
+        let packed = self.pack_raw(d, &raw);
+        let regs = raw
+            .iter()
+            .map(|r| self.widen_loaded(d, r))
+            .collect::<Res<_>>()?;
+        Ok((regs, packed))
     }
 
     /// Emits the accesses of one load or store of `regs.len()` lanes at `addr`: a `.v{chunk}`
@@ -763,7 +803,10 @@ impl Writer<'_> {
         self.flag_unless(&all, ERR_OUT_OF_BOUNDS);
         let size = d.size_bytes();
         let addr = self.address(&base, &idx, size);
-        let raw: Vec<String> = v.regs.iter().map(|r| self.narrow_for_store(d, r)).collect();
+        let raw: Vec<String> = match &v.packed {
+            Some(p) if matches!(d, DType::F16 | DType::BF16) => self.unpack_raw(p),
+            _ => v.regs.iter().map(|r| self.narrow_for_store(d, r)).collect(),
+        };
         let ty = mem_ty(d);
         self.lane_accesses(&idx, &addr, &all, &raw, d, space, len, |p, v, regs, off| {
             format!("@{p} st.{space}{v}.{ty} [{addr}+{off}], {regs}")

@@ -318,6 +318,9 @@ class Thread:
                  "xor": lambda: x[0] != x[1], "not": lambda: not x[0]}[name]()
             self.set(a[0], r)
             return
+        if t in ("f16x2", "bf16x2"):
+            self.set(a[0], self.packed_op(name, parts, t, a[1:]))
+            return
         if t[0] == "f":
             self.set(a[0], self.float_op(name, parts, t, a[1:]))
             return
@@ -394,6 +397,40 @@ class Thread:
         else:
             raise SimError(f"unknown float op {name}.{t}")
         return bits_f32(r) if is32 else bits_f64(r)
+
+    def packed_op(self, name, parts, t, a):
+        """add/sub/mul/fma .rn on two f16 or bf16 lanes, each rounded once (nearest even)."""
+        if "rn" not in parts:
+            raise SimError(f"packed op {'.'.join(parts)} without .rn")
+        half = t == "f16x2"
+
+        def lane(bits):
+            return float(f16_of(bits)) if half else float(f32_of(bits << 16))
+
+        def rounded(x):
+            if half:
+                return bits_f16(np.float16(x))
+            return bf16_bits_rne(bits_f32(np.float32(x)))
+
+        out = 0
+        for shift in (0, 16):
+            v = [lane((self.val(x, "b32") >> shift) & 0xFFFF) for x in a]
+            if name == "add":
+                r = v[0] + v[1]
+            elif name == "sub":
+                r = v[0] - v[1]
+            elif name == "mul":
+                r = v[0] * v[1]
+            elif name == "fma" and half:
+                if all(np.isfinite(x) for x in v):
+                    ex = Fraction(v[0]) * Fraction(v[1]) + Fraction(v[2])
+                    r = float(ex) if ex != 0 else v[0] * v[1] + v[2]
+                else:
+                    r = v[0] * v[1] + v[2]
+            else:
+                raise SimError(f"unknown packed op {name}.{t}")
+            out |= rounded(r) << shift
+        return out
 
     def int_op(self, name, parts, t, a):
         w = tw(t)
