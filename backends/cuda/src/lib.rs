@@ -23,8 +23,9 @@
 //!   aligned to the vector and the whole vector is in bounds; otherwise each lane is a
 //!   predicated scalar access.
 //! - Workgroup-shared buffers are `.shared .align 16` arrays; `barrier` is `bar.sync 0`.
-//!   Reductions use the shared-memory tree the scheduler emits; the kernel IR has no
-//!   subgroup (warp shuffle) operation yet, so no `shfl.sync` is printed.
+//!   Reductions use the tree the scheduler emits: shared memory down to one partial per warp,
+//!   then a butterfly of the kernel IR's `shuffle_xor`, printed as `shfl.sync.bfly.b32`
+//!   (64-bit values as two shuffles).
 //! - `fma` is `fma.rn`; `add/sub/mul/div` are the `.rn` forms (never contracted).
 //! - Integer division or modulo by zero divides by 1 and sets [`ERR_DIV_ZERO`];
 //!   `MIN / -1` wraps as the interpreter does.

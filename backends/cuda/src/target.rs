@@ -254,4 +254,27 @@ mod tests {
             Err(TargetError::Unsupported { what, .. }) if what.contains("shared memory")
         ));
     }
+
+    #[test]
+    fn shuffles_name_the_lanes_a_block_has_and_refuse_partial_warps() {
+        use tessera_ir::kernel::{parse_kernel, verify_kernel};
+        let t = CudaTarget::new(Arch::Sm90);
+        assert!(t.desc().subgroup_ops);
+        let ptx = |group: usize, mask: u32| {
+            let k = parse_kernel(&format!(
+                "kernel @s(%x: f32[{group}] read, %y: f32[{group}] write) grid [1] group [{group}] {{\n  let %v: f32 = shuffle_xor<{mask}>(load %x[local_id(0)])\n  store %y[local_id(0)] = %v\n}}"
+            ))
+            .expect("parses");
+            let info = verify_kernel(&k).expect("verifies");
+            t.ptx(&k, &info)
+        };
+        let whole = ptx(64, 16).expect("two whole warps");
+        assert!(whole.contains("shfl.sync.bfly.b32") && whole.contains(", 16, 31, -1;"));
+        let part = ptx(16, 8).expect("one partial warp");
+        assert!(part.contains(", 8, 31, 65535;"), "{part}");
+        // 48 threads: the second warp has 16 lanes, so one member mask cannot serve both.
+        assert!(matches!(ptx(48, 8), Err(TargetError::Unsupported { .. })));
+        // Lanes 32 apart are in another warp.
+        assert!(matches!(ptx(64, 32), Err(TargetError::Unsupported { .. })));
+    }
 }

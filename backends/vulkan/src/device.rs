@@ -1,6 +1,9 @@
 //! [`VulkanDevice`]: a wgpu device (Vulkan, and Metal/DX12 where wgpu has them) — adapter
 //! choice, storage buffers within the adapter's limits, a pipeline cache keyed by WGSL text,
 //! and launches recorded into one command encoder that is submitted once per synchronization.
+//! Kernels that divide integers bind a status word after their params (see
+//! [`crate::wgsl::uses_status`]); [`Device::synchronize`] reads it back after kernels that bind
+//! it ran, clears it, and turns a set bit into a [`DeviceError::Failed`] naming the kernel.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -93,6 +96,8 @@ struct Pipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
     access: Vec<Access>,
+    /// Binds the status word at binding `access.len()`.
+    status: bool,
 }
 
 /// A wgpu device and queue with Tessera's buffers and kernels.
@@ -107,6 +112,10 @@ pub struct VulkanDevice {
     pending: Mutex<Option<wgpu::CommandEncoder>>,
     pipelines: Mutex<HashMap<String, Arc<Pipeline>>>,
     errors: ErrorSlot,
+    /// The status word kernels that divide integers set bits of.
+    status: wgpu::Buffer,
+    /// Kernels launched with the status word bound since the last synchronization.
+    status_kernels: Mutex<Vec<String>>,
     /// Held by every `Device` method: wgpu error scopes, the pending encoder and the error
     /// slot are per device, so calls from several threads must not interleave.
     serial: Mutex<()>,
@@ -195,9 +204,20 @@ impl VulkanDevice {
                 0
             },
         };
+        let status = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tessera status"),
+            size: 4,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            // wgpu zero-initializes buffers.
+            mapped_at_creation: false,
+        });
         Ok(VulkanDevice {
             device,
             queue,
+            status,
+            status_kernels: Mutex::new(Vec::new()),
             summary,
             features: wgsl,
             limits: gpu_limits,
@@ -426,18 +446,20 @@ impl Device for VulkanDevice {
                 label: Some(&kernel.name),
                 source: wgpu::ShaderSource::Wgsl(code.as_str().into()),
             });
-        // An explicit layout: every parameter is bound, even one the shader never touches.
+        // An explicit layout: every parameter is bound, even one the shader never touches,
+        // then the status word where the shader declares it.
+        let status = crate::wgsl::uses_status(code);
         let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
             .params
             .iter()
+            .map(|p| p.access == Access::Read)
+            .chain(status.then_some(false))
             .enumerate()
-            .map(|(i, p)| wgpu::BindGroupLayoutEntry {
+            .map(|(i, read_only)| wgpu::BindGroupLayoutEntry {
                 binding: i as u32,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage {
-                        read_only: p.access == Access::Read,
-                    },
+                    ty: wgpu::BufferBindingType::Storage { read_only },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
@@ -477,6 +499,7 @@ impl Device for VulkanDevice {
             pipeline,
             layout,
             access: kernel.params.iter().map(|p| p.access).collect(),
+            status,
         });
         lock(&self.pipelines).insert(code.clone(), Arc::clone(&p));
         Ok(LoadedKernel {
@@ -545,12 +568,19 @@ impl Device for VulkanDevice {
         }
         let entries: Vec<wgpu::BindGroupEntry<'_>> = bufs
             .iter()
+            .chain(p.status.then_some(&self.status))
             .enumerate()
             .map(|(i, b)| wgpu::BindGroupEntry {
                 binding: i as u32,
                 resource: b.as_entire_binding(),
             })
             .collect();
+        if p.status {
+            let mut names = lock(&self.status_kernels);
+            if !names.contains(&kernel.name) {
+                names.push(kernel.name.clone());
+            }
+        }
         let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &p.layout,
@@ -569,6 +599,69 @@ impl Device for VulkanDevice {
     fn synchronize(&self) -> Result<(), DeviceError> {
         let _serial = lock(&self.serial);
         self.flush();
-        self.wait()
+        self.wait()?;
+        let names = std::mem::take(&mut *lock(&self.status_kernels));
+        if names.is_empty() {
+            return Ok(());
+        }
+        let word = self.read_status()?;
+        if word == 0 {
+            return Ok(());
+        }
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.clear_buffer(&self.status, 0, None);
+        self.queue.submit([enc.finish()]);
+        self.wait()?;
+        let what = if word & crate::wgsl::STATUS_DIV_ZERO != 0 {
+            "integer division by zero"
+        } else {
+            "an unknown status bit"
+        };
+        let kernels = names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let which = if names.len() == 1 {
+            format!("kernel {kernels}")
+        } else {
+            format!("one of the kernels {kernels}")
+        };
+        Err(self.failed(format!("{which} reported: {what} (status {word:#x})")))
+    }
+}
+
+impl VulkanDevice {
+    /// The status word (after the queue is idle).
+    fn read_status(&self) -> Result<u32, DeviceError> {
+        let staging = self.new_buffer(
+            4,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.copy_buffer_to_buffer(&self.status, 0, &staging, 0, 4);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(self.failed(format!("mapping the status word: {e}"))),
+            Err(_) => return Err(self.failed("the status word was never mapped")),
+        }
+        let word = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| self.failed(format!("mapping the status word: {e}")))?;
+            u32::from_le_bytes([view[0], view[1], view[2], view[3]])
+        };
+        staging.unmap();
+        Ok(word)
     }
 }

@@ -110,6 +110,18 @@ impl VulkanTarget {
             RenderError::Unsupported(what) => self.unsupported(kernel, what),
             RenderError::Internal(m) => self.internal(kernel, m),
         })?;
+        if crate::wgsl::uses_status(&code)
+            && kernel.params.len() >= self.limits.max_storage_buffers as usize
+        {
+            return Err(self.unsupported(
+                kernel,
+                format!(
+                    "{} storage buffers and the division status word in one kernel (the adapter binds at most {})",
+                    kernel.params.len(),
+                    self.limits.max_storage_buffers
+                ),
+            ));
+        }
         self.validate(kernel, &code)?;
         Ok(code)
     }

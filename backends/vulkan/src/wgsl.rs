@@ -21,12 +21,34 @@
 //!
 //! Every arithmetic result of a narrow dtype is narrowed again (sign-extended, masked or
 //! rounded to bf16), exactly as the kernel IR wraps or rounds every expression.
+//!
+//! Integer division and remainder by a divisor that is not a non-zero constant go through
+//! `tz_nz_T`: a zero divisor is replaced by 1 and sets bit [`STATUS_DIV_ZERO`] of a status
+//! word bound after the params (`tz_status`, only in kernels that need it; see
+//! [`uses_status`]); the device reads it back when it synchronizes and reports a typed error
+//! naming the kernel, as the CUDA and CPU backends do.
+//!
+//! `shuffle_xor<m>(x)` renders as `subgroupShuffleXor(x, m)` (bools through `u32`) when the
+//! adapter has subgroups; the target refuses masks that are not below the adapter's smallest
+//! subgroup size.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use tessera_ir::DType;
 use tessera_ir::kernel::{Access, BinOp, BufRef, Expr, Kernel, KernelInfo, Scalar, Stmt, Ty};
 use tessera_ir::op::{BinaryOp, UnaryOp};
+
+/// The declaration of the status word (without its `@group/@binding` prefix): a kernel that
+/// divides integers by a value that may be zero binds one `atomic<u32>` after its params.
+const STATUS_DECL: &str = "var<storage, read_write> tz_status";
+
+/// Status bit: some invocation divided an integer by zero (the divisor was taken as 1).
+pub const STATUS_DIV_ZERO: u32 = 1;
+
+/// True when rendered WGSL binds the status word (at binding `params.len()`).
+pub fn uses_status(code: &str) -> bool {
+    code.contains(STATUS_DECL)
+}
 
 /// Optional WGSL capabilities the renderer may use (from the adapter's features).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -473,6 +495,23 @@ impl Renderer<'_> {
         name
     }
 
+    /// `tz_nz_T(b)`: an integer divisor that is never zero — a zero divisor becomes 1 (as on
+    /// CUDA) and sets [`STATUS_DIV_ZERO`] in the status word, which the device turns into a
+    /// typed error naming the kernel.
+    fn checked_divisor(&mut self, d: DType, b: String) -> Res<String> {
+        let vt = self.vt(d)?;
+        let binding = self.k.params.len();
+        self.helpers.insert(
+            "tz_status".into(),
+            format!("@group(0) @binding({binding}) {STATUS_DECL}: atomic<u32>;\n"),
+        );
+        let h = format!("tz_nz_{vt}");
+        let code = format!(
+            "fn {h}(b: {vt}) -> {vt} {{\n  if (b == {vt}(0)) {{\n    atomicOr(&tz_status, {STATUS_DIV_ZERO}u);\n    return {vt}(1);\n  }}\n  return b;\n}}\n"
+        );
+        Ok(format!("{}({b})", self.helper(h, code)))
+    }
+
     /// `tz_isnan_T`: a NaN test on the bits (drivers may fold `x != x` to false).
     fn isnan(&mut self, vt: &str) -> String {
         let test = match vt {
@@ -517,7 +556,16 @@ impl Renderer<'_> {
             }
             Expr::Binary { op, a, b } => {
                 let t = self.ty(a).dtype;
-                let (sa, sb) = (self.expr(a)?, self.expr(b)?);
+                let (sa, mut sb) = (self.expr(a)?, self.expr(b)?);
+                let divides = matches!(
+                    op,
+                    BinOp::Op(BinaryOp::Div | BinaryOp::Mod | BinaryOp::FMod)
+                );
+                let nonzero_const =
+                    matches!(**b, Expr::Const { value: Scalar::Int(v), .. } if v != 0);
+                if divides && t.is_int() && !nonzero_const {
+                    sb = self.checked_divisor(t, sb)?;
+                }
                 self.binary(*op, t, sa, sb)?
             }
             Expr::Fma { a, b, c } => {

@@ -1,7 +1,8 @@
 //! Subgroup operations on a real adapter (lavapipe in CI): the adapter's subgroup size reaches
 //! the scheduler, and reductions that finish with `subgroupShuffleXor` butterflies (sum, max,
 //! softmax, layer normalization over row lengths that are and are not multiples of 8 and 32)
-//! match the reference interpreter. Every test prints why and returns when no adapter is found
+//! match the reference interpreter; integer division by zero is a typed error naming the
+//! kernel (the status word). Every test prints why and returns when no adapter is found
 //! (and fails instead when `TESSERA_REQUIRE_VULKAN` is set).
 
 use std::sync::{Arc, OnceLock};
@@ -186,4 +187,61 @@ fn shuffle_masks_beyond_the_smallest_subgroup_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("subgroup"), "{err}");
+}
+
+/// `[a / b, a mod b]` over i32 (divisors from the input: the renderer cannot prove them
+/// non-zero) and u8 (a sub-word dtype computed in u32).
+fn division_graph(dtype: DType, n: usize) -> Graph {
+    let mut b = GraphBuilder::new("divide");
+    let x = b.input("a", dtype, &[n]);
+    let y = b.input("b", dtype, &[n]);
+    let q = b.div(x, y).unwrap();
+    let r = b.modulo(x, y).unwrap();
+    b.output(q, "q").unwrap();
+    b.output(r, "r").unwrap();
+    b.finish().unwrap()
+}
+
+#[test]
+fn integer_division_by_zero_is_a_typed_error_naming_the_kernel() {
+    let Some((backend, _)) = vulkan() else { return };
+    let n = 300;
+    for dtype in [DType::I32, DType::U8] {
+        let g = division_graph(dtype, n);
+        let exe = backend.compile(&g).unwrap();
+        let tensor = |v: Vec<i64>| match dtype {
+            DType::U8 => Tensor::from_vec(&[n], v.iter().map(|&x| x as u8).collect()).unwrap(),
+            _ => Tensor::from_vec(&[n], v.iter().map(|&x| x as i32).collect()).unwrap(),
+        };
+        let a: Vec<i64> = (0..n as i64).map(|i| (i * 37) % 200 + 1).collect();
+        let ok: Vec<i64> = (0..n as i64).map(|i| i % 9 + 1).collect();
+        let mut zero = ok.clone();
+        zero[n - 5] = 0;
+        let inputs = |b: Vec<i64>| -> NamedTensors {
+            [
+                ("a".to_string(), tensor(a.clone())),
+                ("b".to_string(), tensor(b)),
+            ]
+            .into()
+        };
+        // Without a zero divisor: the reference's results.
+        let got = exe.run(&inputs(ok.clone())).unwrap();
+        let want = run(&ReferenceBackend, &g, &inputs(ok.clone()));
+        for ((_, x), y) in got.iter().zip(&want) {
+            assert_eq!(x.bytes(), y.bytes(), "{dtype}");
+        }
+        // A zero divisor: a typed device error that names the kernel.
+        let err = exe
+            .run(&inputs(zero))
+            .expect_err("division by zero must be an error")
+            .to_string();
+        assert!(err.contains("integer division by zero"), "{dtype}: {err}");
+        assert!(
+            err.contains("_div`") && err.contains("_mod`"),
+            "{dtype}: {err}"
+        );
+        // The status word was cleared: the next run succeeds again.
+        let again = exe.run(&inputs(ok)).unwrap();
+        assert_eq!(again[0].1.bytes(), want[0].bytes(), "{dtype}");
+    }
 }

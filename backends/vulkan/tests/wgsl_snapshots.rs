@@ -72,6 +72,24 @@ const KERNELS: &[(&str, &str)] = &[
 }",
     ),
     (
+        "subgroup_butterfly_f32",
+        "kernel @butterfly(%x: f32[16] read, %y: f32[2] write, %odd: bool[16] write) grid [2] group [8] {
+  let %l: u32 = local_id(0)
+  let %i: u32 = add(mul(group_id(0), 8:u32), %l)
+  let %v: f32 = load %x[%i]
+  let %s4: f32 = shuffle_xor<4>(%v)
+  let %a4: f32 = add(%v, %s4)
+  let %s2: f32 = shuffle_xor<2>(%a4)
+  let %a2: f32 = add(%a4, %s2)
+  let %s1: f32 = shuffle_xor<1>(%a2)
+  let %b: bool = shuffle_xor<1>(equal(bitwise_and(%l, 1:u32), 0:u32))
+  store %odd[%i] = %b
+  if equal(%l, 0:u32) {
+    store %y[group_id(0)] = add(%a2, %s1)
+  }
+}",
+    ),
+    (
         "float_special_f64",
         "kernel @special(%x: f64[2] read, %y: f64[2] write) grid [2] group [1] {
   let %i: u32 = group_id(0)

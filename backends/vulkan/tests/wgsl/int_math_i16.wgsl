@@ -20,6 +20,13 @@ fn tz_mod_i32(a: i32, b: i32) -> i32 {
   if (r != i32(0) && ((r < i32(0)) != (b < i32(0)))) { return r + b; }
   return r;
 }
+fn tz_nz_i32(b: i32) -> i32 {
+  if (b == i32(0)) {
+    atomicOr(&tz_status, 1u);
+    return i32(1);
+  }
+  return b;
+}
 fn tz_pow_i32(x: i32, e0: i32) -> i32 {
   var e = e0;
   if (e < i32(0)) {
@@ -36,10 +43,11 @@ fn tz_pow_i32(x: i32, e0: i32) -> i32 {
   }
   return acc;
 }
+@group(0) @binding(3) var<storage, read_write> tz_status: atomic<u32>;
 @compute @workgroup_size(1, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let v0_i: u32 = wid.x;
   let v1_x: i32 = ld_p0_a(v0_i);
   let v2_e: i32 = ld_p1_b(v0_i);
-  st_p2_y(v0_i, ((((((tz_mod_i32(v1_x, v2_e)) << 16u) >> 16u) + (((tz_pow_i32(v1_x, v2_e)) << 16u) >> 16u))) << 16u) >> 16u);
+  st_p2_y(v0_i, ((((((tz_mod_i32(v1_x, tz_nz_i32(v2_e))) << 16u) >> 16u) + (((tz_pow_i32(v1_x, v2_e)) << 16u) >> 16u))) << 16u) >> 16u);
 }
