@@ -217,9 +217,7 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
                         || (u.instances <= MAX_RECOMPUTE_USES && out_cost <= MAX_RECOMPUTE_OPS))
             }
             NodeClass::View | NodeClass::Index => {
-                u.forced
-                    || u.instances > MAX_VIEW_COPIES
-                    || (u.reread && gathers(graph, id))
+                u.forced || u.instances > MAX_VIEW_COPIES || (u.reread && gathers(graph, id))
             }
             NodeClass::Reduce | NodeClass::Contraction => {
                 u.forced
