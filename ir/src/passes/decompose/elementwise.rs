@@ -155,11 +155,11 @@ fn activation(em: &mut Emitter, op: &Op, x: ValueId) -> Result<ValueId> {
     }
 }
 
-/// `0.5 x (1 + erf(x / sqrt 2))`, or `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
+/// `0.5 x (1 + erf(x · (1/sqrt 2)))` (a product, not a division, per element), or `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
 fn gelu(em: &mut Emitter, x: ValueId, approximate: GeluApprox) -> Result<ValueId> {
     let inner = match approximate {
         GeluApprox::None => {
-            let s = em.bin_c(B::Div, x, std::f64::consts::SQRT_2)?;
+            let s = em.bin_c(B::Mul, x, std::f64::consts::FRAC_1_SQRT_2)?;
             em.un(U::Erf, s)?
         }
         GeluApprox::Tanh => {

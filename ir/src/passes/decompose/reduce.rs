@@ -280,6 +280,13 @@ fn softmax(em: &mut Emitter, x: ValueId, ax: usize, log: bool) -> Result<ValueId
     if log {
         let l = em.un(U::Log, s)?;
         em.bin(B::Sub, d, l)
+    } else if matches!(em.dtype(e), DType::F32 | DType::F64) {
+        // One reciprocal per row and a product per element (a division per element costs
+        // several times more; the result moves by at most an ULP or two). Half-precision
+        // dtypes keep the division: rounding the reciprocal to 11 or 8 bits first costs them
+        // a whole ULP.
+        let r = em.un(U::Reciprocal, s)?;
+        em.bin(B::Mul, e, r)
     } else {
         em.bin(B::Div, e, s)
     }
