@@ -241,16 +241,7 @@ impl Prepared {
             return Ok(evaluate(g, &named)?);
         }
         let ws = self.take_workspace()?;
-        let result = Run {
-            p: self,
-            device: &*self.device,
-            ws: &ws,
-            inputs,
-            dirty: false,
-            host: HashMap::new(),
-            observer,
-        }
-        .go();
+        let result = Run::new(self, &ws, inputs, HashMap::new(), observer).go();
         self.pool
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -278,15 +269,7 @@ impl Prepared {
         let ws = self.take_workspace()?;
         {
             let refs: Vec<&Tensor> = binding.inputs.iter().collect();
-            let mut run = Run {
-                p: self,
-                device: &*self.device,
-                ws: &ws,
-                inputs: &refs,
-                dirty: false,
-                host: HashMap::new(),
-                observer: None,
-            };
+            let mut run = Run::new(self, &ws, &refs, HashMap::new(), None);
             run.upload()?;
         }
         binding.ws = Some(ws);
@@ -312,15 +295,7 @@ impl Prepared {
             return Err(binding_error("a binding without device buffers"));
         };
         let refs: Vec<&Tensor> = binding.inputs.iter().collect();
-        let mut run = Run {
-            p: self,
-            device: &*self.device,
-            ws,
-            inputs: &refs,
-            dirty: false,
-            host: HashMap::new(),
-            observer: None,
-        };
+        let mut run = Run::new(self, ws, &refs, HashMap::new(), None);
         run.steps()?;
         binding.host = run.host;
         binding.results = None;
@@ -338,16 +313,7 @@ impl Prepared {
             return Err(binding_error("no bound run has finished yet"));
         };
         let refs: Vec<&Tensor> = binding.inputs.iter().collect();
-        let run = Run {
-            p: self,
-            device: &*self.device,
-            ws,
-            inputs: &refs,
-            dirty: false,
-            host: binding.host.clone(),
-            observer: None,
-        };
-        run.outputs()
+        Run::new(self, ws, &refs, binding.host.clone(), None).outputs()
     }
 
     fn check_binding(&self, binding: &Binding) -> Result<(), RuntimeError> {
@@ -432,7 +398,26 @@ struct Run<'a, 'o> {
     observer: Option<&'o mut StepObserver<'o>>,
 }
 
-impl Run<'_, '_> {
+impl<'a, 'o> Run<'a, 'o> {
+    /// A run of `p` on workspace `ws` (nothing launched yet), starting from host copies `host`.
+    fn new(
+        p: &'a Prepared,
+        ws: &'a Workspace,
+        inputs: &'a [&'a Tensor],
+        host: HashMap<usize, Tensor>,
+        observer: Option<&'o mut StepObserver<'o>>,
+    ) -> Self {
+        Run {
+            p,
+            device: &*p.device,
+            ws,
+            inputs,
+            dirty: false,
+            host,
+            observer,
+        }
+    }
+
     fn go(mut self) -> Result<Vec<Tensor>, RuntimeError> {
         self.upload()?;
         self.steps()?;

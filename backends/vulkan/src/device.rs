@@ -389,36 +389,12 @@ impl Device for VulkanDevice {
             return Ok(());
         }
         let src = self.buffer(buf)?;
-        let size = padded(out.len());
-        let staging = self.new_buffer(
-            size,
-            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        );
         // Recorded launches and the copy go in one submission.
-        let mut enc = lock(&self.pending).take().unwrap_or_else(|| {
+        let enc = lock(&self.pending).take().unwrap_or_else(|| {
             self.device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
         });
-        enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
-        self.queue.submit([enc.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(self.failed(format!("mapping a read-back buffer: {e}"))),
-            Err(_) => return Err(self.failed("the read-back buffer was never mapped")),
-        }
-        {
-            let view = staging
-                .get_mapped_range(..)
-                .map_err(|e| self.failed(format!("mapping a read-back buffer: {e}")))?;
-            out.copy_from_slice(&view[..out.len()]);
-        }
-        staging.unmap();
-        Ok(())
+        self.read_back(enc, src, out, "a read-back buffer")
     }
 
     fn load(&self, kernel: &Kernel, artifact: &Artifact) -> Result<LoadedKernel, DeviceError> {
@@ -636,14 +612,30 @@ impl Device for VulkanDevice {
 impl VulkanDevice {
     /// The status word (after the queue is idle).
     fn read_status(&self) -> Result<u32, DeviceError> {
-        let staging = self.new_buffer(
-            4,
-            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        );
-        let mut enc = self
+        let enc = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        enc.copy_buffer_to_buffer(&self.status, 0, &staging, 0, 4);
+        let mut word = [0u8; 4];
+        self.read_back(enc, &self.status, &mut word, "the status word")?;
+        Ok(u32::from_le_bytes(word))
+    }
+
+    /// Copies the first `out.len()` bytes of `src` into `out` through a mappable staging
+    /// buffer: the copy is recorded after whatever `enc` holds, submitted with it, and waited
+    /// for. `what` names the buffer in errors.
+    fn read_back(
+        &self,
+        mut enc: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        out: &mut [u8],
+        what: &str,
+    ) -> Result<(), DeviceError> {
+        let size = padded(out.len());
+        let staging = self.new_buffer(
+            size,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
         self.queue.submit([enc.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -652,16 +644,16 @@ impl VulkanDevice {
         self.wait()?;
         match rx.recv() {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(self.failed(format!("mapping the status word: {e}"))),
-            Err(_) => return Err(self.failed("the status word was never mapped")),
+            Ok(Err(e)) => return Err(self.failed(format!("mapping {what}: {e}"))),
+            Err(_) => return Err(self.failed(format!("{what} was never mapped"))),
         }
-        let word = {
+        {
             let view = staging
                 .get_mapped_range(..)
-                .map_err(|e| self.failed(format!("mapping the status word: {e}")))?;
-            u32::from_le_bytes([view[0], view[1], view[2], view[3]])
-        };
+                .map_err(|e| self.failed(format!("mapping {what}: {e}")))?;
+            out.copy_from_slice(&view[..out.len()]);
+        }
         staging.unmap();
-        Ok(word)
+        Ok(())
     }
 }

@@ -42,6 +42,23 @@ struct Tiling {
 }
 
 impl Kb<'_> {
+    /// Sets the kernel's launch to `grid` × `group`, or `Err(NotVector)` when the grid exceeds
+    /// the target's grid limits (the caller's schedule does not apply).
+    pub(super) fn launch_within_limits(&mut self, grid: &[usize], group: Vec<usize>) -> Res<()> {
+        if grid
+            .iter()
+            .zip(&self.target.max_grid_dims)
+            .any(|(g, l)| g > l)
+        {
+            return Err(Fail::NotVector);
+        }
+        self.k.launch = crate::kernel::Launch {
+            grid: grid.to_vec(),
+            group,
+        };
+        Ok(())
+    }
+
     /// The tiled schedule; `Err(NotVector)` when the shapes or operand views do not fit it
     /// (then the generic schedule runs).
     pub(super) fn cpu_matmul(&mut self, job: &Job, h: NodeId) -> Res<Vec<Stmt>> {
@@ -349,17 +366,7 @@ impl Kb<'_> {
         let batch_dims = job.dims[..r - 2].to_vec();
         let nb: usize = batch_dims.iter().product();
         let grid = vec![nn.div_ceil(tile), mm.div_ceil(tile), nb];
-        if grid
-            .iter()
-            .zip(&self.target.max_grid_dims)
-            .any(|(g, l)| g > l)
-        {
-            return Err(Fail::NotVector);
-        }
-        self.k.launch = crate::kernel::Launch {
-            grid: grid.clone(),
-            group: vec![tile, tile, 1],
-        };
+        self.launch_within_limits(&grid, vec![tile, tile, 1])?;
         let t = tile as i128;
         let sa = self.k.shared_buf("tile_a", dt, tile * tile);
         let sb = self.k.shared_buf("tile_b", dt, tile * tile);

@@ -68,17 +68,7 @@ impl Kb<'_> {
         let batch_dims = job.dims[..r - 2].to_vec();
         let nb: usize = batch_dims.iter().product();
         let grid = vec![nn.div_ceil(BLOCK_N), mm.div_ceil(BLOCK_M), nb];
-        if grid
-            .iter()
-            .zip(&self.target.max_grid_dims)
-            .any(|(g, l)| g > l)
-        {
-            return Err(Fail::NotVector);
-        }
-        self.k.launch = crate::kernel::Launch {
-            grid: grid.clone(),
-            group: vec![group, 1, 1],
-        };
+        self.launch_within_limits(&grid, vec![group, 1, 1])?;
         let sa = self.k.shared_buf("mma_a", dt, BLOCK_M * stride);
         let sb = self.k.shared_buf("mma_b", dt, BLOCK_N * stride);
         let mut body = Vec::new();
