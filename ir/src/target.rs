@@ -48,7 +48,9 @@ pub struct TargetDesc {
     pub max_group_dims: [usize; 3],
     /// Most workgroups per grid axis.
     pub max_grid_dims: [usize; 3],
-    /// Workgroup-shared memory per workgroup, bytes (0 on CPU).
+    /// Workgroup-shared memory per workgroup, bytes. On CPU targets (one invocation per
+    /// group) the shared buffers are that invocation's scratch arrays, kept on its stack: this
+    /// is how many bytes of them a kernel may have.
     pub shared_bytes: usize,
     /// Subgroup / warp width (0 when unknown). Where the hardware's width varies, the
     /// smallest one: `shuffle_xor` with masks below it finds every partner whatever the width.
@@ -92,6 +94,10 @@ impl MmaDesc {
     }
 }
 
+/// Scratch-array bytes per invocation that [`TargetDesc::generic_cpu`] allows: far below the
+/// 2 MiB stacks of worker threads, and half a typical 512 KiB L2 cache.
+pub const CPU_SCRATCH_BYTES: usize = 256 * 1024;
+
 impl TargetDesc {
     /// How this target handles `dtype`.
     pub fn support(&self, dtype: DType) -> DTypeSupport {
@@ -110,7 +116,7 @@ impl TargetDesc {
             max_group_size: 1,
             max_group_dims: [1, 1, 1],
             max_grid_dims: [usize::MAX, usize::MAX, usize::MAX],
-            shared_bytes: 0,
+            shared_bytes: CPU_SCRATCH_BYTES,
             subgroup_size: 0,
             subgroup_ops: false,
             max_buffer_bytes: usize::MAX,

@@ -15,7 +15,9 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F32, F64, I8, I16, I32, I64};
-use cranelift_codegen::ir::{FuncRef, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{
+    FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value,
+};
 use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
@@ -108,6 +110,8 @@ pub(crate) struct Renderer<'a, 'f> {
     helper_refs: HashMap<&'static str, FuncRef>,
     env: Vec<Option<Binding>>,
     bases: Vec<Value>,
+    /// The address of each shared buffer: a stack array private to the invocation.
+    scratch: Vec<Value>,
     group_ptr: Value,
     err: Variable,
     has_fma: bool,
@@ -144,6 +148,25 @@ impl<'a, 'f> Renderer<'a, 'f> {
                 )
             })
             .collect();
+        let scratch = k
+            .shared
+            .iter()
+            .map(|sb| {
+                let bytes = sb.len.saturating_mul(sb.dtype.size_bytes());
+                let bytes = u32::try_from(bytes).map_err(|_| {
+                    RenderError::Unsupported(format!(
+                        "a scratch array `%{}` of {bytes} bytes",
+                        sb.name
+                    ))
+                })?;
+                let slot = b.create_sized_stack_slot(StackSlotData::new(
+                    StackSlotKind::ExplicitSlot,
+                    bytes,
+                    6,
+                ));
+                Ok(b.ins().stack_addr(ptr, slot, 0))
+            })
+            .collect::<R<Vec<Value>>>()?;
         let err = b.declare_var(I32);
         let zero = b.ins().iconst(I32, 0);
         b.def_var(err, zero);
@@ -155,6 +178,7 @@ impl<'a, 'f> Renderer<'a, 'f> {
             helper_refs: HashMap::new(),
             env: vec![None; k.vars.len()],
             bases,
+            scratch,
             group_ptr,
             err,
             has_fma,
@@ -314,13 +338,23 @@ impl<'a, 'f> Renderer<'a, 'f> {
         index: &Expr,
         lanes: u8,
     ) -> R<(DType, Option<(Value, Value)>)> {
-        let BufRef::Param(p) = buf else {
-            return unsupported("workgroup-shared buffers");
+        let found = match buf {
+            BufRef::Param(p) => self
+                .k
+                .params
+                .get(p)
+                .map(|x| (x.dtype, x.len))
+                .zip(self.bases.get(p)),
+            BufRef::Shared(i) => self
+                .k
+                .shared
+                .get(i)
+                .map(|x| (x.dtype, x.len))
+                .zip(self.scratch.get(i)),
         };
-        let (Some(param), Some(&base)) = (self.k.params.get(p), self.bases.get(p)) else {
+        let Some(((dtype, len), &base)) = found else {
             return internal("no such buffer");
         };
-        let (dtype, len) = (param.dtype, param.len);
         let idx = self.eval(index)?;
         let idx = self.widen_index(&idx)?;
         if self.ranges.in_bounds(index, lanes, len) {

@@ -279,8 +279,9 @@ impl CpuTarget {
         }
     }
 
-    /// Refuses what a CPU launch cannot do: workgroups of more than one invocation, shared
-    /// memory and barriers.
+    /// Refuses what a CPU launch cannot do: workgroups of more than one invocation, barriers
+    /// and scratch arrays (shared buffers of the one-invocation group, kept on the stack)
+    /// beyond `shared_bytes`.
     fn check_launch(&self, k: &Kernel) -> Result<(), RenderError> {
         if k.launch.group.iter().any(|&g| g != 1) {
             return Err(RenderError::Unsupported(format!(
@@ -288,10 +289,19 @@ impl CpuTarget {
                 k.launch.group
             )));
         }
-        if !k.shared.is_empty() || has_barrier(&k.body) {
-            return Err(RenderError::Unsupported(
-                "workgroup-shared memory and barriers".into(),
-            ));
+        if has_barrier(&k.body) {
+            return Err(RenderError::Unsupported("barriers".into()));
+        }
+        let scratch: usize = k
+            .shared
+            .iter()
+            .map(|s| s.len.saturating_mul(s.dtype.size_bytes()))
+            .fold(0, usize::saturating_add);
+        if scratch > self.desc.shared_bytes {
+            return Err(RenderError::Unsupported(format!(
+                "{scratch} bytes of scratch arrays (at most {} per invocation)",
+                self.desc.shared_bytes
+            )));
         }
         if usize::BITS != 64 {
             return Err(RenderError::Unsupported(
@@ -305,7 +315,13 @@ impl CpuTarget {
     /// helper of [`crate::math`] registered as a symbol.
     fn module(&self) -> Result<JITModule, String> {
         let mut flags = settings::builder();
-        for (name, value) in [("opt_level", "speed"), ("is_pic", "false")] {
+        // Scratch arrays make large frames: probe the stack so a guard page is never skipped.
+        for (name, value) in [
+            ("opt_level", "speed"),
+            ("is_pic", "false"),
+            ("enable_probestack", "true"),
+            ("probestack_strategy", "inline"),
+        ] {
             flags.set(name, value).map_err(|e| e.to_string())?;
         }
         let isa = cranelift_native::builder()

@@ -734,6 +734,38 @@ fn target_desc_and_refusals() {
 }
 
 #[test]
+fn scratch_arrays_of_one_invocation_groups_match() {
+    // Each invocation fills its own scratch array (a shared buffer of a group of one), then
+    // reads it back reversed, vectors and scalars; invocations run concurrently.
+    let text = "kernel @scratch(%x: f32[64] read, %y: f32[64] write) grid [8] group [1] {
+  shared %tmp: f32[8]
+  let %base: u32 = mul(group_id(0), 8:u32)
+  store %tmp[0:u32] = load<4> %x[%base]
+  store %tmp[4:u32] = load<4> %x[add(%base, 4:u32)]
+  loop %i: u32 = 0:u32 to 8:u32 step 1 serial {
+    store %y[add(%base, %i)] = mul(load %tmp[sub(7:u32, %i)], 2.0:f32)
+  }
+}";
+    let out = check(text).unwrap();
+    assert_ne!(out[1], vec![0u8; 256]);
+    // Reading past the end of the scratch array is the out-of-bounds error on both.
+    let bad = "kernel @scratch_oob(%y: f32[4] write) grid [2] group [1] {
+  shared %tmp: f32[4]
+  store %tmp[0:u32] = 1.0:f32x4
+  store %y[0:u32] = load<4> %tmp[group_id(0)]
+}";
+    assert!(check(bad).is_err());
+    // More scratch bytes than the target allows are refused.
+    let t = CpuTarget::new();
+    let big = t.desc().shared_bytes / 4 + 1;
+    let (k, info) = parse(&format!(
+        "kernel @huge(%y: f32[1] write) grid [1] group [1] {{\n  shared %tmp: f32[{big}]\n  store %tmp[0:u32] = 1.0:f32\n  store %y[0:u32] = load %tmp[0:u32]\n}}"
+    ));
+    let e = t.compile(&k, &info).unwrap_err();
+    assert!(matches!(e, TargetError::Unsupported { .. }), "{e}");
+}
+
+#[test]
 fn aliased_buffers_and_concurrent_launches() {
     // The same buffer bound twice (read and read_write) is locked once.
     let text = "kernel @inc(%x: i32[64] read, %y: i32[64] read_write) grid [64] group [1] {

@@ -6,7 +6,8 @@
 //! # Model
 //!
 //! - A [`Kernel`] has global buffer [`Param`]s (dtype, length in elements, access mode),
-//!   workgroup-shared buffers ([`SharedBuf`], GPU only), a [`Launch`] and a body.
+//!   workgroup-shared buffers ([`SharedBuf`]; in a group of one invocation, as on CPU
+//!   targets, a private scratch array of that invocation), a [`Launch`] and a body.
 //! - The body runs once per *invocation*: every (group id, local id) point of
 //!   `grid × group`, like a CUDA thread or a WGSL invocation. `group_id(a)` and `local_id(a)`
 //!   read the coordinates (type `u32`). On CPU targets `group` is all 1s.
@@ -108,8 +109,7 @@
 //! that fit); params loaded only when readable and stored only when writable; `set` only on
 //! `local`s; loop steps ≥ 1, `vectorize(n)` with step `n` and only 1- or `n`-lane values
 //! inside; no `set` of an outer accumulator and no barrier inside a `parallel` loop; barriers
-//! and shared buffers only in launches whose group has more than one invocation, and barriers
-//! only under control flow that is conservatively uniform (no `local_id`, load or accumulator
+//! only in launches whose group has more than one invocation, and barriers only under control flow that is conservatively uniform (no `local_id`, load or accumulator
 //! in an enclosing condition or loop bound); `shuffle_xor` only as the whole value of a `let`
 //! of a scalar numeric or bool value, in a 1-D launch whose group size is a multiple of the
 //! next power of two above the mask, under the same uniform control flow as barriers and

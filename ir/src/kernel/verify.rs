@@ -103,7 +103,6 @@ pub fn verify_kernel(k: &Kernel) -> Result<KernelInfo, KernelError> {
     let mut v = Verifier::new(k);
     v.check_launch()?;
     v.check_names()?;
-    v.check_shared()?;
     let ctx = Ctx {
         divergent: false,
         parallel: Vec::new(),
@@ -216,19 +215,6 @@ impl<'k> Verifier<'k> {
             });
         }
         Ok(())
-    }
-
-    fn check_shared(&self) -> Result<(), KernelError> {
-        match self.k.shared.first() {
-            Some(s) if self.k.launch.group_size() <= 1 => Err(KernelError::Barrier {
-                kernel: self.name(),
-                message: format!(
-                    "shared buffer `%{}` needs a workgroup of more than one invocation (group {:?})",
-                    s.name, self.k.launch.group
-                ),
-            }),
-            _ => Ok(()),
-        }
     }
 
     fn block(&mut self, body: &[Stmt], ctx: &Ctx) -> Result<(), KernelError> {

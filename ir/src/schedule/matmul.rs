@@ -1,13 +1,31 @@
-//! The CPU matmul schedule: cache-tiled over columns (a `k × nc` panel of B sized from the L2
-//! cache is reused by every row tile of a chunk) and register-blocked (4 or, with 512-bit
-//! vectors, 8 rows × 2 vectors of
-//! accumulators updated with `fma`), with the epilogue applied to each accumulator vector.
-//! Partial row tiles and leftover columns fall back to one element at a time.
+//! The CPU matmul schedules.
+//!
+//! The packed schedule (used when a `k × nr` panel of B fits the target's scratch bytes,
+//! `TargetDesc::shared_bytes`): the output's columns are cut into strips of `nr` (two vectors)
+//! columns, and the launch's chunks share out the (batch, strip) units. For each unit, the
+//! invocation first copies the strip of B — whatever view or fused prologue produces it —
+//! into a contiguous `k × nr` scratch panel (a shared buffer of its one-invocation group,
+//! kept on its stack; vector loads where B is contiguous along its rows, one element at a
+//! time otherwise, e.g. a transposed B), then runs register blocks of `rows × 2` vector accumulators down all
+//! the rows of the strip, each over the whole `k` range, reading B from the panel (two
+//! aligned, consecutive vector loads per `k` step, instead of rows of B that are a whole
+//! matrix row apart) and A as broadcasts. The block has 6 rows when the target's vectors are
+//! at most 256 bits wide (12 accumulators, two B vectors and a broadcast in 16 registers)
+//! and 8 rows for 512-bit vectors (32 registers). The rows left below a multiple of the
+//! block run as one shorter register block; columns left beyond the last whole strip run
+//! one element at a time. The epilogue is applied to each accumulator vector before its
+//! store.
+//!
+//! The in-place schedule (when the panel would not fit): cache-tiled over columns (a
+//! `k × nc` panel of B sized from the L2 cache is reused by every row tile of a chunk) and
+//! register-blocked (4 or, with 512-bit vectors, 8 rows × 2 vectors of accumulators updated
+//! with `fma`), reading B where it lies. Partial row tiles and leftover columns fall back to
+//! one element at a time.
 
 use super::index::{Ix, Pos};
 use super::{Accum, Fail, Job, Kb, Res};
 use crate::graph::NodeId;
-use crate::kernel::{BinOp, Expr, LoopKind, Stmt, Ty};
+use crate::kernel::{BinOp, BufRef, Expr, LoopKind, Stmt, Ty};
 use crate::op::BinaryOp;
 
 /// Rows of the register block for targets with 128- or 256-bit vectors (16 vector registers).
@@ -17,14 +35,46 @@ pub const MICRO_VECTORS: usize = 2;
 /// Rows of the register block for 512-bit vectors (AVX-512 has 32 registers: 16 accumulators,
 /// two B vectors and one broadcast A value fit).
 pub const MICRO_ROWS_WIDE: usize = 8;
+/// Rows of the packed schedule's register block for targets with 128- or 256-bit vectors:
+/// 12 accumulators, two B vectors and one broadcast A value in 16 registers.
+pub const PACKED_ROWS: usize = 6;
 
-/// The register block `(rows, vectors per row)` for a vector of `lanes` f32 lanes.
+/// The in-place schedule's register block `(rows, vectors per row)` for a vector of
+/// `lanes` f32 lanes.
 pub fn micro_shape(lanes: u8) -> (usize, usize) {
     if lanes >= 16 {
         (MICRO_ROWS_WIDE, MICRO_VECTORS)
     } else {
         (MICRO_ROWS, MICRO_VECTORS)
     }
+}
+
+/// The packed schedule's register block `(rows, vectors per row)` for a vector of `lanes`
+/// f32 lanes.
+pub fn packed_shape(lanes: u8) -> (usize, usize) {
+    if lanes >= 16 {
+        (MICRO_ROWS_WIDE, MICRO_VECTORS)
+    } else {
+        (PACKED_ROWS, MICRO_VECTORS)
+    }
+}
+
+/// Where a register block reads B from.
+#[derive(Clone, Copy)]
+enum BSource {
+    /// The operand itself, at its own coordinates.
+    InPlace,
+    /// A packed `k × nr` panel (row `k` at `k · nr`).
+    Panel(BufRef, usize),
+}
+
+/// One register block's place: its rows `m0 .. m0 + rows` and columns `n0 .. n0 + vecs · lanes`.
+struct Block<'a> {
+    batch: &'a [Ix],
+    m0: &'a Ix,
+    n0: &'a Ix,
+    rows: usize,
+    b: BSource,
 }
 
 /// The loop-invariant facts of one tiled matmul.
@@ -34,7 +84,6 @@ struct Tiling {
     vecs: usize,
     m: usize,
     n: usize,
-    k: usize,
     n_full: usize,
     nc: usize,
     mtiles: usize,
@@ -62,6 +111,9 @@ impl Kb<'_> {
     /// The tiled schedule; `Err(NotVector)` when the shapes or operand views do not fit it
     /// (then the generic schedule runs).
     pub(super) fn cpu_matmul(&mut self, job: &Job, h: NodeId) -> Res<Vec<Stmt>> {
+        if let Ok(body) = self.attempt(|kb| kb.cpu_matmul_packed(job, h)) {
+            return Ok(body);
+        }
         let lanes = self.lanes();
         let (a, b) = (self.input_of(h, 0)?, self.input_of(h, 1)?);
         let (ad, bd) = (self.dims(a), self.dims(b));
@@ -85,7 +137,6 @@ impl Kb<'_> {
             vecs,
             m,
             n,
-            k,
             n_full,
             nc,
             mtiles: m.div_ceil(rows),
@@ -158,7 +209,7 @@ impl Kb<'_> {
         );
         let scalar = self.scalar_block(
             job,
-            t,
+            t.m,
             &batch,
             (m0.e.clone(), rows_end),
             (cols.0.clone(), cols.1.clone(), cols.2),
@@ -167,7 +218,14 @@ impl Kb<'_> {
             Some(_) => {
                 let n0 = self.fresh("n0", m.ty());
                 let n0ix = m.inv(Expr::Var(n0), 0, t.n_full as i128 - 1);
-                let micro = self.micro(job, h, t, &batch, &m0, &n0ix)?;
+                let block = Block {
+                    batch: &batch,
+                    m0: &m0,
+                    n0: &n0ix,
+                    rows: t.rows,
+                    b: BSource::InPlace,
+                };
+                let micro = self.micro(job, h, t.lanes, t.vecs, &block)?;
                 let block = Stmt::Loop {
                     var: n0,
                     start: cols.0,
@@ -203,7 +261,7 @@ impl Kb<'_> {
     fn scalar_block(
         &mut self,
         job: &Job,
-        t: &Tiling,
+        rows_total: usize,
         batch: &[Ix],
         rows: (Expr, Expr),
         cols: (Expr, Expr, usize),
@@ -211,7 +269,7 @@ impl Kb<'_> {
         let m = self.m;
         let (mm, jj) = (self.fresh("m", m.ty()), self.fresh("n", m.ty()));
         let mut coords = batch.to_vec();
-        coords.push(m.inv(Expr::Var(mm), 0, t.m as i128 - 1));
+        coords.push(m.inv(Expr::Var(mm), 0, rows_total as i128 - 1));
         coords.push(m.inv(Expr::Var(jj), 0, cols.2 as i128 - 1));
         let pos = Pos::Coords(coords);
         let flat = m.flat(&pos, &job.dims).e;
@@ -234,27 +292,27 @@ impl Kb<'_> {
         })
     }
 
-    /// One register block: `MICRO_ROWS × MICRO_VECTORS` vector accumulators over the whole
-    /// `k` range, then the epilogue and a store per accumulator.
+    /// One register block: `rows × vecs` vector accumulators over the whole `k` range, then
+    /// the epilogue and a store per accumulator.
     fn micro(
         &mut self,
         job: &Job,
         h: NodeId,
-        t: &Tiling,
-        batch: &[Ix],
-        m0: &Ix,
-        n0: &Ix,
+        lanes: u8,
+        vecs: usize,
+        at: &Block,
     ) -> Res<Vec<Stmt>> {
         let m = self.m;
         let (a, b) = (self.input_of(h, 0)?, self.input_of(h, 1)?);
         let (ad, bd) = (self.dims(a), self.dims(b));
+        let kk = ad[ad.len() - 1];
         let dt = self.dtype(a);
         let acc_dt = super::reduce::acc_dtype(dt);
-        let vty = Ty::vector(acc_dt, t.lanes);
-        let l = usize::from(t.lanes);
+        let vty = Ty::vector(acc_dt, lanes);
+        let l = usize::from(lanes);
+        let (batch, m0, n0, rows) = (at.batch, at.m0, at.n0, at.rows);
         let mut out = Vec::new();
         let mut accs = Vec::new();
-        let (rows, vecs) = (t.rows, t.vecs);
         for _ in 0..rows * vecs {
             let v = self.fresh("acc", vty);
             out.push(Stmt::Local {
@@ -264,26 +322,32 @@ impl Kb<'_> {
             accs.push(v);
         }
         let kv = self.fresh("k", m.ty());
-        let kix = m.inv(Expr::Var(kv), 0, t.k as i128 - 1);
+        let kix = m.inv(Expr::Var(kv), 0, kk as i128 - 1);
+        let cols = Ix::within(n0.e.clone(), Some(1), n0.lo, n0.hi + (vecs * l) as i128 - 1);
         let mut body = Vec::new();
         let mut bvals = Vec::new();
         for c in 0..vecs {
-            let col = m.add_c(
-                &Ix::within(n0.e.clone(), Some(1), n0.lo, n0.hi + (vecs * l) as i128 - 1),
-                (c * l) as i128,
-            );
-            let mut bc = self.operand_batch(batch, &bd);
-            bc.push(kix.clone());
-            bc.push(col);
-            let v = self.value(b, &Pos::Coords(bc), t.lanes, &mut body)?;
-            let v = super::reduce::convert(v, dt, acc_dt);
+            let v = match at.b {
+                BSource::InPlace => {
+                    let mut bc = self.operand_batch(batch, &bd);
+                    bc.push(kix.clone());
+                    bc.push(m.add_c(&cols, (c * l) as i128));
+                    let v = self.value(b, &Pos::Coords(bc), lanes, &mut body)?;
+                    super::reduce::convert(v, dt, acc_dt)
+                }
+                BSource::Panel(buf, nr) => Expr::Load {
+                    buf,
+                    index: Box::new(m.add_c(&m.mul_c(&kix, nr as i128), (c * l) as i128).e),
+                    lanes,
+                },
+            };
             bvals.push(self.bind(v, vty, &mut body));
         }
         for r in 0..rows {
             let mut ac = self.operand_batch(batch, &ad);
             ac.push(m.add_c(m0, r as i128));
             ac.push(kix.clone());
-            let v = self.value(a, &Pos::Coords(ac), t.lanes, &mut body)?;
+            let v = self.value(a, &Pos::Coords(ac), lanes, &mut body)?;
             let v = super::reduce::convert(v, dt, acc_dt);
             let av = self.bind(v, vty, &mut body);
             for (c, bv) in bvals.iter().enumerate() {
@@ -307,23 +371,20 @@ impl Kb<'_> {
                 });
             }
         }
-        out.push(self.counted(kv, 0, t.k, body));
+        out.push(self.counted(kv, 0, kk, body));
         let hv = self.g.node(h).outputs[0];
         for r in 0..rows {
             for c in 0..vecs {
                 let mut coords = batch.to_vec();
                 coords.push(m.add_c(m0, r as i128));
-                coords.push(m.add_c(
-                    &Ix::within(n0.e.clone(), Some(1), n0.lo, n0.hi + (vecs * l) as i128 - 1),
-                    (c * l) as i128,
-                ));
+                coords.push(m.add_c(&cols, (c * l) as i128));
                 let pos = Pos::Coords(coords);
                 self.subst.clear();
                 self.subst.insert(
                     hv,
                     super::reduce::convert(Expr::Var(accs[r * vecs + c]), acc_dt, dt),
                 );
-                let v = self.value(job.out, &pos, t.lanes, &mut out)?;
+                let v = self.value(job.out, &pos, lanes, &mut out)?;
                 self.subst.clear();
                 out.push(Stmt::Store {
                     buf: job.out_buf,
@@ -331,6 +392,176 @@ impl Kb<'_> {
                     value: v,
                 });
             }
+        }
+        Ok(out)
+    }
+
+    /// The packed schedule (see the module docs); `Err(NotVector)` when the shapes do not fit
+    /// it or the panel would exceed the target's scratch bytes.
+    fn cpu_matmul_packed(&mut self, job: &Job, h: NodeId) -> Res<Vec<Stmt>> {
+        let ix = self.m;
+        let lanes = self.lanes();
+        let (a, b) = (self.input_of(h, 0)?, self.input_of(h, 1)?);
+        let (ad, bd) = (self.dims(a), self.dims(b));
+        let r = job.dims.len();
+        if lanes < 2 || ad.len() < 2 || bd.len() < 2 || r < 2 {
+            return Err(Fail::NotVector);
+        }
+        let (m, n, k) = (job.dims[r - 2], job.dims[r - 1], ad[ad.len() - 1]);
+        let nr = packed_shape(lanes).1 * usize::from(lanes);
+        let acc_dt = super::reduce::acc_dtype(self.dtype(a));
+        let panel = k.checked_mul(nr).ok_or(Fail::NotVector)?;
+        let bytes = panel.checked_mul(acc_dt.size_bytes());
+        if m == 0 || n < nr || k == 0 || bytes.is_none_or(|x| x > self.target.shared_bytes) {
+            return Err(Fail::NotVector);
+        }
+        let batch: Vec<usize> = job.dims[..r - 2].to_vec();
+        let nb: usize = batch.iter().product();
+        let strips = n.div_ceil(nr);
+        let units = nb * strips;
+        let (chunks, per) = self.chunks(units, m * nr, 1);
+        self.k.launch.grid = vec![chunks];
+        let bp = self
+            .k
+            .shared_buf(format!("bpanel{}", self.names), acc_dt, panel);
+        let mut body = Vec::new();
+        let (s, e) = self.chunk_range(per, units, &mut body);
+        let uv = self.fresh("unit", ix.ty());
+        let uix = ix.inv(Expr::Var(uv), 0, units as i128 - 1);
+        let mut ub = Vec::new();
+        let bt = ix.div_c(&uix, strips as i128);
+        let bix = ix.coords(&Pos::Flat(bt), &batch);
+        let n0 = ix.mul_c(&ix.rem_c(&uix, strips as i128), nr as i128);
+        // Always a variable: the columns' lane step rides on it (constants fold it away).
+        let n0v = self.fresh("n0", ix.ty());
+        ub.push(Stmt::Let {
+            var: n0v,
+            value: n0.e,
+        });
+        let n0e = Expr::Var(n0v);
+        let full = self.packed_strip(job, h, &bix, &n0e, (m, n, k), bp)?;
+        if n % nr == 0 {
+            ub.extend(full);
+        } else {
+            let cols = (n0e.clone(), Expr::int(ix.dt, n as i128), n);
+            let rest = self.scalar_block(
+                job,
+                m,
+                &bix,
+                (Expr::int(ix.dt, 0), Expr::int(ix.dt, m as i128)),
+                cols,
+            )?;
+            ub.push(Stmt::If {
+                cond: Expr::bin(
+                    BinaryOp::LessOrEqual,
+                    n0e,
+                    Expr::int(ix.dt, (n - nr) as i128),
+                ),
+                then: full,
+                els: vec![rest],
+            });
+        }
+        body.push(Stmt::Loop {
+            var: uv,
+            start: s,
+            end: e,
+            step: 1,
+            kind: LoopKind::Serial,
+            body: ub,
+        });
+        Ok(body)
+    }
+
+    /// One whole strip of `nr` columns from `n0` (at most `n - nr`): B's `k × nr` block
+    /// copied into the panel `bp`, then the register blocks of every row.
+    fn packed_strip(
+        &mut self,
+        job: &Job,
+        h: NodeId,
+        batch: &[Ix],
+        n0e: &Expr,
+        (m, n, k): (usize, usize, usize),
+        bp: BufRef,
+    ) -> Res<Vec<Stmt>> {
+        let ix = self.m;
+        let lanes = self.lanes();
+        let (rows, vecs) = packed_shape(lanes);
+        let l = usize::from(lanes);
+        let nr = vecs * l;
+        let b = self.input_of(h, 1)?;
+        let bd = self.dims(b);
+        let (dt, acc_dt) = (self.dtype(b), super::reduce::acc_dtype(self.dtype(b)));
+        let mut out = Vec::new();
+        // Pack: panel[kk · nr + j] = B[batch, kk, n0 + j].
+        let kv = self.fresh("kp", ix.ty());
+        let kix = ix.inv(Expr::Var(kv), 0, k as i128 - 1);
+        let cols = Ix::within(n0e.clone(), Some(1), 0, n as i128 - 1);
+        let n0 = ix.inv(n0e.clone(), 0, (n - nr) as i128);
+        let row = ix.mul_c(&kix, nr as i128);
+        let mut pk = Vec::new();
+        for c in 0..vecs {
+            let mut bc = self.operand_batch(batch, &bd);
+            bc.push(kix.clone());
+            bc.push(ix.add_c(&cols, (c * l) as i128));
+            let mut pre = Vec::new();
+            match self.attempt(|kb| kb.value(b, &Pos::Coords(bc), lanes, &mut pre)) {
+                Ok(v) => {
+                    pk.extend(pre);
+                    pk.push(Stmt::Store {
+                        buf: bp,
+                        index: ix.add_c(&row, (c * l) as i128).e,
+                        value: super::reduce::convert(v, dt, acc_dt),
+                    });
+                }
+                // Not contiguous along the columns (a transposed view): one element at a time.
+                Err(Fail::NotVector) => {
+                    for j in c * l..(c + 1) * l {
+                        let mut bc = self.operand_batch(batch, &bd);
+                        bc.push(kix.clone());
+                        bc.push(ix.add_c(&n0, j as i128));
+                        let v = self.value(b, &Pos::Coords(bc), 1, &mut pk)?;
+                        pk.push(Stmt::Store {
+                            buf: bp,
+                            index: ix.add_c(&row, j as i128).e,
+                            value: super::reduce::convert(v, dt, acc_dt),
+                        });
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        out.push(self.counted(kv, 0, k, pk));
+        let whole = m / rows * rows;
+        if whole > 0 {
+            let mv = self.fresh("m0", ix.ty());
+            let m0 = ix.inv(Expr::Var(mv), 0, (whole - rows) as i128);
+            let at = Block {
+                batch,
+                m0: &m0,
+                n0: &n0,
+                rows,
+                b: BSource::Panel(bp, nr),
+            };
+            let micro = self.micro(job, h, lanes, vecs, &at)?;
+            out.push(Stmt::Loop {
+                var: mv,
+                start: Expr::int(ix.dt, 0),
+                end: Expr::int(ix.dt, whole as i128),
+                step: u32::try_from(rows).map_err(|_| Fail::NotVector)?,
+                kind: LoopKind::Serial,
+                body: micro,
+            });
+        }
+        if whole < m {
+            let m0 = ix.c(whole as i128);
+            let at = Block {
+                batch,
+                m0: &m0,
+                n0: &n0,
+                rows: m - whole,
+                b: BSource::Panel(bp, nr),
+            };
+            out.extend(self.micro(job, h, lanes, vecs, &at)?);
         }
         Ok(out)
     }

@@ -609,8 +609,10 @@ fn matmul_with_bias_and_relu_is_one_kernel() {
         panic!()
     };
     let text = print_kernel(&k.kernel);
-    // The register block: 4 rows × 2 vectors of accumulators.
-    assert_eq!(text.matches(": f32x4 = 0.0:f32x4").count(), 8, "{text}");
+    // The packed schedule: all 5 rows (fewer than the 6 of a whole block) in one register
+    // block of 5 rows × 2 vectors of accumulators, B read from the scratch panel.
+    assert_eq!(text.matches(": f32x4 = 0.0:f32x4").count(), 10, "{text}");
+    assert!(text.contains("shared %bpanel"), "{text}");
     let gp = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_gpu()).unwrap();
     let Step::Kernel(k) = &gp.steps[0] else {
         panic!()
@@ -1599,4 +1601,122 @@ fn tensor_core_matmul_handles_ragged_shapes_batches_views_and_epilogues() {
     };
     let text = print_kernel(&k.kernel);
     assert!(!text.contains("mma ") && text.contains("tile_a"), "{text}");
+}
+
+/// CPU targets with 4-, 8- and 16-lane vectors, and one whose scratch bytes are too few for
+/// any B panel (the in-place schedule).
+fn matmul_cpu_targets() -> Vec<TargetDesc> {
+    let mut out = Vec::new();
+    for lanes in [4u8, 8, 16] {
+        let mut t = TargetDesc::generic_cpu(2);
+        t.vector_lanes_f32 = lanes;
+        out.push(t);
+    }
+    let mut tight = TargetDesc::generic_cpu(3);
+    tight.vector_lanes_f32 = 8;
+    tight.shared_bytes = 32;
+    out.push(tight);
+    out
+}
+
+/// Plans `g` for every [`matmul_cpu_targets`] target, runs it on the kernel interpreter
+/// (which checks every access against its buffer) and compares with the graph interpreter.
+/// Returns, per target, whether the kernel packed B into a scratch panel.
+fn check_cpu_matmul(g: &Graph) -> Vec<bool> {
+    let inputs: HashMap<String, Tensor> = g
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let ty = &g.value(v).ty;
+            let dims = ty.shape.as_static().unwrap();
+            (g.value_label(v), data(ty.dtype, &dims, i as u64 + 7, false))
+        })
+        .collect();
+    let want = evaluate(g, &inputs).unwrap();
+    let fused = fuse(g).unwrap();
+    let mut packed = Vec::new();
+    for t in matmul_cpu_targets() {
+        let what = format!("{} with {} lanes", g.name, t.vector_lanes_f32);
+        let p = plan(g, &fused, &t).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let got = run_plan(&p, &inputs).unwrap_or_else(|e| panic!("{what}: {e}"));
+        for (a, b) in got.iter().zip(&want) {
+            assert_same(a, b, &what);
+        }
+        packed.push(p.steps.iter().any(|s| {
+            matches!(s, Step::Kernel(k) if k.kernel.shared.iter().any(|b| b.name.starts_with("bpanel")))
+        }));
+        for s in &p.steps {
+            if let Step::Kernel(k) = s {
+                let bytes: usize = k.kernel.shared.iter().map(|b| b.len * 4).sum();
+                assert!(bytes <= t.shared_bytes, "{what}: {bytes} scratch bytes");
+            }
+        }
+    }
+    packed
+}
+
+#[test]
+fn packed_cpu_matmul_handles_ragged_shapes_batches_and_epilogues() {
+    // (A dims, B dims, bias + relu epilogue): rows and columns that are and are not
+    // multiples of the register block and of the strip, one strip, fewer rows than the
+    // block, k = 1, k = 0, batches with broadcasting on either side.
+    let cases: [(&[usize], &[usize], bool); 14] = [
+        (&[13, 7], &[7, 37], true),
+        (&[6, 5], &[5, 8], false),
+        (&[9, 5], &[5, 8], true),
+        (&[1, 3], &[3, 16], false),
+        (&[5, 1], &[1, 33], true),
+        (&[7, 11], &[11, 64], false),
+        (&[16, 9], &[9, 48], true),
+        (&[2, 1, 6, 3], &[3, 3, 17], false),
+        (&[3, 7, 4], &[4, 20], true),
+        (&[7, 4], &[2, 4, 19], false),
+        (&[1, 1], &[1, 1], false),
+        (&[5, 0], &[0, 40], false),
+        (&[2, 3, 0], &[2, 0, 33], true),
+        (&[8, 2], &[2, 7], true),
+    ];
+    for (a, b, bias) in cases {
+        let packed = check_cpu_matmul(&matmul_graph(a, b, bias));
+        let n = *b.last().unwrap();
+        let k = *a.last().unwrap();
+        // 4 lanes: strips of 8 columns; 8 lanes: 16; 16 lanes: 32; never with 32 bytes.
+        let want = [8, 16, 32, usize::MAX].map(|nr| k > 0 && n >= nr);
+        assert_eq!(packed, want, "{a:?} x {b:?}");
+    }
+    // A transposed B (a prologue view) is packed through the view.
+    let mut g = Graph::new("mm_t");
+    let x = input(&mut g, "a", DType::F32, &[7, 5]);
+    let w = input(&mut g, "b", DType::F32, &[35, 5]);
+    let wt = node(&mut g, Op::Transpose { perm: vec![1, 0] }, &[Some(w)]);
+    let y = op2(&mut g, Op::MatMul {}, x, wt);
+    output(&mut g, y, "y");
+    assert_eq!(check_cpu_matmul(&g), [true, true, true, false]);
+}
+
+#[test]
+fn packed_cpu_matmul_register_block_follows_the_vector_width() {
+    let g = matmul_graph(&[12, 4], &[4, 64], false);
+    let fused = fuse(&g).unwrap();
+    for (lanes, rows) in [(4u8, 6), (8, 6), (16, 8)] {
+        let mut t = TargetDesc::generic_cpu(2);
+        t.vector_lanes_f32 = lanes;
+        let p = plan(&g, &fused, &t).unwrap();
+        let Step::Kernel(k) = &p.steps[0] else {
+            panic!()
+        };
+        let text = print_kernel(&k.kernel);
+        let zero = format!(": f32x{lanes} = 0.0:f32x{lanes}");
+        // One block of `rows × 2` accumulators (12 rows: 6 + 6, or 8 + a block of 4).
+        let blocks = if rows == 6 { 1 } else { 2 };
+        let accs = if rows == 6 { 12 } else { 16 + 8 };
+        assert_eq!(text.matches(zero.as_str()).count(), accs, "{text}");
+        assert_eq!(text.matches("shared %bpanel").count(), 1, "{text}");
+        assert_eq!(
+            text.matches(&format!("load<{lanes}> %bpanel")).count(),
+            2 * blocks,
+            "{text}"
+        );
+    }
 }

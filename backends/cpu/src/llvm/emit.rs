@@ -62,9 +62,6 @@ pub(crate) fn module_text(k: &Kernel, cpu: &str, features: &str, fast_math: bool
     for (_, v) in k.vars.iter() {
         check_dtype(v.ty.dtype)?;
     }
-    if !k.shared.is_empty() {
-        return Err("workgroup-shared buffers".into());
-    }
     let mut e = Emitter {
         k,
         body: String::new(),
@@ -85,6 +82,16 @@ pub(crate) fn module_text(k: &Kernel, cpu: &str, features: &str, fast_math: bool
     }
     e.allocas
         .push_str("  %err = alloca i32, align 4\n  store i32 0, ptr %err, align 4\n");
+    // Shared buffers of the one-invocation group: scratch arrays on the stack.
+    for (i, sb) in k.shared.iter().enumerate() {
+        check_dtype(sb.dtype)?;
+        let _ = writeln!(
+            e.allocas,
+            "  %scratch{i} = alloca [{} x {}], align 64",
+            sb.len,
+            mem_elem(sb.dtype)
+        );
+    }
     e.block(&k.body)?;
     e.line("%status = load i32, ptr %err, align 4".into());
     e.line("ret i32 %status".into());
@@ -99,7 +106,7 @@ pub(crate) fn module_text(k: &Kernel, cpu: &str, features: &str, fast_math: bool
     );
     let _ = writeln!(
         out,
-        "attributes #0 = {{ nounwind \"target-cpu\"=\"{cpu}\" \"target-features\"=\"{features}\" }}"
+        "attributes #0 = {{ nounwind \"probe-stack\"=\"inline-asm\" \"target-cpu\"=\"{cpu}\" \"target-features\"=\"{features}\" }}"
     );
     Ok(out)
 }
@@ -401,13 +408,19 @@ impl Emitter<'_> {
         index: &Expr,
         lanes: u8,
     ) -> R<(DType, Option<(String, String)>)> {
-        let BufRef::Param(p) = buf else {
-            return Err("workgroup-shared buffers".into());
-        };
-        let Some(param) = self.k.params.get(p) else {
-            return Err("no such buffer".into());
-        };
-        let (dtype, len) = (param.dtype, param.len);
+        let (dtype, len, base) = match buf {
+            BufRef::Param(p) => self
+                .k
+                .params
+                .get(p)
+                .map(|x| (x.dtype, x.len, format!("%base{p}"))),
+            BufRef::Shared(i) => self
+                .k
+                .shared
+                .get(i)
+                .map(|x| (x.dtype, x.len, format!("%scratch{i}"))),
+        }
+        .ok_or("no such buffer")?;
         let idx = self.eval(index)?;
         if idx.ty.lanes != 1 || !idx.ty.dtype.is_int() {
             return Err("a vector or non-integer index".into());
@@ -431,7 +444,7 @@ impl Emitter<'_> {
             // Proven inside the buffer: no check.
             let addr = self.tmp();
             self.line(format!(
-                "{addr} = getelementptr inbounds {}, ptr %base{p}, i64 {wide}",
+                "{addr} = getelementptr inbounds {}, ptr {base}, i64 {wide}",
                 mem_elem(dtype)
             ));
             return Ok((dtype, Some((addr, "true".into()))));
@@ -450,7 +463,7 @@ impl Emitter<'_> {
         );
         let addr = self.tmp();
         self.line(format!(
-            "{addr} = getelementptr inbounds {}, ptr %base{p}, i64 {}",
+            "{addr} = getelementptr inbounds {}, ptr {base}, i64 {}",
             mem_elem(dtype),
             safe.op
         ));
