@@ -38,6 +38,8 @@ pub const MICRO_ROWS_WIDE: usize = 8;
 /// Rows of the packed schedule's register block for targets with 128- or 256-bit vectors:
 /// 12 accumulators, two B vectors and one broadcast A value in 16 registers.
 pub const PACKED_ROWS: usize = 6;
+/// Most strips of B one unit of the packed schedule packs at once.
+pub const STRIPS_PER_UNIT: usize = 4;
 
 /// The in-place schedule's register block `(rows, vectors per row)` for a vector of
 /// `lanes` f32 lanes.
@@ -60,12 +62,12 @@ pub fn packed_shape(lanes: u8) -> (usize, usize) {
 }
 
 /// Where a register block reads B from.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum BSource {
     /// The operand itself, at its own coordinates.
     InPlace,
-    /// A packed `k × nr` panel (row `k` at `k · nr`).
-    Panel(BufRef, usize),
+    /// A packed `k × nr` panel (row `k` at `base + k · nr`).
+    Panel(BufRef, usize, Ix),
 }
 
 /// One register block's place: its rows `m0 .. m0 + rows` and columns `n0 .. n0 + vecs · lanes`.
@@ -335,11 +337,14 @@ impl Kb<'_> {
                     let v = self.value(b, &Pos::Coords(bc), lanes, &mut body)?;
                     super::reduce::convert(v, dt, acc_dt)
                 }
-                BSource::Panel(buf, nr) => Expr::Load {
-                    buf,
-                    index: Box::new(m.add_c(&m.mul_c(&kix, nr as i128), (c * l) as i128).e),
-                    lanes,
-                },
+                BSource::Panel(buf, nr, ref base) => {
+                    let row = m.add(base, &m.mul_c(&kix, nr as i128));
+                    Expr::Load {
+                        buf,
+                        index: Box::new(m.add_c(&row, (c * l) as i128).e),
+                        lanes,
+                    }
+                }
             };
             bvals.push(self.bind(v, vty, &mut body));
         }
@@ -411,53 +416,60 @@ impl Kb<'_> {
         let nr = packed_shape(lanes).1 * usize::from(lanes);
         let acc_dt = super::reduce::acc_dtype(self.dtype(a));
         let panel = k.checked_mul(nr).ok_or(Fail::NotVector)?;
-        let bytes = panel.checked_mul(acc_dt.size_bytes());
-        if m == 0 || n < nr || k == 0 || bytes.is_none_or(|x| x > self.target.shared_bytes) {
+        let bytes = panel
+            .checked_mul(acc_dt.size_bytes())
+            .ok_or(Fail::NotVector)?;
+        if m == 0 || n < nr || k == 0 || bytes > self.target.shared_bytes {
             return Err(Fail::NotVector);
         }
         let batch: Vec<usize> = job.dims[..r - 2].to_vec();
         let nb: usize = batch.iter().product();
-        let strips = n.div_ceil(nr);
-        let units = nb * strips;
-        let (chunks, per) = self.chunks(units, m * nr, 1);
+        let full = n / nr;
+        // Strips per unit: as many panels as the scratch bytes hold (each row block of A is
+        // then read from memory once for all of them), while every core keeps a few units.
+        let enough = self.target.cores.max(1) * super::CHUNKS_PER_CORE;
+        let group = [STRIPS_PER_UNIT, 2, 1]
+            .into_iter()
+            .find(|&g| {
+                g == 1
+                    || (g * bytes <= self.target.shared_bytes
+                        && full.is_multiple_of(g)
+                        && nb * (full / g) >= enough)
+            })
+            .unwrap_or(1);
+        let groups = full / group;
+        let per_batch = groups + usize::from(n % nr != 0);
+        let units = nb * per_batch;
+        let (chunks, per) = self.chunks(units, m * nr * group, 1);
         self.k.launch.grid = vec![chunks];
         let bp = self
             .k
-            .shared_buf(format!("bpanel{}", self.names), acc_dt, panel);
+            .shared_buf(format!("bpanel{}", self.names), acc_dt, group * panel);
         let mut body = Vec::new();
         let (s, e) = self.chunk_range(per, units, &mut body);
         let uv = self.fresh("unit", ix.ty());
         let uix = ix.inv(Expr::Var(uv), 0, units as i128 - 1);
         let mut ub = Vec::new();
-        let bt = ix.div_c(&uix, strips as i128);
+        let bt = ix.div_c(&uix, per_batch as i128);
         let bix = ix.coords(&Pos::Flat(bt), &batch);
-        let n0 = ix.mul_c(&ix.rem_c(&uix, strips as i128), nr as i128);
-        // Always a variable: the columns' lane step rides on it (constants fold it away).
-        let n0v = self.fresh("n0", ix.ty());
-        ub.push(Stmt::Let {
-            var: n0v,
-            value: n0.e,
-        });
-        let n0e = Expr::Var(n0v);
-        let full = self.packed_strip(job, h, &bix, &n0e, (m, n, k), bp)?;
+        let q = ix.rem_c(&uix, per_batch as i128);
+        let qe = self.let_var("group", q.e.clone(), &mut ub);
+        let q = ix.inv(qe.clone(), 0, groups as i128 - 1);
+        let n0 = ix.mul_c(&q, (group * nr) as i128);
+        let strips = self.packed_strips(job, h, &bix, &n0, (m, n, k), (bp, group))?;
         if n % nr == 0 {
-            ub.extend(full);
+            ub.extend(strips);
         } else {
-            let cols = (n0e.clone(), Expr::int(ix.dt, n as i128), n);
-            let rest = self.scalar_block(
-                job,
-                m,
-                &bix,
-                (Expr::int(ix.dt, 0), Expr::int(ix.dt, m as i128)),
-                cols,
-            )?;
+            let cols = (
+                Expr::int(ix.dt, (full * nr) as i128),
+                Expr::int(ix.dt, n as i128),
+                n,
+            );
+            let rows = (Expr::int(ix.dt, 0), Expr::int(ix.dt, m as i128));
+            let rest = self.scalar_block(job, m, &bix, rows, cols)?;
             ub.push(Stmt::If {
-                cond: Expr::bin(
-                    BinaryOp::LessOrEqual,
-                    n0e,
-                    Expr::int(ix.dt, (n - nr) as i128),
-                ),
-                then: full,
+                cond: Expr::bin(BinaryOp::Less, qe, Expr::int(ix.dt, groups as i128)),
+                then: strips,
                 els: vec![rest],
             });
         }
@@ -472,32 +484,49 @@ impl Kb<'_> {
         Ok(body)
     }
 
-    /// One whole strip of `nr` columns from `n0` (at most `n - nr`): B's `k × nr` block
-    /// copied into the panel `bp`, then the register blocks of every row.
-    fn packed_strip(
+    /// `group` whole strips of `nr` columns from `n0`: B's `k × nr` blocks copied into the
+    /// panels of `bp` (strip `s` at `s · k · nr`), then, for each row block, the register
+    /// blocks of every strip.
+    fn packed_strips(
         &mut self,
         job: &Job,
         h: NodeId,
         batch: &[Ix],
-        n0e: &Expr,
+        n0: &Ix,
         (m, n, k): (usize, usize, usize),
-        bp: BufRef,
+        (bp, group): (BufRef, usize),
     ) -> Res<Vec<Stmt>> {
         let ix = self.m;
         let lanes = self.lanes();
         let (rows, vecs) = packed_shape(lanes);
         let l = usize::from(lanes);
         let nr = vecs * l;
+        let last = (n / nr * nr - nr) as i128;
         let b = self.input_of(h, 1)?;
         let bd = self.dims(b);
         let (dt, acc_dt) = (self.dtype(b), super::reduce::acc_dtype(self.dtype(b)));
+        // The first column of strip `sv`, always a variable: the columns' lane step rides on
+        // it (constants fold it away).
+        let strip_start = |kb: &mut Self, out: &mut Vec<Stmt>| {
+            let sv = kb.fresh("s", ix.ty());
+            let six = ix.inv(Expr::Var(sv), 0, group as i128 - 1);
+            let c0 = ix.add(n0, &ix.mul_c(&six, nr as i128));
+            let cv = kb.fresh("n0", ix.ty());
+            out.push(Stmt::Let {
+                var: cv,
+                value: c0.e,
+            });
+            (sv, six, Expr::Var(cv))
+        };
         let mut out = Vec::new();
-        // Pack: panel[kk · nr + j] = B[batch, kk, n0 + j].
+        // Pack: panel[(s · k + kk) · nr + j] = B[batch, kk, n0 + s · nr + j].
+        let mut per_strip = Vec::new();
+        let (sv, six, c0) = strip_start(self, &mut per_strip);
         let kv = self.fresh("kp", ix.ty());
         let kix = ix.inv(Expr::Var(kv), 0, k as i128 - 1);
-        let cols = Ix::within(n0e.clone(), Some(1), 0, n as i128 - 1);
-        let n0 = ix.inv(n0e.clone(), 0, (n - nr) as i128);
-        let row = ix.mul_c(&kix, nr as i128);
+        let cols = Ix::within(c0.clone(), Some(1), 0, last + nr as i128 - 1);
+        let n0s = ix.inv(c0, 0, last);
+        let row = ix.mul_c(&ix.add(&ix.mul_c(&six, k as i128), &kix), nr as i128);
         let mut pk = Vec::new();
         for c in 0..vecs {
             let mut bc = self.operand_batch(batch, &bd);
@@ -518,7 +547,7 @@ impl Kb<'_> {
                     for j in c * l..(c + 1) * l {
                         let mut bc = self.operand_batch(batch, &bd);
                         bc.push(kix.clone());
-                        bc.push(ix.add_c(&n0, j as i128));
+                        bc.push(ix.add_c(&n0s, j as i128));
                         let v = self.value(b, &Pos::Coords(bc), 1, &mut pk)?;
                         pk.push(Stmt::Store {
                             buf: bp,
@@ -530,38 +559,40 @@ impl Kb<'_> {
                 Err(e) => return Err(e),
             }
         }
-        out.push(self.counted(kv, 0, k, pk));
+        per_strip.push(self.counted(kv, 0, k, pk));
+        out.push(self.counted(sv, 0, group, per_strip));
+        // Register blocks: whole blocks of `rows`, then one block of the rows left.
         let whole = m / rows * rows;
+        let blocks = |kb: &mut Self, m0: &Ix, rows: usize| -> Res<Stmt> {
+            let mut per_strip = Vec::new();
+            let (sv, six, c0) = strip_start(kb, &mut per_strip);
+            let n0s = ix.inv(c0, 0, last);
+            let base = ix.mul_c(&six, (k * nr) as i128);
+            let at = Block {
+                batch,
+                m0,
+                n0: &n0s,
+                rows,
+                b: BSource::Panel(bp, nr, base),
+            };
+            per_strip.extend(kb.micro(job, h, lanes, vecs, &at)?);
+            Ok(kb.counted(sv, 0, group, per_strip))
+        };
         if whole > 0 {
             let mv = self.fresh("m0", ix.ty());
             let m0 = ix.inv(Expr::Var(mv), 0, (whole - rows) as i128);
-            let at = Block {
-                batch,
-                m0: &m0,
-                n0: &n0,
-                rows,
-                b: BSource::Panel(bp, nr),
-            };
-            let micro = self.micro(job, h, lanes, vecs, &at)?;
+            let strips = blocks(self, &m0, rows)?;
             out.push(Stmt::Loop {
                 var: mv,
                 start: Expr::int(ix.dt, 0),
                 end: Expr::int(ix.dt, whole as i128),
                 step: u32::try_from(rows).map_err(|_| Fail::NotVector)?,
                 kind: LoopKind::Serial,
-                body: micro,
+                body: vec![strips],
             });
         }
         if whole < m {
-            let m0 = ix.c(whole as i128);
-            let at = Block {
-                batch,
-                m0: &m0,
-                n0: &n0,
-                rows: m - whole,
-                b: BSource::Panel(bp, nr),
-            };
-            out.extend(self.micro(job, h, lanes, vecs, &at)?);
+            out.push(blocks(self, &ix.c(whole as i128), m - whole)?);
         }
         Ok(out)
     }

@@ -1720,3 +1720,33 @@ fn packed_cpu_matmul_register_block_follows_the_vector_width() {
         );
     }
 }
+
+#[test]
+fn packed_cpu_matmul_groups_strips_when_units_are_plenty() {
+    // One core wants 4 units: 8 whole strips of 8 columns per batch make groups of 4 strips
+    // (2 batches × 2 groups), plus each batch's 6 leftover columns, rows not a multiple of 6.
+    let g = matmul_graph(&[2, 7, 5], &[5, 70], true);
+    let inputs: HashMap<String, Tensor> = g
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let ty = &g.value(v).ty;
+            let dims = ty.shape.as_static().unwrap();
+            (g.value_label(v), data(ty.dtype, &dims, i as u64 + 3, false))
+        })
+        .collect();
+    let want = evaluate(&g, &inputs).unwrap();
+    let fused = fuse(&g).unwrap();
+    for (cores, group) in [(1, 4), (2, 2), (8, 1)] {
+        let t = TargetDesc::generic_cpu(cores);
+        let p = plan(&g, &fused, &t).unwrap();
+        let Step::Kernel(k) = &p.steps[0] else {
+            panic!()
+        };
+        let panel = k.kernel.shared.iter().map(|b| b.len).sum::<usize>();
+        assert_eq!(panel, group * 5 * 8, "{}", print_kernel(&k.kernel));
+        let got = run_plan(&p, &inputs).unwrap();
+        assert_same(&got[0], &want[0], &format!("{cores} cores"));
+    }
+}
