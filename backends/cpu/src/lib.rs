@@ -39,6 +39,15 @@
 //! already compute on vectors. Parallelism comes from the launch: [`CpuDevice`] runs the grid
 //! points on rayon's thread pool.
 //!
+//! # Scratch arrays
+//!
+//! CPU workgroups are one invocation, so a kernel's shared buffers are that invocation's
+//! private scratch arrays (the packed matmul keeps its panels of B there). Both code
+//! generators place them in the invocation's stack frame (64-byte aligned), with stack probes
+//! so a large frame can never step over a guard page; [`CpuTarget`] refuses kernels whose
+//! scratch arrays exceed `TargetDesc::shared_bytes` (256 KiB, far below the 2 MiB stacks of
+//! rayon's workers). Barriers, and workgroups of more than one invocation, are refused.
+//!
 //! # LLVM
 //!
 //! With the cargo feature `llvm`, [`CpuTarget::with_codegen`]`(`[`CpuCodegen::Llvm`]`)` prints
