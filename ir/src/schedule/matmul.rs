@@ -12,8 +12,8 @@
 //! matrix row apart) and A as broadcasts. The block has 6 rows when the target's vectors are
 //! at most 256 bits wide (12 accumulators, two B vectors and a broadcast in 16 registers)
 //! and 8 rows for 512-bit vectors (32 registers). The rows left below a multiple of the
-//! block run as one shorter register block; columns left beyond the last whole strip run
-//! one element at a time. The epilogue is applied to each accumulator vector before its
+//! block run as one shorter register block; of the columns left beyond the last whole strip,
+//! one vector's worth runs as a strip of one vector, the rest one element at a time. The epilogue is applied to each accumulator vector before its
 //! store.
 //!
 //! The in-place schedule (when the panel would not fit): cache-tiled over columns (a
@@ -456,21 +456,35 @@ impl Kb<'_> {
         let qe = self.let_var("group", q.e.clone(), &mut ub);
         let q = ix.inv(qe.clone(), 0, groups as i128 - 1);
         let n0 = ix.mul_c(&q, (group * nr) as i128);
-        let strips = self.packed_strips(job, h, &bix, &n0, (m, n, k), (bp, group))?;
+        let last = ((full - 1) * nr) as i128;
+        let strips = self.packed_strips(job, h, &bix, (&n0, last), (m, k), (bp, group, 2))?;
         if n % nr == 0 {
             ub.extend(strips);
         } else {
-            let cols = (
-                Expr::int(ix.dt, (full * nr) as i128),
-                Expr::int(ix.dt, n as i128),
-                n,
-            );
-            let rows = (Expr::int(ix.dt, 0), Expr::int(ix.dt, m as i128));
-            let rest = self.scalar_block(job, m, &bix, rows, cols)?;
+            // The columns beyond the last whole strip: one vector wide where they reach it,
+            // then one element at a time.
+            let l = usize::from(lanes);
+            let mut tail = full * nr;
+            let mut rest = Vec::new();
+            if n - tail >= l {
+                let n0 = ix.c(tail as i128);
+                let at = (&n0, tail as i128);
+                rest = self.packed_strips(job, h, &bix, at, (m, k), (bp, 1, 1))?;
+                tail += l;
+            }
+            if tail < n {
+                let cols = (
+                    Expr::int(ix.dt, tail as i128),
+                    Expr::int(ix.dt, n as i128),
+                    n,
+                );
+                let rows = (Expr::int(ix.dt, 0), Expr::int(ix.dt, m as i128));
+                rest.push(self.scalar_block(job, m, &bix, rows, cols)?);
+            }
             ub.push(Stmt::If {
                 cond: Expr::bin(BinaryOp::Less, qe, Expr::int(ix.dt, groups as i128)),
                 then: strips,
-                els: vec![rest],
+                els: rest,
             });
         }
         body.push(Stmt::Loop {
@@ -484,24 +498,23 @@ impl Kb<'_> {
         Ok(body)
     }
 
-    /// `group` whole strips of `nr` columns from `n0`: B's `k × nr` blocks copied into the
-    /// panels of `bp` (strip `s` at `s · k · nr`), then, for each row block, the register
-    /// blocks of every strip.
+    /// `group` whole strips of `nr = vecs · lanes` columns from `n0` (the last one starting
+    /// at most at column `last`): B's `k × nr` blocks copied into the panels of `bp` (strip
+    /// `s` at `s · k · nr`), then, for each row block, the register blocks of every strip.
     fn packed_strips(
         &mut self,
         job: &Job,
         h: NodeId,
         batch: &[Ix],
-        n0: &Ix,
-        (m, n, k): (usize, usize, usize),
-        (bp, group): (BufRef, usize),
+        (n0, last): (&Ix, i128),
+        (m, k): (usize, usize),
+        (bp, group, vecs): (BufRef, usize, usize),
     ) -> Res<Vec<Stmt>> {
         let ix = self.m;
         let lanes = self.lanes();
-        let (rows, vecs) = packed_shape(lanes);
+        let rows = packed_shape(lanes).0;
         let l = usize::from(lanes);
         let nr = vecs * l;
-        let last = (n / nr * nr - nr) as i128;
         let b = self.input_of(h, 1)?;
         let bd = self.dims(b);
         let (dt, acc_dt) = (self.dtype(b), super::reduce::acc_dtype(self.dtype(b)));

@@ -1661,8 +1661,10 @@ fn packed_cpu_matmul_handles_ragged_shapes_batches_and_epilogues() {
     // (A dims, B dims, bias + relu epilogue): rows and columns that are and are not
     // multiples of the register block and of the strip, one strip, fewer rows than the
     // block, k = 1, k = 0, batches with broadcasting on either side.
-    let cases: [(&[usize], &[usize], bool); 14] = [
+    let cases: [(&[usize], &[usize], bool); 16] = [
         (&[13, 7], &[7, 37], true),
+        (&[9, 6], &[6, 45], true),
+        (&[7, 3], &[3, 51], false),
         (&[6, 5], &[5, 8], false),
         (&[9, 5], &[5, 8], true),
         (&[1, 3], &[3, 16], false),
@@ -1685,6 +1687,20 @@ fn packed_cpu_matmul_handles_ragged_shapes_batches_and_epilogues() {
         let want = [8, 16, 32, usize::MAX].map(|nr| k > 0 && n >= nr);
         assert_eq!(packed, want, "{a:?} x {b:?}");
     }
+    // 13 rows × 37 columns with 4 lanes: strips of 8 columns in blocks of 6 + 6 + 1 rows
+    // (12 + 2 accumulators), then 4 of the 5 leftover columns as a strip of one vector
+    // (6 + 1 accumulators) and the last column one element at a time.
+    let g = matmul_graph(&[13, 7], &[7, 37], true);
+    let p = plan(&g, &fuse(&g).unwrap(), &TargetDesc::generic_cpu(2)).unwrap();
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
+    let text = print_kernel(&k.kernel);
+    assert_eq!(
+        text.matches(": f32x4 = 0.0:f32x4").count(),
+        12 + 2 + 6 + 1,
+        "{text}"
+    );
     // A transposed B (a prologue view) is packed through the view.
     let mut g = Graph::new("mm_t");
     let x = input(&mut g, "a", DType::F32, &[7, 5]);
