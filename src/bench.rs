@@ -30,6 +30,8 @@ pub struct BenchArgs {
     pub threads: Option<usize>,
     /// Where to write the JSON records.
     pub json: Option<PathBuf>,
+    /// Time every step on its own too (see [`tessera::Executable::profile`]).
+    pub profile: bool,
 }
 
 /// One built-in workload: a graph and the work one run does.
@@ -54,6 +56,16 @@ struct Record {
     pct_of_peak: Option<f64>,
     compile_cold_ms: f64,
     compile_warm_ms: f64,
+    /// Per-step medians, when profiled.
+    steps: Vec<StepMedian>,
+}
+
+/// One step's median over the profiled runs.
+struct StepMedian {
+    step: usize,
+    name: String,
+    nodes: Vec<String>,
+    median: Duration,
 }
 
 /// The names of the built-in workloads.
@@ -314,6 +326,8 @@ struct Timing {
     times: Vec<Duration>,
     /// Ordinary runs: inputs copied in, outputs copied out, sorted.
     e2e: Vec<Duration>,
+    /// Per-step medians (with `--profile`).
+    steps: Vec<StepMedian>,
 }
 
 impl Timing {
@@ -413,6 +427,12 @@ fn time_graph(graph: &Graph, args: &BenchArgs) -> Result<Timing, Error> {
         times.push(t.elapsed());
     }
     times.sort();
+    drop(bound);
+    let steps = if args.profile {
+        profile_steps(exe.as_ref(), &inputs, args.iters.max(1))?
+    } else {
+        Vec::new()
+    };
     Ok(Timing {
         backend: b.name().to_string(),
         compile_cold,
@@ -420,7 +440,70 @@ fn time_graph(graph: &Graph, args: &BenchArgs) -> Result<Timing, Error> {
         first,
         times,
         e2e,
+        steps,
     })
+}
+
+/// Each step's median over `iters` profiled runs (see [`tessera::Executable::profile`]).
+fn profile_steps(
+    exe: &dyn tessera::Executable,
+    inputs: &NamedTensors,
+    iters: usize,
+) -> Result<Vec<StepMedian>, Error> {
+    let mut runs = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        runs.push(exe.profile(inputs)?);
+    }
+    let Some(first) = runs.first() else {
+        return Ok(Vec::new());
+    };
+    Ok(first
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut t: Vec<Duration> = runs
+                .iter()
+                .filter_map(|r| r.get(i).map(|x| x.time))
+                .collect();
+            t.sort();
+            StepMedian {
+                step: s.step,
+                name: s.name.clone(),
+                nodes: s.nodes.clone(),
+                median: t.get(t.len() / 2).copied().unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
+/// Prints the per-step medians, slowest first, with their share of the sum.
+fn print_steps(steps: &[StepMedian]) {
+    if steps.is_empty() {
+        return;
+    }
+    let total: f64 = steps.iter().map(|s| ms(s.median)).sum();
+    let mut order: Vec<&StepMedian> = steps.iter().collect();
+    order.sort_by(|a, b| b.median.cmp(&a.median));
+    println!("  steps (median of profiled runs, device waited for after each; sum {total:.3} ms):");
+    println!(
+        "  {:>5} {:>10} {:>6}  {:<28} graph nodes",
+        "step", "ms", "%", "kernel"
+    );
+    for s in order {
+        let nodes = s.nodes.join(", ");
+        let nodes = if nodes.chars().count() > 60 {
+            format!("{}…", nodes.chars().take(59).collect::<String>())
+        } else {
+            nodes
+        };
+        println!(
+            "  {:>5} {:>10.3} {:>6.1}  {:<28} {nodes}",
+            s.step,
+            ms(s.median),
+            100.0 * ms(s.median) / total.max(1e-12),
+            s.name
+        );
+    }
 }
 
 /// Runs the benchmark and prints (and with `--json`, writes) the figures.
@@ -464,7 +547,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), Error> {
     );
     let mut records = Vec::new();
     for w in &workloads {
-        let t = time_graph(&w.graph, args)?;
+        let mut t = time_graph(&w.graph, args)?;
         let secs = t.median().as_secs_f64().max(1e-12);
         let (gflops, gbps, pct) = if w.flops > 0.0 {
             let g = w.flops / secs / 1e9;
@@ -484,6 +567,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), Error> {
             pct_of_peak: pct,
             compile_cold_ms: ms(t.compile_cold),
             compile_warm_ms: ms(t.compile_warm),
+            steps: std::mem::take(&mut t.steps),
         };
         let opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
         println!(
@@ -498,6 +582,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), Error> {
             r.compile_warm_ms,
             r.median_e2e_ms
         );
+        print_steps(&r.steps);
         records.push(r);
     }
     if let Some(path) = &args.json {
@@ -550,6 +635,7 @@ fn bench_model(model: &Path, args: &BenchArgs, threads: usize) -> Result<(), Err
         "end to end median {:.3} ms   (inputs copied in, outputs copied out)",
         ms(t.median_e2e())
     );
+    print_steps(&t.steps);
     if let Some(path) = &args.json {
         let r = Record {
             workload: model.display().to_string(),
@@ -562,6 +648,7 @@ fn bench_model(model: &Path, args: &BenchArgs, threads: usize) -> Result<(), Err
             pct_of_peak: None,
             compile_cold_ms: ms(t.compile_cold),
             compile_warm_ms: ms(t.compile_warm),
+            steps: t.steps,
         };
         write_json(path, &[r], &crate::probe::Peak::default())?;
     }
@@ -582,6 +669,27 @@ fn json_str(s: &str) -> String {
     out
 }
 
+/// `, "steps": [...]` for profiled records, nothing otherwise.
+fn steps_json(steps: &[StepMedian]) -> String {
+    if steps.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            let nodes: Vec<String> = s.nodes.iter().map(|n| json_str(n)).collect();
+            format!(
+                "{{\"step\": {}, \"kernel\": {}, \"nodes\": [{}], \"median_ms\": {}}}",
+                s.step,
+                json_str(&s.name),
+                nodes.join(", "),
+                json_num(Some(ms(s.median)))
+            )
+        })
+        .collect();
+    format!(", \"steps\": [{}]", items.join(", "))
+}
+
 fn json_num(x: Option<f64>) -> String {
     match x {
         Some(v) if v.is_finite() => format!("{v:.4}"),
@@ -595,7 +703,7 @@ fn write_json(path: &Path, records: &[Record], peak: &crate::probe::Peak) -> Res
         .iter()
         .map(|r| {
             format!(
-                "    {{\"workload\": {}, \"backend\": {}, \"threads\": {}, \"median_ms\": {}, \"median_e2e_ms\": {}, \"gflops\": {}, \"gbps\": {}, \"pct_of_peak\": {}, \"compile_cold_ms\": {}, \"compile_warm_ms\": {}}}",
+                "    {{\"workload\": {}, \"backend\": {}, \"threads\": {}, \"median_ms\": {}, \"median_e2e_ms\": {}, \"gflops\": {}, \"gbps\": {}, \"pct_of_peak\": {}, \"compile_cold_ms\": {}, \"compile_warm_ms\": {}{}}}",
                 json_str(&r.workload),
                 json_str(&r.backend),
                 r.threads,
@@ -606,6 +714,7 @@ fn write_json(path: &Path, records: &[Record], peak: &crate::probe::Peak) -> Res
                 json_num(r.pct_of_peak),
                 json_num(Some(r.compile_cold_ms)),
                 json_num(Some(r.compile_warm_ms)),
+                steps_json(&r.steps),
             )
         })
         .collect();

@@ -28,7 +28,7 @@ pub mod target;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{Availability, Backend, BoundRun, Executable, NamedTensors, OpSupport};
+pub use backend::{Availability, Backend, BoundRun, Executable, NamedTensors, OpSupport, StepTime};
 pub use cache::{CacheKey, CacheStats, KernelCache};
 pub use compiled::{
     CompileOptions, CompiledBackend, CompiledGraph, Lowered, UnavailableBackend, compile_graph,
