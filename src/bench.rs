@@ -483,7 +483,7 @@ fn print_steps(steps: &[StepMedian]) {
     }
     let total: f64 = steps.iter().map(|s| ms(s.median)).sum();
     let mut order: Vec<&StepMedian> = steps.iter().collect();
-    order.sort_by(|a, b| b.median.cmp(&a.median));
+    order.sort_by_key(|s| std::cmp::Reverse(s.median));
     println!("  steps (median of profiled runs, device waited for after each; sum {total:.3} ms):");
     println!(
         "  {:>5} {:>10} {:>6}  {:<28} graph nodes",
