@@ -17,10 +17,14 @@
 //!    a scalar tail — when loads are contiguous along the last axis (broadcasts, transposes
 //!    of outer axes, reductions over outer axes, matmul's `n` axis with vector `fma`
 //!    accumulators);
-//! 3. *scalar*: a serial loop over the chunk; a reduction over trailing (contiguous) axes then
+//! 3. *scalar rows* (kernels without a reduction or contraction, last axis of at least
+//!    `ROW_LOOP_MIN`): a serial loop over rows and a serial loop over the last axis, so the
+//!    outer coordinates (the `/` and `%` of the flat index) are computed once per row —
+//!    im2col copies with padding, gathers;
+//! 4. *scalar*: a serial loop over the chunk; a reduction over trailing (contiguous) axes then
 //!    runs a vector accumulator with `reduce_*` of its lanes and a scalar tail.
 //!
-//! Reductions over trailing axes go straight to 3. Argmax/argmin always use 3. A matmul
+//! Reductions over trailing axes go straight to 4. Argmax/argmin always use 4. A matmul
 //! (both operands at least 2-D, `m >= 4`, `n >= 2·lanes`, B contiguous along `n`) first
 //! tries the tiled schedule of [`matmul`]: chunks of 4-row tiles, B column panels sized from
 //! `l2_bytes`, 4 × 2 vector `fma` accumulators per register block, epilogue per accumulator.
@@ -63,6 +67,10 @@ use crate::target::{DTypeSupport, TargetDesc, TargetKind};
 use index::{Ix, IxMath, Pos};
 use reduce::Heavy;
 use std::collections::HashMap;
+
+/// The scalar row schedule is used for last axes at least this long (shorter rows gain
+/// little over one flat loop).
+const ROW_LOOP_MIN: usize = 4;
 
 /// A CPU chunk holds at least this many output elements.
 pub const MIN_CHUNK_ELEMENTS: usize = 2048;
@@ -645,6 +653,16 @@ impl Kb<'_> {
                 return Ok(body);
             }
         }
+        // Elementwise and gathering kernels (im2col copies, pads, transposes) whose loads are
+        // not contiguous: a row loop with a scalar loop over the last axis still computes the
+        // outer coordinates once per row instead of a div/mod chain per element.
+        if job.heavy.is_none()
+            && job.dims.len() >= 2
+            && job.dims.last().is_some_and(|&d| d >= ROW_LOOP_MIN)
+            && let Ok(body) = self.attempt(|kb| kb.cpu_rows(job, 1))
+        {
+            return Ok(body);
+        }
         self.cpu_flat(job, 1)
     }
 
@@ -725,7 +743,12 @@ impl Kb<'_> {
                 inner,
             ))
         };
-        row_body.push(mk(self, lanes, 0, dv, LoopKind::Vectorize(lanes))?);
+        let kind = if lanes > 1 {
+            LoopKind::Vectorize(lanes)
+        } else {
+            LoopKind::Serial
+        };
+        row_body.push(mk(self, lanes, 0, dv, kind)?);
         if dv < d {
             row_body.push(mk(self, 1, dv, d, LoopKind::Serial)?);
         }
