@@ -346,6 +346,29 @@ impl Timing {
     }
 }
 
+/// With `TESSERA_DUMP=DIR`, writes the workload's fused graph and kernel IR (for the code
+/// generator being measured) to `DIR/<workload>`, as `tessera compile` would.
+fn dump_workload(w: &Workload, args: &BenchArgs) -> Result<(), Error> {
+    let Some(dir) = std::env::var_os("TESSERA_DUMP") else {
+        return Ok(());
+    };
+    let target = match (args.backend.as_str(), args.cpu_codegen) {
+        ("cpu", CpuCodegen::Llvm) => "cpu-llvm",
+        ("cpu" | "kernel-interp" | "vulkan" | "cuda", _) => args.backend.as_str(),
+        _ => return Ok(()),
+    };
+    let dir = PathBuf::from(dir).join(w.name);
+    crate::compile::emit(
+        &w.graph,
+        target,
+        None,
+        crate::compile::Emit::FusionDot,
+        &dir,
+    )?;
+    crate::compile::emit(&w.graph, target, None, crate::compile::Emit::Kir, &dir)?;
+    Ok(())
+}
+
 /// A cold start and a cache-warm start of `graph` on the cpu backend: compiled first through
 /// an empty kernel cache backed by an empty on-disk cache in a temporary directory (nothing
 /// reused from earlier workloads), then again through a new in-memory cache over the same
@@ -547,6 +570,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), Error> {
     );
     let mut records = Vec::new();
     for w in &workloads {
+        dump_workload(w, args)?;
         let mut t = time_graph(&w.graph, args)?;
         let secs = t.median().as_secs_f64().max(1e-12);
         let (gflops, gbps, pct) = if w.flops > 0.0 {
