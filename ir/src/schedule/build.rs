@@ -52,6 +52,16 @@ impl Kb<'_> {
         if let Some(e) = self.subst.get(&v) {
             return Ok(e.clone());
         }
+        if let Some(e) = self.rowvals.get(&v) {
+            return Ok(if lanes > 1 {
+                Expr::Splat {
+                    x: Box::new(e.clone()),
+                    lanes,
+                }
+            } else {
+                e.clone()
+            });
+        }
         if let Some(t) = self.g.constant_of(v)
             && t.len() == 1
         {

@@ -48,6 +48,7 @@ mod index;
 pub mod matmul;
 pub mod mma;
 mod reduce;
+mod rows;
 #[cfg(test)]
 mod tests;
 mod tree;
@@ -95,6 +96,9 @@ pub(crate) struct Kb<'a> {
     args: Vec<ValueId>,
     /// Heavy node results available in the current scope.
     subst: HashMap<ValueId, Expr>,
+    /// Per-row scalars of a row kernel (reduction results and values derived from them),
+    /// splat when read by a vector expression.
+    rowvals: HashMap<ValueId, Expr>,
     names: usize,
     /// The value the kernel stores (computed from its node, not loaded).
     root: ValueId,
@@ -195,9 +199,15 @@ pub fn plan(graph: &Graph, fused: &Fused, target: &TargetDesc) -> Result<Plan> {
                 )),
             });
         }
-        let Some((kernel, args)) =
-            schedule_group(graph, fused, target, (group.root, group.heavy, ix), &name)
-                .map_err(|f| internal(&at, f))?
+        let rows = (group.kind == GroupKind::Rows).then_some(group.nodes.as_slice());
+        let Some((kernel, args)) = schedule_group(
+            graph,
+            fused,
+            target,
+            (group.root, group.heavy, ix, rows),
+            &name,
+        )
+        .map_err(|f| internal(&at, f))?
         else {
             continue;
         };
@@ -437,7 +447,7 @@ fn schedule_group(
     graph: &Graph,
     fused: &Fused,
     target: &TargetDesc,
-    (root, heavy, ix): (NodeId, Option<NodeId>, DType),
+    (root, heavy, ix, rows): (NodeId, Option<NodeId>, DType, Option<&[NodeId]>),
     name: &str,
 ) -> Res<Option<(Kernel, Vec<ValueId>)>> {
     let out = graph.node(root).outputs[0];
@@ -455,11 +465,20 @@ fn schedule_group(
         params: HashMap::new(),
         args: Vec::new(),
         subst: HashMap::new(),
+        rowvals: HashMap::new(),
         names: 0,
         root: out,
     };
     let out_buf =
         kb.k.param("out", graph.value(out).ty.dtype, n, Access::Write);
+    if let Some(nodes) = rows {
+        let job = rows::RowJob::new(graph, nodes, out, out_buf)?;
+        kb.k.body = match target.kind {
+            TargetKind::Cpu => kb.cpu_row_kernel(&job)?,
+            TargetKind::Gpu => kb.gpu_row_kernel(&job)?,
+        };
+        return Ok(Some((kb.k, kb.args)));
+    }
     let heavy = match heavy {
         Some(h) => Some((h, kb.heavy_of(h)?)),
         None => None,
