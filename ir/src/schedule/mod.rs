@@ -99,6 +99,10 @@ pub(crate) struct Kb<'a> {
     /// Per-row scalars of a row kernel (reduction results and values derived from them),
     /// splat when read by a vector expression.
     rowvals: HashMap<ValueId, Expr>,
+    /// A value of a row kernel already stored in the output buffer (read back instead of
+    /// recomputed), and whether an expression read it.
+    stash: Option<(ValueId, BufRef)>,
+    stash_used: bool,
     names: usize,
     /// The value the kernel stores (computed from its node, not loaded).
     root: ValueId,
@@ -466,6 +470,8 @@ fn schedule_group(
         args: Vec::new(),
         subst: HashMap::new(),
         rowvals: HashMap::new(),
+        stash: None,
+        stash_used: false,
         names: 0,
         root: out,
     };

@@ -13,13 +13,13 @@
 //! elements are again split across the workgroup.
 
 use super::index::{Ix, Pos};
-use super::reduce::{acc_dtype, combine, convert, init};
+use super::reduce::{acc_dtype, combine, convert, init, lane_op};
 use super::tree::shuffles;
 use super::{Fail, Kb, Res};
 use crate::dtype::DType;
 use crate::fusion::{NodeClass, classify, row_reduction};
 use crate::graph::{NodeId, ValueDef, ValueId};
-use crate::kernel::{BufRef, Expr, LoopKind, Stmt, Ty};
+use crate::kernel::{Access, BufRef, Expr, LoopKind, Stmt, Ty};
 use crate::op::{BinaryOp, Op, ReduceOp};
 use std::collections::{HashMap, HashSet};
 
@@ -42,6 +42,8 @@ pub(super) struct RowJob {
     /// The reductions and the elementwise `P`-shaped nodes that depend on them, in
     /// topological order: each is computed once per row.
     pub stages: Vec<NodeId>,
+    /// Every node that depends on a reduction (each reads values at its own row).
+    pub dep: HashSet<NodeId>,
 }
 
 impl RowJob {
@@ -107,6 +109,7 @@ impl RowJob {
             k,
             per_element,
             stages,
+            dep,
         })
     }
 }
@@ -151,8 +154,130 @@ impl Kb<'_> {
         self.rowvals.insert(v, e);
     }
 
-    /// The CPU row kernel (see the module docs).
+    /// The CPU row kernel (see the module docs). When the last reduction's input is a value
+    /// computed from earlier reductions (softmax's `exp(x - max)`) of the output's dtype and
+    /// the root reads it too, the reduction's pass stores it into the output row and the
+    /// root's pass reads it back from there (still in cache) instead of computing it again.
     pub(super) fn cpu_row_kernel(&mut self, job: &RowJob) -> Res<Vec<Stmt>> {
+        if let Ok(body) = self.attempt(|kb| kb.cpu_row_body(job, true)) {
+            return Ok(body);
+        }
+        self.stash = None;
+        self.rowvals.clear();
+        self.cpu_row_body(job, false)
+    }
+
+    /// The value the last reduction accumulates when it can be kept in the output row.
+    fn stash_candidate(&self, job: &RowJob) -> Option<(NodeId, ValueId)> {
+        let h = *job
+            .stages
+            .iter()
+            .rev()
+            .find(|&&n| classify(self.g, n) == NodeClass::Reduce)?;
+        let e = self.g.node(h).input(0)?;
+        let ValueDef::Node(p, _) = self.g.value(e).def else {
+            return None;
+        };
+        let ok = job.per_element
+            && job.dep.contains(&p)
+            && !self.fused.is_materialized(e)
+            && self.dtype(e) == self.dtype(job.out)
+            && self.dims(e) == job.s;
+        ok.then_some((h, e))
+    }
+
+    /// Reduction `h` of value `e` over the row, storing each `e` into the output row.
+    fn stash_stage(
+        &mut self,
+        job: &RowJob,
+        (h, e): (NodeId, ValueId),
+        row: &Ix,
+        lanes: u8,
+        out: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
+        let m = self.m;
+        let kind = self.row_kind(h)?;
+        let dt = self.dtype(e);
+        let acc_dt = acc_dtype(dt);
+        let base = m.mul_c(row, job.k as i128);
+        let kv = if lanes > 1 {
+            job.k - job.k % usize::from(lanes)
+        } else {
+            0
+        };
+        let pass = |kb: &mut Self, lanes: u8, lo: usize, hi: usize, acc| -> Res<Stmt> {
+            let j = kb.fresh("j", m.ty());
+            let dj = Some(if lanes > 1 { 1 } else { 0 });
+            let pos = kb.row_elem(
+                job,
+                row,
+                Ix::within(Expr::Var(j), dj, lo as i128, hi as i128 - 1),
+            );
+            let mut body = Vec::new();
+            let t = kb.value(e, &pos, lanes, &mut body)?;
+            let t = kb.bind(t, Ty::vector(dt, lanes), &mut body);
+            let flat = m
+                .add(&base, &m.inv(Expr::Var(j), lo as i128, hi as i128 - 1))
+                .e;
+            body.push(Stmt::Store {
+                buf: job.out_buf,
+                index: flat,
+                value: t.clone(),
+            });
+            body.push(Stmt::Assign {
+                var: acc,
+                value: combine(kind, Expr::Var(acc), convert(t, dt, acc_dt)),
+            });
+            let kind = if lanes > 1 {
+                LoopKind::Vectorize(lanes)
+            } else {
+                LoopKind::Serial
+            };
+            Ok(kb.loop_stmt(
+                j,
+                Expr::int(m.dt, lo as i128),
+                Expr::int(m.dt, hi as i128),
+                u32::from(lanes),
+                kind,
+                body,
+            ))
+        };
+        let acc = self.fresh("acc", Ty::scalar(acc_dt));
+        if kv > 0 {
+            let vty = Ty::vector(acc_dt, lanes);
+            let vacc = self.fresh("vacc", vty);
+            out.push(Stmt::Local {
+                var: vacc,
+                init: init(kind, vty),
+            });
+            out.push(pass(self, lanes, 0, kv, vacc)?);
+            out.push(Stmt::Local {
+                var: acc,
+                init: Expr::ReduceLanes {
+                    op: lane_op(kind),
+                    x: Box::new(Expr::Var(vacc)),
+                },
+            });
+        } else {
+            out.push(Stmt::Local {
+                var: acc,
+                init: init(kind, Ty::scalar(acc_dt)),
+            });
+        }
+        if kv < job.k {
+            out.push(pass(self, 1, kv, job.k, acc)?);
+        }
+        Ok(convert(Expr::Var(acc), acc_dt, dt))
+    }
+
+    /// The CPU row kernel, keeping the last reduction's input in the output row (`stash`,
+    /// failing when that does not apply or the root does not read it) or not.
+    fn cpu_row_body(&mut self, job: &RowJob, stash: bool) -> Res<Vec<Stmt>> {
+        let stashed = if stash {
+            Some(self.stash_candidate(job).ok_or(Fail::NotVector)?)
+        } else {
+            None
+        };
         let m = self.m;
         let lanes = self.lanes();
         let (chunks, per) = self.chunks(job.rows, job.k, 1);
@@ -165,7 +290,12 @@ impl Kb<'_> {
         let mut rb = Vec::new();
         self.rowvals.clear();
         for &n in &job.stages {
-            if classify(self.g, n) == NodeClass::Reduce {
+            if let Some((h, e)) = stashed
+                && h == n
+            {
+                let r = self.stash_stage(job, (h, e), &row_ix, lanes, &mut rb)?;
+                self.set_row_value(n, r, &mut rb);
+            } else if classify(self.g, n) == NodeClass::Reduce {
                 let tried = if lanes > 1 {
                     self.attempt(|kb| {
                         let mut s = Vec::new();
@@ -190,6 +320,8 @@ impl Kb<'_> {
                 self.set_row_value(n, r, &mut rb);
             }
         }
+        self.stash = stashed.map(|(_, e)| (e, job.out_buf));
+        self.stash_used = false;
         if job.per_element {
             let base = m.mul_c(&row_ix, job.k as i128);
             let kv = if lanes > 1 {
@@ -217,6 +349,15 @@ impl Kb<'_> {
             });
         }
         self.rowvals.clear();
+        self.stash = None;
+        if stashed.is_some() {
+            if !self.stash_used {
+                return Err(Fail::NotVector);
+            }
+            if let BufRef::Param(i) = job.out_buf {
+                self.k.params[i].access = Access::ReadWrite;
+            }
+        }
         body.push(self.loop_stmt(row, s, e, 1, LoopKind::Serial, rb));
         Ok(body)
     }
