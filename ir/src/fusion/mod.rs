@@ -27,7 +27,7 @@
 //!
 //! # Row groups
 //!
-//! After that walk, [`fuse_rows`] merges *row reductions* into the kernel that reads them: a
+//! After that walk, `fuse_rows` merges *row reductions* into the kernel that reads them: a
 //! reduction group whose heavy node reduces the trailing (contiguous) axes of an input of
 //! shape `S` with `keepdims` (result shape `P`: `S` with those axes set to 1), and whose
 //! result is read by one other group only, joins that group when every node there that

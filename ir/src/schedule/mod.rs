@@ -37,6 +37,13 @@
 //! with a 1-D operand) runs one output element per invocation (`grid × group` covering the
 //! output, a grid-stride loop doing the bounds check) with serial accumulation loops.
 //!
+//! **Row groups** ([`GroupKind::Rows`]: softmax, log-softmax, layer and RMS normalization)
+//! have their own schedules in `rows.rs`: per row, the row reductions one after another and
+//! then the root over the row — on CPU one row per iteration of a chunked loop with vector
+//! accumulators and a vector epilogue (softmax keeps `exp(x - max)` in the output row between
+//! its sum and its normalize passes), on GPU one workgroup per row with the tree (and subgroup
+//! butterfly) of `tree.rs` for each reduction and its result broadcast through shared memory.
+//!
 //! Indices are i32 when every buffer the kernel touches has fewer than 2^31 elements, else
 //! i64. Every load is in bounds for every shape: tails are separate loops, pads and concats
 //! select between clamped loads, gather indices are normalized and clamped (an index the
