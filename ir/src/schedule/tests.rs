@@ -1769,3 +1769,82 @@ fn decomposed_softmax_log_softmax_and_layer_norm_are_one_kernel() {
         }
     }
 }
+
+/// Row kernels in half precision (the input cast from f32 first): sums accumulate in f32,
+/// max and the normalize step stay in the narrow dtype, on every test target.
+#[test]
+fn half_precision_softmax_and_layer_norm_rows() {
+    use crate::passes::{decompose::decompose, simplify};
+    let lower = |g: &Graph| simplify(&decompose(&simplify(g).unwrap()).unwrap().graph).unwrap();
+    for dtype in [DType::F16, DType::BF16] {
+        for which in ["softmax", "layer_norm"] {
+            let mut g = Graph::new(which);
+            let x = input(&mut g, "x", DType::F32, &[3, 21]);
+            let h = op1(
+                &mut g,
+                Op::Cast {
+                    to: dtype,
+                    saturate: true,
+                },
+                x,
+            );
+            let y = if which == "softmax" {
+                op1(&mut g, Op::Softmax { axis: -1 }, h)
+            } else {
+                let s = input(&mut g, "s", DType::F32, &[21]);
+                let one = op1(
+                    &mut g,
+                    Op::Cast {
+                        to: dtype,
+                        saturate: true,
+                    },
+                    s,
+                );
+                node(
+                    &mut g,
+                    Op::LayerNormalization {
+                        axis: -1,
+                        epsilon: 1e-5,
+                        stash_type: 1,
+                    },
+                    &[Some(h), Some(one)],
+                )
+            };
+            let back = op1(
+                &mut g,
+                Op::Cast {
+                    to: DType::F32,
+                    saturate: true,
+                },
+                y,
+            );
+            output(&mut g, back, "y");
+            let low = lower(&g);
+            let mut inputs: HashMap<String, Tensor> =
+                [("x".to_string(), data(DType::F32, &[3, 21], 7, false))].into();
+            if which == "layer_norm" {
+                inputs.insert("s".to_string(), data(DType::F32, &[21], 8, false));
+            }
+            let want = evaluate(&low, &inputs).unwrap();
+            let fused = fuse(&low).unwrap();
+            let rows = fused.groups.iter().filter(|g| g.kind == GroupKind::Rows);
+            assert_eq!(rows.count(), 1, "{which} {dtype}");
+            for t in targets() {
+                let p = plan(&low, &fused, &t).unwrap();
+                let got = run_plan(&p, &inputs).unwrap();
+                let (a, b) = (
+                    got[0].to_vec::<f32>().unwrap(),
+                    want[0].to_vec::<f32>().unwrap(),
+                );
+                for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                    // One or two half-precision ULPs: accumulation order differs.
+                    assert!(
+                        (a - b).abs() <= 2e-2 * (1.0 + b.abs()),
+                        "{which} {dtype} {} element {i}: {a} vs {b}",
+                        t.name
+                    );
+                }
+            }
+        }
+    }
+}
