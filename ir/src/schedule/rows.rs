@@ -23,6 +23,9 @@ use crate::kernel::{Access, BufRef, Expr, LoopKind, Stmt, Ty};
 use crate::op::{BinaryOp, Op, ReduceOp};
 use std::collections::{HashMap, HashSet};
 
+/// Vector accumulators per row reduction on CPU targets.
+pub(super) const ROW_ACCUMULATORS: usize = 4;
+
 /// What one row kernel computes.
 pub(super) struct RowJob {
     /// The stored value (shape `S` or `P`).
@@ -134,6 +137,117 @@ impl Kb<'_> {
         } else {
             Pos::Flat(m.add(&m.mul_c(row, job.k as i128), &j))
         }
+    }
+
+    /// Reduction `h` over a row with [`ROW_ACCUMULATORS`] vector accumulators (independent
+    /// add or max chains, so the loop is not bound by one chain's latency), combined
+    /// pairwise, then a one-vector loop, the lane reduction and a scalar tail.
+    /// `Err(NotVector)` when the row is shorter than one unrolled step or the prologue does
+    /// not vectorize.
+    fn row_reduce_unrolled(
+        &mut self,
+        job: &RowJob,
+        h: NodeId,
+        row: &Ix,
+        lanes: u8,
+        out: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
+        let m = self.m;
+        let kind = self.row_kind(h)?;
+        let x = self.input_of(h, 0)?;
+        let dt = self.dtype(x);
+        let acc_dt = acc_dtype(dt);
+        let vty = Ty::vector(acc_dt, lanes);
+        let l = usize::from(lanes);
+        let step = l * ROW_ACCUMULATORS;
+        let ku = job.k - job.k % step;
+        let kv = job.k - job.k % l;
+        if ku == 0 || lanes < 2 {
+            return Err(Fail::NotVector);
+        }
+        let vaccs: Vec<_> = (0..ROW_ACCUMULATORS)
+            .map(|_| self.fresh("vacc", vty))
+            .collect();
+        for &v in &vaccs {
+            out.push(Stmt::Local {
+                var: v,
+                init: init(kind, vty),
+            });
+        }
+        let j = self.fresh("k", m.ty());
+        let jx = Ix::within(Expr::Var(j), Some(1), 0, (ku - step + l - 1) as i128);
+        let mut body = Vec::new();
+        for (u, &v) in vaccs.iter().enumerate() {
+            let pos = self.row_elem(job, row, m.add_c(&jx, (u * l) as i128));
+            let xv = self.value(x, &pos, lanes, &mut body)?;
+            body.push(Stmt::Assign {
+                var: v,
+                value: combine(kind, Expr::Var(v), convert(xv, dt, acc_dt)),
+            });
+        }
+        out.push(Stmt::Loop {
+            var: j,
+            start: Expr::int(m.dt, 0),
+            end: Expr::int(m.dt, ku as i128),
+            step: u32::try_from(step).map_err(|_| Fail::Internal("step too large".into()))?,
+            kind: LoopKind::Serial,
+            body,
+        });
+        // Pairwise: (v0 ⊕ v1) ⊕ (v2 ⊕ v3).
+        let mut live: Vec<Expr> = vaccs.iter().map(|&v| Expr::Var(v)).collect();
+        while live.len() > 1 {
+            live = live
+                .chunks(2)
+                .filter_map(|p| p.iter().cloned().reduce(|a, b| combine(kind, a, b)))
+                .collect();
+        }
+        let v = self.fresh("vacc", vty);
+        out.push(Stmt::Local {
+            var: v,
+            init: live.pop().unwrap_or_else(|| init(kind, vty)),
+        });
+        if ku < kv {
+            let j = self.fresh("k", m.ty());
+            let pos = self.row_elem(
+                job,
+                row,
+                Ix::within(Expr::Var(j), Some(1), ku as i128, kv as i128 - 1),
+            );
+            let mut body = Vec::new();
+            let xv = self.value(x, &pos, lanes, &mut body)?;
+            body.push(Stmt::Assign {
+                var: v,
+                value: combine(kind, Expr::Var(v), convert(xv, dt, acc_dt)),
+            });
+            out.push(self.loop_stmt(
+                j,
+                Expr::int(m.dt, ku as i128),
+                Expr::int(m.dt, kv as i128),
+                u32::from(lanes),
+                LoopKind::Vectorize(lanes),
+                body,
+            ));
+        }
+        let acc = self.fresh("acc", Ty::scalar(acc_dt));
+        out.push(Stmt::Local {
+            var: acc,
+            init: Expr::ReduceLanes {
+                op: lane_op(kind),
+                x: Box::new(Expr::Var(v)),
+            },
+        });
+        if kv < job.k {
+            let j = self.fresh("k", m.ty());
+            let pos = self.row_elem(job, row, m.inv(Expr::Var(j), kv as i128, job.k as i128 - 1));
+            let mut body = Vec::new();
+            let xv = self.value(x, &pos, 1, &mut body)?;
+            body.push(Stmt::Assign {
+                var: acc,
+                value: combine(kind, Expr::Var(acc), convert(xv, dt, acc_dt)),
+            });
+            out.push(self.counted(j, kv, job.k, body));
+        }
+        Ok(convert(Expr::Var(acc), acc_dt, dt))
     }
 
     /// The reduction kind of a row reduction node.
@@ -299,8 +413,15 @@ impl Kb<'_> {
                 let tried = if lanes > 1 {
                     self.attempt(|kb| {
                         let mut s = Vec::new();
-                        let r = kb.accumulate_inner_vector(n, &pos, lanes, &mut s)?;
+                        let r = kb.row_reduce_unrolled(job, n, &row_ix, lanes, &mut s)?;
                         Ok((s, r))
+                    })
+                    .or_else(|_| {
+                        self.attempt(|kb| {
+                            let mut s = Vec::new();
+                            let r = kb.accumulate_inner_vector(n, &pos, lanes, &mut s)?;
+                            Ok((s, r))
+                        })
                     })
                 } else {
                     Err(Fail::NotVector)
