@@ -801,6 +801,27 @@ mod tests {
     }
 
     #[test]
+    fn rows_over_the_cache_bound_keep_separate_kernels() {
+        let cols = MAX_ROW_BYTES / 4 + 1;
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[2, cols]));
+        let s = sum_last(&mut g, x, &[2, 1]);
+        let y = add(&mut g, x, s);
+        g.add_output(y);
+        let f = fuse(&g).unwrap();
+        let kinds: Vec<GroupKind> = f.groups.iter().map(|g| g.kind).collect();
+        assert_eq!(kinds, [GroupKind::Reduction, GroupKind::Elementwise]);
+        // One element less fits.
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[2, cols - 1]));
+        let s = sum_last(&mut g, x, &[2, 1]);
+        let y = add(&mut g, x, s);
+        g.add_output(y);
+        let kinds: Vec<GroupKind> = fuse(&g).unwrap().groups.iter().map(|g| g.kind).collect();
+        assert_eq!(kinds, [GroupKind::Rows]);
+    }
+
+    #[test]
     fn views_inline_host_operands_and_outputs_materialize_and_dead_nodes_vanish() {
         let mut g = Graph::new("g");
         let x = g.add_input("x", TensorType::new(DType::F32, &[2, 3]));
