@@ -19,9 +19,10 @@
 //!   contraction or as gather data is never recomputed: elementwise producers there
 //!   materialize, views still inline.
 //! - **reductions** (sum/max/min/prod over constant axes, argmax/argmin) and **matmul** are
-//!   *heavy*: each kernel holds at most one. The heavy node's input chain is its prologue; its
-//!   result may flow, used once, through elementwise ops of the same shape (its epilogue: mean's
-//!   scale, bias + activation) into the kernel's root. Otherwise it is the root itself.
+//!   *heavy*: each kernel holds at most one (row groups, below, excepted). The heavy node's
+//!   input chain is its prologue; its result may flow, used once, through elementwise ops of
+//!   the same shape (its epilogue: mean's scale, bias + activation) into the kernel's root.
+//!   Otherwise it is the root itself.
 //! - everything else is a **host** node (its own step, run by the reference interpreter);
 //!   its inputs and every graph output are materialized.
 //!

@@ -2,10 +2,12 @@
 //! trailing axes of the group's row reductions), the reductions one after another, the
 //! per-row values derived from them, then the root over the row's elements.
 //!
-//! **CPU**: chunks of rows; per row each reduction is a vector accumulator over the row with
-//! a lane reduction and a scalar tail (a serial loop when its prologue does not vectorize),
-//! its result a scalar `let` that later code splats; the root is a vector loop over the row
-//! plus a scalar tail, so the row is read again from L1/L2.
+//! **CPU**: chunks of rows; per row each reduction runs [`ROW_ACCUMULATORS`] vector
+//! accumulators over the row, a lane reduction and a scalar tail (a serial loop when its
+//! prologue does not vectorize), its result a scalar `let` that later code splats; the root
+//! is a vector loop over the row plus a scalar tail, so the row is read again from L1/L2.
+//! When the last reduction's input is also read by the root (softmax's `exp(x - max)`), its
+//! pass stores that value into the output row and the root's pass reads it back.
 //! **GPU**: one workgroup per row (a grid-stride loop over rows): each reduction accumulates
 //! a strided share per invocation, combines in registers with a `shuffle_xor` butterfly
 //! where the target has subgroup operations, then through a workgroup-shared tree; every
