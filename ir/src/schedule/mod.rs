@@ -41,6 +41,13 @@
 //! with a 1-D operand) runs one output element per invocation (`grid × group` covering the
 //! output, a grid-stride loop doing the bounds check) with serial accumulation loops.
 //!
+//! **Row groups** ([`GroupKind::Rows`]: softmax, log-softmax, layer and RMS normalization)
+//! have their own schedules in `rows.rs`: per row, the row reductions one after another and
+//! then the root over the row — on CPU one row per iteration of a chunked loop with vector
+//! accumulators and a vector epilogue (softmax keeps `exp(x - max)` in the output row between
+//! its sum and its normalize passes), on GPU one workgroup per row with the tree (and subgroup
+//! butterfly) of `tree.rs` for each reduction and its result broadcast through shared memory.
+//!
 //! Indices are i32 when every buffer the kernel touches has fewer than 2^31 elements, else
 //! i64. Every load is in bounds for every shape: tails are separate loops, pads and concats
 //! select between clamped loads, gather indices are normalized and clamped (an index the
@@ -52,6 +59,7 @@ mod index;
 pub mod matmul;
 pub mod mma;
 mod reduce;
+mod rows;
 #[cfg(test)]
 mod tests;
 mod tree;
@@ -103,6 +111,13 @@ pub(crate) struct Kb<'a> {
     args: Vec<ValueId>,
     /// Heavy node results available in the current scope.
     subst: HashMap<ValueId, Expr>,
+    /// Per-row scalars of a row kernel (reduction results and values derived from them),
+    /// splat when read by a vector expression.
+    rowvals: HashMap<ValueId, Expr>,
+    /// A value of a row kernel already stored in the output buffer (read back instead of
+    /// recomputed), and whether an expression read it.
+    stash: Option<(ValueId, BufRef)>,
+    stash_used: bool,
     names: usize,
     /// The value the kernel stores (computed from its node, not loaded).
     root: ValueId,
@@ -203,9 +218,15 @@ pub fn plan(graph: &Graph, fused: &Fused, target: &TargetDesc) -> Result<Plan> {
                 )),
             });
         }
-        let Some((kernel, args)) =
-            schedule_group(graph, fused, target, (group.root, group.heavy, ix), &name)
-                .map_err(|f| internal(&at, f))?
+        let rows = (group.kind == GroupKind::Rows).then_some(group.nodes.as_slice());
+        let Some((kernel, args)) = schedule_group(
+            graph,
+            fused,
+            target,
+            (group.root, group.heavy, ix, rows),
+            &name,
+        )
+        .map_err(|f| internal(&at, f))?
         else {
             continue;
         };
@@ -445,7 +466,7 @@ fn schedule_group(
     graph: &Graph,
     fused: &Fused,
     target: &TargetDesc,
-    (root, heavy, ix): (NodeId, Option<NodeId>, DType),
+    (root, heavy, ix, rows): (NodeId, Option<NodeId>, DType, Option<&[NodeId]>),
     name: &str,
 ) -> Res<Option<(Kernel, Vec<ValueId>)>> {
     let out = graph.node(root).outputs[0];
@@ -463,11 +484,22 @@ fn schedule_group(
         params: HashMap::new(),
         args: Vec::new(),
         subst: HashMap::new(),
+        rowvals: HashMap::new(),
+        stash: None,
+        stash_used: false,
         names: 0,
         root: out,
     };
     let out_buf =
         kb.k.param("out", graph.value(out).ty.dtype, n, Access::Write);
+    if let Some(nodes) = rows {
+        let job = rows::RowJob::new(graph, nodes, out, out_buf)?;
+        kb.k.body = match target.kind {
+            TargetKind::Cpu => kb.cpu_row_kernel(&job)?,
+            TargetKind::Gpu => kb.gpu_row_kernel(&job)?,
+        };
+        return Ok(Some((kb.k, kb.args)));
+    }
     let heavy = match heavy {
         Some(h) => Some((h, kb.heavy_of(h)?)),
         None => None,
