@@ -108,6 +108,11 @@ enum Command {
         /// Worker threads for CPU backends (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Also time every step (kernel or host fallback) on its own, waiting for the device
+        /// after each, and print each step's median with the graph nodes it computes
+        /// (JSON: `steps` per record).
+        #[arg(long)]
+        profile: bool,
     },
     /// Describe a model: inputs, outputs, opsets, an operator histogram, and how each
     /// compiled-in backend handles each operator.
@@ -209,6 +214,7 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
             warmup,
             iters,
             threads,
+            profile,
         } => bench::bench(&bench::BenchArgs {
             model,
             workloads,
@@ -219,6 +225,7 @@ fn dispatch(cmd: Command) -> Result<(), Error> {
             iters,
             threads,
             json,
+            profile,
         }),
         Command::Conformance(args) => conformance::run(args),
         Command::Diff {

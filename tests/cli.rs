@@ -498,6 +498,41 @@ fn bench_reports_compile_time_and_median_latency() {
 }
 
 #[test]
+fn bench_profile_times_each_kernel_with_its_graph_nodes() {
+    let d = tmp();
+    let json = d.path().join("bench.json");
+    let o = tessera(&[
+        "bench",
+        "examples/mlp.tir",
+        "--backend",
+        "cpu",
+        "--iters",
+        "2",
+        "--warmup",
+        "0",
+        "--profile",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("cache-warm start") && out.contains("steps (median"),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let steps = v["results"][0]["steps"].as_array().expect("steps").clone();
+    assert!(!steps.is_empty());
+    for s in &steps {
+        let kernel = s["kernel"].as_str().unwrap();
+        assert!(out.contains(kernel), "{kernel} not printed: {out}");
+        assert!(!s["nodes"].as_array().unwrap().is_empty(), "{s}");
+        assert!(s["median_ms"].as_f64().unwrap() >= 0.0);
+    }
+}
+
+#[test]
 fn conformance_without_data_says_where_to_get_it() {
     let d = tmp();
     let err = fails(&[

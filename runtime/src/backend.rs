@@ -90,6 +90,34 @@ pub trait Executable: Send + Sync {
             outputs: None,
         }))
     }
+
+    /// Runs once and times each step (a kernel launch or a host fallback step), waiting for
+    /// the device after every step so each time is that step's alone — like ONNX Runtime's
+    /// per-node profiling; the sum is therefore a little above an ordinary run's time. The
+    /// default (interpreters) times the whole run as one step named `(whole run)`.
+    fn profile(&self, inputs: &NamedTensors) -> Result<Vec<StepTime>, RuntimeError> {
+        let t0 = std::time::Instant::now();
+        self.run(inputs)?;
+        Ok(vec![StepTime {
+            step: 0,
+            name: "(whole run)".into(),
+            nodes: Vec::new(),
+            time: t0.elapsed(),
+        }])
+    }
+}
+
+/// How long one step of a run took (see [`Executable::profile`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepTime {
+    /// The step's index in the plan.
+    pub step: usize,
+    /// The kernel's name, or `host: OP` for a host fallback step.
+    pub name: String,
+    /// The graph nodes the step computes (fused into the kernel, or the host node).
+    pub nodes: Vec<String>,
+    /// Wall time from the launch until the device finished it.
+    pub time: std::time::Duration,
 }
 
 /// A graph's inputs bound for repeated runs (see [`Executable::bind`]).

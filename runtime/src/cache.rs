@@ -1,10 +1,11 @@
 //! The kernel cache: compiled artifacts kept in memory for the whole process, keyed by a stable
 //! hash of the printed kernel IR, the target's [`TargetDesc`] and the compiler version, so a
 //! kernel that appears again (in the same graph, another graph, or a recompilation) is compiled
-//! once. A cache may also have a [`DiskCache`]: text artifacts are then found in (and written
-//! to) a directory shared by every process, so a second process compiles none of them again.
+//! once. A cache may also have a [`DiskCache`]: artifacts (text, and native code its target can
+//! [`persist`](Target::persist)) are then found in (and written to) a directory shared by every
+//! process, so a second process compiles none of them again.
 
-use crate::disk_cache::DiskCache;
+use crate::disk_cache::{DiskCache, Entry};
 use crate::target::{Artifact, Target, TargetError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,30 @@ use tessera_ir::target::TargetDesc;
 /// are never reused.
 pub const COMPILER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// This build of the program that runs Tessera: the size and modification time of the running
+/// executable, hashed (once per process). Part of every cache key, so an on-disk entry made
+/// by another build — a changed code generator with an unchanged version number, as during
+/// development — is another key, never stale code. `unknown` when the executable cannot be
+/// inspected (then only the version tells builds apart).
+pub fn build_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let meta = std::env::current_exe().and_then(std::fs::metadata);
+        match meta {
+            Ok(m) => {
+                let modified = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                let text = format!("{} {modified}", m.len());
+                format!("{:016x}", fnv1a(text.as_bytes()))
+            }
+            Err(_) => "unknown".to_string(),
+        }
+    })
+}
+
 /// The identity of one compiled kernel: the full key text and its stable 64-bit hash.
 ///
 /// Targets are told apart by their [`TargetDesc`], so two different code generators must not
@@ -24,7 +49,7 @@ pub const COMPILER_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct CacheKey {
     /// FNV-1a hash of `text` (stable across runs and platforms).
     pub hash: u64,
-    /// The printed kernel, the target description and the compiler version.
+    /// The printed kernel, the target description, the compiler version and [`build_id`].
     pub text: String,
 }
 
@@ -32,7 +57,8 @@ impl CacheKey {
     /// The key of `kernel` compiled for `desc`.
     pub fn new(kernel: &Kernel, desc: &TargetDesc) -> Self {
         let text = format!(
-            "tessera {COMPILER_VERSION}\ntarget {desc:?}\n{}",
+            "tessera {COMPILER_VERSION} build {}\ntarget {desc:?}\n{}",
+            build_id(),
             print_kernel(kernel)
         );
         CacheKey {
@@ -49,7 +75,8 @@ impl CacheKey {
             return Self::new(kernel, target.desc());
         }
         let text = format!(
-            "tessera {COMPILER_VERSION}\ntarget {:?}\nfingerprint {fingerprint}\n{}",
+            "tessera {COMPILER_VERSION} build {}\ntarget {:?}\nfingerprint {fingerprint}\n{}",
+            build_id(),
             target.desc(),
             print_kernel(kernel)
         );
@@ -117,7 +144,8 @@ impl KernelCache {
     }
 
     /// The artifact of `kernel` for `target`: from memory, else from the disk cache, else
-    /// compiled now (and a text artifact written to the disk cache). Returns it with `true`
+    /// compiled now (and written to the disk cache: text as it is, native code when the target
+    /// persists it; a native entry the target cannot restore is discarded and rebuilt). Returns it with `true`
     /// when nothing was compiled. The lock is not held while compiling, so two threads missing
     /// the same kernel at once both compile it (and both count a miss); the first stored
     /// result is kept.
@@ -132,14 +160,35 @@ impl KernelCache {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok((a, true));
         }
-        if let Some(a) = self.disk.as_deref().and_then(|d| d.load(&key)) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok((self.insert(key, a), true));
+        if let Some(d) = self.disk.as_deref() {
+            let found = match d.load(&key) {
+                Some(Entry::Text { language, code }) => Some(Artifact::Text { language, code }),
+                Some(Entry::Native(bytes)) => {
+                    let restored = target.restore(kernel, &bytes);
+                    if restored.is_none() {
+                        d.discard(&key);
+                    }
+                    restored
+                }
+                None => None,
+            };
+            if let Some(a) = found {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok((self.insert(key, a), true));
+            }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let artifact = target.compile(kernel, info)?;
         if let Some(d) = &self.disk {
-            d.store(&key, &artifact);
+            let entry = Entry::of_text(&artifact).or_else(|| {
+                d.is_enabled()
+                    .then(|| target.persist(&artifact))
+                    .flatten()
+                    .map(Entry::Native)
+            });
+            if let Some(entry) = entry {
+                d.store(&key, &entry);
+            }
         }
         Ok((self.insert(key, artifact), false))
     }

@@ -353,6 +353,18 @@ impl CompiledGraph {
 }
 
 impl Executable for CompiledGraph {
+    fn profile(&self, inputs: &NamedTensors) -> Result<Vec<crate::StepTime>, RuntimeError> {
+        interp::check_inputs(&self.graph, inputs)?;
+        let p = self.plan_for(inputs)?;
+        let given: Vec<&Tensor> = self
+            .graph
+            .inputs
+            .iter()
+            .filter_map(|&v| inputs.get(&self.graph.value_label(v)))
+            .collect();
+        p.run_profiled(&given)
+    }
+
     fn run(&self, inputs: &NamedTensors) -> Result<Vec<(String, Tensor)>, RuntimeError> {
         interp::check_inputs(&self.graph, inputs)?;
         let p = self.plan_for(inputs)?;

@@ -1,6 +1,9 @@
-//! The on-disk kernel cache: compiled text artifacts (WGSL, PTX, a vendor's source) kept in a
-//! directory across processes, so a second process that compiles the same kernels for the same
-//! target renders and validates none of them again.
+//! The on-disk kernel cache: compiled artifacts kept in a directory across processes, so a
+//! second process that compiles the same kernels for the same target renders, validates and
+//! compiles none of them again. Text artifacts (WGSL, PTX, a vendor's source) are stored as they
+//! are; native ones (the CPU backend's machine code) as the bytes their target's
+//! [`Target::persist`](crate::Target::persist) gives, turned back into code by
+//! [`Target::restore`](crate::Target::restore).
 //!
 //! Entries are content-addressed: the file name is the FNV-1a hash of the [`CacheKey`] text
 //! (compiler version, target description and fingerprint, printed kernel IR), and the entry
@@ -11,8 +14,9 @@
 //! that is truncated, bit-flipped or of another format is counted as corrupt, removed and
 //! rebuilt by the caller.
 //!
-//! Native artifacts (the CPU backend's JIT-compiled functions) live in process memory and are
-//! not stored here; see `docs/architecture.md`.
+//! A native entry is machine code this process will run: the cache directory must be as
+//! trusted as the program itself (like ccache's or a JIT's code cache). The checksum catches
+//! damage, not tampering; `TESSERA_CACHE_DIR=off` turns the cache off.
 //!
 //! Where: `TESSERA_CACHE_DIR` when set (`off` or empty disables the cache), else
 //! `$XDG_CACHE_HOME/tessera`, else `$HOME/.cache/tessera`. When `TESSERA_CACHE_DIR` is unset the
@@ -51,7 +55,37 @@ pub struct DiskCacheStats {
     pub write_errors: u64,
 }
 
-/// A directory of compiled text artifacts (see the module docs).
+/// What one entry holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A text artifact: its language (`wgsl`, `ptx`, ...) and its source.
+    Text {
+        /// The language, as [`Artifact::Text`] names it.
+        language: &'static str,
+        /// The source.
+        code: String,
+    },
+    /// A native artifact as its target persisted it (see [`crate::Target::persist`]).
+    Native(Vec<u8>),
+}
+
+/// The language tag of native entries (never a text artifact's language).
+const NATIVE: &str = "native";
+
+impl Entry {
+    /// The entry of a text artifact; `None` for a native one (its target persists it).
+    pub fn of_text(artifact: &Artifact) -> Option<Entry> {
+        match artifact {
+            Artifact::Text { language, code } if *language != NATIVE => Some(Entry::Text {
+                language,
+                code: code.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A directory of compiled artifacts (see the module docs).
 #[derive(Debug)]
 pub struct DiskCache {
     dir: Option<PathBuf>,
@@ -125,20 +159,18 @@ impl DiskCache {
             .map(|d| d.join(format!("{:016x}.tkc", key.hash)))
     }
 
-    /// The stored artifact of `key`, if a valid entry holds one. A corrupt entry is removed.
-    pub fn load(&self, key: &CacheKey) -> Option<Artifact> {
+    /// The stored entry of `key`, if a valid one is there. A corrupt entry is removed.
+    pub fn load(&self, key: &CacheKey) -> Option<Entry> {
         if !self.is_enabled() {
             return None;
         }
         let path = self.entry_path(key)?;
         let found = match fs::read(&path) {
-            Ok(bytes) => match decode(&bytes, &key.text) {
+            Ok(bytes) => match decode(bytes, &key.text) {
                 Decoded::Hit(a) => Some(a),
                 Decoded::OtherKey => None,
                 Decoded::Corrupt => {
-                    self.corrupt.fetch_add(1, Ordering::Relaxed);
-                    // Best effort: the rebuilt entry replaces it anyway.
-                    let _ = fs::remove_file(&path);
+                    self.discard(key);
                     None
                 }
             },
@@ -153,19 +185,31 @@ impl DiskCache {
         found
     }
 
-    /// Stores `artifact` under `key` when it is text; native artifacts are not stored. Returns
-    /// true when an entry was written. Failures are counted, never fatal.
-    pub fn store(&self, key: &CacheKey, artifact: &Artifact) -> bool {
-        let Artifact::Text { language, code } = artifact else {
-            return false;
-        };
+    /// Counts `key`'s entry as corrupt and removes it: for an entry whose checksum held but
+    /// whose contents its target could not use (a native entry [`crate::Target::restore`]
+    /// refused). The caller rebuilds it.
+    pub fn discard(&self, key: &CacheKey) {
+        self.corrupt.fetch_add(1, Ordering::Relaxed);
+        if let Some(path) = self.entry_path(key) {
+            // Best effort: the rebuilt entry replaces it anyway.
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// Stores `entry` under `key`. Returns true when an entry was written. Failures are
+    /// counted, never fatal.
+    pub fn store(&self, key: &CacheKey, entry: &Entry) -> bool {
         if !self.is_enabled() {
             return false;
         }
         let Some(path) = self.entry_path(key) else {
             return false;
         };
-        match write_atomic(&path, &encode(&key.text, language, code)) {
+        let (language, payload) = match entry {
+            Entry::Text { language, code } => (*language, code.as_bytes()),
+            Entry::Native(bytes) => (NATIVE, bytes.as_slice()),
+        };
+        match write_atomic(&path, &encode(&key.text, language, payload)) {
             Ok(()) => {
                 self.writes.fetch_add(1, Ordering::Relaxed);
                 true
@@ -208,15 +252,15 @@ fn default_dir(
         .or_else(|| home.map(|h| h.join(".cache").join("tessera")))
 }
 
-/// The entry of `key_text` holding `code` in `language`:
+/// The entry of `key_text` holding `code` in `language` (`native`: machine-code bytes):
 /// header, then the key text, then `language\n`, then the code.
-fn encode(key_text: &str, language: &str, code: &str) -> Vec<u8> {
+fn encode(key_text: &str, language: &str, code: &[u8]) -> Vec<u8> {
     let payload_len = language.len() + 1 + code.len();
     let mut body = Vec::with_capacity(key_text.len() + payload_len);
     body.extend_from_slice(key_text.as_bytes());
     body.extend_from_slice(language.as_bytes());
     body.push(b'\n');
-    body.extend_from_slice(code.as_bytes());
+    body.extend_from_slice(code);
     let mut out = Vec::with_capacity(HEADER_BYTES + body.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -233,13 +277,13 @@ fn encode(key_text: &str, language: &str, code: &str) -> Vec<u8> {
 }
 
 enum Decoded {
-    Hit(Artifact),
+    Hit(Entry),
     /// A valid entry of another key with the same hash.
     OtherKey,
     Corrupt,
 }
 
-fn decode(bytes: &[u8], key_text: &str) -> Decoded {
+fn decode(mut bytes: Vec<u8>, key_text: &str) -> Decoded {
     let Some((header, body)) = bytes.split_at_checked(HEADER_BYTES) else {
         return Decoded::Corrupt;
     };
@@ -262,13 +306,20 @@ fn decode(bytes: &[u8], key_text: &str) -> Decoded {
     if key != key_text.as_bytes() {
         return Decoded::OtherKey;
     }
-    let Ok(payload) = std::str::from_utf8(payload) else {
+    let Some(newline) = payload.iter().position(|&b| b == b'\n') else {
         return Decoded::Corrupt;
     };
-    let Some((language, code)) = payload.split_once('\n') else {
+    let Ok(language) = std::str::from_utf8(&payload[..newline]) else {
         return Decoded::Corrupt;
     };
-    Decoded::Hit(Artifact::Text {
+    if language == NATIVE {
+        let start = HEADER_BYTES + key_len + newline + 1;
+        return Decoded::Hit(Entry::Native(bytes.split_off(start)));
+    }
+    let Ok(code) = std::str::from_utf8(&payload[newline + 1..]) else {
+        return Decoded::Corrupt;
+    };
+    Decoded::Hit(Entry::Text {
         language: intern(language),
         code: code.to_string(),
     })
@@ -500,20 +551,113 @@ mod tests {
 
     #[test]
     fn every_single_byte_change_and_every_truncation_is_caught() {
-        let e = encode("key", "wgsl", "fn main() {}");
-        assert!(matches!(decode(&e, "key"), Decoded::Hit(_)));
-        assert!(matches!(decode(&e, "other"), Decoded::OtherKey));
-        for i in 0..e.len() {
-            let mut bad = e.clone();
-            bad[i] ^= 0x10;
-            assert!(
-                matches!(decode(&bad, "key"), Decoded::Corrupt),
-                "flip at {i}"
-            );
-            assert!(
-                matches!(decode(&e[..i], "key"), Decoded::Corrupt),
-                "cut at {i}"
-            );
+        for (language, code) in [
+            ("wgsl", &b"fn main() {}"[..]),
+            (NATIVE, &[0, 10, 255, 7][..]),
+        ] {
+            let e = encode("key", language, code);
+            match decode(e.clone(), "key") {
+                Decoded::Hit(Entry::Text {
+                    language: l,
+                    code: c,
+                }) => {
+                    assert_eq!((l, c.as_bytes()), (language, code));
+                }
+                Decoded::Hit(Entry::Native(bytes)) => {
+                    assert_eq!((language, bytes.as_slice()), (NATIVE, code));
+                }
+                _ => panic!("{language}: not read back"),
+            }
+            assert!(matches!(decode(e.clone(), "other"), Decoded::OtherKey));
+            for i in 0..e.len() {
+                let mut bad = e.clone();
+                bad[i] ^= 0x10;
+                assert!(
+                    matches!(decode(bad, "key"), Decoded::Corrupt),
+                    "{language}: flip at {i}"
+                );
+                assert!(
+                    matches!(decode(e[..i].to_vec(), "key"), Decoded::Corrupt),
+                    "{language}: cut at {i}"
+                );
+            }
         }
+    }
+
+    /// A native target: its "machine code" is the kernel's name; `restore` accepts only bytes
+    /// that start with its format tag.
+    struct NativeTarget {
+        desc: TargetDesc,
+        compiles: AtomicU64,
+        restores: AtomicU64,
+    }
+
+    const TAG: &[u8] = b"fake-native-v1:";
+
+    impl Target for NativeTarget {
+        fn desc(&self) -> &TargetDesc {
+            &self.desc
+        }
+        fn fingerprint(&self) -> String {
+            "test-native".into()
+        }
+        fn compile(&self, kernel: &Kernel, _: &KernelInfo) -> Result<Artifact, TargetError> {
+            self.compiles.fetch_add(1, Ordering::Relaxed);
+            Ok(Artifact::Native(Arc::new(kernel.name.clone())))
+        }
+        fn persist(&self, artifact: &Artifact) -> Option<Vec<u8>> {
+            let Artifact::Native(a) = artifact else {
+                return None;
+            };
+            let name = a.downcast_ref::<String>()?;
+            Some([TAG, name.as_bytes()].concat())
+        }
+        fn restore(&self, _: &Kernel, bytes: &[u8]) -> Option<Artifact> {
+            let name = std::str::from_utf8(bytes.strip_prefix(TAG)?).ok()?;
+            self.restores.fetch_add(1, Ordering::Relaxed);
+            Some(Artifact::Native(Arc::new(name.to_string())))
+        }
+    }
+
+    #[test]
+    fn native_artifacts_persist_and_unusable_ones_are_rebuilt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = NativeTarget {
+            desc: InterpTarget::new().desc().clone(),
+            compiles: AtomicU64::new(0),
+            restores: AtomicU64::new(0),
+        };
+        let (k, info) = copy_kernel();
+        let name = |a: &Artifact| match a {
+            Artifact::Native(a) => a.downcast_ref::<String>().unwrap().clone(),
+            Artifact::Text { .. } => panic!("a text artifact"),
+        };
+        let (first, disk1) = process(tmp.path());
+        assert!(!first.get_or_compile(&t, &k, &info).unwrap().1);
+        assert_eq!(disk1.stats().writes, 1);
+        let (second, _) = process(tmp.path());
+        let (a, hit) = second.get_or_compile(&t, &k, &info).unwrap();
+        assert!(hit, "the warm process restores the native artifact");
+        assert_eq!(name(&a), "copy");
+        assert_eq!(t.compiles.load(Ordering::Relaxed), 1);
+        assert_eq!(t.restores.load(Ordering::Relaxed), 1);
+        // An entry whose checksum holds but whose bytes the target refuses (another format
+        // version, another machine) is discarded, counted corrupt and rebuilt.
+        let key = crate::cache::CacheKey::for_target(&k, &t);
+        assert!(disk1.store(&key, &Entry::Native(b"other-format".to_vec())));
+        let (third, disk3) = process(tmp.path());
+        assert!(!third.get_or_compile(&t, &k, &info).unwrap().1);
+        assert_eq!(t.compiles.load(Ordering::Relaxed), 2);
+        assert_eq!(disk3.stats().corrupt, 1);
+        assert_eq!(disk3.stats().writes, 1);
+        let (fourth, _) = process(tmp.path());
+        assert!(fourth.get_or_compile(&t, &k, &info).unwrap().1);
+        assert_eq!(t.compiles.load(Ordering::Relaxed), 2);
+        // A target without persist keeps native artifacts in memory only.
+        let tmp2 = tempfile::tempdir().unwrap();
+        let (fifth, disk5) = process(tmp2.path());
+        let plain = InterpTarget::new();
+        let _ = fifth.get_or_compile(&plain, &k, &info).unwrap();
+        assert_eq!(disk5.stats().writes, 0);
     }
 }

@@ -28,13 +28,13 @@ pub mod target;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{Availability, Backend, BoundRun, Executable, NamedTensors, OpSupport};
-pub use cache::{CacheStats, KernelCache};
+pub use backend::{Availability, Backend, BoundRun, Executable, NamedTensors, OpSupport, StepTime};
+pub use cache::{CacheKey, CacheStats, KernelCache};
 pub use compiled::{
     CompileOptions, CompiledBackend, CompiledGraph, Lowered, UnavailableBackend, compile_graph,
     lower_graph,
 };
-pub use disk_cache::{DiskCache, DiskCacheStats};
+pub use disk_cache::{DiskCache, DiskCacheStats, Entry as DiskEntry};
 pub use error::RuntimeError;
 pub use interp_device::{InterpDevice, InterpTarget, KERNEL_INTERP, kernel_interp_backend};
 pub use memory::{MemoryPlan, plan_memory};

@@ -5,6 +5,7 @@
 //! allocates one when every workspace is in use by another thread, so runs on many threads
 //! never share temporaries; constants and loaded kernels are shared.
 
+use crate::backend::StepTime;
 use crate::cache::KernelCache;
 use crate::error::RuntimeError;
 use crate::memory::{MemoryPlan, buffer_bytes, kernel_bound, plan_memory};
@@ -13,6 +14,7 @@ use crate::plan_check::{check_plan, step_nodes};
 use crate::target::{Device, DeviceBuffer, DeviceError, LoadedKernel, Target};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 use tessera_ir::error::At;
 use tessera_ir::interp::{eval_op, evaluate};
 use tessera_ir::plan::{BufferKind, HostStep, KernelStep, Plan, Step};
@@ -249,6 +251,34 @@ impl Prepared {
         result
     }
 
+    /// Runs the plan once, timing every step (see [`crate::Executable::profile`]): the device
+    /// is waited for after each step. A plan run whole on the interpreter is one step.
+    pub fn run_profiled(&self, inputs: &[&Tensor]) -> Result<Vec<StepTime>, RuntimeError> {
+        if self.interpreted.is_some() {
+            let t0 = Instant::now();
+            self.run(inputs)?;
+            return Ok(vec![StepTime {
+                step: 0,
+                name: "(whole run: interpreter)".into(),
+                nodes: Vec::new(),
+                time: t0.elapsed(),
+            }]);
+        }
+        let ws = self.take_workspace()?;
+        let result = (|| {
+            let mut run = Run::new(self, &ws, inputs, HashMap::new(), None);
+            run.times = Some(Vec::new());
+            run.upload()?;
+            run.steps()?;
+            Ok(run.times.take().unwrap_or_default())
+        })();
+        self.pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(ws);
+        result
+    }
+
     /// Binds `inputs` (in plan input order) to device buffers that stay on the device between
     /// runs, like ONNX Runtime's I/O binding: [`Prepared::run_bound`] then copies nothing in
     /// and nothing out, and [`Prepared::bound_outputs`] reads the results when asked. The
@@ -396,6 +426,8 @@ struct Run<'a, 'o> {
     host: HashMap<usize, Tensor>,
     /// Called after each step with the buffers it wrote.
     observer: Option<&'o mut StepObserver<'o>>,
+    /// When profiling: each step's time (the device is waited for after every step).
+    times: Option<Vec<StepTime>>,
 }
 
 impl<'a, 'o> Run<'a, 'o> {
@@ -415,6 +447,7 @@ impl<'a, 'o> Run<'a, 'o> {
             dirty: false,
             host,
             observer,
+            times: None,
         }
     }
 
@@ -439,9 +472,25 @@ impl<'a, 'o> Run<'a, 'o> {
     /// Runs every step and waits for the device.
     fn steps(&mut self) -> Result<(), RuntimeError> {
         for (s, step) in self.p.plan.steps.iter().enumerate() {
+            let start = Instant::now();
             match step {
                 Step::Kernel(k) => self.launch(s, k)?,
                 Step::Host(h) => self.host(s, h)?,
+            }
+            if self.times.is_some() {
+                self.sync(&format!("waiting for step {s} to time it"))?;
+                let (name, nodes) = match step {
+                    Step::Kernel(k) => (k.kernel.name.clone(), k.nodes.clone()),
+                    Step::Host(h) => (format!("host: {}", h.op.name()), vec![h.node.clone()]),
+                };
+                if let Some(times) = self.times.as_mut() {
+                    times.push(StepTime {
+                        step: s,
+                        name,
+                        nodes,
+                        time: start.elapsed(),
+                    });
+                }
             }
             if self.observer.is_some() {
                 self.observe(s, step)?;

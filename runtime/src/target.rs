@@ -77,6 +77,23 @@ pub trait Target: Send + Sync {
 
     /// Compiles one verified kernel.
     fn compile(&self, kernel: &Kernel, info: &KernelInfo) -> Result<Artifact, TargetError>;
+
+    /// Bytes that [`Target::restore`] turns back into `artifact` in another process, so the
+    /// on-disk cache can keep native artifacts (machine code) too; `None` (the default) when
+    /// this artifact cannot be kept. Text artifacts are stored by the cache itself.
+    fn persist(&self, artifact: &Artifact) -> Option<Vec<u8>> {
+        let _ = artifact;
+        None
+    }
+
+    /// The native artifact of `kernel` from bytes [`Target::persist`] made (read back from the
+    /// on-disk cache); `None` when they are unusable (another format, damaged, another
+    /// machine), in which case the cache compiles the kernel again and replaces the entry.
+    /// Must never trust the bytes further than its own format checks allow.
+    fn restore(&self, kernel: &Kernel, bytes: &[u8]) -> Option<Artifact> {
+        let _ = (kernel, bytes);
+        None
+    }
 }
 
 /// A device buffer, owned by the device that made it.

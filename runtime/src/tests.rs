@@ -804,3 +804,53 @@ fn bound_runs_match_ordinary_runs_and_copy_nothing_until_read() {
         assert!(exe.bind(&wrong).and_then(|mut b| b.run()).is_err());
     }
 }
+
+#[test]
+fn profiles_time_every_step_of_the_plan_and_interpreters_as_one() {
+    let text = "graph g(%x: f32[3, 4]) {
+        %w = const f32[4, 2] [0.5, -1.0, 0.25, 2.0, -0.75, 1.5, 1.0, 0.0]
+        %h = matmul(%x, %w) : f32[3, 2]
+        %s = reduce_sum(%h, _) {keepdims = false} : f32[]
+        %y = exp(%s) : f32[]
+        return %y, %h
+    }";
+    let g = parse_graph(text).unwrap();
+    let given = inputs(&[("x", arange(&[3, 4], 7))]);
+    let compiled = backend(&Arc::new(KernelCache::new()))
+        .compile_graph(&g)
+        .unwrap();
+    let steps = compiled.profile(&given).unwrap();
+    let plan_steps: Vec<String> = compiled
+        .prepared()
+        .map(|p| {
+            p.plan()
+                .steps
+                .iter()
+                .map(|s| match s {
+                    Step::Kernel(k) => k.kernel.name.clone(),
+                    Step::Host(h) => format!("host: {}", h.op.name()),
+                })
+                .collect()
+        })
+        .unwrap();
+    assert!(plan_steps.len() >= 2, "{plan_steps:?}");
+    let names: Vec<String> = steps.iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names, plan_steps);
+    assert_eq!(
+        steps.iter().map(|s| s.step).collect::<Vec<_>>(),
+        (0..plan_steps.len()).collect::<Vec<_>>()
+    );
+    assert!(steps.iter().all(|s| !s.nodes.is_empty()));
+    // A profiled run computes what an ordinary run does (the workspace is returned).
+    assert_eq!(compiled.run(&given).unwrap().len(), 2);
+    let whole = ReferenceBackend
+        .compile(&g)
+        .unwrap()
+        .profile(&given)
+        .unwrap();
+    assert_eq!(whole.len(), 1);
+    assert_eq!(whole[0].name, "(whole run)");
+    // Inputs are checked as `run` checks them.
+    let wrong = inputs(&[("x", arange(&[4, 3], 7))]);
+    assert!(compiled.profile(&wrong).is_err());
+}

@@ -58,6 +58,13 @@
 //! ([`CompiledKernel::fallback`], [`CpuTarget::llvm_fallbacks`]). Both code generators have the
 //! same contract: the same entry signature, bounds checks and error bits.
 //!
+//! # Machine code on disk
+//!
+//! [`CpuTarget`] implements `Target::persist`/`restore`, so the runtime's on-disk kernel cache
+//! keeps its machine code: a second process that runs the same model links the stored code
+//! instead of compiling it (`persist` module: Cranelift code with its relocations, LLVM object
+//! files linked by ORC).
+//!
 //! # Errors at run time
 //!
 //! Integer division or modulo by zero never traps: the divisor is replaced and an error bit is
@@ -70,6 +77,7 @@ mod device;
 #[cfg(feature = "llvm")]
 mod llvm;
 mod math;
+mod persist;
 mod range;
 mod render;
 mod target;

@@ -116,6 +116,11 @@ pub enum CodegenError {
 /// Who owns a kernel's machine code.
 enum CodeOwner {
     Cranelift(Box<JITModule>),
+    /// Cranelift code read back from the on-disk cache.
+    Loaded {
+        /// Dropped with the kernel: unmaps the code.
+        _code: crate::persist::LoadedCode,
+    },
     #[cfg(feature = "llvm")]
     Llvm {
         /// Dropped with the kernel: frees the machine code.
@@ -136,6 +141,9 @@ pub struct CompiledKernel {
     pub fallback: Option<String>,
     entry: KernelFn,
     owner: Option<CodeOwner>,
+    /// The machine code as the on-disk cache keeps it (see [`crate::persist`]), when it can be
+    /// kept.
+    persisted: Option<Vec<u8>>,
 }
 
 // SAFETY: the JIT module is only touched again by `Drop` (which has exclusive access); the
@@ -391,7 +399,7 @@ impl CpuTarget {
             let why = match crate::llvm::compile(k, self.math == CpuMath::Fast)
                 .map_err(RenderError::Internal)?
             {
-                crate::llvm::Outcome::Code(entry, code) => {
+                crate::llvm::Outcome::Code(entry, code, object) => {
                     return Ok(CompiledKernel {
                         name: k.name.clone(),
                         param_bytes: param_bytes(k),
@@ -399,6 +407,7 @@ impl CpuTarget {
                         fallback: None,
                         entry,
                         owner: Some(CodeOwner::Llvm { _code: code }),
+                        persisted: Some(crate::persist::Persisted::Llvm(object).encode()),
                     });
                 }
                 crate::llvm::Outcome::Refused(why) => why,
@@ -419,6 +428,8 @@ impl CpuTarget {
         module
             .define_function(id, &mut ctx)
             .map_err(|e| internal(format!("{e:?}")))?;
+        let persisted =
+            clif_code(&module, &ctx).map(|c| crate::persist::Persisted::Cranelift(c).encode());
         module.clear_context(&mut ctx);
         module
             .finalize_definitions()
@@ -435,6 +446,7 @@ impl CpuTarget {
             fallback: None,
             entry,
             owner: Some(CodeOwner::Cranelift(Box::new(module))),
+            persisted,
         })
     }
 }
@@ -444,9 +456,16 @@ impl Target for CpuTarget {
         &self.desc
     }
 
-    /// The code generator: Cranelift and LLVM artifacts are never shared through the cache.
+    /// The code generator, the math mode and the host CPU: artifacts of different code
+    /// generators, math modes or CPUs (a cache directory shared between machines) are never
+    /// shared through the cache.
     fn fingerprint(&self) -> String {
-        format!("codegen={} math={}", self.codegen.name(), self.math.name())
+        format!(
+            "codegen={} math={} host={}",
+            self.codegen.name(),
+            self.math.name(),
+            host_id(self.codegen)
+        )
     }
 
     fn compile(&self, kernel: &Kernel, info: &KernelInfo) -> Result<Artifact, TargetError> {
@@ -454,6 +473,127 @@ impl Target for CpuTarget {
         let compiled = self.build(kernel).map_err(|e| self.error(kernel, e))?;
         Ok(Artifact::Native(Arc::new(compiled)))
     }
+
+    /// The kernel's machine code in [`crate::persist`]'s layout.
+    fn persist(&self, artifact: &Artifact) -> Option<Vec<u8>> {
+        let Artifact::Native(a) = artifact else {
+            return None;
+        };
+        a.downcast_ref::<CompiledKernel>()?.persisted.clone()
+    }
+
+    /// Loads machine code [`Target::persist`] made (in this or an earlier process); `None`
+    /// for bytes that are damaged, of another layout, or name a symbol this process lacks.
+    fn restore(&self, kernel: &Kernel, bytes: &[u8]) -> Option<Artifact> {
+        use crate::persist::{LoadedCode, Persisted};
+        let compiled = match Persisted::decode(bytes)? {
+            Persisted::Cranelift(code) => {
+                let loaded = LoadedCode::load(&code)?;
+                // SAFETY: the code is a function Cranelift compiled with `KernelFn`'s signature
+                // (see `build_cranelift`), copied whole with its relocations written; the
+                // pages holding it move into the result and live as long as the entry.
+                let entry = unsafe { std::mem::transmute::<*const u8, KernelFn>(loaded.entry()) };
+                CompiledKernel {
+                    name: kernel.name.clone(),
+                    param_bytes: param_bytes(kernel),
+                    codegen: CpuCodegen::Cranelift,
+                    fallback: (self.codegen != CpuCodegen::Cranelift).then(|| {
+                        "compiled by Cranelift (read back from the on-disk cache)".to_string()
+                    }),
+                    entry,
+                    owner: Some(CodeOwner::Loaded { _code: loaded }),
+                    persisted: Some(bytes.to_vec()),
+                }
+            }
+            #[cfg(feature = "llvm")]
+            Persisted::Llvm(object) => {
+                let (entry, code) = crate::llvm::load_object(&object, &kernel.name).ok()?;
+                CompiledKernel {
+                    name: kernel.name.clone(),
+                    param_bytes: param_bytes(kernel),
+                    codegen: CpuCodegen::Llvm,
+                    fallback: None,
+                    entry,
+                    owner: Some(CodeOwner::Llvm { _code: code }),
+                    persisted: Some(bytes.to_vec()),
+                }
+            }
+        };
+        Some(Artifact::Native(Arc::new(compiled)))
+    }
+}
+
+/// The host CPU as the code generators see it: the instruction-set extensions compiled code
+/// may use (and, for LLVM, its CPU name and feature string, hashed).
+fn host_id(codegen: CpuCodegen) -> String {
+    #[cfg(target_arch = "x86_64")]
+    let id = {
+        let mut f = vec!["x86_64"];
+        macro_rules! detect {
+            ($($name:tt),*) => {
+                $(if std::arch::is_x86_feature_detected!($name) { f.push($name); })*
+            };
+        }
+        detect!(
+            "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "avx", "avx2", "fma", "bmi1", "bmi2",
+            "lzcnt", "f16c", "avx512f", "avx512vl", "avx512dq", "avx512bw"
+        );
+        f.join("+")
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let id = std::env::consts::ARCH.to_string();
+    #[cfg(feature = "llvm")]
+    if codegen == CpuCodegen::Llvm {
+        let (cpu, features) = crate::llvm::host();
+        return format!(
+            "{id} llvm={cpu}/{:016x}",
+            tessera_runtime::cache::fnv1a(features.as_bytes())
+        );
+    }
+    let _ = codegen;
+    id
+}
+
+/// The compiled function in `ctx` as [`crate::persist`] keeps it, or `None` when it has a
+/// relocation other than an absolute address of a named function.
+fn clif_code(module: &JITModule, ctx: &Context) -> Option<crate::persist::ClifCode> {
+    use cranelift_codegen::FinalizedRelocTarget;
+    use cranelift_codegen::binemit::Reloc;
+    use cranelift_codegen::ir::ExternalName;
+    let compiled = ctx.compiled_code()?;
+    let libcall_name = cranelift_module::default_libcall_names();
+    let mut relocs = Vec::new();
+    for r in compiled.buffer.relocs() {
+        let FinalizedRelocTarget::ExternalName(name) = &r.target else {
+            return None;
+        };
+        if r.kind != Reloc::Abs8 {
+            return None;
+        }
+        let symbol = match name {
+            ExternalName::User(user) => {
+                let user = ctx.func.params.user_named_funcs().get(*user)?;
+                if user.namespace != 0 {
+                    return None;
+                }
+                let decl = module
+                    .declarations()
+                    .get_function_decl(FuncId::from_u32(user.index));
+                decl.name.clone()?
+            }
+            ExternalName::LibCall(call) => libcall_name(*call),
+            _ => return None,
+        };
+        relocs.push(crate::persist::Abs8 {
+            offset: r.offset,
+            addend: r.addend,
+            symbol,
+        });
+    }
+    Some(crate::persist::ClifCode {
+        code: compiled.code_buffer().to_vec(),
+        relocs,
+    })
 }
 
 /// Bytes each parameter of `k` needs.

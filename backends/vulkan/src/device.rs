@@ -4,6 +4,7 @@
 //! Kernels that divide integers bind a status word after their params (see
 //! [`crate::wgsl::uses_status`]); [`Device::synchronize`] reads it back after kernels that bind
 //! it ran, clears it, and turns a set bit into a [`DeviceError::Failed`] naming the kernel.
+//! Each thread has its own status word, so concurrent runs never see each other's errors.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -112,13 +113,21 @@ pub struct VulkanDevice {
     pending: Mutex<Option<wgpu::CommandEncoder>>,
     pipelines: Mutex<HashMap<String, Arc<Pipeline>>>,
     errors: ErrorSlot,
-    /// The status word kernels that divide integers set bits of.
-    status: wgpu::Buffer,
-    /// Kernels launched with the status word bound since the last synchronization.
-    status_kernels: Mutex<Vec<String>>,
+    /// The status words kernels that divide integers set bits of: one per thread that
+    /// launches such kernels, so concurrent runs of one device (an `Executable` is callable
+    /// from many threads) never see each other's errors — a run launches and synchronizes on
+    /// its own thread.
+    status: Mutex<HashMap<std::thread::ThreadId, StatusWord>>,
     /// Held by every `Device` method: wgpu error scopes, the pending encoder and the error
     /// slot are per device, so calls from several threads must not interleave.
     serial: Mutex<()>,
+}
+
+/// One thread's status word and the kernels launched with it bound since that thread last
+/// synchronized.
+struct StatusWord {
+    buffer: wgpu::Buffer,
+    kernels: Vec<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -204,20 +213,10 @@ impl VulkanDevice {
                 0
             },
         };
-        let status = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("tessera status"),
-            size: 4,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            // wgpu zero-initializes buffers.
-            mapped_at_creation: false,
-        });
         Ok(VulkanDevice {
             device,
             queue,
-            status,
-            status_kernels: Mutex::new(Vec::new()),
+            status: Mutex::new(HashMap::new()),
             summary,
             features: wgsl,
             limits: gpu_limits,
@@ -542,21 +541,36 @@ impl Device for VulkanDevice {
                 bufs[i] = copy;
             }
         }
+        // This thread's status word (made on its first use; wgpu zero-initializes buffers).
+        let status = p.status.then(|| {
+            let mut words = lock(&self.status);
+            let word = words
+                .entry(std::thread::current().id())
+                .or_insert_with(|| StatusWord {
+                    buffer: self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("tessera status"),
+                        size: 4,
+                        usage: wgpu::BufferUsages::STORAGE
+                            | wgpu::BufferUsages::COPY_SRC
+                            | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    }),
+                    kernels: Vec::new(),
+                });
+            if !word.kernels.contains(&kernel.name) {
+                word.kernels.push(kernel.name.clone());
+            }
+            word.buffer.clone()
+        });
         let entries: Vec<wgpu::BindGroupEntry<'_>> = bufs
             .iter()
-            .chain(p.status.then_some(&self.status))
+            .chain(status.as_ref())
             .enumerate()
             .map(|(i, b)| wgpu::BindGroupEntry {
                 binding: i as u32,
                 resource: b.as_entire_binding(),
             })
             .collect();
-        if p.status {
-            let mut names = lock(&self.status_kernels);
-            if !names.contains(&kernel.name) {
-                names.push(kernel.name.clone());
-            }
-        }
         let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &p.layout,
@@ -576,18 +590,24 @@ impl Device for VulkanDevice {
         let _serial = lock(&self.serial);
         self.flush();
         self.wait()?;
-        let names = std::mem::take(&mut *lock(&self.status_kernels));
-        if names.is_empty() {
-            return Ok(());
-        }
-        let word = self.read_status()?;
+        // Only this thread's kernels: another thread's run reads its own word.
+        let (buffer, names) = {
+            let mut words = lock(&self.status);
+            match words.get_mut(&std::thread::current().id()) {
+                Some(w) if !w.kernels.is_empty() => {
+                    (w.buffer.clone(), std::mem::take(&mut w.kernels))
+                }
+                _ => return Ok(()),
+            }
+        };
+        let word = self.read_status(&buffer)?;
         if word == 0 {
             return Ok(());
         }
         let mut enc = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        enc.clear_buffer(&self.status, 0, None);
+        enc.clear_buffer(&buffer, 0, None);
         self.queue.submit([enc.finish()]);
         self.wait()?;
         let what = if word & crate::wgsl::STATUS_DIV_ZERO != 0 {
@@ -610,13 +630,13 @@ impl Device for VulkanDevice {
 }
 
 impl VulkanDevice {
-    /// The status word (after the queue is idle).
-    fn read_status(&self) -> Result<u32, DeviceError> {
+    /// A status word's value (after the queue is idle).
+    fn read_status(&self, buffer: &wgpu::Buffer) -> Result<u32, DeviceError> {
         let enc = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         let mut word = [0u8; 4];
-        self.read_back(enc, &self.status, &mut word, "the status word")?;
+        self.read_back(enc, buffer, &mut word, "the status word")?;
         Ok(u32::from_le_bytes(word))
     }
 

@@ -3,6 +3,7 @@
 //! needs no adapter: [`VulkanTarget::offline`] assumes a typical desktop GPU.
 
 use crate::wgsl::{RenderError, WgslFeatures, render};
+use std::sync::OnceLock;
 use tessera_ir::DType;
 use tessera_ir::kernel::{Kernel, KernelInfo};
 use tessera_ir::target::{DTypeSupport, TargetDesc, TargetKind};
@@ -219,14 +220,22 @@ pub fn dtype_support(d: DType, f: &WgslFeatures) -> DTypeSupport {
     }
 }
 
+/// FNV-1a of `wgsl.rs` as compiled into this build (computed once).
+fn renderer_hash() -> u64 {
+    static HASH: OnceLock<u64> = OnceLock::new();
+    *HASH.get_or_init(|| tessera_runtime::cache::fnv1a(include_str!("wgsl.rs").as_bytes()))
+}
+
 impl Target for VulkanTarget {
     fn desc(&self) -> &TargetDesc {
         &self.desc
     }
 
-    /// The optional WGSL features the renderer may use (they change the generated WGSL).
+    /// The optional WGSL features the renderer may use (they change the generated WGSL), and
+    /// a hash of the renderer's source: the crate version alone does not change when the
+    /// renderer does, and a disk-cached shader from another renderer must never be reused.
     fn fingerprint(&self) -> String {
-        format!("{:?}", self.features)
+        format!("{:?} renderer {:016x}", self.features, renderer_hash())
     }
 
     fn compile(&self, kernel: &Kernel, info: &KernelInfo) -> Result<Artifact, TargetError> {

@@ -133,6 +133,8 @@ pub fn render(k: &Kernel, info: &KernelInfo, f: &WgslFeatures) -> Res<String> {
         helpers: BTreeMap::new(),
         body: String::new(),
         depth: 1,
+        in_const: 0,
+        bound: 0,
     };
     for d in &info.dtypes {
         value_ty(*d, f)?;
@@ -264,6 +266,11 @@ struct Renderer<'k> {
     helpers: BTreeMap<String, String>,
     body: String,
     depth: usize,
+    /// Above 0 while rendering an operation whose operands are all constants (see
+    /// [`Renderer::wide_constant`]).
+    in_const: usize,
+    /// How many constants [`Renderer::wide_constant`] has bound (names `tz_cN`).
+    bound: usize,
 }
 
 impl Renderer<'_> {
@@ -512,6 +519,21 @@ impl Renderer<'_> {
         Ok(format!("{}({b})", self.helper(h, code)))
     }
 
+    /// `tz_fmod_T`: C's `fmod`. WGSL's `%` is `a - b * trunc(a / b)`: NaN for an infinite
+    /// divisor, where C's fmod gives `a` (for finite `a`).
+    fn fmod_helper(&mut self, vt: &str) -> String {
+        let h = format!("tz_fmod_{vt}");
+        let (bits, abs_mask, inf) = if vt == "f64" {
+            ("u64", "0x7ffffffffffffffflu", "0x7ff0000000000000lu")
+        } else {
+            ("u32", "0x7fffffffu", "0x7f800000u")
+        };
+        let code = format!(
+            "fn {h}(a: {vt}, b: {vt}) -> {vt} {{\n  let bi = (bitcast<{bits}>(b) & {abs_mask}) == {inf};\n  let ai = (bitcast<{bits}>(a) & {abs_mask}) == {inf};\n  if (bi && !ai) {{ return a; }}\n  return a % b;\n}}\n"
+        );
+        self.helper(h, code)
+    }
+
     /// `tz_isnan_T`: a NaN test on the bits (drivers may fold `x != x` to false).
     fn isnan(&mut self, vt: &str) -> String {
         let test = match vt {
@@ -526,9 +548,35 @@ impl Renderer<'_> {
         self.helper(name, code)
     }
 
+    /// A 64-bit constant (f64, i64, u64) that is an operand of an all-constant operation,
+    /// bound through a typed `let` before the statement being rendered. naga evaluates
+    /// constant expressions while parsing and its evaluator refuses several 64-bit ones
+    /// (`abs(0lf)`, `f64(0li)`, `f32(0lf)`, `bool(0lu)`, ...); WGSL says an expression that
+    /// names a `let` is not constant, so the operation is computed at run time instead.
+    fn wide_constant(&mut self, d: DType, value: Scalar) -> Res<String> {
+        let lit = self.literal(d, value)?;
+        let vt = self.vt(d)?;
+        if self.in_const == 0 || !matches!(vt, "f64" | "i64" | "u64") {
+            return Ok(lit);
+        }
+        let name = format!("tz_c{}", self.bound);
+        self.bound += 1;
+        self.line(&format!("let {name}: {vt} = {lit};"));
+        Ok(name)
+    }
+
     fn expr(&mut self, e: &Expr) -> Res<String> {
+        // Operands of an all-constant operation go through `wide_constant`.
+        let all_const = !matches!(e, Expr::Const { .. }) && is_constant(e);
+        self.in_const += usize::from(all_const);
+        let s = self.expr_inner(e);
+        self.in_const -= usize::from(all_const);
+        s
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> Res<String> {
         Ok(match e {
-            Expr::Const { ty, value } => self.literal(ty.dtype, *value)?,
+            Expr::Const { ty, value } => self.wide_constant(ty.dtype, *value)?,
             Expr::Var(v) => self.var_name(*v)?,
             Expr::GroupId(a) => format!("wid.{}", axis(*a)?),
             Expr::LocalId(a) => format!("lid.{}", axis(*a)?),
@@ -697,17 +745,31 @@ impl Renderer<'_> {
             U::Sqrt => self.narrow(d, format!("sqrt({x})")),
             U::Reciprocal => self.narrow(d, format!("({one} / ({x}))")),
             U::Exp => self.math(d, "exp", x)?,
-            U::Log => self.math(d, "log", x)?,
+            U::Log => {
+                let h = self.helper("tz_log".into(), LOG.into());
+                self.math(d, &h, x)?
+            }
             U::Sin => self.math(d, "sin", x)?,
             U::Cos => self.math(d, "cos", x)?,
             U::Tan => self.math(d, "tan", x)?,
             U::Asin => self.math(d, "asin", x)?,
             U::Acos => self.math(d, "acos", x)?,
-            U::Atan => self.math(d, "atan", x)?,
+            U::Atan => {
+                self.isnan("f32");
+                let h = self.helper("tz_atan".into(), ATAN.into());
+                self.math(d, &h, x)?
+            }
             U::Sinh => self.math(d, "sinh", x)?,
             U::Cosh => self.math(d, "cosh", x)?,
-            U::Asinh => self.math(d, "asinh", x)?,
-            U::Acosh => self.math(d, "acosh", x)?,
+            U::Asinh => {
+                let h = self.helper("tz_asinh".into(), ASINH.into());
+                self.math(d, &h, x)?
+            }
+            U::Acosh => {
+                self.special("f32", "nan");
+                let h = self.helper("tz_acosh".into(), ACOSH.into());
+                self.math(d, &h, x)?
+            }
             U::Atanh => self.math(d, "atanh", x)?,
             U::Tanh => {
                 let h = self.helper("tz_tanh".into(), TANH.into());
@@ -780,21 +842,24 @@ impl Renderer<'_> {
             B::Mul => self.narrow(d, infix("*")),
             B::Div => self.narrow(d, infix("/")),
             B::FMod if float => {
-                // `%` is `a - b * trunc(a / b)`: NaN for an infinite divisor, where C's fmod
-                // gives `a` (for finite `a`).
-                let h = format!("tz_fmod_{vt}");
-                let (bits, abs_mask, inf) = if vt == "f64" {
-                    ("u64", "0x7ffffffffffffffflu", "0x7ff0000000000000lu")
-                } else {
-                    ("u32", "0x7fffffffu", "0x7f800000u")
-                };
+                let h = self.fmod_helper(vt);
+                self.narrow(d, format!("{h}({a}, {b})"))
+            }
+            B::FMod => self.narrow(d, infix("%")),
+            B::Mod if float => {
+                // Python's `mod` from C's `fmod` (which keeps `a` for an infinite divisor): a
+                // non-zero remainder takes the divisor's sign, a zero one is 0 with the
+                // divisor's sign; NaN stays NaN, tested explicitly (drivers may fold the
+                // comparisons of a NaN).
+                let fm = self.fmod_helper(vt);
+                let nan = self.isnan(vt);
+                let h = format!("tz_pymod_{vt}");
                 let code = format!(
-                    "fn {h}(a: {vt}, b: {vt}) -> {vt} {{\n  let bi = (bitcast<{bits}>(b) & {abs_mask}) == {inf};\n  let ai = (bitcast<{bits}>(a) & {abs_mask}) == {inf};\n  if (bi && !ai) {{ return a; }}\n  return a % b;\n}}\n"
+                    "fn {h}(a: {vt}, b: {vt}) -> {vt} {{\n  let r = {fm}(a, b);\n  if ({nan}(r) || {nan}(b)) {{ return r + b; }}\n  if (r == {vt}(0)) {{ return select({vt}(0), -{vt}(0), b < {vt}(0)); }}\n  if ((r < {vt}(0)) != (b < {vt}(0))) {{ return r + b; }}\n  return r;\n}}\n"
                 );
                 let call = format!("{}({a}, {b})", self.helper(h, code));
                 self.narrow(d, call)
             }
-            B::FMod => self.narrow(d, infix("%")),
             B::Mod if d.is_unsigned_int() => infix("%"),
             B::Mod => {
                 let h = format!("tz_mod_{vt}");
@@ -954,11 +1019,36 @@ impl Renderer<'_> {
                 self.narrow(to, v32)
             }
             DType::I32 | DType::U32 => int_to_32(from, tv, x),
+            // See `U32_TO_I64`.
+            DType::I64 if fv == "u32" => {
+                let h = self.helper("tz_u32_to_i64".into(), U32_TO_I64.into());
+                format!("{h}({x})")
+            }
             DType::I64 => format!("i64({x})"),
             DType::U64 if from.is_signed_int() => format!("u64(i64({x}))"),
             DType::U64 => format!("u64({x})"),
             _ => return unsupported(format!("cast from {from} to {to}")),
         })
+    }
+}
+
+/// True when `e` reads nothing (no variable, load or id): naga would evaluate it while parsing.
+fn is_constant(e: &Expr) -> bool {
+    match e {
+        Expr::Const { .. } => true,
+        Expr::Var(_)
+        | Expr::GroupId(_)
+        | Expr::LocalId(_)
+        | Expr::Load { .. }
+        | Expr::ShuffleXor { .. } => false,
+        Expr::Unary { x, .. }
+        | Expr::Cast { x, .. }
+        | Expr::Splat { x, .. }
+        | Expr::Lane { x, .. }
+        | Expr::ReduceLanes { x, .. } => is_constant(x),
+        Expr::Binary { a, b, .. } => is_constant(a) && is_constant(b),
+        Expr::Fma { a, b, c } => is_constant(a) && is_constant(b) && is_constant(c),
+        Expr::Select { cond, a, b } => is_constant(cond) && is_constant(a) && is_constant(b),
     }
 }
 
@@ -1015,6 +1105,49 @@ fn axis(a: u8) -> Res<char> {
         _ => Err(RenderError::Internal(format!("launch axis {a}"))),
     }
 }
+
+/// `u32` → `i64` without sign extension: naga writes `i64(u32)` as `OpSConvert`, which
+/// extends the top bit (4294967294u would become -2). The low 31 bits convert as a
+/// non-negative `i32`; the top bit adds 2^31.
+const U32_TO_I64: &str = "fn tz_u32_to_i64(x: u32) -> i64 {
+  return i64(bitcast<i32>(x & 0x7fffffffu)) + select(0li, 2147483648li, x >= 0x80000000u);
+}
+";
+
+/// log with subnormal arguments scaled into the normal range first: lavapipe's `log` reads a
+/// subnormal's exponent field as if it were normal (log(1.5e-39) came out as -87.9, not
+/// -89.5). Scaling by 2^24 is exact, and so is the correction 24 ln 2 to f32 precision.
+const LOG: &str = "fn tz_log(x: f32) -> f32 {
+  if (x > 0.0f && x < 1.17549435e-38f) { return log(x * 16777216.0f) - 16.6355323f; }
+  return log(x);
+}
+";
+
+/// atan that keeps a NaN (lavapipe's `atan` gives 0 for some NaN encodings).
+const ATAN: &str = "fn tz_atan(x: f32) -> f32 {
+  if (tz_isnan_f32(x)) { return x; }
+  return atan(x);
+}
+";
+
+/// asinh without squaring a large argument: drivers compute `log(x + sqrt(x * x + 1))`,
+/// whose `x * x` overflows f32 above ~1.8e19. From 2^16 on, asinh |x| = ln |x| + ln 2 to f32
+/// precision (the next term, 1 / (4 x^2), is below 2^-34).
+const ASINH: &str = "fn tz_asinh(x: f32) -> f32 {
+  let a = abs(x);
+  if (a >= 65536.0f) { return sign(x) * (log(a) + 0.693147181f); }
+  return asinh(x);
+}
+";
+
+/// acosh without squaring a large argument (as `tz_asinh`), and NaN below 1: drivers'
+/// `log(x + sqrt(x * x - 1))` gives -inf or +inf for large negative arguments.
+const ACOSH: &str = "fn tz_acosh(x: f32) -> f32 {
+  if (x < 1.0f) { return tz_nan_f32(); }
+  if (x >= 65536.0f) { return log(x) + 0.693147181f; }
+  return acosh(x);
+}
+";
 
 const ERF: &str = "fn tz_erf(x: f32) -> f32 {
   let a = abs(x);

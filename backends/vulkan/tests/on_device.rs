@@ -404,3 +404,232 @@ fn concurrent_runs_on_one_device_match_the_reference() {
         }
     });
 }
+
+/// Compares float results element by element: NaN where the reference has NaN, the sign of
+/// a zero, and otherwise a relative error of at most `rel`.
+fn assert_floats(what: &str, inputs: &[f64], got: &[f64], want: &[f64], rel: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: element count");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let x = inputs.get(i).copied().unwrap_or(f64::NAN);
+        let same = if w.is_nan() || g.is_nan() {
+            w.is_nan() && g.is_nan()
+        } else if *w == 0.0 {
+            *g == 0.0 && g.is_sign_negative() == w.is_sign_negative()
+        } else {
+            g == w || (g - w).abs() <= rel * w.abs()
+        };
+        assert!(same, "{what} at {i} (input {x}): vulkan {g}, reference {w}");
+    }
+}
+
+fn f64s(t: &Tensor) -> Vec<f64> {
+    match t.dtype() {
+        DType::F64 => t.to_vec().unwrap(),
+        _ => t
+            .to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+    }
+}
+
+/// Regressions of the full operator suite on lavapipe: asinh/acosh of large arguments
+/// (drivers square them), acosh below 1 (NaN, not -inf), atan and shrink of NaN (lavapipe
+/// folds `x * 0` to 0), log of subnormals (lavapipe misreads their exponent), in f32 and
+/// through bf16.
+#[test]
+fn unary_edge_values_match_the_reference() {
+    let Some(vk) = vulkan() else { return };
+    let vals: Vec<f32> = vec![
+        1.0e30,
+        -1.0e30,
+        3.0e38,
+        -3.0e38,
+        7.0e4,
+        -7.0e4,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        1.5e-39,
+        1.0e-45,
+        0.5,
+        2.0,
+        -0.5,
+        1.0,
+    ];
+    let n = vals.len();
+    let inputs: NamedTensors = [(
+        "x".to_string(),
+        Tensor::from_vec(&[n], vals.clone()).unwrap(),
+    )]
+    .into();
+    let wide: Vec<f64> = vals.iter().map(|&v| f64::from(v)).collect();
+    type Op =
+        fn(&mut GraphBuilder, tessera_frontends::Var) -> tessera_ir::Result<tessera_frontends::Var>;
+    let ops: [(&str, Op); 5] = [
+        ("asinh", GraphBuilder::asinh),
+        ("acosh", GraphBuilder::acosh),
+        ("atan", GraphBuilder::atan),
+        ("log", GraphBuilder::log),
+        ("shrink", |b, x| b.shrink(x, 0.5, 1.0)),
+    ];
+    for (name, op) in ops {
+        for via in [DType::F32, DType::BF16] {
+            let mut b = GraphBuilder::new(name);
+            let x = b.input("x", DType::F32, &[n]);
+            let x = b.cast(x, via).unwrap();
+            let y = op(&mut b, x).unwrap();
+            let y = b.cast(y, DType::F32).unwrap();
+            b.output(y, "y").unwrap();
+            let g = b.finish().unwrap();
+            let got = f64s(&run(vk, &g, &inputs)[0]);
+            let want = f64s(&run(&ReferenceBackend, &g, &inputs)[0]);
+            // atan on lavapipe is a few hundred ulp off; the others are within a few ulp.
+            let rel = if name == "atan" { 1e-4 } else { 2e-6 };
+            let rel = if via == DType::BF16 { 1e-2 } else { rel };
+            // WGSL lets math flush subnormal operands (lavapipe's asinh does); log of a
+            // subnormal is the case that must hold.
+            let keep = |i: usize| name == "log" || !vals[i].is_subnormal();
+            let pick = |v: &[f64]| -> Vec<f64> {
+                v.iter()
+                    .enumerate()
+                    .filter(|&(i, _)| keep(i))
+                    .map(|(_, &x)| x)
+                    .collect()
+            };
+            assert_floats(
+                &format!("{name} via {via}"),
+                &pick(&wide),
+                &pick(&got),
+                &pick(&want),
+                rel,
+            );
+        }
+    }
+}
+
+/// Python-style `mod` of floats against infinite and zero divisors, NaN and signed zeros (WGSL's
+/// `%` gives NaN for an infinite divisor; a zero remainder takes the divisor's sign), in f32
+/// and f64.
+#[test]
+fn float_mod_edge_values_match_the_reference() {
+    let Some(vk) = vulkan() else { return };
+    let inf = f64::INFINITY;
+    let a = [
+        3.0,
+        -3.0,
+        0.0,
+        -0.0,
+        inf,
+        f64::NAN,
+        5.5,
+        -5.5,
+        4.0,
+        -4.0,
+        1.0,
+        7.0,
+    ];
+    let d = [
+        inf,
+        inf,
+        inf,
+        -inf,
+        2.0,
+        2.0,
+        -inf,
+        -2.0,
+        2.0,
+        2.0,
+        f64::NAN,
+        0.0,
+    ];
+    let n = a.len();
+    for dtype in [DType::F32, DType::F64] {
+        let tensor = |v: &[f64]| match dtype {
+            DType::F64 => Tensor::from_vec(&[n], v.to_vec()).unwrap(),
+            _ => Tensor::from_vec(&[n], v.iter().map(|&x| x as f32).collect()).unwrap(),
+        };
+        let mut b = GraphBuilder::new("mod");
+        let x = b.input("a", dtype, &[n]);
+        let y = b.input("b", dtype, &[n]);
+        let m = b.modulo(x, y).unwrap();
+        b.output(m, "y").unwrap();
+        let g = b.finish().unwrap();
+        let inputs: NamedTensors =
+            [("a".to_string(), tensor(&a)), ("b".to_string(), tensor(&d))].into();
+        let got = f64s(&run(vk, &g, &inputs)[0]);
+        let want = f64s(&run(&ReferenceBackend, &g, &inputs)[0]);
+        assert_floats(&format!("mod of {dtype}"), &a, &got, &want, 0.0);
+    }
+}
+
+/// u32 → i64 keeps values of 2^31 and above positive (naga writes `i64(u32)` as a
+/// sign-extending conversion), and so does the i64 sum behind an integer `ReduceMean` of u32.
+#[test]
+fn u32_to_i64_does_not_sign_extend() {
+    let Some(vk) = vulkan() else { return };
+    let vals = vec![u32::MAX, u32::MAX - 1, 1 << 31, (1 << 31) - 1, 0, 1];
+    let n = vals.len();
+    let inputs: NamedTensors = [(
+        "x".to_string(),
+        Tensor::from_vec(&[n], vals.clone()).unwrap(),
+    )]
+    .into();
+    let mut b = GraphBuilder::new("widen");
+    let x = b.input("x", DType::U32, &[n]);
+    let y = b.cast(x, DType::I64).unwrap();
+    b.output(y, "y").unwrap();
+    let g = b.finish().unwrap();
+    let got: Vec<i64> = run(vk, &g, &inputs)[0].to_vec().unwrap();
+    let want: Vec<i64> = vals.iter().map(|&v| i64::from(v)).collect();
+    assert_eq!(got, want);
+
+    let rows = vec![u32::MAX; 3 * 33];
+    let inputs: NamedTensors =
+        [("x".to_string(), Tensor::from_vec(&[3, 33], rows).unwrap())].into();
+    let mut b = GraphBuilder::new("mean");
+    let x = b.input("x", DType::U32, &[3, 33]);
+    let y = b.reduce_mean(x, &[1], false).unwrap();
+    b.output(y, "y").unwrap();
+    let g = b.finish().unwrap();
+    let got: Vec<u32> = run(vk, &g, &inputs)[0].to_vec().unwrap();
+    assert_eq!(got, vec![u32::MAX; 3]);
+}
+
+/// Reductions over an empty axis of 64-bit dtypes compile (the empty loop's operand is a
+/// 64-bit constant, which naga refused inside `abs(...)` and `f64(...)`) and give zeros.
+#[test]
+fn empty_64_bit_reductions_compile_and_give_zeros() {
+    let Some(vk) = vulkan() else { return };
+    for (dtype, l2) in [
+        (DType::F64, false),
+        (DType::F64, true),
+        (DType::I64, true),
+        (DType::U64, true),
+        (DType::I64, false),
+    ] {
+        let mut b = GraphBuilder::new("empty");
+        let x = b.input("x", dtype, &[0, 3]);
+        let y = if l2 {
+            b.reduce_l2(x, &[0], false).unwrap()
+        } else {
+            b.reduce_l1(x, &[0], false).unwrap()
+        };
+        b.output(y, "y").unwrap();
+        let g = b.finish().unwrap();
+        let inputs: NamedTensors =
+            [("x".to_string(), Tensor::zeros(dtype, &[0, 3]).unwrap())].into();
+        let got = run(vk, &g, &inputs);
+        let want = run(&ReferenceBackend, &g, &inputs);
+        assert_eq!(got[0].dtype(), want[0].dtype(), "{dtype} l2={l2}");
+        if dtype == DType::F64 {
+            // The reference's empty float sum may be -0: compare values.
+            let (g, w): (Vec<f64>, Vec<f64>) =
+                (got[0].to_vec().unwrap(), want[0].to_vec().unwrap());
+            assert_eq!(g, w, "{dtype} l2={l2}");
+        } else {
+            assert_eq!(got[0].bytes(), want[0].bytes(), "{dtype} l2={l2}");
+        }
+    }
+}

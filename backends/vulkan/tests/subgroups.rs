@@ -245,3 +245,46 @@ fn integer_division_by_zero_is_a_typed_error_naming_the_kernel() {
         assert_eq!(again[0].1.bytes(), want[0].bytes(), "{dtype}");
     }
 }
+
+#[test]
+fn a_division_by_zero_is_reported_to_its_own_run_only() {
+    let Some((backend, _)) = vulkan() else { return };
+    let n = 300;
+    let g = division_graph(DType::I32, n);
+    let exe = backend.compile(&g).unwrap();
+    let inputs = |zero: bool| -> NamedTensors {
+        let a: Vec<i32> = (0..n as i32).map(|i| (i * 37) % 200 + 1).collect();
+        let mut b: Vec<i32> = (0..n as i32).map(|i| i % 9 + 1).collect();
+        if zero {
+            b[7] = 0;
+        }
+        [
+            ("a".to_string(), Tensor::from_vec(&[n], a).unwrap()),
+            ("b".to_string(), Tensor::from_vec(&[n], b).unwrap()),
+        ]
+        .into()
+    };
+    // Two threads share the device (and the executable): one always divides by zero, the
+    // other never; each must see exactly its own outcome on every run.
+    std::thread::scope(|s| {
+        let bad = s.spawn(|| {
+            for _ in 0..200 {
+                let err = exe
+                    .run(&inputs(true))
+                    .expect_err("a zero divisor is an error");
+                assert!(
+                    err.to_string().contains("integer division by zero"),
+                    "{err}"
+                );
+            }
+        });
+        let good = s.spawn(|| {
+            for _ in 0..200 {
+                exe.run(&inputs(false))
+                    .expect("a run without a zero divisor succeeds");
+            }
+        });
+        bad.join().unwrap();
+        good.join().unwrap();
+    });
+}

@@ -97,6 +97,23 @@ const KERNELS: &[(&str, &str)] = &[
   store %y[%i] = select(is_nan(%v), inf:f64, fma(%v, -0.5:f64, erf(%v)))
 }",
     ),
+    (
+        "constant_64_bit_operands",
+        "kernel @wide_consts(%x: f64[4] read, %y: f64[4] write, %z: f32[4] write) grid [4] group [1] {
+  let %i: u32 = group_id(0)
+  store %y[%i] = add(add(load %x[%i], 1.0:f64), add(abs(-2.0:f64), mul(cast<f64>(3:i64), cast<f64>(4:u64))))
+  store %z[%i] = cast<f32>(select(cast<bool>(5:u64), 0.25:f64, 0.5:f64))
+}",
+    ),
+    (
+        "edge_semantics_f32",
+        "kernel @edges(%u: u32[4] read, %x: f32[4] read, %w: i64[4] write, %y: f32[4] write) grid [4] group [1] {
+  let %i: u32 = group_id(0)
+  let %v: f32 = load %x[%i]
+  store %w[%i] = cast<i64>(load %u[%i])
+  store %y[%i] = add(add(mod(%v, 2.0:f32), asinh(%v)), add(acosh(%v), add(atan(%v), log(%v))))
+}",
+    ),
 ];
 
 fn dir() -> PathBuf {
@@ -161,6 +178,60 @@ fn sub_word_stores_are_atomic_and_f16_is_enabled() {
     let f16 = render(KERNELS[4].1);
     assert!(f16.starts_with("enable f16;"), "{f16}");
     assert!(!f16.contains("enable subgroups"));
+}
+
+/// naga evaluates constant expressions while parsing and refuses several 64-bit ones
+/// (`abs(0lf)`, `f64(0li)`, `bool(0lu)`): operands of an all-constant operation are bound
+/// through typed `let`s (not constant in WGSL), other 64-bit literals stay inline.
+#[test]
+fn constant_64_bit_operands_are_bound_through_lets() {
+    let (stem, text) = KERNELS
+        .iter()
+        .find(|(stem, _)| *stem == "constant_64_bit_operands")
+        .unwrap();
+    let k = parse_kernel(text).unwrap();
+    let info = verify_kernel(&k).unwrap();
+    let wgsl = VulkanTarget::offline().wgsl(&k, &info).unwrap();
+    for bound in [
+        "let tz_c0: f64 = -2e0lf;",
+        ": i64 = 3li;",
+        ": u64 = 4lu;",
+        ": u64 = 5lu;",
+    ] {
+        assert!(wgsl.contains(bound), "{stem}: no `{bound}` in\n{wgsl}");
+    }
+    assert!(wgsl.contains("abs(tz_c0)"), "{stem}:\n{wgsl}");
+    assert!(
+        !wgsl.contains("f64(3li)") && !wgsl.contains("f64(4lu)"),
+        "{wgsl}"
+    );
+    // A literal next to a loaded value is not constant-folded: it stays inline.
+    assert!(wgsl.contains("(1e0lf)"), "{stem}:\n{wgsl}");
+}
+
+/// u32 → i64 goes through `tz_u32_to_i64` (naga's `i64(u32)` sign-extends), float `mod` and
+/// the inverse hyperbolics, atan and log through their NaN- and range-safe helpers.
+#[test]
+fn edge_semantics_go_through_helpers() {
+    let text = KERNELS
+        .iter()
+        .find(|(stem, _)| *stem == "edge_semantics_f32")
+        .unwrap()
+        .1;
+    let k = parse_kernel(text).unwrap();
+    let info = verify_kernel(&k).unwrap();
+    let wgsl = VulkanTarget::offline().wgsl(&k, &info).unwrap();
+    for call in [
+        "tz_u32_to_i64(",
+        "tz_pymod_f32(",
+        "tz_asinh(",
+        "tz_acosh(",
+        "tz_atan(",
+        "tz_log(",
+    ] {
+        assert!(wgsl.contains(call), "no `{call}` in\n{wgsl}");
+    }
+    assert!(!wgsl.contains("= i64(p0_u["), "{wgsl}");
 }
 
 #[test]

@@ -19,11 +19,27 @@
 //!   contraction or as gather data is never recomputed: elementwise producers there
 //!   materialize, views still inline.
 //! - **reductions** (sum/max/min/prod over constant axes, argmax/argmin) and **matmul** are
-//!   *heavy*: each kernel holds at most one. The heavy node's input chain is its prologue; its
-//!   result may flow, used once, through elementwise ops of the same shape (its epilogue: mean's
-//!   scale, bias + activation) into the kernel's root. Otherwise it is the root itself.
+//!   *heavy*: each kernel holds at most one (row groups, below, excepted). The heavy node's
+//!   input chain is its prologue; its result may flow, used once, through elementwise ops of
+//!   the same shape (its epilogue: mean's scale, bias + activation) into the kernel's root.
+//!   Otherwise it is the root itself.
 //! - everything else is a **host** node (its own step, run by the reference interpreter);
 //!   its inputs and every graph output are materialized.
+//!
+//! # Row groups
+//!
+//! After that walk, `fuse_rows` merges *row reductions* into the kernel that reads them: a
+//! reduction group whose heavy node reduces the trailing (contiguous) axes of an input of
+//! shape `S` with `keepdims` (result shape `P`: `S` with those axes set to 1), and whose
+//! result is read by one other group only, joins that group when every node there that
+//! depends on a row reduction is elementwise with output shape `S` or `P` (so it reads each
+//! reduction result at its own row, through broadcasting) or is itself such a reduction. The
+//! merged group is a [`GroupKind::Rows`] kernel: per row it runs the reductions one after
+//! another (each reading the earlier ones' results), the per-row values derived from them,
+//! then the root over the row's elements (or once, when the root has shape `P`). Softmax
+//! (max, sum of exps, normalize), log-softmax and layer normalization (mean, variance,
+//! normalize) each become one kernel; the row is read again while it is still in cache. Rows
+//! of more than [`MAX_ROW_BYTES`] are left as separate kernels: they would not stay in cache.
 //!
 //! The result lists one [`Group`] per materialized node, in topological order.
 
@@ -40,6 +56,10 @@ pub const MAX_RECOMPUTE_USES: u64 = 4;
 /// The largest gathering view (im2col) copied into a buffer for a contraction (see
 /// `gathers`): 64 MiB, half of the smallest storage-buffer binding limit Vulkan drivers have.
 pub const MAX_GATHER_COPY_BYTES: usize = 64 << 20;
+
+/// A row (the reduced trailing axes of a row reduction) larger than this is not merged into
+/// a [`GroupKind::Rows`] kernel (see the module docs): 1 MiB, about a core's L2 cache.
+pub const MAX_ROW_BYTES: usize = 1 << 20;
 
 /// How a node takes part in fusion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,6 +87,10 @@ pub enum GroupKind {
     Reduction,
     /// One matmul with its prologue views and epilogue.
     Contraction,
+    /// Row reductions over the trailing axes of one shape, run one after another per row,
+    /// and the elementwise nodes that read them (see the module docs). Its heavy nodes are
+    /// the reductions among its nodes; `heavy` is `None`.
+    Rows,
     /// One host node.
     Host,
 }
@@ -252,12 +276,13 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
             }
         }
     }
-    let groups = graph
+    let mut groups = graph
         .nodes
         .handles()
         .filter(|n| roots[n.index()])
         .map(|root| make_group(graph, root, &classes, &materialized, heavy_of[root.index()]))
         .collect();
+    fuse_rows(graph, &classes, &mut groups, &mut materialized);
     Ok(Fused {
         groups,
         materialized,
@@ -395,6 +420,153 @@ fn make_group(
     }
 }
 
+/// The shapes `(S, P)` of a row reduction: its input shape and its result shape (the input's
+/// trailing reduced axes set to 1). `None` for anything else: not a sum/max/min/prod, axes
+/// not a non-empty trailing run, no `keepdims`, or a row over [`MAX_ROW_BYTES`].
+pub fn row_reduction(graph: &Graph, n: NodeId) -> Option<(Vec<usize>, Vec<usize>)> {
+    let node = graph.node(n);
+    let Op::Reduce { kind, .. } = &node.op else {
+        return None;
+    };
+    if !matches!(
+        kind,
+        ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min | ReduceOp::Prod
+    ) || classify(graph, n) != NodeClass::Reduce
+    {
+        return None;
+    }
+    let x = node.input(0)?;
+    let s = graph.value(x).ty.shape.as_static()?;
+    let p = graph.value(*node.outputs.first()?).ty.shape.as_static()?;
+    let axes = graph.constant_of(node.input(1)?)?.to_i64_vec()?;
+    let mut mask = vec![false; s.len()];
+    for a in axes {
+        *mask.get_mut(crate::shape::normalize_axis(a, s.len())?)? = true;
+    }
+    let first = mask.iter().position(|&m| m)?;
+    if !mask[first..].iter().all(|&m| m) {
+        return None;
+    }
+    let mut want = s.clone();
+    want[first..].iter_mut().for_each(|d| *d = 1);
+    let row: usize = s[first..].iter().product();
+    let bytes = row.saturating_mul(graph.value(x).ty.dtype.size_bytes());
+    (p == want && bytes <= MAX_ROW_BYTES).then_some((s, p))
+}
+
+/// True when `nodes` (a candidate [`GroupKind::Rows`] group with root `root`) holds at least
+/// one row reduction, all of one shape pair `(S, P)`, and every node that depends on one
+/// (inside the group) is such a reduction or elementwise with output shape `S` or `P`, the
+/// root included: each then reads every reduction result at its own row.
+pub fn rows_aligned(graph: &Graph, nodes: &[NodeId], root: NodeId) -> bool {
+    let inside: std::collections::HashSet<NodeId> = nodes.iter().copied().collect();
+    let mut shapes: Option<(Vec<usize>, Vec<usize>)> = None;
+    let mut dep = std::collections::HashSet::new();
+    for &n in nodes {
+        let node = graph.node(n);
+        let reads_dep = node.inputs.iter().flatten().any(|v| {
+            matches!(graph.value(*v).def, ValueDef::Node(p, _) if inside.contains(&p) && dep.contains(&p))
+        });
+        if classify(graph, n) == NodeClass::Reduce {
+            let Some(sp) = row_reduction(graph, n) else {
+                return false;
+            };
+            if shapes.get_or_insert_with(|| sp.clone()) != &sp {
+                return false;
+            }
+            dep.insert(n);
+        } else if reads_dep {
+            dep.insert(n);
+        }
+    }
+    let Some((s, p)) = shapes else {
+        return false;
+    };
+    dep.contains(&root)
+        && dep.iter().all(|&n| {
+            let node = graph.node(n);
+            let shape = node
+                .outputs
+                .first()
+                .and_then(|&o| graph.value(o).ty.shape.as_static());
+            node.outputs.len() == 1
+                && (classify(graph, n) == NodeClass::Reduce
+                    || (classify(graph, n) == NodeClass::Elementwise
+                        && shape.is_some_and(|d| d == s || d == p)))
+        })
+}
+
+/// Merges row-reduction groups into the group that reads them (see the module docs).
+fn fuse_rows(
+    graph: &Graph,
+    classes: &[NodeClass],
+    groups: &mut Vec<Group>,
+    materialized: &mut [bool],
+) {
+    let outputs: std::collections::HashSet<ValueId> = graph.outputs.iter().copied().collect();
+    let mut gi = groups.len();
+    while gi > 0 {
+        gi -= 1;
+        if !matches!(
+            groups[gi].kind,
+            GroupKind::Elementwise | GroupKind::Reduction | GroupKind::Rows
+        ) {
+            continue;
+        }
+        // Absorb, one at a time, a reduction group read by this group only.
+        while let Some(ri) =
+            (0..gi).find(|&ri| absorbs(graph, classes, groups, gi, ri, &outputs, materialized))
+        {
+            let v = graph.node(groups[ri].root).outputs[0];
+            materialized[v.index()] = false;
+            let root = groups[gi].root;
+            groups[gi] = Group {
+                kind: GroupKind::Rows,
+                root,
+                heavy: None,
+                nodes: make_group(graph, root, classes, materialized, None).nodes,
+            };
+            groups.remove(ri);
+            gi -= 1;
+        }
+    }
+}
+
+/// True when group `gi` can absorb reduction group `ri` (see [`fuse_rows`]).
+fn absorbs(
+    graph: &Graph,
+    classes: &[NodeClass],
+    groups: &[Group],
+    gi: usize,
+    ri: usize,
+    outputs: &std::collections::HashSet<ValueId>,
+    materialized: &mut [bool],
+) -> bool {
+    let r = &groups[ri];
+    if r.kind != GroupKind::Reduction || r.heavy.is_none_or(|h| row_reduction(graph, h).is_none()) {
+        return false;
+    }
+    let v = graph.node(r.root).outputs[0];
+    if outputs.contains(&v) {
+        return false;
+    }
+    let reads = |g: &Group| {
+        g.nodes
+            .iter()
+            .any(|&n| graph.node(n).inputs.iter().flatten().any(|&i| i == v))
+    };
+    let mut readers = groups.iter().enumerate().filter(|(_, g)| reads(g));
+    if !matches!((readers.next(), readers.next()), (Some((i, _)), None) if i == gi) {
+        return false;
+    }
+    // The merged group, with `v` computed in it rather than loaded.
+    materialized[v.index()] = false;
+    let root = groups[gi].root;
+    let merged = make_group(graph, root, classes, materialized, None);
+    materialized[v.index()] = true;
+    rows_aligned(graph, &merged.nodes, root)
+}
+
 /// Graphviz text of a fusion: one cluster per group, nodes labelled by operator name, edges
 /// along the graph's values (a node recomputed by several groups appears in each).
 pub fn to_dot(graph: &Graph, fused: &Fused) -> String {
@@ -417,6 +589,7 @@ pub fn to_dot(graph: &Graph, fused: &Fused) -> String {
                 GroupKind::Elementwise => "elementwise",
                 GroupKind::Reduction => "reduction",
                 GroupKind::Contraction => "contraction",
+                GroupKind::Rows => "rows",
                 GroupKind::Host => "host",
             }
         );
@@ -583,7 +756,7 @@ mod tests {
         assert_eq!(f.groups.len(), 1);
         assert_eq!(f.groups[0].kind, GroupKind::Reduction);
         assert_eq!(f.groups[0].nodes.len(), 3);
-        // A reduction whose result is broadcast back is its own kernel.
+        // A row reduction whose result is broadcast back over its rows joins its reader.
         let mut g = Graph::new("g");
         let x = g.add_input("x", TensorType::new(DType::F32, &[3, 5]));
         let s = sum_last(&mut g, x, &[3, 1]);
@@ -591,8 +764,15 @@ mod tests {
         g.add_output(y);
         let f = fuse(&g).unwrap();
         let kinds: Vec<GroupKind> = f.groups.iter().map(|g| g.kind).collect();
+        assert_eq!(kinds, [GroupKind::Rows]);
+        assert!(!f.is_materialized(s));
+        assert!(to_dot(&g, &f).contains("label=\"rows 0\""));
+        // ... unless the result is also a graph output.
+        g.add_output(s);
+        let f = fuse(&g).unwrap();
+        let kinds: Vec<GroupKind> = f.groups.iter().map(|g| g.kind).collect();
         assert_eq!(kinds, [GroupKind::Reduction, GroupKind::Elementwise]);
-        // Two reductions never share a kernel.
+        // Two row reductions over the same rows share a row kernel.
         let mut g = Graph::new("g");
         let x = g.add_input("x", TensorType::new(DType::F32, &[3, 5]));
         let s1 = sum_last(&mut g, x, &[3, 1]);
@@ -600,8 +780,46 @@ mod tests {
         let y = add(&mut g, s1, s2);
         g.add_output(y);
         let f = fuse(&g).unwrap();
-        assert_eq!(f.groups.len(), 2);
-        assert!(f.groups.iter().all(|g| g.heavy.is_some()));
+        let kinds: Vec<GroupKind> = f.groups.iter().map(|g| g.kind).collect();
+        assert_eq!(kinds, [GroupKind::Rows]);
+        // A reduction over another axis keeps its own kernel; the row reduction still joins.
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[3, 5]));
+        let s1 = sum_last(&mut g, x, &[3, 1]);
+        let axes = g.add_constant(Tensor::from_vec(&[1], vec![0i64]).unwrap());
+        let op = Op::Reduce {
+            kind: ReduceOp::Sum,
+            keepdims: true,
+            noop_with_empty_axes: false,
+        };
+        let s2 = push(&mut g, op, &[x, axes], &[1, 5]);
+        let y = push(&mut g, Op::Binary(BinaryOp::Add), &[s1, s2], &[3, 5]);
+        g.add_output(y);
+        let f = fuse(&g).unwrap();
+        let kinds: Vec<GroupKind> = f.groups.iter().map(|g| g.kind).collect();
+        assert_eq!(kinds, [GroupKind::Reduction, GroupKind::Rows]);
+        assert!(f.is_materialized(s2) && !f.is_materialized(s1));
+    }
+
+    #[test]
+    fn rows_over_the_cache_bound_keep_separate_kernels() {
+        let cols = MAX_ROW_BYTES / 4 + 1;
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[2, cols]));
+        let s = sum_last(&mut g, x, &[2, 1]);
+        let y = add(&mut g, x, s);
+        g.add_output(y);
+        let f = fuse(&g).unwrap();
+        let kinds: Vec<GroupKind> = f.groups.iter().map(|g| g.kind).collect();
+        assert_eq!(kinds, [GroupKind::Reduction, GroupKind::Elementwise]);
+        // One element less fits.
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::new(DType::F32, &[2, cols - 1]));
+        let s = sum_last(&mut g, x, &[2, 1]);
+        let y = add(&mut g, x, s);
+        g.add_output(y);
+        let kinds: Vec<GroupKind> = fuse(&g).unwrap().groups.iter().map(|g| g.kind).collect();
+        assert_eq!(kinds, [GroupKind::Rows]);
     }
 
     #[test]

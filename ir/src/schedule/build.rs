@@ -52,6 +52,23 @@ impl Kb<'_> {
         if let Some(e) = self.subst.get(&v) {
             return Ok(e.clone());
         }
+        if let Some((sv, buf)) = self.stash
+            && sv == v
+        {
+            self.stash_used = true;
+            let dims = self.dims(v);
+            return self.load_from(buf, &dims, pos, lanes);
+        }
+        if let Some(e) = self.rowvals.get(&v) {
+            return Ok(if lanes > 1 {
+                Expr::Splat {
+                    x: Box::new(e.clone()),
+                    lanes,
+                }
+            } else {
+                e.clone()
+            });
+        }
         if let Some(t) = self.g.constant_of(v)
             && t.len() == 1
         {
@@ -242,8 +259,19 @@ impl Kb<'_> {
         if dims.contains(&0) {
             return Ok(zero(ty));
         }
-        let idx = self.m.flat(pos, &dims);
         let buf = self.param_of(v);
+        self.load_from(buf, &dims, pos, lanes)
+    }
+
+    /// A load of buffer `buf`, holding a value of shape `dims`, at `pos`.
+    pub(super) fn load_from(
+        &mut self,
+        buf: crate::kernel::BufRef,
+        dims: &[usize],
+        pos: &Pos,
+        lanes: u8,
+    ) -> Res<Expr> {
+        let idx = self.m.flat(pos, dims);
         let scalar = Expr::load(buf, idx.e.clone());
         match (lanes, idx.dj) {
             (1, _) => Ok(scalar),

@@ -17,10 +17,14 @@
 //!    a scalar tail — when loads are contiguous along the last axis (broadcasts, transposes
 //!    of outer axes, reductions over outer axes, matmul's `n` axis with vector `fma`
 //!    accumulators);
-//! 3. *scalar*: a serial loop over the chunk; a reduction over trailing (contiguous) axes then
+//! 3. *scalar rows* (kernels without a reduction or contraction, last axis of at least
+//!    `ROW_LOOP_MIN`): a serial loop over rows and a serial loop over the last axis, so the
+//!    outer coordinates (the `/` and `%` of the flat index) are computed once per row —
+//!    im2col copies with padding, gathers;
+//! 4. *scalar*: a serial loop over the chunk; a reduction over trailing (contiguous) axes then
 //!    runs a vector accumulator with `reduce_*` of its lanes and a scalar tail.
 //!
-//! Reductions over trailing axes go straight to 3. Argmax/argmin always use 3. A matmul
+//! Reductions over trailing axes go straight to 4. Argmax/argmin always use 4. A matmul
 //! (both operands at least 2-D, `m >= 4`, `n >= 2·lanes`, B contiguous along `n`) first
 //! tries the tiled schedule of [`matmul`]: chunks of 4-row tiles, B column panels sized from
 //! `l2_bytes`, 4 × 2 vector `fma` accumulators per register block, epilogue per accumulator.
@@ -37,6 +41,13 @@
 //! with a 1-D operand) runs one output element per invocation (`grid × group` covering the
 //! output, a grid-stride loop doing the bounds check) with serial accumulation loops.
 //!
+//! **Row groups** ([`GroupKind::Rows`]: softmax, log-softmax, layer and RMS normalization)
+//! have their own schedules in `rows.rs`: per row, the row reductions one after another and
+//! then the root over the row — on CPU one row per iteration of a chunked loop with vector
+//! accumulators and a vector epilogue (softmax keeps `exp(x - max)` in the output row between
+//! its sum and its normalize passes), on GPU one workgroup per row with the tree (and subgroup
+//! butterfly) of `tree.rs` for each reduction and its result broadcast through shared memory.
+//!
 //! Indices are i32 when every buffer the kernel touches has fewer than 2^31 elements, else
 //! i64. Every load is in bounds for every shape: tails are separate loops, pads and concats
 //! select between clamped loads, gather indices are normalized and clamped (an index the
@@ -48,6 +59,7 @@ mod index;
 pub mod matmul;
 pub mod mma;
 mod reduce;
+mod rows;
 #[cfg(test)]
 mod tests;
 mod tree;
@@ -63,6 +75,10 @@ use crate::target::{DTypeSupport, TargetDesc, TargetKind};
 use index::{Ix, IxMath, Pos};
 use reduce::Heavy;
 use std::collections::HashMap;
+
+/// The scalar row schedule is used for last axes at least this long (shorter rows gain
+/// little over one flat loop).
+const ROW_LOOP_MIN: usize = 4;
 
 /// A CPU chunk holds at least this many output elements.
 pub const MIN_CHUNK_ELEMENTS: usize = 2048;
@@ -95,6 +111,13 @@ pub(crate) struct Kb<'a> {
     args: Vec<ValueId>,
     /// Heavy node results available in the current scope.
     subst: HashMap<ValueId, Expr>,
+    /// Per-row scalars of a row kernel (reduction results and values derived from them),
+    /// splat when read by a vector expression.
+    rowvals: HashMap<ValueId, Expr>,
+    /// A value of a row kernel already stored in the output buffer (read back instead of
+    /// recomputed), and whether an expression read it.
+    stash: Option<(ValueId, BufRef)>,
+    stash_used: bool,
     names: usize,
     /// The value the kernel stores (computed from its node, not loaded).
     root: ValueId,
@@ -195,9 +218,15 @@ pub fn plan(graph: &Graph, fused: &Fused, target: &TargetDesc) -> Result<Plan> {
                 )),
             });
         }
-        let Some((kernel, args)) =
-            schedule_group(graph, fused, target, (group.root, group.heavy, ix), &name)
-                .map_err(|f| internal(&at, f))?
+        let rows = (group.kind == GroupKind::Rows).then_some(group.nodes.as_slice());
+        let Some((kernel, args)) = schedule_group(
+            graph,
+            fused,
+            target,
+            (group.root, group.heavy, ix, rows),
+            &name,
+        )
+        .map_err(|f| internal(&at, f))?
         else {
             continue;
         };
@@ -437,7 +466,7 @@ fn schedule_group(
     graph: &Graph,
     fused: &Fused,
     target: &TargetDesc,
-    (root, heavy, ix): (NodeId, Option<NodeId>, DType),
+    (root, heavy, ix, rows): (NodeId, Option<NodeId>, DType, Option<&[NodeId]>),
     name: &str,
 ) -> Res<Option<(Kernel, Vec<ValueId>)>> {
     let out = graph.node(root).outputs[0];
@@ -455,11 +484,22 @@ fn schedule_group(
         params: HashMap::new(),
         args: Vec::new(),
         subst: HashMap::new(),
+        rowvals: HashMap::new(),
+        stash: None,
+        stash_used: false,
         names: 0,
         root: out,
     };
     let out_buf =
         kb.k.param("out", graph.value(out).ty.dtype, n, Access::Write);
+    if let Some(nodes) = rows {
+        let job = rows::RowJob::new(graph, nodes, out, out_buf)?;
+        kb.k.body = match target.kind {
+            TargetKind::Cpu => kb.cpu_row_kernel(&job)?,
+            TargetKind::Gpu => kb.gpu_row_kernel(&job)?,
+        };
+        return Ok(Some((kb.k, kb.args)));
+    }
     let heavy = match heavy {
         Some(h) => Some((h, kb.heavy_of(h)?)),
         None => None,
@@ -645,6 +685,16 @@ impl Kb<'_> {
                 return Ok(body);
             }
         }
+        // Elementwise and gathering kernels (im2col copies, pads, transposes) whose loads are
+        // not contiguous: a row loop with a scalar loop over the last axis still computes the
+        // outer coordinates once per row instead of a div/mod chain per element.
+        if job.heavy.is_none()
+            && job.dims.len() >= 2
+            && job.dims.last().is_some_and(|&d| d >= ROW_LOOP_MIN)
+            && let Ok(body) = self.attempt(|kb| kb.cpu_rows(job, 1))
+        {
+            return Ok(body);
+        }
         self.cpu_flat(job, 1)
     }
 
@@ -725,7 +775,12 @@ impl Kb<'_> {
                 inner,
             ))
         };
-        row_body.push(mk(self, lanes, 0, dv, LoopKind::Vectorize(lanes))?);
+        let kind = if lanes > 1 {
+            LoopKind::Vectorize(lanes)
+        } else {
+            LoopKind::Serial
+        };
+        row_body.push(mk(self, lanes, 0, dv, kind)?);
         if dv < d {
             row_body.push(mk(self, 1, dv, d, LoopKind::Serial)?);
         }

@@ -93,7 +93,7 @@ pub(super) fn combine(kind: ReduceOp, acc: Expr, x: Expr) -> Expr {
 }
 
 /// The lane reduction matching a reduction.
-fn lane_op(kind: ReduceOp) -> LaneReduce {
+pub(super) fn lane_op(kind: ReduceOp) -> LaneReduce {
     match kind {
         ReduceOp::Max => LaneReduce::Max,
         ReduceOp::Min => LaneReduce::Min,

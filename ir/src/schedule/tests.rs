@@ -577,11 +577,133 @@ fn softmax_graph(dims: &[usize]) -> Graph {
 }
 
 #[test]
-fn softmax_is_three_kernels() {
-    for dims in [&[3usize, 7][..], &[2, 3, 9], &[5]] {
+fn softmax_is_one_row_kernel() {
+    for dims in [
+        &[3usize, 7][..],
+        &[2, 3, 9],
+        &[5],
+        &[4, 1],
+        &[1, 1],
+        &[3, 17],
+        &[2, 33],
+    ] {
         let g = softmax_graph(dims);
+        let fused = fuse(&g).unwrap();
+        let kinds: Vec<GroupKind> = fused.groups.iter().map(|g| g.kind).collect();
+        assert_eq!(kinds, [GroupKind::Rows], "{dims:?}");
         let p = check(&g);
-        assert_eq!(kernels(&p), 3, "max, exp-sum, divide");
+        assert_eq!(kernels(&p), 1, "max, exp-sum and divide per row: {dims:?}");
+    }
+}
+
+/// `x - max - log(sum(exp(x - max)))` along the last axis, in `dtype`.
+fn log_softmax_graph(dtype: DType, dims: &[usize]) -> Graph {
+    let mut g = Graph::new("log_softmax");
+    let x = input(&mut g, "x", dtype, dims);
+    let m = reduce(&mut g, ReduceOp::Max, x, &[-1], true);
+    let d = op2(&mut g, Op::Binary(BinaryOp::Sub), x, m);
+    let e = op1(&mut g, Op::Unary(UnaryOp::Exp), d);
+    let s = reduce(&mut g, ReduceOp::Sum, e, &[-1], true);
+    let l = op1(&mut g, Op::Unary(UnaryOp::Log), s);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Sub), d, l);
+    output(&mut g, y, "y");
+    g
+}
+
+#[test]
+fn log_softmax_is_one_row_kernel_for_f32_and_f64_with_nan_and_inf() {
+    for dtype in [DType::F32, DType::F64] {
+        for dims in [&[3usize, 8][..], &[2, 19], &[1, 1], &[6, 1], &[2, 2, 31]] {
+            let g = log_softmax_graph(dtype, dims);
+            assert_eq!(kernels(&check(&g)), 1, "{dtype} {dims:?}");
+            assert_eq!(kernels(&check_special(&g, true)), 1, "{dtype} {dims:?}");
+        }
+    }
+}
+
+#[test]
+fn row_reductions_over_outer_axes_or_without_keepdims_keep_separate_kernels() {
+    // Softmax over axis 0: the rows are not contiguous, the old path stays.
+    let mut g = Graph::new("softmax0");
+    let x = input(&mut g, "x", DType::F32, &[5, 6]);
+    let m = reduce(&mut g, ReduceOp::Max, x, &[0], true);
+    let d = op2(&mut g, Op::Binary(BinaryOp::Sub), x, m);
+    let e = op1(&mut g, Op::Unary(UnaryOp::Exp), d);
+    let s = reduce(&mut g, ReduceOp::Sum, e, &[0], true);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Div), e, s);
+    output(&mut g, y, "y");
+    assert_eq!(kernels(&check(&g)), 3);
+    // keepdims = false with the result reshaped back: not row-aligned by shape, left alone.
+    let mut g = Graph::new("flat_mean");
+    let x = input(&mut g, "x", DType::F32, &[4, 6]);
+    let s = reduce(&mut g, ReduceOp::Sum, x, &[1], false);
+    let shape = ints(&mut g, &[4, 1]);
+    let r = op2(&mut g, Op::Reshape { allowzero: false }, s, shape);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Sub), x, r);
+    output(&mut g, y, "y");
+    assert_eq!(kernels(&check(&g)), 2);
+    // A reduction result read through a transpose of the rows reads other rows: not merged.
+    let mut g = Graph::new("transposed");
+    let x = input(&mut g, "x", DType::F32, &[4, 4]);
+    let s = reduce(&mut g, ReduceOp::Sum, x, &[1], true);
+    let to = ints(&mut g, &[4, 4]);
+    let b = node(&mut g, Op::Expand {}, &[Some(s), Some(to)]);
+    let t = node(&mut g, Op::Transpose { perm: vec![1, 0] }, &[Some(b)]);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Sub), x, t);
+    output(&mut g, y, "y");
+    assert_eq!(kernels(&check(&g)), 2);
+    // A reduction result that is also a graph output stays its own kernel.
+    let mut g = Graph::new("stat_out");
+    let x = input(&mut g, "x", DType::F32, &[3, 5]);
+    let s = reduce(&mut g, ReduceOp::Sum, x, &[1], true);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Sub), x, s);
+    output(&mut g, y, "y");
+    output(&mut g, s, "s");
+    assert_eq!(kernels(&check(&g)), 2);
+}
+
+#[test]
+fn rms_norm_and_logsumexp_and_integer_rows() {
+    // RMS norm over the last two axes: x / sqrt(mean(x^2) + eps) * gamma.
+    for dims in [&[3usize, 4, 5][..], &[2, 1, 9], &[1, 3, 1]] {
+        let mut g = Graph::new("rms");
+        let x = input(&mut g, "x", DType::F32, dims);
+        let gamma = input(&mut g, "gamma", DType::F32, &dims[1..]);
+        let sq = op2(&mut g, Op::Binary(BinaryOp::Mul), x, x);
+        let s = reduce(&mut g, ReduceOp::Sum, sq, &[-2, -1], true);
+        let n = (dims[1] * dims[2]) as f32;
+        let inv_n = g.add_constant(Tensor::scalar(1.0 / n));
+        let eps = g.add_constant(Tensor::scalar(1e-5f32));
+        let mean = op2(&mut g, Op::Binary(BinaryOp::Mul), s, inv_n);
+        let ve = op2(&mut g, Op::Binary(BinaryOp::Add), mean, eps);
+        let r = op1(&mut g, Op::Unary(UnaryOp::Sqrt), ve);
+        let y = op2(&mut g, Op::Binary(BinaryOp::Div), x, r);
+        let z = op2(&mut g, Op::Binary(BinaryOp::Mul), y, gamma);
+        output(&mut g, z, "z");
+        // The reduction's result is broadcast back over its rows: one row kernel, not two.
+        assert_eq!(kernels(&check(&g)), 1, "{dims:?}");
+    }
+    // Log-sum-exp: the root has the reductions' shape (stored once per row).
+    let mut g = Graph::new("lse");
+    let x = input(&mut g, "x", DType::F32, &[5, 11]);
+    let m = reduce(&mut g, ReduceOp::Max, x, &[-1], true);
+    let d = op2(&mut g, Op::Binary(BinaryOp::Sub), x, m);
+    let e = op1(&mut g, Op::Unary(UnaryOp::Exp), d);
+    let s = reduce(&mut g, ReduceOp::Sum, e, &[-1], true);
+    let l = op1(&mut g, Op::Unary(UnaryOp::Log), s);
+    let y = op2(&mut g, Op::Binary(BinaryOp::Add), l, m);
+    output(&mut g, y, "y");
+    assert_eq!(kernels(&check_special(&g, true)), 1);
+    // Integers: x - max(x) + min(x) per row, exact.
+    for dtype in [DType::I32, DType::I64, DType::U8] {
+        let mut g = Graph::new("int_rows");
+        let x = input(&mut g, "x", dtype, &[4, 13]);
+        let hi = reduce(&mut g, ReduceOp::Max, x, &[-1], true);
+        let lo = reduce(&mut g, ReduceOp::Min, x, &[-1], true);
+        let d = op2(&mut g, Op::Binary(BinaryOp::Sub), x, lo);
+        let y = op2(&mut g, Op::Binary(BinaryOp::Sub), hi, d);
+        output(&mut g, y, "y");
+        assert_eq!(kernels(&check(&g)), 1, "{dtype}");
     }
 }
 
@@ -1429,25 +1551,31 @@ fn as_strided_reads_out_of_range_are_refused() {
 }
 
 #[test]
-fn layer_norm_shaped_graph_is_three_kernels() {
-    let mut g = Graph::new("layer_norm");
-    let x = input(&mut g, "x", DType::F32, &[3, 10]);
-    let gamma = input(&mut g, "gamma", DType::F32, &[10]);
-    let inv_n = g.add_constant(Tensor::scalar(0.1f32));
-    let eps = g.add_constant(Tensor::scalar(1e-5f32));
-    let s = reduce(&mut g, ReduceOp::Sum, x, &[-1], true);
-    let mean = op2(&mut g, Op::Binary(BinaryOp::Mul), s, inv_n);
-    let d = op2(&mut g, Op::Binary(BinaryOp::Sub), x, mean);
-    let sq = op2(&mut g, Op::Binary(BinaryOp::Mul), d, d);
-    let v = reduce(&mut g, ReduceOp::Sum, sq, &[-1], true);
-    let var = op2(&mut g, Op::Binary(BinaryOp::Mul), v, inv_n);
-    let ve = op2(&mut g, Op::Binary(BinaryOp::Add), var, eps);
-    let sd = op1(&mut g, Op::Unary(UnaryOp::Sqrt), ve);
-    let y = op2(&mut g, Op::Binary(BinaryOp::Div), d, sd);
-    let z = op2(&mut g, Op::Binary(BinaryOp::Mul), y, gamma);
-    output(&mut g, z, "z");
-    let p = check(&g);
-    assert_eq!(kernels(&p), 3, "mean, variance (+eps, sqrt), normalize");
+fn layer_norm_shaped_graph_is_one_row_kernel() {
+    for cols in [10usize, 1, 8, 17, 33] {
+        let mut g = Graph::new("layer_norm");
+        let x = input(&mut g, "x", DType::F32, &[3, cols]);
+        let gamma = input(&mut g, "gamma", DType::F32, &[cols]);
+        let inv_n = g.add_constant(Tensor::scalar(1.0 / cols as f32));
+        let eps = g.add_constant(Tensor::scalar(1e-5f32));
+        let s = reduce(&mut g, ReduceOp::Sum, x, &[-1], true);
+        let mean = op2(&mut g, Op::Binary(BinaryOp::Mul), s, inv_n);
+        let d = op2(&mut g, Op::Binary(BinaryOp::Sub), x, mean);
+        let sq = op2(&mut g, Op::Binary(BinaryOp::Mul), d, d);
+        let v = reduce(&mut g, ReduceOp::Sum, sq, &[-1], true);
+        let var = op2(&mut g, Op::Binary(BinaryOp::Mul), v, inv_n);
+        let ve = op2(&mut g, Op::Binary(BinaryOp::Add), var, eps);
+        let sd = op1(&mut g, Op::Unary(UnaryOp::Sqrt), ve);
+        let y = op2(&mut g, Op::Binary(BinaryOp::Div), d, sd);
+        let z = op2(&mut g, Op::Binary(BinaryOp::Mul), y, gamma);
+        output(&mut g, z, "z");
+        let p = check(&g);
+        assert_eq!(
+            kernels(&p),
+            1,
+            "mean, variance (+eps, sqrt), normalize per row"
+        );
+    }
 }
 
 /// PRelu is `x > 0 ? x : slope * x`: a NaN operand, and a zero or negative `x` against a NaN or
@@ -1764,5 +1892,125 @@ fn packed_cpu_matmul_groups_strips_when_units_are_plenty() {
         assert_eq!(panel, group * 5 * 8, "{}", print_kernel(&k.kernel));
         let got = run_plan(&p, &inputs).unwrap();
         assert_same(&got[0], &want[0], &format!("{cores} cores"));
+    }
+}
+
+/// Softmax, LogSoftmax and LayerNormalization operators, decomposed and simplified as the
+/// runtime does, fuse into one row kernel each (layer normalization's optional statistics
+/// outputs are graph outputs, so asking for them keeps their reductions apart).
+#[test]
+fn decomposed_softmax_log_softmax_and_layer_norm_are_one_kernel() {
+    use crate::passes::{decompose::decompose, simplify};
+    let lower = |g: &Graph| simplify(&decompose(&simplify(g).unwrap()).unwrap().graph).unwrap();
+    for dtype in [DType::F32, DType::F64] {
+        for dims in [&[3usize, 10][..], &[2, 3, 17], &[4, 1], &[1, 33]] {
+            for which in ["softmax", "log_softmax", "layer_norm"] {
+                let mut g = Graph::new(which);
+                let x = input(&mut g, "x", dtype, dims);
+                let y = match which {
+                    "softmax" => op1(&mut g, Op::Softmax { axis: -1 }, x),
+                    "log_softmax" => op1(&mut g, Op::LogSoftmax { axis: -1 }, x),
+                    _ => {
+                        let last = &dims[dims.len() - 1..];
+                        let scale = input(&mut g, "scale", dtype, last);
+                        let bias = input(&mut g, "bias", dtype, last);
+                        node(
+                            &mut g,
+                            Op::LayerNormalization {
+                                axis: -1,
+                                epsilon: 1e-5,
+                                stash_type: 1,
+                            },
+                            &[Some(x), Some(scale), Some(bias)],
+                        )
+                    }
+                };
+                output(&mut g, y, "y");
+                let low = lower(&g);
+                let fused = fuse(&low).unwrap();
+                let kinds: Vec<GroupKind> = fused.groups.iter().map(|g| g.kind).collect();
+                assert_eq!(kinds, [GroupKind::Rows], "{which} {dtype} {dims:?}");
+                assert_eq!(kernels(&check(&low)), 1, "{which} {dtype} {dims:?}");
+            }
+        }
+    }
+}
+
+/// Row kernels in half precision (the input cast from f32 first): sums accumulate in f32,
+/// max and the normalize step stay in the narrow dtype, on every test target.
+#[test]
+fn half_precision_softmax_and_layer_norm_rows() {
+    use crate::passes::{decompose::decompose, simplify};
+    let lower = |g: &Graph| simplify(&decompose(&simplify(g).unwrap()).unwrap().graph).unwrap();
+    for dtype in [DType::F16, DType::BF16] {
+        for which in ["softmax", "layer_norm"] {
+            let mut g = Graph::new(which);
+            let x = input(&mut g, "x", DType::F32, &[3, 21]);
+            let h = op1(
+                &mut g,
+                Op::Cast {
+                    to: dtype,
+                    saturate: true,
+                },
+                x,
+            );
+            let y = if which == "softmax" {
+                op1(&mut g, Op::Softmax { axis: -1 }, h)
+            } else {
+                let s = input(&mut g, "s", DType::F32, &[21]);
+                let one = op1(
+                    &mut g,
+                    Op::Cast {
+                        to: dtype,
+                        saturate: true,
+                    },
+                    s,
+                );
+                node(
+                    &mut g,
+                    Op::LayerNormalization {
+                        axis: -1,
+                        epsilon: 1e-5,
+                        stash_type: 1,
+                    },
+                    &[Some(h), Some(one)],
+                )
+            };
+            let back = op1(
+                &mut g,
+                Op::Cast {
+                    to: DType::F32,
+                    saturate: true,
+                },
+                y,
+            );
+            output(&mut g, back, "y");
+            let low = lower(&g);
+            let mut inputs: HashMap<String, Tensor> =
+                [("x".to_string(), data(DType::F32, &[3, 21], 7, false))].into();
+            if which == "layer_norm" {
+                inputs.insert("s".to_string(), data(DType::F32, &[21], 8, false));
+            }
+            let want = evaluate(&low, &inputs).unwrap();
+            let fused = fuse(&low).unwrap();
+            let rows = fused.groups.iter().filter(|g| g.kind == GroupKind::Rows);
+            assert_eq!(rows.count(), 1, "{which} {dtype}");
+            for t in targets() {
+                let p = plan(&low, &fused, &t).unwrap();
+                let got = run_plan(&p, &inputs).unwrap();
+                let (a, b) = (
+                    got[0].to_vec::<f32>().unwrap(),
+                    want[0].to_vec::<f32>().unwrap(),
+                );
+                for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                    // One or two half-precision ULPs: accumulation order differs.
+                    assert!(
+                        (a - b).abs() <= 2e-2 * (1.0 + b.abs()),
+                        "{which} {dtype} {} element {i}: {a} vs {b}",
+                        t.name
+                    );
+                }
+            }
+        }
     }
 }

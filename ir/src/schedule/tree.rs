@@ -22,7 +22,7 @@ use crate::op::BinaryOp;
 
 /// True for the accumulator dtypes the scheduler exchanges with `shuffle_xor`: those every
 /// GPU renderer holds in one 32-bit register.
-fn shuffles(d: DType) -> bool {
+pub(super) fn shuffles(d: DType) -> bool {
     matches!(
         d,
         DType::F32 | DType::I32 | DType::U32 | DType::I16 | DType::U16 | DType::I8 | DType::U8

@@ -8,7 +8,8 @@
 //! that holds them is refused with a reason and the target compiles it with Cranelift.
 //! f32 exp/erf/tanh/sigmoid print [`crate::vmath`]'s recipes (unless the target's math mode
 //! is precise); other transcendental functions call the helpers of [`crate::math`] lane by
-//! lane through their addresses, so results match the Cranelift renderer's. Every load and store is
+//! lane by name (bound to their addresses when the object is linked), so results match the
+//! Cranelift renderer's. Every load and store is
 //! bounds-checked like the Cranelift renderer's (LLVM removes the checks it can prove).
 
 use crate::math::{Helper, helpers};
@@ -709,9 +710,13 @@ impl Emitter<'_> {
         let Some(h) = self.helpers.get(name) else {
             return Err(format!("no helper `{name}`"));
         };
-        let (addr, params, ret) = (h.addr as usize, h.params, h.ret);
+        let (params, ret) = (h.params, h.ret);
         let ret_t = helper_type(ret);
         let sig: Vec<&str> = params.iter().map(|&p| helper_type(p)).collect();
+        // Called by name: the JIT linker binds the name to the helper's address in the process
+        // that loads the code, so the object file can be kept on disk.
+        self.decls
+            .insert(format!("declare {ret_t} @\"{name}\"({})", sig.join(", ")));
         let mut lanes = Vec::with_capacity(usize::from(out.lanes));
         for l in 0..out.lanes {
             let mut ops = Vec::new();
@@ -723,10 +728,7 @@ impl Emitter<'_> {
             }
             let r = self.inst(
                 Ty::scalar(out.dtype),
-                format!(
-                    "call {ret_t} inttoptr (i64 {addr} to ptr)({})",
-                    ops.join(", ")
-                ),
+                format!("call {ret_t} @\"{name}\"({})", ops.join(", ")),
             );
             lanes.push(self.result_operand(&r.op, ret_t, out.dtype));
         }

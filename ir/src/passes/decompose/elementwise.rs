@@ -200,9 +200,12 @@ fn shrink(em: &mut Emitter, x: ValueId, bias: f64, lambd: f64) -> Result<ValueId
     };
     let lo = shifted(em, bias)?;
     let hi = shifted(em, -bias)?;
-    // `x * 0` is 0 for finite x and NaN for NaN (infinities are never in the middle band).
+    // NaN is in neither band and stays NaN: an explicit test, not `x * 0`, which drivers
+    // that assume finite math (Mesa's lavapipe) fold to 0.
     let middle = if dtype.is_float() {
-        em.bin_c(B::Mul, x, 0.0)?
+        let nan = em.un(U::IsNaN, x)?;
+        let zero = em.scalar(dtype, 0.0);
+        em.select(nan, x, zero)?
     } else {
         em.scalar(dtype, 0.0)
     };
