@@ -79,9 +79,9 @@ impl RowJob {
                     return Err(bad("reductions of different shapes"));
                 }
                 dep.insert(n);
-                if n != root {
-                    stages.push(n);
-                }
+                // Every reduction is a stage, the root too (a chain of row reductions whose
+                // last one is the group's result): the root's store then reads its row value.
+                stages.push(n);
             } else if reads_dep {
                 dep.insert(n);
                 let shape = g.value(node.outputs[0]).ty.shape.as_static();
