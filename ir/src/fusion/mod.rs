@@ -10,7 +10,9 @@
 //!   concat, as_strided) and **index ops** (gather, gather_elements) never materialize on their
 //!   own: they become index arithmetic in every consumer. Only when a view is a graph output,
 //!   feeds a host step, or would be expanded into more than [`MAX_VIEW_COPIES`] expression
-//!   instances does it get a copy kernel.
+//!   instances does it get a copy kernel — and for contractions: a gathering view (im2col)
+//!   re-read by one, and a transpose that a contraction's left operand is read through, are
+//!   copied so the matmul schedules read plain row-major buffers.
 //! - **elementwise** nodes (unary, binary, where, cast, variadic min/max) are inlined into their
 //!   consumer when their result is used once, or when it is cheap — at most
 //!   [`MAX_RECOMPUTE_OPS`] elementwise ops up its chain — and used by at most
@@ -202,6 +204,8 @@ struct Uses {
     forced: bool,
     /// Read many times per element (contraction operand, gather data).
     reread: bool,
+    /// Read (through views) as a contraction's left operand `A`.
+    lhs: bool,
 }
 
 /// Groups the primitive nodes of `graph` into kernels and host steps (see the module docs).
@@ -241,7 +245,10 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
                         || (u.instances <= MAX_RECOMPUTE_USES && out_cost <= MAX_RECOMPUTE_OPS))
             }
             NodeClass::View | NodeClass::Index => {
-                u.forced || u.instances > MAX_VIEW_COPIES || (u.reread && gathers(graph, id))
+                u.forced
+                    || u.instances > MAX_VIEW_COPIES
+                    || (u.reread && gathers(graph, id))
+                    || (u.lhs && transposes(graph, id))
             }
             NodeClass::Reduce | NodeClass::Contraction => {
                 u.forced
@@ -272,6 +279,8 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
                             && u.reread
                             && !root);
                     wu.reread |= rereads;
+                    wu.lhs |= (class == NodeClass::Contraction && slot == 0)
+                        || (class == NodeClass::View && u.lhs && !root);
                 }
             }
         }
@@ -298,6 +307,27 @@ fn gathers(graph: &Graph, id: NodeId) -> bool {
     let n = graph.node(id);
     let windowed = matches!(n.op, Op::AsStrided { .. } | Op::Pad { .. });
     windowed
+        && n.outputs.first().is_some_and(|&o| {
+            let ty = &graph.value(o).ty;
+            ty.shape
+                .num_elements()
+                .is_some_and(|e| e.saturating_mul(ty.dtype.size_bytes()) <= MAX_GATHER_COPY_BYTES)
+        })
+}
+
+/// A transpose that a contraction's left operand `A` is read through is copied into a buffer
+/// (up to [`MAX_GATHER_COPY_BYTES`]): the register-blocked schedules read `A` once per `k`
+/// step of every row block and every column strip, and through a transpose (often followed
+/// by a reshape that merges the permuted axes: attention's heads) each such read would carry
+/// the permutation's `/` and `%` arithmetic and lose contiguity along `k`. The copy is one
+/// pass over `A`. (`B` needs no copy: the packed schedules copy its panels through any view.)
+fn transposes(graph: &Graph, id: NodeId) -> bool {
+    let n = graph.node(id);
+    let Op::Transpose { perm } = &n.op else {
+        return false;
+    };
+    let identity = perm.iter().enumerate().all(|(i, &p)| p == i as i64);
+    !identity
         && n.outputs.first().is_some_and(|&o| {
             let ty = &graph.value(o).ty;
             ty.shape

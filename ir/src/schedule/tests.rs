@@ -2014,3 +2014,41 @@ fn half_precision_softmax_and_layer_norm_rows() {
         }
     }
 }
+
+/// Attention's shapes: `A` of a matmul read through a head transpose (and a reshape that
+/// merges the permuted axes) is copied once, so the matmul reads a row-major `A`; a transposed
+/// `B` is not copied (the packed schedule copies its panels through the view). Results match
+/// the interpreter on every target.
+#[test]
+fn a_transposed_left_operand_is_copied_once_and_a_transposed_right_one_is_not() {
+    let mut g = Graph::new("attn_out");
+    // [heads, seq, d] -> [seq, heads, d] -> [seq, heads * d] @ [heads * d, n]
+    let x = input(&mut g, "x", DType::F32, &[4, 6, 8]);
+    let w = input(&mut g, "w", DType::F32, &[32, 20]);
+    let t = node(
+        &mut g,
+        Op::Transpose {
+            perm: vec![1, 0, 2],
+        },
+        &[Some(x)],
+    );
+    let shape = ints(&mut g, &[6, 32]);
+    let a = op2(&mut g, Op::Reshape { allowzero: false }, t, shape);
+    let y = op2(&mut g, Op::MatMul {}, a, w);
+    output(&mut g, y, "y");
+    // A plain operand and a transposed right operand: [6, 32] @ transpose([20, 32]).
+    let p = input(&mut g, "p", DType::F32, &[6, 32]);
+    let v = input(&mut g, "v", DType::F32, &[20, 32]);
+    let vt = node(&mut g, Op::Transpose { perm: vec![1, 0] }, &[Some(v)]);
+    let z = op2(&mut g, Op::MatMul {}, p, vt);
+    output(&mut g, z, "z");
+    let fused = fuse(&g).unwrap();
+    let x_t = fused
+        .groups
+        .iter()
+        .filter(|gr| matches!(g.node(gr.root).op, Op::Transpose { .. }))
+        .count();
+    assert_eq!(x_t, 1, "only A's transpose is a kernel of its own");
+    let plan = check(&g);
+    assert_eq!(kernels(&plan), 3, "the copy of A and two matmuls");
+}
