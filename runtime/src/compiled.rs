@@ -352,29 +352,34 @@ impl CompiledGraph {
     }
 }
 
-impl Executable for CompiledGraph {
-    fn profile(&self, inputs: &NamedTensors) -> Result<Vec<crate::StepTime>, RuntimeError> {
+impl CompiledGraph {
+    /// Checks `inputs` against the graph and returns the prepared plan for their shapes with
+    /// the input tensors in graph input order (what `run`, `bind` and `profile` start from).
+    fn checked<'t>(
+        &self,
+        inputs: &'t NamedTensors,
+    ) -> Result<(Arc<Prepared>, Vec<&'t Tensor>), RuntimeError> {
         interp::check_inputs(&self.graph, inputs)?;
-        let p = self.plan_for(inputs)?;
-        let given: Vec<&Tensor> = self
+        let prepared = self.plan_for(inputs)?;
+        let given = self
             .graph
             .inputs
             .iter()
             .filter_map(|&v| inputs.get(&self.graph.value_label(v)))
             .collect();
+        Ok((prepared, given))
+    }
+}
+
+impl Executable for CompiledGraph {
+    fn profile(&self, inputs: &NamedTensors) -> Result<Vec<crate::StepTime>, RuntimeError> {
+        let (p, given) = self.checked(inputs)?;
         p.run_profiled(&given)
     }
 
     fn run(&self, inputs: &NamedTensors) -> Result<Vec<(String, Tensor)>, RuntimeError> {
-        interp::check_inputs(&self.graph, inputs)?;
-        let p = self.plan_for(inputs)?;
+        let (p, given) = self.checked(inputs)?;
         let plan = p.plan();
-        let given: Vec<&Tensor> = self
-            .graph
-            .inputs
-            .iter()
-            .filter_map(|&v| inputs.get(&self.graph.value_label(v)))
-            .collect();
         let outs = p.run(&given)?;
         if outs.len() != self.graph.outputs.len() {
             return Err(RuntimeError::Plan {
@@ -401,14 +406,7 @@ impl Executable for CompiledGraph {
     }
 
     fn bind(&self, inputs: &NamedTensors) -> Result<Box<dyn BoundRun + '_>, RuntimeError> {
-        interp::check_inputs(&self.graph, inputs)?;
-        let prepared = self.plan_for(inputs)?;
-        let given: Vec<&Tensor> = self
-            .graph
-            .inputs
-            .iter()
-            .filter_map(|&v| inputs.get(&self.graph.value_label(v)))
-            .collect();
+        let (prepared, given) = self.checked(inputs)?;
         let binding = prepared.bind(&given)?;
         let names = self
             .graph

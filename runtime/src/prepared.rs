@@ -242,8 +242,17 @@ impl Prepared {
                 .collect();
             return Ok(evaluate(g, &named)?);
         }
+        self.with_workspace(|ws| Run::new(self, ws, inputs, HashMap::new(), observer).go())
+    }
+
+    /// Runs `f` on a workspace from the pool and returns the workspace afterwards, whatever
+    /// `f` returned.
+    fn with_workspace<T>(
+        &self,
+        f: impl FnOnce(&Workspace) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
         let ws = self.take_workspace()?;
-        let result = Run::new(self, &ws, inputs, HashMap::new(), observer).go();
+        let result = f(&ws);
         self.pool
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -264,19 +273,13 @@ impl Prepared {
                 time: t0.elapsed(),
             }]);
         }
-        let ws = self.take_workspace()?;
-        let result = (|| {
-            let mut run = Run::new(self, &ws, inputs, HashMap::new(), None);
+        self.with_workspace(|ws| {
+            let mut run = Run::new(self, ws, inputs, HashMap::new(), None);
             run.times = Some(Vec::new());
             run.upload()?;
             run.steps()?;
             Ok(run.times.take().unwrap_or_default())
-        })();
-        self.pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(ws);
-        result
+        })
     }
 
     /// Binds `inputs` (in plan input order) to device buffers that stay on the device between
