@@ -614,6 +614,17 @@ pub enum LoopKind {
     Parallel,
 }
 
+impl LoopKind {
+    /// The loop over `lanes`-wide steps: `Vectorize(lanes)`, or `Serial` for one lane.
+    pub fn for_lanes(lanes: u8) -> Self {
+        if lanes > 1 {
+            LoopKind::Vectorize(lanes)
+        } else {
+            LoopKind::Serial
+        }
+    }
+}
+
 /// A statement of a kernel body.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stmt {

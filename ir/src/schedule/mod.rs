@@ -775,11 +775,7 @@ impl Kb<'_> {
                 inner,
             ))
         };
-        let kind = if lanes > 1 {
-            LoopKind::Vectorize(lanes)
-        } else {
-            LoopKind::Serial
-        };
+        let kind = LoopKind::for_lanes(lanes);
         row_body.push(mk(self, lanes, 0, dv, kind)?);
         if dv < d {
             row_body.push(mk(self, 1, dv, d, LoopKind::Serial)?);

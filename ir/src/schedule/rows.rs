@@ -344,11 +344,7 @@ impl Kb<'_> {
                 var: acc,
                 value: combine(kind, Expr::Var(acc), convert(t, dt, acc_dt)),
             });
-            let kind = if lanes > 1 {
-                LoopKind::Vectorize(lanes)
-            } else {
-                LoopKind::Serial
-            };
+            let kind = LoopKind::for_lanes(lanes);
             Ok(kb.loop_stmt(
                 j,
                 Expr::int(m.dt, lo as i128),
@@ -511,11 +507,7 @@ impl Kb<'_> {
             index: flat,
             value: v,
         });
-        let kind = if lanes > 1 {
-            LoopKind::Vectorize(lanes)
-        } else {
-            LoopKind::Serial
-        };
+        let kind = LoopKind::for_lanes(lanes);
         Ok(self.loop_stmt(
             j,
             Expr::int(m.dt, lo as i128),
