@@ -3,7 +3,7 @@
 and NumPy side by side in one run, and prints a table of median latencies with ratios.
 
 Usage: python3 bench/peers.py [--tessera PATH] [--threads 2] [--iters 10] [--json OUT]
-        [--workload NAME ...]
+        [--svg ROOFLINE.svg] [--workload NAME ...]
 
 Thread counts: ONNX Runtime gets intra_op_num_threads; NumPy's BLAS gets OMP/OPENBLAS/MKL
 _NUM_THREADS (set before NumPy is imported). A peer that is not installed is reported as
@@ -31,6 +31,7 @@ def parse_args():
     p.add_argument("--workload", action="append", help="workload names (default: all)")
     p.add_argument("--codegen", action="append", help="tessera CPU code generators (default: cranelift, llvm)")
     p.add_argument("--json", help="write every figure here")
+    p.add_argument("--svg", help="draw a roofline plot of every figure here (bench/roofline.py)")
     return p.parse_args()
 
 
@@ -275,6 +276,7 @@ def main():
     workloads = ARGS.workload or WORKLOADS
     codegens = ARGS.codegen or ["cranelift", "llvm"]
     results = {}
+    work = {}
     peak = None
     for c in codegens:
         rep = tessera(workloads, c)
@@ -283,6 +285,7 @@ def main():
         peak = rep["peak"]
         for r in rep["results"]:
             results.setdefault(r["workload"], {})[f"tessera-{c}"] = r["median_ms"]
+            work[r["workload"]] = {"flops": r.get("flops"), "bytes": r.get("bytes")}
     for w in workloads:
         x = inputs_of(w)
         for peer, make in (("onnxruntime", ort_fn), ("numpy", numpy_fn)):
@@ -301,9 +304,18 @@ def main():
             if best and row.get(peer):
                 ratios.append(f"{peer} {row[peer] / best:.2f}x")
         print(f"{w:<16}{cells}   {', '.join(ratios)}")
+    doc = {"threads": ARGS.threads, "peak": peak, "median_ms": results, "work": work}
     if ARGS.json:
         with open(ARGS.json, "w") as f:
-            json.dump({"threads": ARGS.threads, "peak": peak, "median_ms": results}, f, indent=2)
+            json.dump(doc, f, indent=2)
+    if ARGS.svg:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import roofline  # noqa: E402  (the script beside this one)
+        pts, gf, bw = roofline.points_of(doc)
+        title = f"Tessera vs peers, {ARGS.threads} threads (medians of {ARGS.iters} runs)"
+        with open(ARGS.svg, "w") as f:
+            f.write(roofline.svg(pts, gf, bw, title))
+        print(f"wrote {ARGS.svg}")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,10 @@ struct Workload {
     flops: f64,
     /// Bytes one run must move to and from memory at least.
     bytes: f64,
+    /// Nominal operations of one run of a bandwidth-bound workload (one per elementwise
+    /// operation or reduction step per element, a transcendental counted as one): where it
+    /// sits on a roofline plot. Equal to `flops` for the others.
+    nominal_flops: f64,
 }
 
 /// One measured line of the report (the `--json` record).
@@ -56,6 +60,12 @@ struct Record {
     pct_of_peak: Option<f64>,
     compile_cold_ms: f64,
     compile_warm_ms: f64,
+    /// The workload's floating-point operations of one run (nominal for bandwidth-bound ones,
+    /// see [`Workload::nominal_flops`]) and the bytes it must move at least: its place on a
+    /// roofline plot.
+    flops: f64,
+    /// See `flops`.
+    bytes: f64,
     /// Per-step medians, when profiled.
     steps: Vec<StepMedian>,
 }
@@ -178,6 +188,7 @@ fn built(r: tessera::ir::error::Result<Var>) -> Result<Var, Error> {
 fn workload(name: &str) -> Result<Workload, Error> {
     let mut b = GraphBuilder::new(name);
     let f = DType::F32;
+    let mut nominal = 0.0;
     let (out, flops, bytes) = match name {
         "matmul-1024" | "matmul-2048" => {
             let n = if name == "matmul-1024" { 1024 } else { 2048 };
@@ -194,11 +205,15 @@ fn workload(name: &str) -> Result<Workload, Error> {
             let m = built(b.mul(x, a))?;
             let s = built(b.add(m, c))?;
             let y = built(b.gelu(s, GeluApprox::None))?;
+            // mul, add; gelu: x / sqrt 2, erf, 1 + e, x · that, · 0.5.
+            nominal = 7.0 * 16_777_216.0;
             (y, 0.0, 2.0 * 16_777_216.0 * 4.0)
         }
         "softmax-4096" => {
             let x = b.input("x", f, &[4096, 4096]);
             let y = built(b.softmax(x, -1))?;
+            // max, subtract, exp, sum, divide.
+            nominal = 5.0 * 16_777_216.0;
             (y, 0.0, 2.0 * 16_777_216.0 * 4.0)
         }
         "layernorm-4096" => {
@@ -206,6 +221,8 @@ fn workload(name: &str) -> Result<Workload, Error> {
             let s = b.input("scale", f, &[4096]);
             let c = b.input("bias", f, &[4096]);
             let y = built(b.layer_normalization(x, s, Some(c), -1, 1e-5))?;
+            // sum, subtract the mean, square, sum, times 1/σ, scale, bias.
+            nominal = 7.0 * 16_777_216.0;
             (y, 0.0, 2.0 * 16_777_216.0 * 4.0)
         }
         "conv-64x56x56" => {
@@ -261,6 +278,7 @@ fn workload(name: &str) -> Result<Workload, Error> {
         graph: b.finish()?,
         flops,
         bytes,
+        nominal_flops: if flops > 0.0 { flops } else { nominal },
     })
 }
 
@@ -591,6 +609,8 @@ pub fn bench(args: &BenchArgs) -> Result<(), Error> {
             pct_of_peak: pct,
             compile_cold_ms: ms(t.compile_cold),
             compile_warm_ms: ms(t.compile_warm),
+            flops: w.nominal_flops,
+            bytes: w.bytes,
             steps: std::mem::take(&mut t.steps),
         };
         let opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
@@ -672,6 +692,8 @@ fn bench_model(model: &Path, args: &BenchArgs, threads: usize) -> Result<(), Err
             pct_of_peak: None,
             compile_cold_ms: ms(t.compile_cold),
             compile_warm_ms: ms(t.compile_warm),
+            flops: 0.0,
+            bytes: 0.0,
             steps: t.steps,
         };
         write_json(path, &[r], &crate::probe::Peak::default())?;
@@ -727,7 +749,7 @@ fn write_json(path: &Path, records: &[Record], peak: &crate::probe::Peak) -> Res
         .iter()
         .map(|r| {
             format!(
-                "    {{\"workload\": {}, \"backend\": {}, \"threads\": {}, \"median_ms\": {}, \"median_e2e_ms\": {}, \"gflops\": {}, \"gbps\": {}, \"pct_of_peak\": {}, \"compile_cold_ms\": {}, \"compile_warm_ms\": {}{}}}",
+                "    {{\"workload\": {}, \"backend\": {}, \"threads\": {}, \"median_ms\": {}, \"median_e2e_ms\": {}, \"gflops\": {}, \"gbps\": {}, \"pct_of_peak\": {}, \"compile_cold_ms\": {}, \"compile_warm_ms\": {}, \"flops\": {}, \"bytes\": {}{}}}",
                 json_str(&r.workload),
                 json_str(&r.backend),
                 r.threads,
@@ -738,6 +760,8 @@ fn write_json(path: &Path, records: &[Record], peak: &crate::probe::Peak) -> Res
                 json_num(r.pct_of_peak),
                 json_num(Some(r.compile_cold_ms)),
                 json_num(Some(r.compile_warm_ms)),
+                json_num((r.flops > 0.0).then_some(r.flops)),
+                json_num((r.bytes > 0.0).then_some(r.bytes)),
                 steps_json(&r.steps),
             )
         })

@@ -633,6 +633,8 @@ fn bench_writes_json_and_refuses_unknown_workloads_and_codegens() {
         "\"pct_of_peak\"",
         "\"compile_cold_ms\"",
         "\"compile_warm_ms\"",
+        "\"flops\"",
+        "\"bytes\"",
     ] {
         assert!(text.contains(key), "{key} missing: {text}");
     }
