@@ -5,8 +5,10 @@
 //! columns, and the launch's chunks share out the (batch, strip) units. For each unit, the
 //! invocation first copies the strip of B — whatever view or fused prologue produces it —
 //! into a contiguous `k × nr` scratch panel (a shared buffer of its one-invocation group,
-//! kept on its stack; vector loads where B is contiguous along its rows, one element at a
-//! time otherwise, e.g. a transposed B), then runs register blocks of `rows × 2` vector accumulators down all
+//! kept on its stack; vector loads where B is contiguous along its rows, row by row of B
+//! across all the unit's strips so that each row reads its `strips · nr` elements in one
+//! run of cache lines; one element at a time and strip by strip along `k` otherwise, e.g. a
+//! transposed B), then runs register blocks of `rows × 2` vector accumulators down all
 //! the rows of the strip, each over the whole `k` range, reading B from the panel (two
 //! aligned, consecutive vector loads per `k` step, instead of rows of B that are a whole
 //! matrix row apart) and A as broadcasts. The block has 6 rows when the target's vectors are
@@ -541,6 +543,7 @@ impl Kb<'_> {
         let n0s = ix.inv(c0, 0, last);
         let row = ix.mul_c(&ix.add(&ix.mul_c(&six, k as i128), &kix), nr as i128);
         let mut pk = Vec::new();
+        let mut contiguous = true;
         for c in 0..vecs {
             let mut bc = self.operand_batch(batch, &bd);
             bc.push(kix.clone());
@@ -557,6 +560,7 @@ impl Kb<'_> {
                 }
                 // Not contiguous along the columns (a transposed view): one element at a time.
                 Err(Fail::NotVector) => {
+                    contiguous = false;
                     for j in c * l..(c + 1) * l {
                         let mut bc = self.operand_batch(batch, &bd);
                         bc.push(kix.clone());
@@ -572,8 +576,17 @@ impl Kb<'_> {
                 Err(e) => return Err(e),
             }
         }
-        per_strip.push(self.counted(kv, 0, k, pk));
-        out.push(self.counted(sv, 0, group, per_strip));
+        if contiguous {
+            // Rows of B outermost: each reads `group · nr` consecutive elements of B, several
+            // cache lines in a row, instead of one line per row a whole row of B apart.
+            per_strip.extend(pk);
+            let strips = self.counted(sv, 0, group, per_strip);
+            out.push(self.counted(kv, 0, k, vec![strips]));
+        } else {
+            // A transposed B is contiguous along `k`: strips outermost.
+            per_strip.push(self.counted(kv, 0, k, pk));
+            out.push(self.counted(sv, 0, group, per_strip));
+        }
         // Register blocks: whole blocks of `rows`, then one block of the rows left.
         let whole = m / rows * rows;
         let blocks = |kb: &mut Self, m0: &Ix, rows: usize| -> Res<Stmt> {
