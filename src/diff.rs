@@ -40,6 +40,11 @@ pub fn run(
         );
     }
     let b = tessera::registry().get(backend)?;
+    if let tessera::Availability::Unavailable(why) = b.availability() {
+        return Err(Error::Usage(format!(
+            "backend `{backend}` is unavailable here: {why}"
+        )));
+    }
     let compiled = b.as_compiled().ok_or_else(|| {
         Error::Usage(format!(
             "backend `{backend}` is an interpreter: it has no kernels to compare"

@@ -145,3 +145,22 @@ fn diff_of_a_clean_model() {
     assert!(!o.status.success());
     assert!(text(&o).contains("interpreter"), "{}", text(&o));
 }
+
+/// The vulkan backend's kernels are compared too (lavapipe where no GPU is present). Skips
+/// with a printed reason where no Vulkan adapter opens, and fails instead when
+/// `TESSERA_REQUIRE_VULKAN` is set (CI installs lavapipe).
+#[test]
+fn diff_on_vulkan_compares_its_kernels() {
+    let o = tessera(&["diff", "examples/mlp.tir", "--backend", "vulkan"]);
+    let t = text(&o);
+    if t.contains("unavailable") {
+        assert!(
+            std::env::var_os("TESSERA_REQUIRE_VULKAN").is_none(),
+            "TESSERA_REQUIRE_VULKAN is set but vulkan is unavailable: {t}"
+        );
+        eprintln!("skipped: {t}");
+        return;
+    }
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("no kernel diverges"), "{t}");
+}

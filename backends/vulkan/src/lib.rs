@@ -77,6 +77,12 @@ impl Backend for VulkanBackend {
         }
     }
 
+    /// The compiled backend behind this one once its adapter is open (`tessera diff` compares
+    /// its kernels); `None` when no adapter could be opened.
+    fn as_compiled(&self) -> Option<&CompiledBackend> {
+        self.inner().ok()
+    }
+
     /// True when the adapter is a software rasterizer (lavapipe): `auto` then prefers the
     /// native CPU backend.
     fn is_software(&self) -> bool {
