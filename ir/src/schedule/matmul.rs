@@ -1,7 +1,7 @@
 //! The CPU matmul schedules.
 //!
 //! The packed schedule (used when a `k × nr` panel of B fits the target's scratch bytes,
-//! `TargetDesc::shared_bytes`): the output's columns are cut into strips of `nr` (two vectors)
+//! `TargetDesc::shared_bytes`, or else with `k` blocked, below): the output's columns are cut into strips of `nr` (two vectors)
 //! columns, and the launch's chunks share out the (batch, strip) units. For each unit, the
 //! invocation first copies the strip of B — whatever view or fused prologue produces it —
 //! into a contiguous `k × nr` scratch panel (a shared buffer of its one-invocation group,
@@ -15,10 +15,21 @@
 //! at most 256 bits wide (12 accumulators, two B vectors and a broadcast in 16 registers)
 //! and 8 rows for 512-bit vectors (32 registers). The rows left below a multiple of the
 //! block run as one shorter register block; of the columns left beyond the last whole strip,
-//! one vector's worth runs as a strip of one vector, the rest one element at a time. The epilogue is applied to each accumulator vector before its
-//! store.
+//! one vector's worth runs as a strip of one vector, the rest one element at a time. The
+//! epilogue is applied to each accumulator vector before its store.
 //!
-//! The in-place schedule (when the panel would not fit): cache-tiled over columns (a
+//! **`k` blocks**: where a whole-`k` panel would not fit the scratch bytes (e.g. `k > 4096`
+//! with 16-column strips and 256 KiB), and the output's dtype is the accumulator's (so it
+//! can hold partial sums), the unit packs and runs one block of `kc` rows of B at a time
+//! ([`k_block`]: a panel of at most half the L1 cache, blocks as equal as `k` allows). A
+//! register block then starts from the partial sums the earlier blocks stored in the output
+//! (zero in the first block) and stores partial sums again, except in the last block, which
+//! applies the epilogue (an output buffer is never one of the kernel's inputs: the memory
+//! planner gives a kernel's output a slot no input of that kernel holds). Where the whole
+//! panel fits, `k` is not blocked: blocking measured no faster there (docs/performance.md).
+//!
+//! The in-place schedule (when no panel fits, or an output of another dtype than the
+//! accumulator's would need `k` blocks): cache-tiled over columns (a
 //! `k × nc` panel of B sized from the L2 cache is reused by every row tile of a chunk) and
 //! register-blocked (4 or, with 512-bit vectors, 8 rows × 2 vectors of accumulators updated
 //! with `fma`), reading B where it lies. Partial row tiles and leftover columns fall back to
@@ -79,6 +90,26 @@ struct Block<'a> {
     n0: &'a Ix,
     rows: usize,
     b: BSource,
+    /// The block of the `k` range this register block covers (`None`: all of it).
+    kblk: Option<&'a KBlock>,
+}
+
+/// One block of the `k` range of the k-blocked packed schedule: its register blocks start
+/// from the partial sums the earlier blocks left in the output (zero in the first block) and
+/// store partial sums again, except in the last block, which applies the epilogue.
+struct KBlock {
+    /// First `k` of the block.
+    k0: Ix,
+    /// Rows of the panel: the length of every block but perhaps the last.
+    len: usize,
+    /// The block's length (`len`, or `min(len, k - k0)` when the last block is shorter).
+    count: Expr,
+    /// True in the first block.
+    first: Expr,
+    /// True in the last block.
+    last: Expr,
+    /// The whole `k` range.
+    k: usize,
 }
 
 /// The loop-invariant facts of one tiled matmul.
@@ -228,6 +259,7 @@ impl Kb<'_> {
                     n0: &n0ix,
                     rows: t.rows,
                     b: BSource::InPlace,
+                    kblk: None,
                 };
                 let micro = self.micro(job, h, t.lanes, t.vecs, &block)?;
                 let block = Stmt::Loop {
@@ -326,7 +358,19 @@ impl Kb<'_> {
             accs.push(v);
         }
         let kv = self.fresh("k", m.ty());
-        let kix = m.inv(Expr::Var(kv), 0, kk as i128 - 1);
+        // `kl` counts along the panel's rows, `kix` is the matching `k` of A.
+        let (kl, kix) = match at.kblk {
+            None => {
+                let kix = m.inv(Expr::Var(kv), 0, kk as i128 - 1);
+                (kix.clone(), kix)
+            }
+            Some(kb) => {
+                let kl = m.inv(Expr::Var(kv), 0, kb.len as i128 - 1);
+                let mut kix = m.add(&kb.k0, &kl);
+                kix.hi = kix.hi.min(kk as i128 - 1);
+                (kl, kix)
+            }
+        };
         let cols = Ix::within(n0.e.clone(), Some(1), n0.lo, n0.hi + (vecs * l) as i128 - 1);
         let mut body = Vec::new();
         let mut bvals = Vec::new();
@@ -340,7 +384,7 @@ impl Kb<'_> {
                     super::reduce::convert(v, dt, acc_dt)
                 }
                 BSource::Panel(buf, nr, ref base) => {
-                    let row = m.add(base, &m.mul_c(&kix, nr as i128));
+                    let row = m.add(base, &m.mul_c(&kl, nr as i128));
                     Expr::Load {
                         buf,
                         index: Box::new(m.add_c(&row, (c * l) as i128).e),
@@ -378,28 +422,78 @@ impl Kb<'_> {
                 });
             }
         }
-        out.push(self.counted(kv, 0, kk, body));
         let hv = self.g.node(h).outputs[0];
+        let flat = |r: usize, c: usize| {
+            let mut coords = batch.to_vec();
+            coords.push(m.add_c(m0, r as i128));
+            coords.push(m.add_c(&cols, (c * l) as i128));
+            let pos = Pos::Coords(coords);
+            let index = m.flat(&pos, &job.dims).e;
+            (pos, index)
+        };
+        let mut fin = Vec::new();
         for r in 0..rows {
             for c in 0..vecs {
-                let mut coords = batch.to_vec();
-                coords.push(m.add_c(m0, r as i128));
-                coords.push(m.add_c(&cols, (c * l) as i128));
-                let pos = Pos::Coords(coords);
+                let (pos, index) = flat(r, c);
                 self.subst.clear();
                 self.subst.insert(
                     hv,
                     super::reduce::convert(Expr::Var(accs[r * vecs + c]), acc_dt, dt),
                 );
-                let v = self.value(job.out, &pos, lanes, &mut out)?;
+                let v = self.value(job.out, &pos, lanes, &mut fin)?;
                 self.subst.clear();
-                out.push(Stmt::Store {
+                fin.push(Stmt::Store {
                     buf: job.out_buf,
-                    index: m.flat(&pos, &job.dims).e,
+                    index,
                     value: v,
                 });
             }
         }
+        let Some(kb) = at.kblk else {
+            out.push(self.counted(kv, 0, kk, body));
+            out.extend(fin);
+            return Ok(out);
+        };
+        // A block of `k`: start from the partial sums in the output after the first block,
+        // store partial sums before the last.
+        let (mut resume, mut partial) = (Vec::new(), Vec::new());
+        for r in 0..rows {
+            for c in 0..vecs {
+                let (_, index) = flat(r, c);
+                let acc = accs[r * vecs + c];
+                resume.push(Stmt::Assign {
+                    var: acc,
+                    value: Expr::Load {
+                        buf: job.out_buf,
+                        index: Box::new(index.clone()),
+                        lanes,
+                    },
+                });
+                partial.push(Stmt::Store {
+                    buf: job.out_buf,
+                    index,
+                    value: Expr::Var(acc),
+                });
+            }
+        }
+        out.push(Stmt::If {
+            cond: kb.first.clone(),
+            then: Vec::new(),
+            els: resume,
+        });
+        out.push(Stmt::Loop {
+            var: kv,
+            start: Expr::int(m.dt, 0),
+            end: kb.count.clone(),
+            step: 1,
+            kind: LoopKind::Serial,
+            body,
+        });
+        out.push(Stmt::If {
+            cond: kb.last.clone(),
+            then: fin,
+            els: partial,
+        });
         Ok(out)
     }
 
@@ -417,7 +511,12 @@ impl Kb<'_> {
         let (m, n, k) = (job.dims[r - 2], job.dims[r - 1], ad[ad.len() - 1]);
         let nr = packed_shape(lanes).1 * usize::from(lanes);
         let acc_dt = super::reduce::acc_dtype(self.dtype(a));
-        let panel = k.checked_mul(nr).ok_or(Fail::NotVector)?;
+        // Blocks of `k` (see the module docs) where a whole-`k` panel would not fit and the
+        // output holds the accumulator type, so that it can keep the partial sums.
+        let row_bytes = nr * acc_dt.size_bytes();
+        let kc = k_block(self.target.l1_bytes, row_bytes, k, self.target.shared_bytes)
+            .filter(|_| self.dtype(job.out) == acc_dt);
+        let panel = kc.unwrap_or(k).checked_mul(nr).ok_or(Fail::NotVector)?;
         let bytes = panel
             .checked_mul(acc_dt.size_bytes())
             .ok_or(Fail::NotVector)?;
@@ -459,7 +558,12 @@ impl Kb<'_> {
         let q = ix.inv(qe.clone(), 0, groups as i128 - 1);
         let n0 = ix.mul_c(&q, (group * nr) as i128);
         let last = ((full - 1) * nr) as i128;
-        let strips = self.packed_strips(job, h, &bix, (&n0, last), (m, k), (bp, group, 2))?;
+        if kc.is_some() {
+            if let BufRef::Param(i) = job.out_buf {
+                self.k.params[i].access = crate::kernel::Access::ReadWrite;
+            }
+        }
+        let strips = self.packed_strips(job, h, &bix, (&n0, last), (m, k, kc), (bp, group, 2))?;
         if n % nr == 0 {
             ub.extend(strips);
         } else {
@@ -471,7 +575,7 @@ impl Kb<'_> {
             if n - tail >= l {
                 let n0 = ix.c(tail as i128);
                 let at = (&n0, tail as i128);
-                rest = self.packed_strips(job, h, &bix, at, (m, k), (bp, 1, 1))?;
+                rest = self.packed_strips(job, h, &bix, at, (m, k, kc), (bp, 1, 1))?;
                 tail += l;
             }
             if tail < n {
@@ -503,13 +607,66 @@ impl Kb<'_> {
     /// `group` whole strips of `nr = vecs · lanes` columns from `n0` (the last one starting
     /// at most at column `last`): B's `k × nr` blocks copied into the panels of `bp` (strip
     /// `s` at `s · k · nr`), then, for each row block, the register blocks of every strip.
+    /// With a block length `kc`, all of that once per block of `kc` rows of B.
     fn packed_strips(
         &mut self,
         job: &Job,
         h: NodeId,
         batch: &[Ix],
         (n0, last): (&Ix, i128),
-        (m, k): (usize, usize),
+        (m, k, kc): (usize, usize, Option<usize>),
+        (bp, group, vecs): (BufRef, usize, usize),
+    ) -> Res<Vec<Stmt>> {
+        let ix = self.m;
+        let Some(len) = kc else {
+            return self.packed_block(job, h, batch, (n0, last), (m, k, None), (bp, group, vecs));
+        };
+        let blocks = k.div_ceil(len);
+        let kv = self.fresh("kb", ix.ty());
+        let k0 = ix.mul_c(&ix.inv(Expr::Var(kv), 0, blocks as i128 - 1), len as i128);
+        let mut out = Vec::new();
+        let k0e = self.let_var("k0", k0.e.clone(), &mut out);
+        let k0 = Ix { e: k0e, ..k0 };
+        let count = if k.is_multiple_of(len) {
+            Expr::int(ix.dt, len as i128)
+        } else {
+            Expr::binary(
+                BinOp::Min,
+                Expr::int(ix.dt, len as i128),
+                Expr::bin(BinaryOp::Sub, Expr::int(ix.dt, k as i128), k0.e.clone()),
+            )
+        };
+        let kb = KBlock {
+            first: Expr::bin(BinaryOp::Equal, Expr::Var(kv), Expr::int(ix.dt, 0)),
+            last: Expr::bin(
+                BinaryOp::Equal,
+                Expr::Var(kv),
+                Expr::int(ix.dt, blocks as i128 - 1),
+            ),
+            k0,
+            len,
+            count,
+            k,
+        };
+        out.extend(self.packed_block(
+            job,
+            h,
+            batch,
+            (n0, last),
+            (m, k, Some(&kb)),
+            (bp, group, vecs),
+        )?);
+        Ok(vec![self.counted(kv, 0, blocks, out)])
+    }
+
+    /// [`Self::packed_strips`] for all of `k` or for one block of it.
+    fn packed_block(
+        &mut self,
+        job: &Job,
+        h: NodeId,
+        batch: &[Ix],
+        (n0, last): (&Ix, i128),
+        (m, k, kblk): (usize, usize, Option<&KBlock>),
         (bp, group, vecs): (BufRef, usize, usize),
     ) -> Res<Vec<Stmt>> {
         let ix = self.m;
@@ -538,10 +695,20 @@ impl Kb<'_> {
         let mut per_strip = Vec::new();
         let (sv, six, c0) = strip_start(self, &mut per_strip);
         let kv = self.fresh("kp", ix.ty());
-        let kix = ix.inv(Expr::Var(kv), 0, k as i128 - 1);
+        // Rows of the panel: all of `k`, or the block's.
+        let rows_k = kblk.map_or(k, |kb| kb.len);
+        let kl = ix.inv(Expr::Var(kv), 0, rows_k as i128 - 1);
+        let kix = match kblk {
+            None => kl.clone(),
+            Some(kb) => {
+                let mut kix = ix.add(&kb.k0, &kl);
+                kix.hi = kix.hi.min(kb.k as i128 - 1);
+                kix
+            }
+        };
         let cols = Ix::within(c0.clone(), Some(1), 0, last + nr as i128 - 1);
         let n0s = ix.inv(c0, 0, last);
-        let row = ix.mul_c(&ix.add(&ix.mul_c(&six, k as i128), &kix), nr as i128);
+        let row = ix.mul_c(&ix.add(&ix.mul_c(&six, rows_k as i128), &kl), nr as i128);
         let mut pk = Vec::new();
         let mut contiguous = true;
         for c in 0..vecs {
@@ -576,15 +743,27 @@ impl Kb<'_> {
                 Err(e) => return Err(e),
             }
         }
+        // The loop over the panel's rows: all of `k`, or the block's rows.
+        let k_loop = |kb: &Self, body: Vec<Stmt>| match kblk {
+            None => kb.counted(kv, 0, k, body),
+            Some(blk) => Stmt::Loop {
+                var: kv,
+                start: Expr::int(ix.dt, 0),
+                end: blk.count.clone(),
+                step: 1,
+                kind: LoopKind::Serial,
+                body,
+            },
+        };
         if contiguous {
             // Rows of B outermost: each reads `group · nr` consecutive elements of B, several
             // cache lines in a row, instead of one line per row a whole row of B apart.
             per_strip.extend(pk);
             let strips = self.counted(sv, 0, group, per_strip);
-            out.push(self.counted(kv, 0, k, vec![strips]));
+            out.push(k_loop(self, vec![strips]));
         } else {
             // A transposed B is contiguous along `k`: strips outermost.
-            per_strip.push(self.counted(kv, 0, k, pk));
+            per_strip.push(k_loop(self, pk));
             out.push(self.counted(sv, 0, group, per_strip));
         }
         // Register blocks: whole blocks of `rows`, then one block of the rows left.
@@ -593,13 +772,14 @@ impl Kb<'_> {
             let mut per_strip = Vec::new();
             let (sv, six, c0) = strip_start(kb, &mut per_strip);
             let n0s = ix.inv(c0, 0, last);
-            let base = ix.mul_c(&six, (k * nr) as i128);
+            let base = ix.mul_c(&six, (rows_k * nr) as i128);
             let at = Block {
                 batch,
                 m0,
                 n0: &n0s,
                 rows,
                 b: BSource::Panel(bp, nr, base),
+                kblk,
             };
             per_strip.extend(kb.micro(job, h, lanes, vecs, &at)?);
             Ok(kb.counted(sv, 0, group, per_strip))
@@ -623,6 +803,26 @@ impl Kb<'_> {
         Ok(out)
     }
 }
+
+/// The length of the blocks the packed schedule cuts `k` into, `None` for one block: `k` is
+/// blocked only where a whole-`k` panel (`row_bytes` per row) would not fit the `scratch`
+/// bytes — where it fits, the unblocked schedule measured as fast or faster (see
+/// docs/performance.md) — and then a `kc × nr` panel takes at most half of the L1 data cache
+/// (16 KiB when its size is unknown), the blocks made as equal as `k` allows.
+pub fn k_block(l1_bytes: usize, row_bytes: usize, k: usize, scratch: usize) -> Option<usize> {
+    if k.saturating_mul(row_bytes) <= scratch {
+        return None;
+    }
+    let budget = match l1_bytes {
+        0 => 16 << 10,
+        b => b / 2,
+    };
+    let kc = (budget / row_bytes.max(1)).max(MIN_K_BLOCK);
+    Some(k.div_ceil(k.div_ceil(kc)))
+}
+
+/// The shortest block of `k` worth the partial sums' loads and stores.
+pub const MIN_K_BLOCK: usize = 64;
 
 /// Side of the square output tile of the GPU matmul (one invocation per output element).
 pub const GPU_TILE: usize = 16;

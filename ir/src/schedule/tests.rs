@@ -1895,6 +1895,85 @@ fn packed_cpu_matmul_groups_strips_when_units_are_plenty() {
     }
 }
 
+/// A 4-lane CPU target (strips of 8 columns, 32 bytes per panel row) whose scratch holds 100
+/// panel rows: a whole-`k` panel fits up to `k = 100`, beyond that `k` is blocked (blocks of
+/// at most 64 rows, from the L1 budget's floor [`super::matmul::MIN_K_BLOCK`]).
+fn k_blocking_target(cores: usize) -> TargetDesc {
+    let mut t = TargetDesc::generic_cpu(cores);
+    t.vector_lanes_f32 = 4;
+    t.l1_bytes = 1024;
+    t.shared_bytes = 100 * 32;
+    t
+}
+
+#[test]
+fn packed_cpu_matmul_blocks_k_when_a_whole_panel_does_not_fit() {
+    assert_eq!(super::matmul::k_block(1024, 32, 100, 3200), None);
+    // 150 = 3 blocks of 50; 131 = 44 + 44 + 43; 129 = 43 × 3; 64 rows at most per block.
+    assert_eq!(super::matmul::k_block(1024, 32, 150, 3200), Some(50));
+    assert_eq!(super::matmul::k_block(1024, 32, 131, 3200), Some(44));
+    assert_eq!(super::matmul::k_block(1024, 32, 129, 3200), Some(43));
+    assert_eq!(super::matmul::k_block(0, 64, 8192, 256 << 10), Some(256));
+    // (A dims, B dims, bias + relu epilogue — relu of a partial sum would be wrong, so the
+    // epilogue must run once, after the last block): uneven blocks, leftover rows and
+    // columns, batches with broadcasting, one strip.
+    let cases: [(&[usize], &[usize], bool); 7] = [
+        (&[13, 150], &[150, 37], true),
+        (&[9, 131], &[131, 45], true),
+        (&[7, 129], &[129, 8], false),
+        (&[2, 5, 101], &[101, 19], true),
+        (&[6, 200], &[2, 200, 16], false),
+        (&[1, 300], &[300, 12], true),
+        (&[16, 128], &[128, 64], true),
+    ];
+    for (a, b, bias) in cases {
+        let g = matmul_graph(a, b, bias);
+        let inputs: HashMap<String, Tensor> = g
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let ty = &g.value(v).ty;
+                let dims = ty.shape.as_static().unwrap();
+                (
+                    g.value_label(v),
+                    data(ty.dtype, &dims, i as u64 + 11, false),
+                )
+            })
+            .collect();
+        let want = evaluate(&g, &inputs).unwrap();
+        let fused = fuse(&g).unwrap();
+        for cores in [1, 3] {
+            let t = k_blocking_target(cores);
+            let what = format!("{a:?} x {b:?} on {cores} cores");
+            let p = plan(&g, &fused, &t).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let Step::Kernel(k) = &p.steps[0] else {
+                panic!("{what}")
+            };
+            let text = print_kernel(&k.kernel);
+            let kk = *a.last().unwrap();
+            let kc = super::matmul::k_block(t.l1_bytes, 32, kk, t.shared_bytes).unwrap();
+            // Panels of `kc` rows, and the output is read back (partial sums).
+            let panel: usize = k.kernel.shared.iter().map(|b| b.len).sum();
+            assert_eq!(panel % (kc * 8), 0, "{what}: {text}");
+            assert!(text.contains("read_write"), "{what}: {text}");
+            let got = run_plan(&p, &inputs).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_same(&got[0], &want[0], &what);
+        }
+    }
+    // An f16 output cannot hold f32 partial sums: no blocking, the in-place schedule.
+    let mut g = Graph::new("mm_f16");
+    let x = input(&mut g, "a", DType::F16, &[5, 150]);
+    let w = input(&mut g, "b", DType::F16, &[150, 16]);
+    let y = op2(&mut g, Op::MatMul {}, x, w);
+    output(&mut g, y, "y");
+    let p = plan(&g, &fuse(&g).unwrap(), &k_blocking_target(2)).unwrap();
+    let Step::Kernel(k) = &p.steps[0] else {
+        panic!()
+    };
+    assert!(k.kernel.shared.is_empty(), "{}", print_kernel(&k.kernel));
+}
+
 /// Softmax, LogSoftmax and LayerNormalization operators, decomposed and simplified as the
 /// runtime does, fuse into one row kernel each (layer normalization's optional statistics
 /// outputs are graph outputs, so asking for them keeps their reductions apart).
