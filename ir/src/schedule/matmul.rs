@@ -558,10 +558,8 @@ impl Kb<'_> {
         let q = ix.inv(qe.clone(), 0, groups as i128 - 1);
         let n0 = ix.mul_c(&q, (group * nr) as i128);
         let last = ((full - 1) * nr) as i128;
-        if kc.is_some() {
-            if let BufRef::Param(i) = job.out_buf {
-                self.k.params[i].access = crate::kernel::Access::ReadWrite;
-            }
+        if let (Some(_), BufRef::Param(i)) = (kc, job.out_buf) {
+            self.k.params[i].access = crate::kernel::Access::ReadWrite;
         }
         let strips = self.packed_strips(job, h, &bix, (&n0, last), (m, k, kc), (bp, group, 2))?;
         if n % nr == 0 {
