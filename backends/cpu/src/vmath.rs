@@ -54,8 +54,6 @@ pub(crate) trait MathOps {
     fn fma(&mut self, a: Self::F, b: Self::F, c: Self::F) -> Result<Self::F, Self::E>;
     /// `|a|`.
     fn abs(&mut self, a: Self::F) -> Result<Self::F, Self::E>;
-    /// `a + b` (wrapping).
-    fn iadd(&mut self, a: Self::I, b: Self::I) -> Result<Self::I, Self::E>;
     /// `a - b` (wrapping).
     fn isub(&mut self, a: Self::I, b: Self::I) -> Result<Self::I, Self::E>;
     /// `a & b`.
@@ -204,15 +202,14 @@ pub(crate) fn exp<B: MathOps>(b: &mut B, x: B::F) -> Result<B::F, B::E> {
     let one = b.f(1.0)?;
     let p = b.fma(q, r, one)?;
     // 2^n as 2^h · 2^(n-h) with h = n >> 1: both factors are normal for n in [-150, 128],
-    // so only the last product rounds (once, also for denormal results).
+    // so only the last product rounds (once, also for denormal results). With
+    // `nb = n + 254` (read off the rounded bits), `nb >> 1 = h + 127` and
+    // `nb - (nb >> 1) = (n - h) + 127` are both exponents already biased.
     let bits = b.as_int(shifted)?;
-    let base = b.i(ROUNDER.to_bits() as i32)?;
-    let ni = b.isub(bits, base)?;
-    let h = b.sshr(ni, 1)?;
-    let rest = b.isub(ni, h)?;
-    let bias = b.i(127)?;
-    let h = b.iadd(h, bias)?;
-    let rest = b.iadd(rest, bias)?;
+    let base = b.i(ROUNDER.to_bits() as i32 - 254)?;
+    let nb = b.isub(bits, base)?;
+    let h = b.sshr(nb, 1)?;
+    let rest = b.isub(nb, h)?;
     let h = b.shl(h, 23)?;
     let rest = b.shl(rest, 23)?;
     let s1 = b.as_float(h)?;
@@ -334,9 +331,6 @@ impl MathOps for Model {
     }
     fn abs(&mut self, a: f32) -> Result<f32, Self::E> {
         Ok(a.abs())
-    }
-    fn iadd(&mut self, a: i32, b: i32) -> Result<i32, Self::E> {
-        Ok(a.wrapping_add(b))
     }
     fn isub(&mut self, a: i32, b: i32) -> Result<i32, Self::E> {
         Ok(a.wrapping_sub(b))

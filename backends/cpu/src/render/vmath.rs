@@ -68,9 +68,6 @@ impl MathOps for ClifMath<'_, '_, '_> {
     fn abs(&mut self, a: Value) -> R<Value> {
         Ok(self.r.b.ins().fabs(a))
     }
-    fn iadd(&mut self, a: Value, b: Value) -> R<Value> {
-        Ok(self.r.b.ins().iadd(a, b))
-    }
     fn isub(&mut self, a: Value, b: Value) -> R<Value> {
         Ok(self.r.b.ins().isub(a, b))
     }

@@ -94,9 +94,6 @@ impl MathOps for LlvmMath<'_, '_> {
     fn abs(&mut self, a: H) -> R<H> {
         self.intrinsic("fabs", &[a])
     }
-    fn iadd(&mut self, a: H, b: H) -> R<H> {
-        self.two(self.ity(), "add", a, b)
-    }
     fn isub(&mut self, a: H, b: H) -> R<H> {
         self.two(self.ity(), "sub", a, b)
     }
