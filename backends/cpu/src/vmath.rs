@@ -5,7 +5,7 @@
 //! call per lane.
 //!
 //! Every recipe uses only IEEE operations with one meaning (add, mul, div, fused multiply-add,
-//! round to nearest even, saturating float→int, bit casts, shifts, compares and selects), so
+//! bit casts, shifts, compares and selects), so
 //! the result is the same bits on every host and in both code generators, and [`Model`] (the
 //! recipe run on Rust `f32`s) predicts them exactly. The error bounds below are against the
 //! correctly rounded result, measured by this module's tests (max over the sampled inputs, and
@@ -13,11 +13,12 @@
 //!
 //! | function | method | bound |
 //! |---|---|---|
-//! | `exp` | `2^n · p(r)`, `r = x − n ln 2` (Cody–Waite), degree-7 Taylor polynomial, the scale applied in two halves (denormal results rounded once) | 2 ULP |
+//! | `exp` | `2^n · p(r)`, `n` rounded by adding `1.5 · 2^23`, `r = x − n ln 2` (Cody–Waite), `p = 1 + r q(r)` with `q` of degree 5 (minimax fit), the scale applied in two halves (denormal results rounded once) | 2 ULP |
 //! | `sigmoid` | `1 / (1 + e^-x)`, or `e^x / (1 + e^x)` below 0 | 3 ULP |
 //! | `tanh` | `|x| < 0.5625`: `x + x³ p(x²)` (degree-4 fit); above: `1 − 2 / (e^{2|x|} + 1)`; sign copied | 3 ULP |
-//! | `erf` | `x · P(x²) / Q(x²)` (degree 6 / 5 rational fit on `[0, 4]`), clamped to ±1; sign copied | 6 ULP |
+//! | `erf` | `x · P(x²) / Q(x²)` (degree 6 / 5 rational fit on `[0, 4]`) with `x²` clamped to 16, the result clamped to `[-1, 1]` (odd, so the sign needs no masks) | 6 ULP |
 //!
+//! Polynomials are evaluated by Estrin's scheme (short dependency chains, see [`estrin`]).
 //! NaN propagates, `±Inf` give the limits, `-0` keeps its sign where the function is odd.
 //! The bounds are within the conformance policy's tier for transcendental functions (8 ULP
 //! for f32, `docs/tolerances.md`). [`crate::CpuMath::Precise`] turns the recipes off (f64
@@ -53,12 +54,6 @@ pub(crate) trait MathOps {
     fn fma(&mut self, a: Self::F, b: Self::F, c: Self::F) -> Result<Self::F, Self::E>;
     /// `|a|`.
     fn abs(&mut self, a: Self::F) -> Result<Self::F, Self::E>;
-    /// Rounds to the nearest integer, ties to even.
-    fn round(&mut self, a: Self::F) -> Result<Self::F, Self::E>;
-    /// Float → i32, saturating, NaN → 0 (the inputs here are integers in i32's range).
-    fn to_int(&mut self, a: Self::F) -> Result<Self::I, Self::E>;
-    /// `a + b` (wrapping).
-    fn iadd(&mut self, a: Self::I, b: Self::I) -> Result<Self::I, Self::E>;
     /// `a - b` (wrapping).
     fn isub(&mut self, a: Self::I, b: Self::I) -> Result<Self::I, Self::E>;
     /// `a & b`.
@@ -112,17 +107,48 @@ fn max_c<B: MathOps>(b: &mut B, x: B::F, lo: f32) -> Result<B::F, B::E> {
     b.select(below, l, x)
 }
 
-/// `c[0] + t (c[1] + t (c[2] + ...))`.
-fn horner<B: MathOps>(b: &mut B, t: B::F, c: &[f32]) -> Result<B::F, B::E> {
-    let Some((&last, rest)) = c.split_last() else {
-        return b.f(0.0);
-    };
-    let mut acc = b.f(last)?;
-    for &k in rest.iter().rev() {
-        let kk = b.f(k)?;
-        acc = b.fma(acc, t, kk)?;
+/// `c[0] + c[1] t + c[2] t² + ...` by Estrin's scheme: pairs `c[2i] + c[2i+1] t`, then
+/// pairs of those with `t²`, then with `t⁴`, ... (`pows` holds `t, t², t⁴, ...`, computed
+/// on first use and shared between polynomials in the same `t`). A few more operations than
+/// Horner's rule, but a dependency chain of about log₂(degree) fused multiply-adds instead
+/// of one per degree: the hot loops around these recipes are bound by how many iterations
+/// the out-of-order window holds, so the chain's length is what costs.
+fn estrin<B: MathOps>(b: &mut B, pows: &mut Vec<B::F>, c: &[f32]) -> Result<B::F, B::E> {
+    let mut level: Vec<B::F> = Vec::with_capacity(c.len().div_ceil(2));
+    for pair in c.chunks(2) {
+        let lo = b.f(pair[0])?;
+        level.push(match pair.get(1) {
+            Some(&hi) => {
+                let hi = b.f(hi)?;
+                b.fma(hi, pows[0], lo)?
+            }
+            None => lo,
+        });
     }
-    Ok(acc)
+    let mut k = 1;
+    while level.len() > 1 {
+        if pows.len() <= k {
+            let p = pows[k - 1];
+            let sq = b.mul(p, p)?;
+            pows.push(sq);
+        }
+        let t = pows[k];
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        for pair in level.chunks(2) {
+            // `chunks` never yields an empty slice.
+            next.push(if let [lo, hi] = pair {
+                b.fma(*hi, t, *lo)?
+            } else {
+                pair[0]
+            });
+        }
+        level = next;
+        k += 1;
+    }
+    match level.pop() {
+        Some(v) => Ok(v),
+        None => b.f(0.0),
+    }
 }
 
 /// `r` with the sign bit of `x` (`r` is not negative).
@@ -139,16 +165,19 @@ const LOG2_E: f32 = std::f32::consts::LOG2_E;
 /// `ln 2` split so that `n * LN2_HI` is exact for `|n| < 2^15`.
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
-/// `1/k!` for k = 0..=7.
-const EXP_TAYLOR: [f32; 8] = [
+/// `1.5 · 2^23`: adding it to a float of magnitude below `2^22` rounds that float to an
+/// integer (ties to even) held in the low mantissa bits.
+const ROUNDER: f32 = 12_582_912.0;
+/// `e^r` on `[-ln2/2, ln2/2]`: degree 6, `c0 = 1`, fit toward minimax relative error
+/// (3.4e-2 ULP in exact arithmetic).
+const EXP_POLY: [f32; 7] = [
     1.0,
     1.0,
-    0.5,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5040.0,
+    0.499_999_94,
+    0.166_664_29,
+    0.041_668_016,
+    0.008_374_388,
+    0.001_384_338_2,
 ];
 
 /// `e^x`.
@@ -156,22 +185,31 @@ pub(crate) fn exp<B: MathOps>(b: &mut B, x: B::F) -> Result<B::F, B::E> {
     // e^89 overflows and e^-104 rounds to 0 in f32: clamping keeps `n` small.
     let x = min_c(b, x, 89.0)?;
     let x = max_c(b, x, -104.0)?;
+    // n = round(x log2 e) in one fused operation, as a float and (the low mantissa bits of
+    // `x log2 e + ROUNDER`) as an integer. NaN stays NaN through `r`, so the scale's bits
+    // do not matter then.
     let l2e = b.f(LOG2_E)?;
-    let xl = b.mul(x, l2e)?;
-    let n = b.round(xl)?;
+    let rounder = b.f(ROUNDER)?;
+    let shifted = b.fma(x, l2e, rounder)?;
+    let n = b.sub(shifted, rounder)?;
     let hi = b.f(-LN2_HI)?;
     let lo = b.f(-LN2_LO)?;
     let r = b.fma(n, hi, x)?;
     let r = b.fma(n, lo, r)?;
-    let p = horner(b, r, &EXP_TAYLOR)?;
+    // p = 1 + r q(r): the last operation adds the leading 1, so only it rounds at that scale.
+    let mut pows = vec![r];
+    let q = estrin(b, &mut pows, &EXP_POLY[1..])?;
+    let one = b.f(1.0)?;
+    let p = b.fma(q, r, one)?;
     // 2^n as 2^h · 2^(n-h) with h = n >> 1: both factors are normal for n in [-150, 128],
-    // so only the last product rounds (once, also for denormal results).
-    let ni = b.to_int(n)?;
-    let h = b.sshr(ni, 1)?;
-    let rest = b.isub(ni, h)?;
-    let bias = b.i(127)?;
-    let h = b.iadd(h, bias)?;
-    let rest = b.iadd(rest, bias)?;
+    // so only the last product rounds (once, also for denormal results). With
+    // `nb = n + 254` (read off the rounded bits), `nb >> 1 = h + 127` and
+    // `nb - (nb >> 1) = (n - h) + 127` are both exponents already biased.
+    let bits = b.as_int(shifted)?;
+    let base = b.i(ROUNDER.to_bits() as i32 - 254)?;
+    let nb = b.isub(bits, base)?;
+    let h = b.sshr(nb, 1)?;
+    let rest = b.isub(nb, h)?;
     let h = b.shl(h, 23)?;
     let rest = b.shl(rest, 23)?;
     let s1 = b.as_float(h)?;
@@ -207,7 +245,7 @@ const TANH_SMALL: [f32; 5] = [
 pub(crate) fn tanh<B: MathOps>(b: &mut B, x: B::F) -> Result<B::F, B::E> {
     let a = b.abs(x)?;
     let t = b.mul(a, a)?;
-    let p = horner(b, t, &TANH_SMALL)?;
+    let p = estrin(b, &mut vec![t], &TANH_SMALL)?;
     let at = b.mul(a, t)?;
     let small = b.fma(at, p, a)?;
     let two = b.f(2.0)?;
@@ -245,21 +283,19 @@ const ERF_Q: [f32; 6] = [
 
 /// `erf(x)`.
 pub(crate) fn erf<B: MathOps>(b: &mut B, x: B::F) -> Result<B::F, B::E> {
-    // erf(x) rounds to 1 in f32 from x ≈ 3.92.
-    let a = b.abs(x)?;
-    let a = min_c(b, a, 4.0)?;
-    let t = b.mul(a, a)?;
-    let p = horner(b, t, &ERF_P)?;
-    let q = horner(b, t, &ERF_Q)?;
-    let ap = b.mul(a, p)?;
-    let r = b.div(ap, q)?;
+    // `x P(x²) / Q(x²)` is odd, so it keeps the sign of `x` (and of -0) without masks. The
+    // fit reaches 1 at |x| = 4 (erf rounds to 1 in f32 from 3.92) and P(16)/Q(16) > 1/4:
+    // with `x²` clamped to 16 (infinite for huge `x`), `x P / Q` is at least 1 in magnitude
+    // from |x| = 4 on (or infinite), and clamping the result to ±1 gives ±1 there.
+    let t = b.mul(x, x)?;
+    let t = min_c(b, t, 16.0)?;
+    let mut pows = vec![t];
+    let p = estrin(b, &mut pows, &ERF_P)?;
+    let q = estrin(b, &mut pows, &ERF_Q)?;
+    let xp = b.mul(x, p)?;
+    let r = b.div(xp, q)?;
     let r = min_c(b, r, 1.0)?;
-    // From 3.92 on, erf(x) rounds to 1 (the fit ends a little below it).
-    let one = b.f(1.0)?;
-    let cut = b.f(3.92)?;
-    let saturated = b.lt(cut, a)?;
-    let r = b.select(saturated, one, r)?;
-    with_sign_of(b, r, x)
+    max_c(b, r, -1.0)
 }
 
 /// The recipes run on Rust `f32`s: the exact results the generated code computes (each
@@ -295,15 +331,6 @@ impl MathOps for Model {
     }
     fn abs(&mut self, a: f32) -> Result<f32, Self::E> {
         Ok(a.abs())
-    }
-    fn round(&mut self, a: f32) -> Result<f32, Self::E> {
-        Ok(a.round_ties_even())
-    }
-    fn to_int(&mut self, a: f32) -> Result<i32, Self::E> {
-        Ok(a as i32)
-    }
-    fn iadd(&mut self, a: i32, b: i32) -> Result<i32, Self::E> {
-        Ok(a.wrapping_add(b))
     }
     fn isub(&mut self, a: i32, b: i32) -> Result<i32, Self::E> {
         Ok(a.wrapping_sub(b))

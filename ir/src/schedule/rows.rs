@@ -7,7 +7,11 @@
 //! prologue does not vectorize), its result a scalar `let` that later code splats; the root
 //! is a vector loop over the row plus a scalar tail, so the row is read again from L1/L2.
 //! When the last reduction's input is also read by the root (softmax's `exp(x - max)`), its
-//! pass stores that value into the output row and the root's pass reads it back.
+//! pass stores that value into the output row and the root's pass reads it back; and when
+//! the first reduction is a max or min (softmax's max), that same pass also reduces the
+//! *next* row's input (row `min(row + 1, rows - 1)`), so each row is read from memory once,
+//! by the pass that also does its heavy arithmetic, instead of by a max pass that leaves the
+//! core idle while it waits on memory (only each chunk's first row gets a max pass of its own).
 //! **GPU**: one workgroup per row (a grid-stride loop over rows): each reduction accumulates
 //! a strided share per invocation, combines in registers with a `shuffle_xor` butterfly
 //! where the target has subgroup operations, then through a workgroup-shared tree; every
@@ -302,15 +306,19 @@ impl Kb<'_> {
         ok.then_some((h, e))
     }
 
-    /// Reduction `h` of value `e` over the row, storing each `e` into the output row.
+    /// Reduction `h` of value `e` over the row, storing each `e` into the output row. With
+    /// `ahead` (a reduction kind, its input and the row to read), the same sweep also
+    /// reduces that input over that row (the first reduction of the next row, see
+    /// [`Self::lookahead_candidate`]): its result is the second value returned.
     fn stash_stage(
         &mut self,
         job: &RowJob,
         (h, e): (NodeId, ValueId),
         row: &Ix,
         lanes: u8,
+        ahead: Option<(ReduceOp, ValueId, &Ix)>,
         out: &mut Vec<Stmt>,
-    ) -> Res<Expr> {
+    ) -> Res<(Expr, Option<Expr>)> {
         let m = self.m;
         let kind = self.row_kind(h)?;
         let dt = self.dtype(e);
@@ -321,14 +329,11 @@ impl Kb<'_> {
         } else {
             0
         };
-        let pass = |kb: &mut Self, lanes: u8, lo: usize, hi: usize, acc| -> Res<Stmt> {
+        let pass = |kb: &mut Self, lanes: u8, lo: usize, hi: usize, acc, next| -> Res<Stmt> {
             let j = kb.fresh("j", m.ty());
             let dj = Some(if lanes > 1 { 1 } else { 0 });
-            let pos = kb.row_elem(
-                job,
-                row,
-                Ix::within(Expr::Var(j), dj, lo as i128, hi as i128 - 1),
-            );
+            let jx = Ix::within(Expr::Var(j), dj, lo as i128, hi as i128 - 1);
+            let pos = kb.row_elem(job, row, jx.clone());
             let mut body = Vec::new();
             let t = kb.value(e, &pos, lanes, &mut body)?;
             let t = kb.bind(t, Ty::vector(dt, lanes), &mut body);
@@ -344,6 +349,15 @@ impl Kb<'_> {
                 var: acc,
                 value: combine(kind, Expr::Var(acc), convert(t, dt, acc_dt)),
             });
+            if let (Some((nk, x, nrow)), Some(nacc)) = (ahead, next) {
+                let npos = kb.row_elem(job, nrow, jx);
+                let xd = kb.dtype(x);
+                let xv = kb.value(x, &npos, lanes, &mut body)?;
+                body.push(Stmt::Assign {
+                    var: nacc,
+                    value: combine(nk, Expr::Var(nacc), convert(xv, xd, acc_dtype(xd))),
+                });
+            }
             let kind = LoopKind::for_lanes(lanes);
             Ok(kb.loop_stmt(
                 j,
@@ -354,7 +368,10 @@ impl Kb<'_> {
                 body,
             ))
         };
+        // The accumulator type of the look-ahead reduction.
+        let ahead_dt = ahead.map(|(nk, x, _)| (nk, self.dtype(x), acc_dtype(self.dtype(x))));
         let acc = self.fresh("acc", Ty::scalar(acc_dt));
+        let nacc = ahead_dt.map(|(_, _, d)| self.fresh("acc", Ty::scalar(d)));
         if kv > 0 {
             let vty = Ty::vector(acc_dt, lanes);
             let vacc = self.fresh("vacc", vty);
@@ -362,7 +379,16 @@ impl Kb<'_> {
                 var: vacc,
                 init: init(kind, vty),
             });
-            out.push(pass(self, lanes, 0, kv, vacc)?);
+            let nvacc = ahead_dt.map(|(nk, _, d)| {
+                let t = Ty::vector(d, lanes);
+                let v = self.fresh("vacc", t);
+                out.push(Stmt::Local {
+                    var: v,
+                    init: init(nk, t),
+                });
+                (nk, v)
+            });
+            out.push(pass(self, lanes, 0, kv, vacc, nvacc.map(|(_, v)| v))?);
             out.push(Stmt::Local {
                 var: acc,
                 init: Expr::ReduceLanes {
@@ -370,16 +396,52 @@ impl Kb<'_> {
                     x: Box::new(Expr::Var(vacc)),
                 },
             });
+            if let (Some((nk, v)), Some(na)) = (nvacc, nacc) {
+                out.push(Stmt::Local {
+                    var: na,
+                    init: Expr::ReduceLanes {
+                        op: lane_op(nk),
+                        x: Box::new(Expr::Var(v)),
+                    },
+                });
+            }
         } else {
             out.push(Stmt::Local {
                 var: acc,
                 init: init(kind, Ty::scalar(acc_dt)),
             });
+            if let (Some((nk, _, d)), Some(na)) = (ahead_dt, nacc) {
+                out.push(Stmt::Local {
+                    var: na,
+                    init: init(nk, Ty::scalar(d)),
+                });
+            }
         }
         if kv < job.k {
-            out.push(pass(self, 1, kv, job.k, acc)?);
+            out.push(pass(self, 1, kv, job.k, acc, nacc)?);
         }
-        Ok(convert(Expr::Var(acc), acc_dt, dt))
+        let next = ahead_dt
+            .zip(nacc)
+            .map(|((_, xd, d), na)| convert(Expr::Var(na), d, xd));
+        Ok((convert(Expr::Var(acc), acc_dt, dt), next))
+    }
+
+    /// The first stage when its reduction can be computed one row ahead, inside the stash
+    /// pass of the row before (see [`Self::cpu_row_kernel`]): a max or min (exact in any
+    /// order, so the first row of a chunk, reduced by [`Self::row_reduce_unrolled`], and the
+    /// others agree bit for bit) that is not the stashed reduction, with its kind and input.
+    fn lookahead_candidate(
+        &self,
+        job: &RowJob,
+        stash: NodeId,
+    ) -> Option<(NodeId, ReduceOp, ValueId)> {
+        let &first = job.stages.first()?;
+        if first == stash || classify(self.g, first) != NodeClass::Reduce {
+            return None;
+        }
+        let kind = self.row_kind(first).ok()?;
+        let x = self.input_of(first, 0).ok()?;
+        matches!(kind, ReduceOp::Max | ReduceOp::Min).then_some((first, kind, x))
     }
 
     /// The CPU row kernel, keeping the last reduction's input in the output row (`stash`,
@@ -399,13 +461,46 @@ impl Kb<'_> {
         let row = self.fresh("row", m.ty());
         let row_ix = m.inv(Expr::Var(row), 0, job.rows as i128 - 1);
         let pos = self.row_pos(job, &row_ix);
+        // The first reduction one row ahead: reduced for the chunk's first row here, then
+        // for each next row inside the stash pass of the row before, so that the pass that
+        // reads a row from memory also does the row's heavy arithmetic (softmax's `exp`).
+        let mut ahead = None;
+        if let Some((h, _)) = stashed
+            && lanes > 1
+            && let Some((first, kind, x)) = self.lookahead_candidate(job, h)
+        {
+            let first_row = m.inv(s.clone(), 0, job.rows as i128 - 1);
+            let tried = self.attempt(|kb| {
+                let mut st = Vec::new();
+                let r = kb.row_reduce_unrolled(job, first, &first_row, lanes, &mut st)?;
+                Ok((st, r))
+            });
+            if let Ok((st, r)) = tried {
+                body.extend(st);
+                let v = self.g.node(first).outputs[0];
+                let carried = self.fresh("ahead", Ty::scalar(self.dtype(v)));
+                body.push(Stmt::Local {
+                    var: carried,
+                    init: r,
+                });
+                ahead = Some((first, kind, x, carried));
+            }
+        }
+        let next_row = m.clamp(&m.add_c(&row_ix, 1), 0, job.rows as i128 - 1);
+        let mut next = None;
         let mut rb = Vec::new();
         self.rowvals.clear();
         for &n in &job.stages {
-            if let Some((h, e)) = stashed
+            if let Some((first, _, _, carried)) = ahead
+                && first == n
+            {
+                self.set_row_value(n, Expr::Var(carried), &mut rb);
+            } else if let Some((h, e)) = stashed
                 && h == n
             {
-                let r = self.stash_stage(job, (h, e), &row_ix, lanes, &mut rb)?;
+                let look = ahead.map(|(_, kind, x, _)| (kind, x, &next_row));
+                let (r, nx) = self.stash_stage(job, (h, e), &row_ix, lanes, look, &mut rb)?;
+                next = nx;
                 self.set_row_value(n, r, &mut rb);
             } else if classify(self.g, n) == NodeClass::Reduce {
                 let tried = if lanes > 1 {
@@ -465,6 +560,13 @@ impl Kb<'_> {
                 buf: job.out_buf,
                 index: row_ix.e.clone(),
                 value: v,
+            });
+        }
+        if let Some((_, _, _, carried)) = ahead {
+            let value = next.ok_or_else(|| Fail::Internal("look-ahead without a pass".into()))?;
+            rb.push(Stmt::Assign {
+                var: carried,
+                value,
             });
         }
         self.rowvals.clear();

@@ -596,6 +596,34 @@ fn softmax_is_one_row_kernel() {
     }
 }
 
+/// On CPU targets the softmax row kernel reduces the next row's max inside the exp-sum pass
+/// of the row before (one sweep over each row from memory less); rows of several chunks,
+/// row lengths with vector tails and NaN/Inf rows agree with the graph interpreter.
+#[test]
+fn softmax_reduces_the_next_rows_max_in_the_exp_pass() {
+    for dims in [&[9usize, 37][..], &[6, 16], &[3, 4, 21], &[40, 300]] {
+        for special in [false, true] {
+            let g = softmax_graph(dims);
+            let p = check_special(&g, special);
+            let Step::Kernel(k) = &p.steps[0] else {
+                panic!("softmax is one kernel")
+            };
+            let text = print_kernel(&k.kernel);
+            assert!(
+                text.contains("%ahead"),
+                "{dims:?}: no look-ahead in\n{text}"
+            );
+            // The first reduction of each chunk's first row is the only max loop outside
+            // the row loop; inside, the look-ahead reads row `min(row + 1, rows - 1)`.
+            let rows: usize = dims[..dims.len() - 1].iter().product();
+            assert!(
+                text.contains(&format!("min(add(%row4, 1:i32), {}:i32)", rows - 1)),
+                "{dims:?}: next row clamped to the last\n{text}"
+            );
+        }
+    }
+}
+
 /// `x - max - log(sum(exp(x - max)))` along the last axis, in `dtype`.
 fn log_softmax_graph(dtype: DType, dims: &[usize]) -> Graph {
     let mut g = Graph::new("log_softmax");

@@ -68,16 +68,6 @@ impl MathOps for ClifMath<'_, '_, '_> {
     fn abs(&mut self, a: Value) -> R<Value> {
         Ok(self.r.b.ins().fabs(a))
     }
-    fn round(&mut self, a: Value) -> R<Value> {
-        Ok(self.r.b.ins().nearest(a))
-    }
-    fn to_int(&mut self, a: Value) -> R<Value> {
-        let t = self.int_type();
-        Ok(self.r.b.ins().fcvt_to_sint_sat(t, a))
-    }
-    fn iadd(&mut self, a: Value, b: Value) -> R<Value> {
-        Ok(self.r.b.ins().iadd(a, b))
-    }
     fn isub(&mut self, a: Value, b: Value) -> R<Value> {
         Ok(self.r.b.ins().isub(a, b))
     }

@@ -94,34 +94,6 @@ impl MathOps for LlvmMath<'_, '_> {
     fn abs(&mut self, a: H) -> R<H> {
         self.intrinsic("fabs", &[a])
     }
-    fn round(&mut self, a: H) -> R<H> {
-        self.intrinsic("roundeven", &[a])
-    }
-    fn to_int(&mut self, a: H) -> R<H> {
-        // The recipes convert integers of small magnitude (or NaN, which must give 0): NaN is
-        // replaced first and a plain `fptosi` follows (`llvm.fptosi.sat` has no vector
-        // lowering on x86 before AVX-512 and would be scalarized).
-        let (ity, fty) = (self.ity(), self.fty());
-        let (it, ft) = (ty_str(ity), ty_str(fty));
-        let zero = self.f(0.0)?;
-        let (a, z) = (self.op(a), self.op(zero));
-        let ord = self.e.inst(self.mty(), format!("fcmp ord {ft} {a}, {a}"));
-        let clean = self.e.inst(
-            fty,
-            format!(
-                "select {} {}, {ft} {a}, {ft} {z}",
-                ty_str(self.mty()),
-                ord.op
-            ),
-        );
-        let v = self
-            .e
-            .inst(ity, format!("fptosi {ft} {} to {it}", clean.op));
-        Ok(self.put(v))
-    }
-    fn iadd(&mut self, a: H, b: H) -> R<H> {
-        self.two(self.ity(), "add", a, b)
-    }
     fn isub(&mut self, a: H, b: H) -> R<H> {
         self.two(self.ity(), "sub", a, b)
     }
