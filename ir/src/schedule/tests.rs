@@ -205,20 +205,21 @@ fn check(g: &Graph) -> Plan {
 }
 
 fn check_special(g: &Graph, special: bool) -> Plan {
-    let inputs: HashMap<String, Tensor> = g
-        .inputs
+    check_with(g, &inputs_for(g, 1, special))
+}
+
+/// Generated data for every graph input (input `i` from seed `seed + i`).
+fn inputs_for(g: &Graph, seed: u64, special: bool) -> HashMap<String, Tensor> {
+    g.inputs
         .iter()
         .enumerate()
         .map(|(i, &v)| {
             let ty = &g.value(v).ty;
             let dims = ty.shape.as_static().unwrap();
-            (
-                g.value_label(v),
-                data(ty.dtype, &dims, i as u64 + 1, special),
-            )
+            let data = data(ty.dtype, &dims, i as u64 + seed, special);
+            (g.value_label(v), data)
         })
-        .collect();
-    check_with(g, &inputs)
+        .collect()
 }
 
 fn kernels(p: &Plan) -> usize {
@@ -1452,18 +1453,7 @@ fn odd_targets_get_valid_schedules() {
         snapshot_graphs().remove(2).1,
     ];
     for g in graphs {
-        let inputs: HashMap<String, Tensor> = g
-            .inputs
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let ty = &g.value(v).ty;
-                (
-                    g.value_label(v),
-                    data(ty.dtype, &ty.shape.as_static().unwrap(), i as u64, false),
-                )
-            })
-            .collect();
+        let inputs = inputs_for(&g, 0, false);
         let want = evaluate(&g, &inputs).unwrap();
         let fused = fuse(&g).unwrap();
         for t in odd_targets() {
@@ -1779,16 +1769,7 @@ fn matmul_cpu_targets() -> Vec<TargetDesc> {
 /// (which checks every access against its buffer) and compares with the graph interpreter.
 /// Returns, per target, whether the kernel packed B into a scratch panel.
 fn check_cpu_matmul(g: &Graph) -> Vec<bool> {
-    let inputs: HashMap<String, Tensor> = g
-        .inputs
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let ty = &g.value(v).ty;
-            let dims = ty.shape.as_static().unwrap();
-            (g.value_label(v), data(ty.dtype, &dims, i as u64 + 7, false))
-        })
-        .collect();
+    let inputs = inputs_for(g, 7, false);
     let want = evaluate(g, &inputs).unwrap();
     let fused = fuse(g).unwrap();
     let mut packed = Vec::new();
@@ -1898,16 +1879,7 @@ fn packed_cpu_matmul_groups_strips_when_units_are_plenty() {
     // One core wants 4 units: 8 whole strips of 8 columns per batch make groups of 4 strips
     // (2 batches × 2 groups), plus each batch's 6 leftover columns, rows not a multiple of 6.
     let g = matmul_graph(&[2, 7, 5], &[5, 70], true);
-    let inputs: HashMap<String, Tensor> = g
-        .inputs
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let ty = &g.value(v).ty;
-            let dims = ty.shape.as_static().unwrap();
-            (g.value_label(v), data(ty.dtype, &dims, i as u64 + 3, false))
-        })
-        .collect();
+    let inputs = inputs_for(&g, 3, false);
     let want = evaluate(&g, &inputs).unwrap();
     let fused = fuse(&g).unwrap();
     for (cores, group) in [(1, 4), (2, 2), (8, 1)] {
@@ -1956,19 +1928,7 @@ fn packed_cpu_matmul_blocks_k_when_a_whole_panel_does_not_fit() {
     ];
     for (a, b, bias) in cases {
         let g = matmul_graph(a, b, bias);
-        let inputs: HashMap<String, Tensor> = g
-            .inputs
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let ty = &g.value(v).ty;
-                let dims = ty.shape.as_static().unwrap();
-                (
-                    g.value_label(v),
-                    data(ty.dtype, &dims, i as u64 + 11, false),
-                )
-            })
-            .collect();
+        let inputs = inputs_for(&g, 11, false);
         let want = evaluate(&g, &inputs).unwrap();
         let fused = fuse(&g).unwrap();
         for cores in [1, 3] {
