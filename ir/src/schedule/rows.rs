@@ -20,7 +20,6 @@
 
 use super::index::{Ix, Pos};
 use super::reduce::{acc_dtype, combine, convert, init, lane_op};
-use super::tree::shuffles;
 use super::{Fail, Kb, Res};
 use crate::dtype::DType;
 use crate::fusion::{NodeClass, classify, row_reduction};
@@ -634,20 +633,11 @@ impl Kb<'_> {
                 }
             }
         }
-        let bytes: usize = acc_dts.iter().map(|d| d.size_bytes()).sum();
-        let mut g = job.k.next_power_of_two().min(self.group_limit());
-        while g > 1 && g * bytes > self.target.shared_bytes {
-            g /= 2;
-        }
+        let wc = self.workgroup_combine(job.k, &acc_dts);
+        let g = wc.group;
         let groups = self.gpu_launch(job.rows, 1);
         self.k.launch.group = vec![g];
-        let sg = self.target.subgroup_size;
-        let shuffle = self.target.subgroup_ops
-            && sg >= 2
-            && sg.is_power_of_two()
-            && g.is_multiple_of(sg)
-            && acc_dts.iter().all(|&d| shuffles(d));
-        let slots = if shuffle { g / sg } else { g };
+        let slots = wc.slots;
         let mut bufs: HashMap<DType, BufRef> = HashMap::new();
         if slots > 1 {
             for (i, &d) in acc_dts.iter().enumerate() {
@@ -699,74 +689,13 @@ impl Kb<'_> {
                 kind: LoopKind::Serial,
                 body: kbody,
             });
-            if shuffle {
-                let mut mask = sg / 2;
-                while mask >= 1 {
-                    let other = self.fresh("sh", Ty::scalar(acc_dt));
-                    per.push(Stmt::Let {
-                        var: other,
-                        value: Expr::ShuffleXor {
-                            x: Box::new(Expr::Var(acc)),
-                            mask: mask as u32,
-                        },
-                    });
-                    per.push(Stmt::Assign {
-                        var: acc,
-                        value: combine(kind, Expr::Var(acc), Expr::Var(other)),
-                    });
-                    mask /= 2;
-                }
-            }
-            let total = match bufs.get(&acc_dt) {
+            let buf: Vec<BufRef> = bufs.get(&acc_dt).into_iter().copied().collect();
+            let mut comb = |_: &mut Self, a: Vec<Expr>, b: Vec<Expr>, _: &mut Vec<Stmt>| {
+                vec![combine(kind, a[0].clone(), b[0].clone())]
+            };
+            self.combine_in_workgroup(&wc, &lid, (&[acc], &[acc_dt], &buf), &mut comb, &mut per);
+            let total = match buf.first() {
                 Some(&b) => {
-                    let slot = if shuffle {
-                        Expr::bin(BinaryOp::Div, lid.clone(), Expr::int(m.dt, sg as i128))
-                    } else {
-                        lid.clone()
-                    };
-                    let store = vec![Stmt::Store {
-                        buf: b,
-                        index: slot,
-                        value: Expr::Var(acc),
-                    }];
-                    if shuffle {
-                        per.push(Stmt::If {
-                            cond: Expr::bin(
-                                BinaryOp::Equal,
-                                Expr::bin(BinaryOp::Mod, lid.clone(), Expr::int(m.dt, sg as i128)),
-                                Expr::int(m.dt, 0),
-                            ),
-                            then: store,
-                            els: vec![],
-                        });
-                    } else {
-                        per.extend(store);
-                    }
-                    per.push(Stmt::Barrier);
-                    let mut s = slots / 2;
-                    while s >= 1 {
-                        let other =
-                            Expr::bin(BinaryOp::Add, lid.clone(), Expr::int(m.dt, s as i128));
-                        per.push(Stmt::If {
-                            cond: Expr::bin(
-                                BinaryOp::Less,
-                                lid.clone(),
-                                Expr::int(m.dt, s as i128),
-                            ),
-                            then: vec![Stmt::Store {
-                                buf: b,
-                                index: lid.clone(),
-                                value: combine(
-                                    kind,
-                                    Expr::load(b, lid.clone()),
-                                    Expr::load(b, other),
-                                ),
-                            }],
-                            els: vec![],
-                        });
-                        per.push(Stmt::Barrier);
-                        s /= 2;
-                    }
                     // Every invocation reads the total, then waits before the slots are
                     // reused.
                     let t = self.fresh("total", Ty::scalar(acc_dt));

@@ -17,7 +17,7 @@ use super::reduce::{Heavy, acc_dtype, arg_wins, combine, convert, init, select};
 use super::{Fail, Job, Kb, Res};
 use crate::dtype::DType;
 use crate::graph::NodeId;
-use crate::kernel::{BinOp, BufRef, Expr, LoopKind, Stmt, Ty};
+use crate::kernel::{BinOp, BufRef, Expr, LoopKind, Stmt, Ty, VarId};
 use crate::op::BinaryOp;
 
 /// True for the accumulator dtypes the scheduler exchanges with `shuffle_xor`: those every
@@ -27,6 +27,151 @@ pub(super) fn shuffles(d: DType) -> bool {
         d,
         DType::F32 | DType::I32 | DType::U32 | DType::I16 | DType::U16 | DType::I8 | DType::U8
     )
+}
+
+/// How a workgroup combines its invocations' partial accumulators: `group` invocations;
+/// with `shuffle`, each subgroup of `subgroup` first combines in registers; `slots` partials
+/// then meet in workgroup-shared memory (one per subgroup, or one per invocation).
+pub(super) struct WorkgroupCombine {
+    /// Invocations per workgroup (a power of two).
+    pub group: usize,
+    /// Subgroups combine with a `shuffle_xor` butterfly first.
+    pub shuffle: bool,
+    /// The subgroup size.
+    pub subgroup: usize,
+    /// Partials in shared memory (1: none needed).
+    pub slots: usize,
+}
+
+/// A component-wise combination of two partial accumulators (`a ⊕ b`), with any helper
+/// statements pushed onto the given list.
+type Combine<'c, 'k> =
+    dyn FnMut(&mut Kb<'k>, Vec<Expr>, Vec<Expr>, &mut Vec<Stmt>) -> Vec<Expr> + 'c;
+
+impl<'k> Kb<'k> {
+    /// The workgroup for reducing `k` elements with accumulators of dtypes `comps`: the
+    /// next power of two of `k`, within the target's workgroup limit and with one slot per
+    /// invocation fitting its shared memory; subgroup shuffles where the target has them,
+    /// the group is a multiple of the subgroup and every component is 32-bit.
+    pub(super) fn workgroup_combine(&self, k: usize, comps: &[DType]) -> WorkgroupCombine {
+        let bytes: usize = comps.iter().map(|d| d.size_bytes()).sum();
+        let mut g = k.next_power_of_two().min(self.group_limit());
+        while g > 1 && g * bytes > self.target.shared_bytes {
+            g /= 2;
+        }
+        let sg = self.target.subgroup_size;
+        let shuffle = self.target.subgroup_ops
+            && sg >= 2
+            && sg.is_power_of_two()
+            && g.is_multiple_of(sg)
+            && comps.iter().all(|&d| shuffles(d));
+        WorkgroupCombine {
+            group: g,
+            shuffle,
+            subgroup: sg,
+            slots: if shuffle { g / sg } else { g },
+        }
+    }
+
+    /// Combines the partial accumulators `accs` (components of dtypes `comps`) of every
+    /// invocation `lid` of the workgroup: the subgroup butterfly (masks `S/2, ..., 1`), then,
+    /// where `bufs` holds shared slots (`wc.slots > 1`), one store per subgroup (or per
+    /// invocation), a barrier and a halving tree with a barrier per level. Afterwards slot 0
+    /// of `bufs` (or, without slots, every invocation's `accs`) holds the total.
+    pub(super) fn combine_in_workgroup(
+        &mut self,
+        wc: &WorkgroupCombine,
+        lid: &Expr,
+        (accs, comps, bufs): (&[VarId], &[DType], &[BufRef]),
+        combine: &mut Combine<'_, 'k>,
+        per: &mut Vec<Stmt>,
+    ) {
+        let m = self.m;
+        let sg = wc.subgroup;
+        if wc.shuffle {
+            // The butterfly: after masks sg/2, ..., 1 every invocation holds its subgroup's
+            // combination, in the same order on every target.
+            let mut mask = sg / 2;
+            while mask >= 1 {
+                let other: Vec<Expr> = accs
+                    .iter()
+                    .zip(comps)
+                    .map(|(&v, &d)| {
+                        let o = self.fresh("sh", Ty::scalar(d));
+                        per.push(Stmt::Let {
+                            var: o,
+                            value: Expr::ShuffleXor {
+                                x: Box::new(Expr::Var(v)),
+                                mask: mask as u32,
+                            },
+                        });
+                        Expr::Var(o)
+                    })
+                    .collect();
+                let cur = accs.iter().map(|&v| Expr::Var(v)).collect();
+                let merged = combine(self, cur, other, per);
+                for (&v, e) in accs.iter().zip(merged) {
+                    per.push(Stmt::Assign { var: v, value: e });
+                }
+                mask /= 2;
+            }
+        }
+        if wc.slots <= 1 || bufs.is_empty() {
+            return;
+        }
+        let slot = if wc.shuffle {
+            Expr::bin(BinaryOp::Div, lid.clone(), Expr::int(m.dt, sg as i128))
+        } else {
+            lid.clone()
+        };
+        let stores: Vec<Stmt> = bufs
+            .iter()
+            .zip(accs)
+            .map(|(&b, &v)| Stmt::Store {
+                buf: b,
+                index: slot.clone(),
+                value: Expr::Var(v),
+            })
+            .collect();
+        if wc.shuffle {
+            // One store per subgroup, by its first invocation.
+            per.push(Stmt::If {
+                cond: Expr::bin(
+                    BinaryOp::Equal,
+                    Expr::bin(BinaryOp::Mod, lid.clone(), Expr::int(m.dt, sg as i128)),
+                    Expr::int(m.dt, 0),
+                ),
+                then: stores,
+                els: vec![],
+            });
+        } else {
+            per.extend(stores);
+        }
+        per.push(Stmt::Barrier);
+        // The tree: slot lid absorbs slot lid + s.
+        let mut s = wc.slots / 2;
+        while s >= 1 {
+            let other = Expr::bin(BinaryOp::Add, lid.clone(), Expr::int(m.dt, s as i128));
+            let mut then = Vec::new();
+            let a = bufs.iter().map(|&b| Expr::load(b, lid.clone())).collect();
+            let bv = bufs.iter().map(|&b| Expr::load(b, other.clone())).collect();
+            let merged = combine(self, a, bv, &mut then);
+            for (&b, e) in bufs.iter().zip(merged) {
+                then.push(Stmt::Store {
+                    buf: b,
+                    index: lid.clone(),
+                    value: e,
+                });
+            }
+            per.push(Stmt::If {
+                cond: Expr::bin(BinaryOp::Less, lid.clone(), Expr::int(m.dt, s as i128)),
+                then,
+                els: vec![],
+            });
+            per.push(Stmt::Barrier);
+            s /= 2;
+        }
+    }
 }
 
 impl Kb<'_> {
@@ -99,25 +244,14 @@ impl Kb<'_> {
             .map(|(d, _)| *d)
             .collect();
         let k_total: usize = red.iter().product();
-        let bytes: usize = comps.iter().map(|d| d.size_bytes()).sum();
-        let mut g = k_total.next_power_of_two().min(self.group_limit());
-        while g > 1 && g * bytes > self.target.shared_bytes {
-            g /= 2;
-        }
+        let wc = self.workgroup_combine(k_total, &comps);
+        let g = wc.group;
         if g < 2 {
             return Ok(None);
         }
         let groups = self.gpu_launch(job.n, 1);
         self.k.launch.group = vec![g];
-        // With subgroup shuffles, each subgroup first combines its partials in registers (a
-        // butterfly); shared memory then holds one partial per subgroup.
-        let sg = self.target.subgroup_size;
-        let shuffle = self.target.subgroup_ops
-            && sg >= 2
-            && sg.is_power_of_two()
-            && g.is_multiple_of(sg)
-            && comps.iter().all(|&d| shuffles(d));
-        let slots = if shuffle { g / sg } else { g };
+        let slots = wc.slots;
         let bufs: Vec<BufRef> = if slots > 1 {
             comps
                 .iter()
@@ -184,87 +318,9 @@ impl Kb<'_> {
             kind: LoopKind::Serial,
             body: kbody,
         });
-        if shuffle {
-            // The butterfly: after masks sg/2, ..., 1 every invocation holds its subgroup's
-            // combination, in the same order on every target.
-            let mut mask = sg / 2;
-            while mask >= 1 {
-                let other: Vec<Expr> = accs
-                    .iter()
-                    .zip(&comps)
-                    .map(|(&v, &d)| {
-                        let o = self.fresh("sh", Ty::scalar(d));
-                        per.push(Stmt::Let {
-                            var: o,
-                            value: Expr::ShuffleXor {
-                                x: Box::new(Expr::Var(v)),
-                                mask: mask as u32,
-                            },
-                        });
-                        Expr::Var(o)
-                    })
-                    .collect();
-                let cur = accs.iter().map(|&v| Expr::Var(v)).collect();
-                let merged = self.tree_combine(heavy, dt, cur, other, &mut per);
-                for (&v, e) in accs.iter().zip(merged) {
-                    per.push(Stmt::Assign { var: v, value: e });
-                }
-                mask /= 2;
-            }
-        }
-        let slot = if shuffle {
-            Expr::bin(BinaryOp::Div, lid.clone(), Expr::int(m.dt, sg as i128))
-        } else {
-            lid.clone()
-        };
-        let mut stores = Vec::new();
-        for (&b, &v) in bufs.iter().zip(&accs) {
-            stores.push(Stmt::Store {
-                buf: b,
-                index: slot.clone(),
-                value: Expr::Var(v),
-            });
-        }
-        if slots > 1 {
-            if shuffle {
-                // One store per subgroup, by its first invocation.
-                per.push(Stmt::If {
-                    cond: Expr::bin(
-                        BinaryOp::Equal,
-                        Expr::bin(BinaryOp::Mod, lid.clone(), Expr::int(m.dt, sg as i128)),
-                        Expr::int(m.dt, 0),
-                    ),
-                    then: stores,
-                    els: vec![],
-                });
-            } else {
-                per.extend(stores);
-            }
-            per.push(Stmt::Barrier);
-        }
-        // The tree: slot lid absorbs slot lid + s.
-        let mut s = slots / 2;
-        while s >= 1 {
-            let other = Expr::bin(BinaryOp::Add, lid.clone(), Expr::int(m.dt, s as i128));
-            let mut then = Vec::new();
-            let a = bufs.iter().map(|&b| Expr::load(b, lid.clone())).collect();
-            let bv = bufs.iter().map(|&b| Expr::load(b, other.clone())).collect();
-            let merged = self.tree_combine(heavy, dt, a, bv, &mut then);
-            for (&b, e) in bufs.iter().zip(merged) {
-                then.push(Stmt::Store {
-                    buf: b,
-                    index: lid.clone(),
-                    value: e,
-                });
-            }
-            per.push(Stmt::If {
-                cond: Expr::bin(BinaryOp::Less, lid.clone(), Expr::int(m.dt, s as i128)),
-                then,
-                els: vec![],
-            });
-            per.push(Stmt::Barrier);
-            s /= 2;
-        }
+        let mut comb =
+            |kb: &mut Self, a, b, out: &mut Vec<Stmt>| kb.tree_combine(heavy, dt, a, b, out);
+        self.combine_in_workgroup(&wc, &lid, (&accs, &comps, &bufs), &mut comb, &mut per);
         // The combined value: slot 0, or (one subgroup) every invocation's accumulator.
         let total = |c: usize| match bufs.get(c) {
             Some(&b) => Expr::load(b, Expr::int(m.dt, 0)),
