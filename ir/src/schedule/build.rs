@@ -1,7 +1,7 @@
 //! Value expressions: the element of a fused value at a position, built through elementwise
 //! ops, views (index arithmetic) and gathers down to loads of materialized buffers.
 
-use super::index::{Ix, Pos};
+use super::index::{Ix, IxMath, Pos};
 use super::{Fail, Kb, Res};
 use crate::dtype::DType;
 use crate::graph::{ValueDef, ValueId};
@@ -404,7 +404,8 @@ impl Kb<'_> {
                 continue;
             };
             if shifted.dj != Some(0) && lanes > 1 {
-                return Err(Fail::NotVector);
+                ic.push(self.guard_lanes(shifted, d, lanes)?);
+                continue;
             }
             cond = Some(match cond {
                 None => inside,
@@ -421,6 +422,37 @@ impl Kb<'_> {
                 b: Box::new(fill),
             },
         })
+    }
+
+    /// The index `x` of a padded axis of extent `d` read by a vector of `lanes` consecutive
+    /// lanes (`x` steps by 1 per lane), when [`Kb::guarded_element`] builds the element: the
+    /// in-range test is monotone along the lanes, so the first lane at or above 0 and the
+    /// last below `d` put every lane inside. That test becomes a guard of the element (which
+    /// otherwise runs lane by lane) and `x` is returned with its bounds narrowed to the
+    /// axis, so the read is one unclamped vector load. `Err(NotVector)` outside a guarded
+    /// element, for other lane steps, and when no vector fits in the axis.
+    fn guard_lanes(&mut self, x: Ix, d: i128, lanes: u8) -> Res<Ix> {
+        let last = i128::from(lanes) - 1;
+        let fits = x.lo.max(0) <= x.hi.min(d - 1) && d > last;
+        let (Some(guards), Some(1), true) = (self.guards.as_mut(), x.dj, fits) else {
+            return Err(Fail::NotVector);
+        };
+        let dt = self.m.dt;
+        if x.lo < 0 {
+            guards.push(Expr::bin(
+                BinaryOp::GreaterOrEqual,
+                x.e.clone(),
+                Expr::int(dt, 0),
+            ));
+        }
+        if x.hi >= d {
+            guards.push(Expr::bin(
+                BinaryOp::Less,
+                x.e.clone(),
+                Expr::int(dt, d - last),
+            ));
+        }
+        Ok(IxMath::narrowed(x, 0, d - 1))
     }
 
     fn concat(

@@ -13,16 +13,23 @@
 //! chunk the scheduler tries, in order:
 //! 1. *flat vector*: one `vectorize(lanes)` loop over the chunk's flat range plus a scalar
 //!    tail — when every load is contiguous (or invariant) along the flat index;
-//! 2. *row vector*: a serial loop over rows, a `vectorize(lanes)` loop over the last axis and
-//!    a scalar tail — when loads are contiguous along the last axis (broadcasts, transposes
-//!    of outer axes, reductions over outer axes, matmul's `n` axis with vector `fma`
-//!    accumulators);
+//! 2. *row vector*: a serial loop over rows, a `vectorize(lanes)` loop over the last axis,
+//!    one vector each of half, a quarter, ... of the lanes (at least 4, for 8 or more lanes)
+//!    for what is left of the row, and a scalar tail — when loads are contiguous along the
+//!    last axis (broadcasts, transposes of outer axes, reductions over outer axes, matmul's
+//!    `n` axis with vector `fma` accumulators);
 //! 3. *scalar rows* (kernels without a reduction or contraction, last axis of at least
 //!    `ROW_LOOP_MIN`): a serial loop over rows and a serial loop over the last axis, so the
 //!    outer coordinates (the `/` and `%` of the flat index) are computed once per row —
 //!    im2col copies with padding, gathers;
 //! 4. *scalar*: a serial loop over the chunk; a reduction over trailing (contiguous) axes then
 //!    runs a vector accumulator with `reduce_*` of its lanes and a scalar tail.
+//!
+//! In 1 and 2 a constant pad along the vectorized axis (an im2col copy's `x` padding) does
+//! not prevent vectors: its source index steps by 1 per lane, so the in-range test is
+//! monotone and the first and last lanes decide it. Such an element runs as
+//! `if first and last lane inside { one vector load } else { lane by lane }`
+//! (`Kb::guarded_element`); interior vectors take the first branch.
 //!
 //! Reductions over trailing axes go straight to 4. Argmax/argmin always use 4. A matmul
 //! (both operands at least 2-D, `m >= 4`, `n >= 2·lanes`, B contiguous along `n`) first
@@ -121,6 +128,11 @@ pub(crate) struct Kb<'a> {
     names: usize,
     /// The value the kernel stores (computed from its node, not loaded).
     root: ValueId,
+    /// `Some` while a vector element is built by [`Kb::guarded_element`]: scalar conditions
+    /// under which the vector expression being built is valid (a padded read whose lanes
+    /// are all inside the input, see `build.rs`). `None` elsewhere: such reads then fail
+    /// with [`Fail::NotVector`].
+    guards: Option<Vec<Expr>>,
 }
 
 impl Kb<'_> {
@@ -312,6 +324,32 @@ fn replace_expr(e: &mut Expr, term: &Expr, with: &Expr) {
     }
 }
 
+/// Appends every variable that `stmts` define (lets, locals, loop variables, nested too).
+fn collect_defined(stmts: &[Stmt], out: &mut Vec<VarId>) {
+    for s in stmts {
+        match s {
+            Stmt::Let { var, .. } | Stmt::Local { var, .. } => out.push(*var),
+            Stmt::Loop { var, body, .. } => {
+                out.push(*var);
+                collect_defined(body, out);
+            }
+            Stmt::If { then, els, .. } => {
+                collect_defined(then, out);
+                collect_defined(els, out);
+            }
+            Stmt::Assign { .. } | Stmt::Store { .. } | Stmt::Barrier | Stmt::Mma { .. } => {}
+        }
+    }
+}
+
+/// True when `e` reads one of `vars`.
+fn reads_any(e: &Expr, vars: &[VarId]) -> bool {
+    match e {
+        Expr::Var(v) => vars.contains(v),
+        _ => e.operands().into_iter().any(|x| reads_any(x, vars)),
+    }
+}
+
 /// Numbers the plan's buffers, one per value.
 struct PlanBuilder<'a> {
     g: &'a Graph,
@@ -489,6 +527,7 @@ fn schedule_group(
         stash_used: false,
         names: 0,
         root: out,
+        guards: None,
     };
     let out_buf =
         kb.k.param("out", graph.value(out).ty.dtype, n, Access::Write);
@@ -547,6 +586,25 @@ impl Kb<'_> {
         lanes: u8,
         acc: Accum,
     ) -> Res<Vec<Stmt>> {
+        let (mut stmts, mut v, mut flat) = self.element_parts(job, pos, flat, lanes, acc)?;
+        self.share_index_terms(&mut [&mut v, &mut flat], &mut stmts);
+        stmts.push(Stmt::Store {
+            buf: job.out_buf,
+            index: flat,
+            value: v,
+        });
+        Ok(stmts)
+    }
+
+    /// The statements before the store of [`Kb::element`], the value and the flat index.
+    fn element_parts(
+        &mut self,
+        job: &Job,
+        pos: &Pos,
+        flat: Expr,
+        lanes: u8,
+        acc: Accum,
+    ) -> Res<(Vec<Stmt>, Expr, Expr)> {
         let mut stmts = Vec::new();
         self.subst.clear();
         if let Some((h, _)) = &job.heavy {
@@ -573,16 +631,60 @@ impl Kb<'_> {
             };
             self.subst.insert(hv, r);
         }
-        let mut v = self.value(job.out, pos, lanes, &mut stmts)?;
+        let v = self.value(job.out, pos, lanes, &mut stmts)?;
         self.subst.clear();
-        let mut flat = flat;
-        self.share_index_terms(&mut [&mut v, &mut flat], &mut stmts);
-        stmts.push(Stmt::Store {
+        Ok((stmts, v, flat))
+    }
+
+    /// [`Kb::element`] for `lanes > 1` outputs (with [`Accum::Outer`]) that may read padded
+    /// data along the vector's axis: such a read becomes one vector load under a guard (its
+    /// first and last lanes inside the input, see `build.rs`), and the statements are then
+    /// `if guards { vector element } else { fallback }`, where `fallback` (built by the
+    /// caller) computes the same outputs one lane at a time. The guards are scalar index
+    /// conditions evaluated before the branch; an element whose guards would read a
+    /// variable defined inside it fails with [`Fail::NotVector`].
+    fn guarded_element(
+        &mut self,
+        job: &Job,
+        (pos, flat): (&Pos, Expr),
+        lanes: u8,
+        fallback: impl FnOnce(&mut Self) -> Res<Vec<Stmt>>,
+    ) -> Res<Vec<Stmt>> {
+        self.guards = Some(Vec::new());
+        let parts = self.element_parts(job, pos, flat, lanes, Accum::Outer);
+        let guards = self.guards.take().unwrap_or_default();
+        let (mut then, mut v, mut flat) = parts?;
+        let Some(mut cond) = guards
+            .into_iter()
+            .reduce(|a, b| Expr::bin(BinaryOp::And, a, b))
+        else {
+            self.share_index_terms(&mut [&mut v, &mut flat], &mut then);
+            then.push(Stmt::Store {
+                buf: job.out_buf,
+                index: flat,
+                value: v,
+            });
+            return Ok(then);
+        };
+        let mut inner = Vec::new();
+        collect_defined(&then, &mut inner);
+        let mut lets = Vec::new();
+        self.share_index_terms(&mut [&mut cond, &mut v, &mut flat], &mut lets);
+        let hoisted = lets.iter().any(|s| match s {
+            Stmt::Let { value, .. } => reads_any(value, &inner),
+            _ => true,
+        });
+        if reads_any(&cond, &inner) || hoisted {
+            return Err(Fail::NotVector);
+        }
+        then.push(Stmt::Store {
             buf: job.out_buf,
             index: flat,
             value: v,
         });
-        Ok(stmts)
+        let els = fallback(self)?;
+        lets.push(Stmt::If { cond, then, els });
+        Ok(lets)
     }
 
     /// Binds every index division or remainder by a constant (an unravelled coordinate) that
@@ -721,7 +823,21 @@ impl Kb<'_> {
             let ve = self.let_var("vend", Expr::bin(BinaryOp::Sub, e.clone(), rem), &mut body);
             let i = self.fresh("i", m.ty());
             let pos = Pos::Flat(Ix::within(Expr::Var(i), Some(1), 0, job.n as i128 - 1));
-            let inner = self.element(job, &pos, Expr::Var(i), lanes, Accum::Outer)?;
+            let fallback = |kb: &mut Self| -> Res<Vec<Stmt>> {
+                let t = kb.fresh("i", m.ty());
+                let pos = Pos::Flat(m.inv(Expr::Var(t), 0, job.n as i128 - 1));
+                let inner = kb.element(job, &pos, Expr::Var(t), 1, Accum::Outer)?;
+                let end = m.add_c(&m.inv(Expr::Var(i), 0, job.n as i128 - 1), lanes.into());
+                Ok(vec![kb.loop_stmt(
+                    t,
+                    Expr::Var(i),
+                    end.e,
+                    1,
+                    LoopKind::Serial,
+                    inner,
+                )])
+            };
+            let inner = self.guarded_element(job, (&pos, Expr::Var(i)), lanes, fallback)?;
             let lp = self.loop_stmt(
                 i,
                 s.clone(),
@@ -741,7 +857,9 @@ impl Kb<'_> {
         Ok(body)
     }
 
-    /// Chunks of rows; per row a vector loop over the last axis and a scalar tail.
+    /// Chunks of rows; per row a vector loop over the last axis, then (for 8 or more lanes)
+    /// at most one vector each of half, a quarter, ... of the lanes (at least 4) for what
+    /// is left, and a scalar tail.
     fn cpu_rows(&mut self, job: &Job, lanes: u8) -> Res<Vec<Stmt>> {
         let m = self.m;
         let d = job.dims.last().copied().unwrap_or(1);
@@ -755,30 +873,68 @@ impl Kb<'_> {
         let row_ix = m.inv(Expr::Var(row), 0, rows as i128 - 1);
         let base = m.mul_c(&row_ix, d as i128);
         let mut row_body = Vec::new();
-        let dv = d - d % usize::from(lanes);
-        let mk = |kb: &mut Self, lanes: u8, lo: usize, hi: usize, kind: LoopKind| -> Res<Stmt> {
-            let j = kb.fresh("j", m.ty());
+        // One position of the row: column `j` (a vector of `lanes` when `dj` is 1).
+        let at = |j: VarId, dj: i64, lo: usize, hi: usize| -> (Pos, Expr) {
             let mut coords = m.coords(&Pos::Flat(row_ix.clone()), outer);
-            let dj = Some(if lanes > 1 { 1 } else { 0 });
-            coords.push(Ix::within(Expr::Var(j), dj, lo as i128, hi as i128 - 1));
+            coords.push(Ix::within(
+                Expr::Var(j),
+                Some(dj),
+                lo as i128,
+                hi as i128 - 1,
+            ));
             let flat = m
                 .add(&base, &m.inv(Expr::Var(j), lo as i128, hi as i128 - 1))
                 .e;
-            let inner = kb.element(job, &Pos::Coords(coords), flat, lanes, Accum::Outer)?;
-            let step = u32::from(lanes);
+            (Pos::Coords(coords), flat)
+        };
+        let mk = |kb: &mut Self, lanes: u8, lo: usize, hi: usize| -> Res<Stmt> {
+            let j = kb.fresh("j", m.ty());
+            let inner = if lanes > 1 {
+                let fallback = |kb: &mut Self| -> Res<Vec<Stmt>> {
+                    let t = kb.fresh("j", m.ty());
+                    let (pos, flat) = at(t, 0, lo, hi);
+                    let inner = kb.element(job, &pos, flat, 1, Accum::Outer)?;
+                    let end = Expr::bin(
+                        BinaryOp::Add,
+                        Expr::Var(j),
+                        Expr::int(m.dt, i128::from(lanes)),
+                    );
+                    Ok(vec![kb.loop_stmt(
+                        t,
+                        Expr::Var(j),
+                        end,
+                        1,
+                        LoopKind::Serial,
+                        inner,
+                    )])
+                };
+                let (pos, flat) = at(j, 1, lo, hi);
+                kb.guarded_element(job, (&pos, flat), lanes, fallback)?
+            } else {
+                let (pos, flat) = at(j, 0, lo, hi);
+                kb.element(job, &pos, flat, 1, Accum::Outer)?
+            };
             Ok(kb.loop_stmt(
                 j,
                 Expr::int(m.dt, lo as i128),
                 Expr::int(m.dt, hi as i128),
-                step,
-                kind,
+                u32::from(lanes),
+                LoopKind::for_lanes(lanes),
                 inner,
             ))
         };
-        let kind = LoopKind::for_lanes(lanes);
-        row_body.push(mk(self, lanes, 0, dv, kind)?);
-        if dv < d {
-            row_body.push(mk(self, 1, dv, d, LoopKind::Serial)?);
+        let mut done = d - d % usize::from(lanes);
+        row_body.push(mk(self, lanes, 0, done)?);
+        let mut w = lanes / 2;
+        while lanes >= 8 && w >= 4 {
+            if d - done >= usize::from(w) {
+                row_body.push(mk(self, w, done, done + usize::from(w))?);
+                done += usize::from(w);
+            }
+            w /= 2;
+        }
+        if done < d {
+            row_body.push(mk(self, 1, done, d)?);
         }
         let lp = self.loop_stmt(row, s, e, 1, LoopKind::Serial, row_body);
         body.push(lp);
