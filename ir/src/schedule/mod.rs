@@ -25,11 +25,15 @@
 //! 4. *scalar*: a serial loop over the chunk; a reduction over trailing (contiguous) axes then
 //!    runs a vector accumulator with `reduce_*` of its lanes and a scalar tail.
 //!
-//! In 1 and 2 a constant pad along the vectorized axis (an im2col copy's `x` padding) does
-//! not prevent vectors: its source index steps by 1 per lane, so the in-range test is
-//! monotone and the first and last lanes decide it. Such an element runs as
-//! `if first and last lane inside { one vector load } else { lane by lane }`
-//! (`Kb::guarded_element`); interior vectors take the first branch.
+//! In 1 and 2 (and wherever a schedule reads a value with vectors, such as the packed
+//! matmul's copy of B panels) a constant pad along the vectorized axis (an im2col copy's
+//! `x` padding) does not prevent vectors: its source index steps by 1 per lane, so the
+//! in-range test is monotone and the first and last lanes decide it. Likewise a flat index
+//! that steps by 1 per lane (a reshape's) may cross a row of the last axis of a window
+//! (`as_strided`) or pad it is unravelled into, and a vector that does not has simple
+//! coordinates. The value is then `if guard { one vector load } else { lane by lane into a
+//! private scratch, one vector load of that }` (`Kb::lanes_under`, on CPU targets); interior
+//! vectors take the first branch.
 //!
 //! Reductions over trailing axes go straight to 4. Argmax/argmin always use 4. A matmul
 //! (both operands at least 2-D, `m >= 4`, `n >= 2·lanes`, B contiguous along `n`) first
@@ -128,11 +132,6 @@ pub(crate) struct Kb<'a> {
     names: usize,
     /// The value the kernel stores (computed from its node, not loaded).
     root: ValueId,
-    /// `Some` while a vector element is built by [`Kb::guarded_element`]: scalar conditions
-    /// under which the vector expression being built is valid (a padded read whose lanes
-    /// are all inside the input, see `build.rs`). `None` elsewhere: such reads then fail
-    /// with [`Fail::NotVector`].
-    guards: Option<Vec<Expr>>,
 }
 
 impl Kb<'_> {
@@ -324,32 +323,6 @@ fn replace_expr(e: &mut Expr, term: &Expr, with: &Expr) {
     }
 }
 
-/// Appends every variable that `stmts` define (lets, locals, loop variables, nested too).
-fn collect_defined(stmts: &[Stmt], out: &mut Vec<VarId>) {
-    for s in stmts {
-        match s {
-            Stmt::Let { var, .. } | Stmt::Local { var, .. } => out.push(*var),
-            Stmt::Loop { var, body, .. } => {
-                out.push(*var);
-                collect_defined(body, out);
-            }
-            Stmt::If { then, els, .. } => {
-                collect_defined(then, out);
-                collect_defined(els, out);
-            }
-            Stmt::Assign { .. } | Stmt::Store { .. } | Stmt::Barrier | Stmt::Mma { .. } => {}
-        }
-    }
-}
-
-/// True when `e` reads one of `vars`.
-fn reads_any(e: &Expr, vars: &[VarId]) -> bool {
-    match e {
-        Expr::Var(v) => vars.contains(v),
-        _ => e.operands().into_iter().any(|x| reads_any(x, vars)),
-    }
-}
-
 /// Numbers the plan's buffers, one per value.
 struct PlanBuilder<'a> {
     g: &'a Graph,
@@ -527,7 +500,6 @@ fn schedule_group(
         stash_used: false,
         names: 0,
         root: out,
-        guards: None,
     };
     let out_buf =
         kb.k.param("out", graph.value(out).ty.dtype, n, Access::Write);
@@ -634,57 +606,6 @@ impl Kb<'_> {
         let v = self.value(job.out, pos, lanes, &mut stmts)?;
         self.subst.clear();
         Ok((stmts, v, flat))
-    }
-
-    /// [`Kb::element`] for `lanes > 1` outputs (with [`Accum::Outer`]) that may read padded
-    /// data along the vector's axis: such a read becomes one vector load under a guard (its
-    /// first and last lanes inside the input, see `build.rs`), and the statements are then
-    /// `if guards { vector element } else { fallback }`, where `fallback` (built by the
-    /// caller) computes the same outputs one lane at a time. The guards are scalar index
-    /// conditions evaluated before the branch; an element whose guards would read a
-    /// variable defined inside it fails with [`Fail::NotVector`].
-    fn guarded_element(
-        &mut self,
-        job: &Job,
-        (pos, flat): (&Pos, Expr),
-        lanes: u8,
-        fallback: impl FnOnce(&mut Self) -> Res<Vec<Stmt>>,
-    ) -> Res<Vec<Stmt>> {
-        self.guards = Some(Vec::new());
-        let parts = self.element_parts(job, pos, flat, lanes, Accum::Outer);
-        let guards = self.guards.take().unwrap_or_default();
-        let (mut then, mut v, mut flat) = parts?;
-        let Some(mut cond) = guards
-            .into_iter()
-            .reduce(|a, b| Expr::bin(BinaryOp::And, a, b))
-        else {
-            self.share_index_terms(&mut [&mut v, &mut flat], &mut then);
-            then.push(Stmt::Store {
-                buf: job.out_buf,
-                index: flat,
-                value: v,
-            });
-            return Ok(then);
-        };
-        let mut inner = Vec::new();
-        collect_defined(&then, &mut inner);
-        let mut lets = Vec::new();
-        self.share_index_terms(&mut [&mut cond, &mut v, &mut flat], &mut lets);
-        let hoisted = lets.iter().any(|s| match s {
-            Stmt::Let { value, .. } => reads_any(value, &inner),
-            _ => true,
-        });
-        if reads_any(&cond, &inner) || hoisted {
-            return Err(Fail::NotVector);
-        }
-        then.push(Stmt::Store {
-            buf: job.out_buf,
-            index: flat,
-            value: v,
-        });
-        let els = fallback(self)?;
-        lets.push(Stmt::If { cond, then, els });
-        Ok(lets)
     }
 
     /// Binds every index division or remainder by a constant (an unravelled coordinate) that
@@ -823,21 +744,7 @@ impl Kb<'_> {
             let ve = self.let_var("vend", Expr::bin(BinaryOp::Sub, e.clone(), rem), &mut body);
             let i = self.fresh("i", m.ty());
             let pos = Pos::Flat(Ix::within(Expr::Var(i), Some(1), 0, job.n as i128 - 1));
-            let fallback = |kb: &mut Self| -> Res<Vec<Stmt>> {
-                let t = kb.fresh("i", m.ty());
-                let pos = Pos::Flat(m.inv(Expr::Var(t), 0, job.n as i128 - 1));
-                let inner = kb.element(job, &pos, Expr::Var(t), 1, Accum::Outer)?;
-                let end = m.add_c(&m.inv(Expr::Var(i), 0, job.n as i128 - 1), lanes.into());
-                Ok(vec![kb.loop_stmt(
-                    t,
-                    Expr::Var(i),
-                    end.e,
-                    1,
-                    LoopKind::Serial,
-                    inner,
-                )])
-            };
-            let inner = self.guarded_element(job, (&pos, Expr::Var(i)), lanes, fallback)?;
+            let inner = self.element(job, &pos, Expr::Var(i), lanes, Accum::Outer)?;
             let lp = self.loop_stmt(
                 i,
                 s.clone(),
@@ -889,31 +796,8 @@ impl Kb<'_> {
         };
         let mk = |kb: &mut Self, lanes: u8, lo: usize, hi: usize| -> Res<Stmt> {
             let j = kb.fresh("j", m.ty());
-            let inner = if lanes > 1 {
-                let fallback = |kb: &mut Self| -> Res<Vec<Stmt>> {
-                    let t = kb.fresh("j", m.ty());
-                    let (pos, flat) = at(t, 0, lo, hi);
-                    let inner = kb.element(job, &pos, flat, 1, Accum::Outer)?;
-                    let end = Expr::bin(
-                        BinaryOp::Add,
-                        Expr::Var(j),
-                        Expr::int(m.dt, i128::from(lanes)),
-                    );
-                    Ok(vec![kb.loop_stmt(
-                        t,
-                        Expr::Var(j),
-                        end,
-                        1,
-                        LoopKind::Serial,
-                        inner,
-                    )])
-                };
-                let (pos, flat) = at(j, 1, lo, hi);
-                kb.guarded_element(job, (&pos, flat), lanes, fallback)?
-            } else {
-                let (pos, flat) = at(j, 0, lo, hi);
-                kb.element(job, &pos, flat, 1, Accum::Outer)?
-            };
+            let (pos, flat) = at(j, i64::from(lanes > 1), lo, hi);
+            let inner = kb.element(job, &pos, flat, lanes, Accum::Outer)?;
             Ok(kb.loop_stmt(
                 j,
                 Expr::int(m.dt, lo as i128),

@@ -2065,9 +2065,10 @@ fn lane_cpu_targets() -> Vec<TargetDesc> {
         .collect()
 }
 
-/// Plans `g` for every [`lane_cpu_targets`] target, runs it on the kernel interpreter (which
-/// checks every access) and compares with the graph interpreter. Returns how many of the
-/// plans hold a guarded vector load (`if` around a `load<n>`).
+/// Fuses (for the target) and plans `g` for every [`lane_cpu_targets`] target, runs it on
+/// the kernel interpreter (which checks every access) and compares with the graph
+/// interpreter. Returns how many of the plans hold a guarded vector load (`if` around a
+/// `load<n>`).
 fn check_lane_targets(g: &Graph, what: &str) -> usize {
     let inputs: HashMap<String, Tensor> = g
         .inputs
@@ -2080,10 +2081,10 @@ fn check_lane_targets(g: &Graph, what: &str) -> usize {
         })
         .collect();
     let want = evaluate(g, &inputs).unwrap();
-    let fused = fuse(g).unwrap();
     let mut guarded = 0;
     for t in lane_cpu_targets() {
         let what = format!("{what} with {} lanes", t.vector_lanes_f32);
+        let fused = crate::fusion::fuse_for(g, &t).unwrap();
         let p = plan(g, &fused, &t).unwrap_or_else(|e| panic!("{what}: {e}"));
         let got = run_plan(&p, &inputs).unwrap_or_else(|e| panic!("{what}: {e}"));
         for (a, b) in got.iter().zip(&want) {
@@ -2099,10 +2100,11 @@ fn check_lane_targets(g: &Graph, what: &str) -> usize {
     guarded
 }
 
-/// Convolutions lowered through pad + as_strided (the im2col copy, vectorized along the
-/// output width under a guard where the padding allows) for every width from 1 to 17 with
-/// pads 0 to 3, strides 1 and 2 and dilations 1 and 2, against the graph interpreter on
-/// 4-, 8- and 16-lane CPU targets.
+/// Convolutions lowered through pad + as_strided for every width from 1 to 17 with pads 0
+/// to 3, strides 1 and 2 and dilations 1 and 2, against the graph interpreter on 4-, 8- and
+/// 16-lane CPU targets: the packed matmul copies its B panels straight from the padded
+/// input (vector loads under a guard where the padding and the rows allow), or, where the
+/// window is strided along its last axis, an im2col copy kernel does.
 #[test]
 fn padded_windowed_copies_of_odd_widths_match_the_interpreter() {
     use crate::passes::{decompose::decompose, simplify};
@@ -2174,4 +2176,42 @@ fn padded_copies_vectorize_under_guards_and_match_the_interpreter() {
         }
     }
     assert!(guarded > 0, "no padded copy vectorized under a guard");
+}
+
+/// On CPU targets the im2col view of a stride-1 convolution is not copied: the packed
+/// matmul reads it; a target-independent fusion (and a GPU target) keeps the copy kernel.
+#[test]
+fn cpu_fusion_leaves_the_im2col_view_to_the_packed_matmul() {
+    use crate::passes::{decompose::decompose, simplify};
+    let mut g = Graph::new("conv");
+    let x = input(&mut g, "x", DType::F32, &[1, 4, 9, 9]);
+    let f = input(&mut g, "w", DType::F32, &[8, 4, 3, 3]);
+    let y = node(
+        &mut g,
+        Op::Conv {
+            auto_pad: crate::attr::AutoPad::NotSet,
+            dilations: vec![],
+            group: 1,
+            kernel_shape: vec![3, 3],
+            pads: vec![1, 1, 1, 1],
+            strides: vec![],
+        },
+        &[Some(x), Some(f)],
+    );
+    output(&mut g, y, "y");
+    let low = simplify(&decompose(&simplify(&g).unwrap()).unwrap().graph).unwrap();
+    let copies = |fused: &crate::fusion::Fused| {
+        fused
+            .groups
+            .iter()
+            .filter(|gr| matches!(low.node(gr.root).op, Op::AsStrided { .. }))
+            .count()
+    };
+    let mut cpu = TargetDesc::generic_cpu(2);
+    cpu.vector_lanes_f32 = 8;
+    assert_eq!(copies(&crate::fusion::fuse_for(&low, &cpu).unwrap()), 0);
+    assert_eq!(copies(&fuse(&low).unwrap()), 1);
+    let gpu = TargetDesc::generic_gpu();
+    assert_eq!(copies(&crate::fusion::fuse_for(&low, &gpu).unwrap()), 1);
+    assert!(check_lane_targets(&low, "3x3 conv") > 0);
 }
