@@ -12,7 +12,9 @@
 //!   feeds a host step, or would be expanded into more than [`MAX_VIEW_COPIES`] expression
 //!   instances does it get a copy kernel — and for contractions: a gathering view (im2col)
 //!   re-read by one, and a transpose that a contraction's left operand is read through, are
-//!   copied so the matmul schedules read plain row-major buffers.
+//!   copied so the matmul schedules read plain row-major buffers (except, with [`fuse_for`]
+//!   on a CPU target, a stride-1 window read only as a packed matmul's `B`: its pack reads
+//!   the window directly).
 //! - **elementwise** nodes (unary, binary, where, cast, variadic min/max) are inlined into their
 //!   consumer when their result is used once, or when it is cheap — at most
 //!   [`MAX_RECOMPUTE_OPS`] elementwise ops up its chain — and used by at most

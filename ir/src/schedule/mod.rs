@@ -25,8 +25,8 @@
 //! 4. *scalar*: a serial loop over the chunk; a reduction over trailing (contiguous) axes then
 //!    runs a vector accumulator with `reduce_*` of its lanes and a scalar tail.
 //!
-//! In 1 and 2 (and wherever a schedule reads a value with vectors, such as the packed
-//! matmul's copy of B panels) a constant pad along the vectorized axis (an im2col copy's
+//! In 2 (and wherever a schedule reads a value with vectors, such as the packed matmul's
+//! copy of B panels; 1 leaves such kernels to 2, whose rows never cross) a constant pad along the vectorized axis (an im2col copy's
 //! `x` padding) does not prevent vectors: its source index steps by 1 per lane, so the
 //! in-range test is monotone and the first and last lanes decide it. Likewise a flat index
 //! that steps by 1 per lane (a reshape's) may cross a row of the last axis of a window
@@ -744,7 +744,13 @@ impl Kb<'_> {
             let ve = self.let_var("vend", Expr::bin(BinaryOp::Sub, e.clone(), rem), &mut body);
             let i = self.fresh("i", m.ty());
             let pos = Pos::Flat(Ix::within(Expr::Var(i), Some(1), 0, job.n as i128 - 1));
+            let scratch = self.k.shared.len();
             let inner = self.element(job, &pos, Expr::Var(i), lanes, Accum::Outer)?;
+            // Guarded vectors (`Kb::lanes_under`) along the flat index would cross rows at
+            // every row end; the row schedule computes them per row instead.
+            if self.k.shared.len() > scratch {
+                return Err(Fail::NotVector);
+            }
             let lp = self.loop_stmt(
                 i,
                 s.clone(),
