@@ -26,14 +26,14 @@
 //!    runs a vector accumulator with `reduce_*` of its lanes and a scalar tail.
 //!
 //! In 2 (and wherever a schedule reads a value with vectors, such as the packed matmul's
-//! copy of B panels; 1 leaves such kernels to 2, whose rows never cross) a constant pad along the vectorized axis (an im2col copy's
-//! `x` padding) does not prevent vectors: its source index steps by 1 per lane, so the
-//! in-range test is monotone and the first and last lanes decide it. Likewise a flat index
-//! that steps by 1 per lane (a reshape's) may cross a row of the last axis of a window
-//! (`as_strided`) or pad it is unravelled into, and a vector that does not has simple
-//! coordinates. The value is then `if guard { one vector load } else { lane by lane into a
-//! private scratch, one vector load of that }` (`Kb::lanes_under`, on CPU targets); interior
-//! vectors take the first branch.
+//! copy of B panels; 1 leaves such kernels to 2, whose rows never cross) a constant pad
+//! along the vectorized axis (an im2col copy's `x` padding) does not prevent vectors: its
+//! source index steps by 1 per lane, so the in-range test is monotone and the first and
+//! last lanes decide it. Likewise a flat index that steps by 1 per lane (a reshape's) may
+//! cross a row of the last axis of a window (`as_strided`) or pad it is unravelled into,
+//! and a vector that does not has simple coordinates. The value is then `if guard { one
+//! vector load } else { lane by lane into a private scratch, one vector load of that }`
+//! (`Kb::lanes_under`, on CPU targets); interior vectors take the first branch.
 //!
 //! Reductions over trailing axes go straight to 4. Argmax/argmin always use 4. A matmul
 //! (both operands at least 2-D, `m >= 4`, `n >= 2·lanes`, B contiguous along `n`) first
@@ -558,25 +558,6 @@ impl Kb<'_> {
         lanes: u8,
         acc: Accum,
     ) -> Res<Vec<Stmt>> {
-        let (mut stmts, mut v, mut flat) = self.element_parts(job, pos, flat, lanes, acc)?;
-        self.share_index_terms(&mut [&mut v, &mut flat], &mut stmts);
-        stmts.push(Stmt::Store {
-            buf: job.out_buf,
-            index: flat,
-            value: v,
-        });
-        Ok(stmts)
-    }
-
-    /// The statements before the store of [`Kb::element`], the value and the flat index.
-    fn element_parts(
-        &mut self,
-        job: &Job,
-        pos: &Pos,
-        flat: Expr,
-        lanes: u8,
-        acc: Accum,
-    ) -> Res<(Vec<Stmt>, Expr, Expr)> {
         let mut stmts = Vec::new();
         self.subst.clear();
         if let Some((h, _)) = &job.heavy {
@@ -603,9 +584,16 @@ impl Kb<'_> {
             };
             self.subst.insert(hv, r);
         }
-        let v = self.value(job.out, pos, lanes, &mut stmts)?;
+        let mut v = self.value(job.out, pos, lanes, &mut stmts)?;
         self.subst.clear();
-        Ok((stmts, v, flat))
+        let mut flat = flat;
+        self.share_index_terms(&mut [&mut v, &mut flat], &mut stmts);
+        stmts.push(Stmt::Store {
+            buf: job.out_buf,
+            index: flat,
+            value: v,
+        });
+        Ok(stmts)
     }
 
     /// Binds every index division or remainder by a constant (an unravelled coordinate) that
@@ -786,29 +774,21 @@ impl Kb<'_> {
         let row_ix = m.inv(Expr::Var(row), 0, rows as i128 - 1);
         let base = m.mul_c(&row_ix, d as i128);
         let mut row_body = Vec::new();
-        // One position of the row: column `j` (a vector of `lanes` when `dj` is 1).
-        let at = |j: VarId, dj: i64, lo: usize, hi: usize| -> (Pos, Expr) {
+        let mk = |kb: &mut Self, lanes: u8, lo: usize, hi: usize| -> Res<Stmt> {
+            let j = kb.fresh("j", m.ty());
             let mut coords = m.coords(&Pos::Flat(row_ix.clone()), outer);
-            coords.push(Ix::within(
-                Expr::Var(j),
-                Some(dj),
-                lo as i128,
-                hi as i128 - 1,
-            ));
+            let dj = Some(if lanes > 1 { 1 } else { 0 });
+            coords.push(Ix::within(Expr::Var(j), dj, lo as i128, hi as i128 - 1));
             let flat = m
                 .add(&base, &m.inv(Expr::Var(j), lo as i128, hi as i128 - 1))
                 .e;
-            (Pos::Coords(coords), flat)
-        };
-        let mk = |kb: &mut Self, lanes: u8, lo: usize, hi: usize| -> Res<Stmt> {
-            let j = kb.fresh("j", m.ty());
-            let (pos, flat) = at(j, i64::from(lanes > 1), lo, hi);
-            let inner = kb.element(job, &pos, flat, lanes, Accum::Outer)?;
+            let inner = kb.element(job, &Pos::Coords(coords), flat, lanes, Accum::Outer)?;
+            let step = u32::from(lanes);
             Ok(kb.loop_stmt(
                 j,
                 Expr::int(m.dt, lo as i128),
                 Expr::int(m.dt, hi as i128),
-                u32::from(lanes),
+                step,
                 LoopKind::for_lanes(lanes),
                 inner,
             ))
