@@ -256,7 +256,7 @@ pub fn lower_graph(
     if g.values.iter().any(|(_, v)| !v.ty.shape.is_static()) {
         return Ok(Lowered::Interpreted(g));
     }
-    let fused = tessera_ir::fusion::fuse(&g)?;
+    let fused = tessera_ir::fusion::fuse_for(&g, desc)?;
     let plan = tessera_ir::schedule::plan(&g, &fused, desc)?;
     Ok(Lowered::Planned {
         graph: g,

@@ -12,7 +12,9 @@
 //!   feeds a host step, or would be expanded into more than [`MAX_VIEW_COPIES`] expression
 //!   instances does it get a copy kernel — and for contractions: a gathering view (im2col)
 //!   re-read by one, and a transpose that a contraction's left operand is read through, are
-//!   copied so the matmul schedules read plain row-major buffers.
+//!   copied so the matmul schedules read plain row-major buffers (except, with [`fuse_for`]
+//!   on a CPU target, a stride-1 window read only as a packed matmul's `B`: its pack reads
+//!   the window directly).
 //! - **elementwise** nodes (unary, binary, where, cast, variadic min/max) are inlined into their
 //!   consumer when their result is used once, or when it is cheap — at most
 //!   [`MAX_RECOMPUTE_OPS`] elementwise ops up its chain — and used by at most
@@ -206,10 +208,74 @@ struct Uses {
     reread: bool,
     /// Read (through views) as a contraction's left operand `A`.
     lhs: bool,
+    /// Read many times per element by something other than a contraction's `B` operand
+    /// that the packed CPU schedule copies panel by panel (see [`fuse_for`]).
+    unpacked: bool,
 }
 
-/// Groups the primitive nodes of `graph` into kernels and host steps (see the module docs).
+/// Groups the primitive nodes of `graph` into kernels and host steps (see the module docs),
+/// for any target: a gathering view that a contraction re-reads is always copied.
 pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
+    fuse_with(graph, None)
+}
+
+/// [`fuse`] for one target. On a CPU target, a gathering view (an `as_strided` window whose
+/// last axis is contiguous in its input, and the constant pad under it: convolution's
+/// im2col) that is re-read only as the right operand `B` of contractions whose packed
+/// schedule applies (`schedule::matmul`: a `k × 2·lanes` panel fits the target's scratch
+/// bytes) is not copied: that schedule copies each strip of B into its panel once, straight
+/// from the padded input, with vector loads away from the padding.
+pub fn fuse_for(graph: &Graph, target: &crate::target::TargetDesc) -> crate::Result<Fused> {
+    let pack = (target.kind == crate::target::TargetKind::Cpu).then(|| Pack {
+        lanes: [16usize, 8, 4, 2, 1]
+            .into_iter()
+            .find(|&x| x <= usize::from(target.vector_lanes_f32.clamp(1, 16)))
+            .unwrap_or(1),
+        scratch: target.shared_bytes,
+    });
+    fuse_with(graph, pack)
+}
+
+/// What the packed CPU matmul schedule of a target can hold.
+#[derive(Clone, Copy)]
+struct Pack {
+    /// f32 vector lanes.
+    lanes: usize,
+    /// Scratch bytes for the B panels.
+    scratch: usize,
+}
+
+impl Pack {
+    /// True when the packed schedule applies to contraction `id` (see `schedule::matmul`).
+    fn applies(self, graph: &Graph, id: NodeId) -> bool {
+        let n = graph.node(id);
+        let dims = |v: Option<ValueId>| {
+            v.and_then(|v| graph.value(v).ty.shape.as_static())
+                .unwrap_or_default()
+        };
+        let (a, b, out) = (
+            dims(n.input(0)),
+            dims(n.input(1)),
+            dims(n.outputs.first().copied()),
+        );
+        let nr = crate::schedule::matmul::packed_shape(self.lanes as u8).1 * self.lanes;
+        let acc = n
+            .input(0)
+            .map_or(4, |v| graph.value(v).ty.dtype.size_bytes().max(4));
+        let (Some(&k), Some(&cols)) = (a.last(), out.last()) else {
+            return false;
+        };
+        self.lanes >= 2
+            && a.len() >= 2
+            && b.len() >= 2
+            && out.len() >= 2
+            && k > 0
+            && cols >= nr
+            && k.saturating_mul(nr).saturating_mul(acc) <= self.scratch
+    }
+}
+
+fn fuse_with(graph: &Graph, pack: Option<Pack>) -> crate::Result<Fused> {
     let classes: Vec<NodeClass> = graph.nodes.handles().map(|n| classify(graph, n)).collect();
     let cost = chain_costs(graph, &classes);
     let mut uses = vec![Uses::default(); graph.values.len()];
@@ -247,7 +313,9 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
             NodeClass::View | NodeClass::Index => {
                 u.forced
                     || u.instances > MAX_VIEW_COPIES
-                    || (u.reread && gathers(graph, id))
+                    || (u.reread
+                        && gathers(graph, id)
+                        && (u.unpacked || !contiguous_window(graph, id, pack)))
                     || (u.lhs && transposes(graph, id))
             }
             NodeClass::Reduce | NodeClass::Contraction => {
@@ -279,6 +347,14 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
                             && u.reread
                             && !root);
                     wu.reread |= rereads;
+                    let packed_b = class == NodeClass::Contraction
+                        && slot == 1
+                        && pack.is_some_and(|p| p.applies(graph, id));
+                    wu.unpacked |= (class == NodeClass::Contraction && !packed_b)
+                        || (class == NodeClass::Index && slot == 0)
+                        || (matches!(class, NodeClass::View | NodeClass::Index)
+                            && u.unpacked
+                            && !root);
                     wu.lhs |= (class == NodeClass::Contraction && slot == 0)
                         || (class == NodeClass::View && u.lhs && !root);
                 }
@@ -313,6 +389,17 @@ fn gathers(graph: &Graph, id: NodeId) -> bool {
                 .num_elements()
                 .is_some_and(|e| e.saturating_mul(ty.dtype.size_bytes()) <= MAX_GATHER_COPY_BYTES)
         })
+}
+
+/// True on a CPU target (`pack`) for a gathering view the packed matmul may read in place
+/// (see [`fuse_for`]): an `as_strided` window whose last stride is 1, or a constant pad.
+fn contiguous_window(graph: &Graph, id: NodeId, pack: Option<Pack>) -> bool {
+    pack.is_some()
+        && match &graph.node(id).op {
+            Op::AsStrided { strides, .. } => strides.last() == Some(&1),
+            Op::Pad { .. } => true,
+            _ => false,
+        }
 }
 
 /// A transpose that a contraction's left operand `A` is read through is copied into a buffer

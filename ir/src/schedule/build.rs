@@ -1,7 +1,7 @@
 //! Value expressions: the element of a fused value at a position, built through elementwise
 //! ops, views (index arithmetic) and gathers down to loads of materialized buffers.
 
-use super::index::{Ix, Pos};
+use super::index::{Ix, IxMath, Pos};
 use super::{Fail, Kb, Res};
 use crate::dtype::DType;
 use crate::graph::{ValueDef, ValueId};
@@ -32,6 +32,62 @@ pub(super) fn zero(ty: Ty) -> Expr {
         Scalar::Int(0)
     };
     Expr::Const { ty, value }
+}
+
+/// `a && b`, or `b` alone when there is no `a`.
+fn and_opt(a: Option<Expr>, b: Expr) -> Expr {
+    match a {
+        None => b,
+        Some(a) => Expr::bin(BinaryOp::And, a, b),
+    }
+}
+
+/// Matching runs of axes of a reshape: `(out start, out end)` and `(from start, from end)`.
+type AxisRuns = ((usize, usize), (usize, usize));
+
+/// The runs of axes `(out range, from range)` with equal products that a reshape from
+/// `from` to `out` maps onto each other, covering both shapes in order;
+/// `None` when the shapes hold a 0.
+fn reshape_groups(out: &[usize], from: &[usize]) -> Option<Vec<AxisRuns>> {
+    if out.contains(&0) || from.contains(&0) {
+        return None;
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut groups = Vec::new();
+    while i < out.len() || j < from.len() {
+        let (i0, j0) = (i, j);
+        let (mut po, mut pf) = (1usize, 1usize);
+        // At least one axis of each shape (while there are any), then the smaller product
+        // grows until they meet.
+        loop {
+            if i < out.len() && (i == i0 || (po < pf)) {
+                po = po.checked_mul(out[i])?;
+                i += 1;
+            } else if j < from.len() && (j == j0 || pf < po) {
+                pf = pf.checked_mul(from[j])?;
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        if po != pf {
+            return None;
+        }
+        groups.push(((i0, i), (j0, j)));
+    }
+    Some(groups)
+}
+
+/// `cond ? a : b`, or `a` when there is no condition.
+fn select_opt(cond: Option<Expr>, a: Expr, b: Expr) -> Expr {
+    match cond {
+        None => a,
+        Some(c) => Expr::Select {
+            cond: Box::new(c),
+            a: Box::new(a),
+            b: Box::new(b),
+        },
+    }
 }
 
 fn un(op: crate::op::UnaryOp, x: Expr) -> Expr {
@@ -160,8 +216,13 @@ impl Kb<'_> {
             }
             Op::Reshape { .. } | Op::Squeeze {} | Op::Unsqueeze {} | Op::Flatten { .. } => {
                 let x = input(0)?;
-                let p = self.reshape_pos(pos, &out, &self.dims(x));
-                self.value(x, &p, lanes, pre)
+                let (p, guard) = self.reshape_pos(pos, &out, &self.dims(x), lanes)?;
+                let Some(guard) = guard else {
+                    return self.value(x, &p, lanes, pre);
+                };
+                let mut vpre = Vec::new();
+                let vector = self.value(x, &p, lanes, &mut vpre)?;
+                self.lanes_under(v, pos, lanes, guard, (vpre, vector), pre)
             }
             Op::Transpose { perm } => {
                 let x = input(0)?;
@@ -204,12 +265,17 @@ impl Kb<'_> {
                 strides, offset, ..
             } => {
                 let x = input(0)?;
-                let c = m.coords(pos, &out);
+                let (c, guard) = self.lane_coords(pos, &out, lanes)?;
                 let mut lin = m.c(i128::from(*offset));
                 for (ci, &s) in c.iter().zip(strides) {
                     lin = m.add(&lin, &m.mul_c(ci, i128::from(s)));
                 }
-                self.value(x, &Pos::Flat(lin), lanes, pre)
+                let Some(guard) = guard else {
+                    return self.value(x, &Pos::Flat(lin), lanes, pre);
+                };
+                let mut vpre = Vec::new();
+                let vector = self.value(x, &Pos::Flat(lin), lanes, &mut vpre)?;
+                self.lanes_under(v, pos, lanes, guard, (vpre, vector), pre)
             }
             Op::Gather { axis } => self.gather(node_id, *axis, pos, lanes, pre),
             Op::GatherElements { axis } => self.gather_elements(node_id, *axis, pos, lanes, pre),
@@ -289,22 +355,48 @@ impl Kb<'_> {
     }
 
     /// Position in a reshape's input: the same flat index, keeping the last axis when both
-    /// shapes end with the same extent (so a vectorized last axis stays contiguous).
-    fn reshape_pos(&self, pos: &Pos, out: &[usize], from: &[usize]) -> Pos {
+    /// shapes end with the same extent (so a vectorized last axis stays contiguous), else,
+    /// for a position given per axis, unravelled group by group where the shapes split
+    /// into runs of axes with equal products (`[576, 3136]` from `[1, 64, 3, 3, 56, 56]`:
+    /// `576 ↔ 1·64·3·3` and `3136 ↔ 56·56`), so each input coordinate depends on one output
+    /// coordinate only. A vector along a group that does not stay in one row of its last
+    /// input axis gets the guard of [`Kb::lane_coords`].
+    fn reshape_pos(
+        &self,
+        pos: &Pos,
+        out: &[usize],
+        from: &[usize],
+        lanes: u8,
+    ) -> Res<(Pos, Option<Expr>)> {
         let m = self.m;
         if out == from {
-            return pos.clone();
+            return Ok((pos.clone(), None));
         }
-        match (pos, out.last(), from.last()) {
+        let c = match (pos, out.last(), from.last()) {
             (Pos::Coords(c), Some(&lo), Some(&li)) if lo == li && !c.is_empty() => {
                 let rows = Pos::Coords(c[..c.len() - 1].to_vec());
                 let row = m.flat(&rows, &out[..out.len() - 1]);
                 let mut ic = m.coords(&Pos::Flat(row), &from[..from.len() - 1]);
                 ic.push(c[c.len() - 1].clone());
-                Pos::Coords(ic)
+                return Ok((Pos::Coords(ic), None));
             }
-            _ => Pos::Flat(m.flat(pos, out)),
+            (Pos::Coords(c), _, _) if c.len() == out.len() => c,
+            _ => return Ok((Pos::Flat(m.flat(pos, out)), None)),
+        };
+        let Some(groups) = reshape_groups(out, from) else {
+            return Ok((Pos::Flat(m.flat(pos, out)), None));
+        };
+        let mut ic = Vec::with_capacity(from.len());
+        let mut guard: Option<Expr> = None;
+        for ((o0, o1), (f0, f1)) in groups {
+            let g = m.flat(&Pos::Coords(c[o0..o1].to_vec()), &out[o0..o1]);
+            let (gc, g) = self.lane_coords(&Pos::Flat(g), &from[f0..f1], lanes)?;
+            ic.extend(gc);
+            if let Some(g) = g {
+                guard = Some(and_opt(guard, g));
+            }
         }
+        Ok((Pos::Coords(ic), guard))
     }
 
     /// First index and step per axis of a slice's input.
@@ -390,7 +482,7 @@ impl Kb<'_> {
         for (k, &a) in axes.iter().enumerate() {
             begin[a] = i128::from(pads.get(k).copied().ok_or_else(bad)?);
         }
-        let c = m.coords(pos, &out);
+        let (c, mut guard) = self.lane_coords(pos, &out, lanes)?;
         if c.len() != r {
             return Err(Fail::Internal("pad changes the rank".into()));
         }
@@ -404,7 +496,10 @@ impl Kb<'_> {
                 continue;
             };
             if shifted.dj != Some(0) && lanes > 1 {
-                return Err(Fail::NotVector);
+                let (x, g) = self.lane_range(shifted, d, lanes)?;
+                guard = g.into_iter().fold(guard, |acc, g| Some(and_opt(acc, g)));
+                ic.push(x);
+                continue;
             }
             cond = Some(match cond {
                 None => inside,
@@ -412,15 +507,167 @@ impl Kb<'_> {
             });
             ic.push(m.clamp(&shifted, 0, d - 1));
         }
-        let inner = self.value(x, &Pos::Coords(ic), lanes, pre)?;
-        Ok(match cond {
-            None => inner,
-            Some(c) => Expr::Select {
-                cond: Box::new(c),
-                a: Box::new(inner),
-                b: Box::new(fill),
+        let Some(guard) = guard else {
+            let inner = self.value(x, &Pos::Coords(ic), lanes, pre)?;
+            return Ok(select_opt(cond, inner, fill));
+        };
+        let mut vpre = Vec::new();
+        let inner = self.value(x, &Pos::Coords(ic), lanes, &mut vpre)?;
+        let vector = select_opt(cond, inner, fill);
+        let out_v = n.outputs[0];
+        self.lanes_under(out_v, pos, lanes, guard, (vpre, vector), pre)
+    }
+
+    /// The index `x` of an axis of extent `d` that a vector of `lanes` reads with a range
+    /// check (a pad), `x` stepping by 1 per lane: the in-range test is monotone along the
+    /// lanes, so the first lane at or above 0 and the last below `d` put every lane inside.
+    /// Returns `x` with its bounds narrowed to the axis (for one unclamped vector load) and
+    /// that test as a guard, for [`Kb::lanes_under`]. `Err(NotVector)` for other lane steps,
+    /// on targets without per-invocation scratch (GPUs) and when no vector fits the axis.
+    fn lane_range(&mut self, x: Ix, d: i128, lanes: u8) -> Res<(Ix, Option<Expr>)> {
+        let last = i128::from(lanes) - 1;
+        let fits = x.lo.max(0) <= x.hi.min(d - 1) && d > last;
+        if x.dj != Some(1) || !fits || !self.lane_scratch_ok(lanes) {
+            return Err(Fail::NotVector);
+        }
+        let dt = self.m.dt;
+        let ge =
+            (x.lo < 0).then(|| Expr::bin(BinaryOp::GreaterOrEqual, x.e.clone(), Expr::int(dt, 0)));
+        let lt =
+            (x.hi >= d).then(|| Expr::bin(BinaryOp::Less, x.e.clone(), Expr::int(dt, d - last)));
+        let guard = match (ge, lt) {
+            (Some(a), Some(b)) => Some(Expr::bin(BinaryOp::And, a, b)),
+            (a, b) => a.or(b),
+        };
+        Ok((IxMath::narrowed(x, 0, d - 1), guard))
+    }
+
+    /// Per-axis coordinates of `pos` in a value of shape `dims`, read by a vector of `lanes`.
+    /// When `pos` is a flat index stepping by 1 per lane and the vector may cross a row of
+    /// the last axis (so the coordinates lose their lane steps), the coordinates are those
+    /// of a vector inside one row (the last axis stepping by 1, the others the same for
+    /// every lane) and the second result is the guard that makes it so, for
+    /// [`Kb::lanes_under`]: the first lane's last coordinate at most `d - lanes`.
+    pub(super) fn lane_coords(
+        &self,
+        pos: &Pos,
+        dims: &[usize],
+        lanes: u8,
+    ) -> Res<(Vec<Ix>, Option<Expr>)> {
+        let m = self.m;
+        let c = m.coords(pos, dims);
+        let steps = c.iter().all(|x| x.dj.is_some());
+        let (Pos::Flat(f), Some((&d, outer))) = (pos, dims.split_last()) else {
+            return Ok((c, None));
+        };
+        if lanes < 2 || steps || f.dj != Some(1) {
+            return Ok((c, None));
+        }
+        let d = d as i128;
+        if d < i128::from(lanes) || !self.lane_scratch_ok(lanes) {
+            return Err(Fail::NotVector);
+        }
+        let last = m.rem_c(f, d);
+        let row = m.div_c(f, d);
+        let guard = Expr::bin(
+            BinaryOp::Less,
+            last.e.clone(),
+            Expr::int(m.dt, d - i128::from(lanes) + 1),
+        );
+        // Under the guard: the row is the same for every lane, the last coordinate steps by 1.
+        let row = Ix::within(row.e, Some(0), row.lo, row.hi);
+        let last = Ix::within(last.e, Some(1), last.lo.max(0), last.hi.min(d - 1));
+        let mut out = m.coords(&Pos::Flat(row), outer);
+        out.push(last);
+        Ok((out, Some(guard)))
+    }
+
+    /// True when a vector of `lanes` may be assembled lane by lane in a scratch buffer: on
+    /// CPU targets (one invocation per group, so the scratch is private), within the
+    /// target's scratch bytes.
+    fn lane_scratch_ok(&self, lanes: u8) -> bool {
+        let used: usize = self
+            .k
+            .shared
+            .iter()
+            .map(|b| b.len * b.dtype.size_bytes())
+            .sum();
+        self.target.kind == crate::target::TargetKind::Cpu
+            && used + usize::from(lanes) * 8 <= self.target.shared_bytes
+    }
+
+    /// The `lanes` elements of `v` at `pos` as `vector` (after its statements `vpre`) when
+    /// `guard` holds, else one lane at a time: statements appended to `pre` declare a local,
+    /// set it to the vector under the guard, and otherwise compute `v` at each lane's
+    /// position (lane `t` of `pos` moved by its lane step times `t`) into a private scratch
+    /// buffer that one vector load then reads. Returns the local.
+    fn lanes_under(
+        &mut self,
+        v: ValueId,
+        pos: &Pos,
+        lanes: u8,
+        guard: Expr,
+        (vpre, vector): (Vec<Stmt>, Expr),
+        pre: &mut Vec<Stmt>,
+    ) -> Res<Expr> {
+        let m = self.m;
+        let dt = self.dtype(v);
+        if dt == DType::Bool {
+            return Err(Fail::NotVector);
+        }
+        let ty = Ty::vector(dt, lanes);
+        let t = self.fresh("lane", m.ty());
+        let tix = m.inv(Expr::Var(t), 0, i128::from(lanes) - 1);
+        let at = |x: &Ix| -> Res<Ix> {
+            let d = x.dj.ok_or(Fail::NotVector)?;
+            if d == 0 {
+                return Ok(x.clone());
+            }
+            let moved = Expr::bin(BinaryOp::Add, x.e.clone(), m.mul_c(&tix, i128::from(d)).e);
+            let reach = i128::from(d) * (i128::from(lanes) - 1);
+            let (lo, hi) = (x.lo.min(x.lo + reach), x.hi.max(x.hi + reach));
+            Ok(Ix::within(moved, Some(0), lo, hi))
+        };
+        let scalar_pos = match pos {
+            Pos::Flat(f) => Pos::Flat(at(f)?),
+            Pos::Coords(c) => Pos::Coords(c.iter().map(at).collect::<Res<_>>()?),
+        };
+        let mut lane = Vec::new();
+        let s = self.value(v, &scalar_pos, 1, &mut lane)?;
+        let name = format!("lanes{}", self.names);
+        let scratch = self.k.shared_buf(name, dt, usize::from(lanes));
+        lane.push(Stmt::Store {
+            buf: scratch,
+            index: Expr::Var(t),
+            value: s,
+        });
+        let acc = self.fresh("v", ty);
+        pre.push(Stmt::Local {
+            var: acc,
+            init: super::build::zero(ty),
+        });
+        let mut then = vpre;
+        then.push(Stmt::Assign {
+            var: acc,
+            value: vector,
+        });
+        let els = vec![
+            self.counted(t, 0, usize::from(lanes), lane),
+            Stmt::Assign {
+                var: acc,
+                value: Expr::Load {
+                    buf: scratch,
+                    index: Box::new(Expr::int(m.dt, 0)),
+                    lanes,
+                },
             },
-        })
+        ];
+        pre.push(Stmt::If {
+            cond: guard,
+            then,
+            els,
+        });
+        Ok(Expr::Var(acc))
     }
 
     fn concat(

@@ -240,7 +240,7 @@ impl IxMath {
     }
 
     /// Narrows `x`'s bounds to `[lo, hi]` (both known to hold).
-    fn narrowed(x: Ix, lo: i128, hi: i128) -> Ix {
+    pub(crate) fn narrowed(x: Ix, lo: i128, hi: i128) -> Ix {
         let (l, h) = (x.lo.max(lo), x.hi.min(hi));
         if l > h {
             return x;

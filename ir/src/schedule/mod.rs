@@ -13,16 +13,27 @@
 //! chunk the scheduler tries, in order:
 //! 1. *flat vector*: one `vectorize(lanes)` loop over the chunk's flat range plus a scalar
 //!    tail — when every load is contiguous (or invariant) along the flat index;
-//! 2. *row vector*: a serial loop over rows, a `vectorize(lanes)` loop over the last axis and
-//!    a scalar tail — when loads are contiguous along the last axis (broadcasts, transposes
-//!    of outer axes, reductions over outer axes, matmul's `n` axis with vector `fma`
-//!    accumulators);
+//! 2. *row vector*: a serial loop over rows, a `vectorize(lanes)` loop over the last axis,
+//!    one vector each of half, a quarter, ... of the lanes (at least 4, for 8 or more lanes)
+//!    for what is left of the row, and a scalar tail — when loads are contiguous along the
+//!    last axis (broadcasts, transposes of outer axes, reductions over outer axes, matmul's
+//!    `n` axis with vector `fma` accumulators);
 //! 3. *scalar rows* (kernels without a reduction or contraction, last axis of at least
 //!    `ROW_LOOP_MIN`): a serial loop over rows and a serial loop over the last axis, so the
 //!    outer coordinates (the `/` and `%` of the flat index) are computed once per row —
 //!    im2col copies with padding, gathers;
 //! 4. *scalar*: a serial loop over the chunk; a reduction over trailing (contiguous) axes then
 //!    runs a vector accumulator with `reduce_*` of its lanes and a scalar tail.
+//!
+//! In 2 (and wherever a schedule reads a value with vectors, such as the packed matmul's
+//! copy of B panels; 1 leaves such kernels to 2, whose rows never cross) a constant pad
+//! along the vectorized axis (an im2col copy's `x` padding) does not prevent vectors: its
+//! source index steps by 1 per lane, so the in-range test is monotone and the first and
+//! last lanes decide it. Likewise a flat index that steps by 1 per lane (a reshape's) may
+//! cross a row of the last axis of a window (`as_strided`) or pad it is unravelled into,
+//! and a vector that does not has simple coordinates. The value is then `if guard { one
+//! vector load } else { lane by lane into a private scratch, one vector load of that }`
+//! (`Kb::lanes_under`, on CPU targets); interior vectors take the first branch.
 //!
 //! Reductions over trailing axes go straight to 4. Argmax/argmin always use 4. A matmul
 //! (both operands at least 2-D, `m >= 4`, `n >= 2·lanes`, B contiguous along `n`) first
@@ -721,7 +732,13 @@ impl Kb<'_> {
             let ve = self.let_var("vend", Expr::bin(BinaryOp::Sub, e.clone(), rem), &mut body);
             let i = self.fresh("i", m.ty());
             let pos = Pos::Flat(Ix::within(Expr::Var(i), Some(1), 0, job.n as i128 - 1));
+            let scratch = self.k.shared.len();
             let inner = self.element(job, &pos, Expr::Var(i), lanes, Accum::Outer)?;
+            // Guarded vectors (`Kb::lanes_under`) along the flat index would cross rows at
+            // every row end; the row schedule computes them per row instead.
+            if self.k.shared.len() > scratch {
+                return Err(Fail::NotVector);
+            }
             let lp = self.loop_stmt(
                 i,
                 s.clone(),
@@ -741,7 +758,9 @@ impl Kb<'_> {
         Ok(body)
     }
 
-    /// Chunks of rows; per row a vector loop over the last axis and a scalar tail.
+    /// Chunks of rows; per row a vector loop over the last axis, then (for 8 or more lanes)
+    /// at most one vector each of half, a quarter, ... of the lanes (at least 4) for what
+    /// is left, and a scalar tail.
     fn cpu_rows(&mut self, job: &Job, lanes: u8) -> Res<Vec<Stmt>> {
         let m = self.m;
         let d = job.dims.last().copied().unwrap_or(1);
@@ -755,8 +774,7 @@ impl Kb<'_> {
         let row_ix = m.inv(Expr::Var(row), 0, rows as i128 - 1);
         let base = m.mul_c(&row_ix, d as i128);
         let mut row_body = Vec::new();
-        let dv = d - d % usize::from(lanes);
-        let mk = |kb: &mut Self, lanes: u8, lo: usize, hi: usize, kind: LoopKind| -> Res<Stmt> {
+        let mk = |kb: &mut Self, lanes: u8, lo: usize, hi: usize| -> Res<Stmt> {
             let j = kb.fresh("j", m.ty());
             let mut coords = m.coords(&Pos::Flat(row_ix.clone()), outer);
             let dj = Some(if lanes > 1 { 1 } else { 0 });
@@ -771,14 +789,22 @@ impl Kb<'_> {
                 Expr::int(m.dt, lo as i128),
                 Expr::int(m.dt, hi as i128),
                 step,
-                kind,
+                LoopKind::for_lanes(lanes),
                 inner,
             ))
         };
-        let kind = LoopKind::for_lanes(lanes);
-        row_body.push(mk(self, lanes, 0, dv, kind)?);
-        if dv < d {
-            row_body.push(mk(self, 1, dv, d, LoopKind::Serial)?);
+        let mut done = d - d % usize::from(lanes);
+        row_body.push(mk(self, lanes, 0, done)?);
+        let mut w = lanes / 2;
+        while lanes >= 8 && w >= 4 {
+            if d - done >= usize::from(w) {
+                row_body.push(mk(self, w, done, done + usize::from(w))?);
+                done += usize::from(w);
+            }
+            w /= 2;
+        }
+        if done < d {
+            row_body.push(mk(self, 1, done, d)?);
         }
         let lp = self.loop_stmt(row, s, e, 1, LoopKind::Serial, row_body);
         body.push(lp);

@@ -2119,3 +2119,170 @@ fn a_transposed_left_operand_is_copied_once_and_a_transposed_right_one_is_not() 
     let plan = check(&g);
     assert_eq!(kernels(&plan), 3, "the copy of A and two matmuls");
 }
+
+/// CPU targets with 4-, 8- and 16-lane vectors (padded copies vectorize under guards).
+fn lane_cpu_targets() -> Vec<TargetDesc> {
+    [4u8, 8, 16]
+        .into_iter()
+        .map(|lanes| {
+            let mut t = TargetDesc::generic_cpu(2);
+            t.vector_lanes_f32 = lanes;
+            t
+        })
+        .collect()
+}
+
+/// Fuses (for the target) and plans `g` for every [`lane_cpu_targets`] target, runs it on
+/// the kernel interpreter (which checks every access) and compares with the graph
+/// interpreter. Returns how many of the plans hold a guarded vector load (`if` around a
+/// `load<n>`).
+fn check_lane_targets(g: &Graph, what: &str) -> usize {
+    let inputs: HashMap<String, Tensor> = g
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let ty = &g.value(v).ty;
+            let dims = ty.shape.as_static().unwrap();
+            (g.value_label(v), data(ty.dtype, &dims, i as u64 + 3, false))
+        })
+        .collect();
+    let want = evaluate(g, &inputs).unwrap();
+    let mut guarded = 0;
+    for t in lane_cpu_targets() {
+        let what = format!("{what} with {} lanes", t.vector_lanes_f32);
+        let fused = crate::fusion::fuse_for(g, &t).unwrap();
+        let p = plan(g, &fused, &t).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let got = run_plan(&p, &inputs).unwrap_or_else(|e| panic!("{what}: {e}"));
+        for (a, b) in got.iter().zip(&want) {
+            assert_same(a, b, &what);
+        }
+        guarded += usize::from(p.steps.iter().any(|s| {
+            matches!(s, Step::Kernel(k) if {
+                let text = print_kernel(&k.kernel);
+                text.contains("  if ") && text.contains(" load<")
+            })
+        }));
+    }
+    guarded
+}
+
+/// Convolutions lowered through pad + as_strided for every width from 1 to 17 with pads 0
+/// to 3, strides 1 and 2 and dilations 1 and 2, against the graph interpreter on 4-, 8- and
+/// 16-lane CPU targets: the packed matmul copies its B panels straight from the padded
+/// input (vector loads under a guard where the padding and the rows allow), or, where the
+/// window is strided along its last axis, an im2col copy kernel does.
+#[test]
+fn padded_windowed_copies_of_odd_widths_match_the_interpreter() {
+    use crate::passes::{decompose::decompose, simplify};
+    let lower = |g: &Graph| simplify(&decompose(&simplify(g).unwrap()).unwrap().graph).unwrap();
+    let mut guarded = 0;
+    for w in 1..=17usize {
+        // Two of the (pad, stride, dilation) kinds per width, in turn, so every kind meets
+        // widths of every residue modulo the vector widths while the test stays short.
+        let kinds = [(1i64, 1i64, 1i64), (2, 2, 1), (3, 1, 2), (0, 2, 2)];
+        for k in 0..2 {
+            let (pad, stride, dil) = kinds[(w + k) % kinds.len()];
+            let pad = (pad + (w / 4) as i64) % 4;
+            if (w as i64) + 2 * pad < 2 * dil + 1 {
+                continue;
+            }
+            let mut g = Graph::new("conv");
+            let x = input(&mut g, "x", DType::F32, &[1, 2, 5, w]);
+            let f = input(&mut g, "w", DType::F32, &[2, 2, 3, 3]);
+            let y = node(
+                &mut g,
+                Op::Conv {
+                    auto_pad: crate::attr::AutoPad::NotSet,
+                    dilations: vec![dil, dil],
+                    group: 1,
+                    kernel_shape: vec![3, 3],
+                    pads: vec![pad, pad, pad, pad],
+                    strides: vec![stride, stride],
+                },
+                &[Some(x), Some(f)],
+            );
+            output(&mut g, y, "y");
+            let what = format!("width {w}, pad {pad}, stride {stride}, dilation {dil}");
+            guarded += check_lane_targets(&lower(&g), &what);
+        }
+    }
+    assert!(guarded > 0, "no im2col copy vectorized under a guard");
+}
+
+/// Constant pads (and crops) as kernels of their own, of rank 1 (the flat schedule) and 2
+/// (the row schedule), with every width from 1 to 17 and pads -1 to 3 on each side.
+#[test]
+fn padded_copies_vectorize_under_guards_and_match_the_interpreter() {
+    let mut guarded = 0;
+    for w in 1..=17usize {
+        for (before, after) in [(1i64, 2i64), (3, 0), (0, 3), (-1, 2), (2, -1)] {
+            for rank in [1usize, 2] {
+                if w as i64 + before.min(0) + after.min(0) < 1 {
+                    continue;
+                }
+                let mut g = Graph::new("pad");
+                let dims: Vec<usize> = if rank == 1 { vec![w] } else { vec![3, w] };
+                let x = input(&mut g, "x", DType::F32, &dims);
+                let pads: Vec<i64> = if rank == 1 {
+                    vec![before, after]
+                } else {
+                    vec![1, before, 0, after]
+                };
+                let p = ints(&mut g, &pads);
+                let fill = g.add_constant(Tensor::scalar(1.5f32));
+                let y = node(
+                    &mut g,
+                    Op::Pad {
+                        mode: crate::attr::PadMode::Constant,
+                    },
+                    &[Some(x), Some(p), Some(fill)],
+                );
+                // Through an elementwise op, so the guarded element carries more than a load.
+                let z = op1(&mut g, Op::Unary(UnaryOp::Neg), y);
+                output(&mut g, z, "y");
+                let what = format!("rank {rank}, width {w}, pads ({before}, {after})");
+                guarded += check_lane_targets(&g, &what);
+            }
+        }
+    }
+    assert!(guarded > 0, "no padded copy vectorized under a guard");
+}
+
+/// On CPU targets the im2col view of a stride-1 convolution is not copied: the packed
+/// matmul reads it; a target-independent fusion (and a GPU target) keeps the copy kernel.
+#[test]
+fn cpu_fusion_leaves_the_im2col_view_to_the_packed_matmul() {
+    use crate::passes::{decompose::decompose, simplify};
+    let mut g = Graph::new("conv");
+    let x = input(&mut g, "x", DType::F32, &[1, 4, 9, 9]);
+    let f = input(&mut g, "w", DType::F32, &[8, 4, 3, 3]);
+    let y = node(
+        &mut g,
+        Op::Conv {
+            auto_pad: crate::attr::AutoPad::NotSet,
+            dilations: vec![],
+            group: 1,
+            kernel_shape: vec![3, 3],
+            pads: vec![1, 1, 1, 1],
+            strides: vec![],
+        },
+        &[Some(x), Some(f)],
+    );
+    output(&mut g, y, "y");
+    let low = simplify(&decompose(&simplify(&g).unwrap()).unwrap().graph).unwrap();
+    let copies = |fused: &crate::fusion::Fused| {
+        fused
+            .groups
+            .iter()
+            .filter(|gr| matches!(low.node(gr.root).op, Op::AsStrided { .. }))
+            .count()
+    };
+    let mut cpu = TargetDesc::generic_cpu(2);
+    cpu.vector_lanes_f32 = 8;
+    assert_eq!(copies(&crate::fusion::fuse_for(&low, &cpu).unwrap()), 0);
+    assert_eq!(copies(&fuse(&low).unwrap()), 1);
+    let gpu = TargetDesc::generic_gpu();
+    assert_eq!(copies(&crate::fusion::fuse_for(&low, &gpu).unwrap()), 1);
+    assert!(check_lane_targets(&low, "3x3 conv") > 0);
+}
