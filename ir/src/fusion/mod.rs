@@ -223,7 +223,7 @@ pub fn fuse(graph: &Graph) -> crate::Result<Fused> {
 /// last axis is contiguous in its input, and the constant pad under it: convolution's
 /// im2col) that is re-read only as the right operand `B` of contractions whose packed
 /// schedule applies (`schedule::matmul`: a `k × 2·lanes` panel fits the target's scratch
-/// bytes) is not copied: that schedule copies each strip of B into its panel once, straight
+/// bytes, or `k` is blocked) is not copied: that schedule copies each strip of B into its panel once, straight
 /// from the padded input, with vector loads away from the padding.
 pub fn fuse_for(graph: &Graph, target: &crate::target::TargetDesc) -> crate::Result<Fused> {
     let pack = (target.kind == crate::target::TargetKind::Cpu).then(|| Pack {
@@ -232,6 +232,7 @@ pub fn fuse_for(graph: &Graph, target: &crate::target::TargetDesc) -> crate::Res
             .find(|&x| x <= usize::from(target.vector_lanes_f32.clamp(1, 16)))
             .unwrap_or(1),
         scratch: target.shared_bytes,
+        l1: target.l1_bytes,
     });
     fuse_with(graph, pack)
 }
@@ -243,6 +244,8 @@ struct Pack {
     lanes: usize,
     /// Scratch bytes for the B panels.
     scratch: usize,
+    /// L1 data cache bytes (the `k` block length).
+    l1: usize,
 }
 
 impl Pack {
@@ -259,11 +262,21 @@ impl Pack {
             dims(n.outputs.first().copied()),
         );
         let nr = crate::schedule::matmul::packed_shape(self.lanes as u8).1 * self.lanes;
-        let acc = n
-            .input(0)
-            .map_or(4, |v| graph.value(v).ty.dtype.size_bytes().max(4));
+        let dtype = |v: Option<ValueId>| v.map(|v| graph.value(v).ty.dtype);
+        let acc = dtype(n.input(0)).map(crate::schedule::reduce::acc_dtype);
+        let acc_bytes = acc.map_or(4, |d| d.size_bytes().max(4));
         let (Some(&k), Some(&cols)) = (a.last(), out.last()) else {
             return false;
+        };
+        let row = nr.saturating_mul(acc_bytes);
+        // A whole-`k` panel fits, or `k` is blocked: the output must then hold the
+        // accumulator type (an epilogue that changes it later only costs speed: the in-place
+        // schedule reads the window where it lies).
+        let fits = match crate::schedule::matmul::k_block(self.l1, row, k, self.scratch) {
+            None => true,
+            Some(kc) => {
+                acc == dtype(n.outputs.first().copied()) && kc.saturating_mul(row) <= self.scratch
+            }
         };
         self.lanes >= 2
             && a.len() >= 2
@@ -271,7 +284,7 @@ impl Pack {
             && out.len() >= 2
             && k > 0
             && cols >= nr
-            && k.saturating_mul(nr).saturating_mul(acc) <= self.scratch
+            && fits
     }
 }
 

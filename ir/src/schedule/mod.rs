@@ -69,7 +69,7 @@ mod build;
 mod index;
 pub mod matmul;
 pub mod mma;
-mod reduce;
+pub(crate) mod reduce;
 mod rows;
 #[cfg(test)]
 mod tests;

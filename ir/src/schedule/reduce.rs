@@ -66,7 +66,7 @@ pub(super) fn init(kind: ReduceOp, ty: Ty) -> Expr {
 /// The dtype an accumulator of `dt` values is kept in: f16 and bf16 sums, products and
 /// contractions accumulate in f32 (rounding every partial sum to 11 or 8 bits loses the
 /// result); every other dtype accumulates in itself.
-pub(super) fn acc_dtype(dt: DType) -> DType {
+pub(crate) fn acc_dtype(dt: DType) -> DType {
     match dt {
         DType::F16 | DType::BF16 => DType::F32,
         d => d,

@@ -2285,4 +2285,40 @@ fn cpu_fusion_leaves_the_im2col_view_to_the_packed_matmul() {
     let gpu = TargetDesc::generic_gpu();
     assert_eq!(copies(&crate::fusion::fuse_for(&low, &gpu).unwrap()), 1);
     assert!(check_lane_targets(&low, "3x3 conv") > 0);
+    // 16 input channels (k = 144) on a target whose scratch holds no whole-k panel (64
+    // bytes per row): k is blocked (3 blocks of 48), and the pack still reads the window.
+    let mut g = Graph::new("conv16");
+    let x = input(&mut g, "x", DType::F32, &[1, 16, 7, 9]);
+    let f = input(&mut g, "w", DType::F32, &[5, 16, 3, 3]);
+    let y = node(
+        &mut g,
+        Op::Conv {
+            auto_pad: crate::attr::AutoPad::NotSet,
+            dilations: vec![],
+            group: 1,
+            kernel_shape: vec![3, 3],
+            pads: vec![1, 1, 1, 1],
+            strides: vec![],
+        },
+        &[Some(x), Some(f)],
+    );
+    output(&mut g, y, "y");
+    let low = simplify(&decompose(&simplify(&g).unwrap()).unwrap().graph).unwrap();
+    cpu.shared_bytes = 8192;
+    cpu.l1_bytes = 1024;
+    assert_eq!(super::matmul::k_block(1024, 64, 144, 8192), Some(48));
+    let fused = crate::fusion::fuse_for(&low, &cpu).unwrap();
+    let copies = fused
+        .groups
+        .iter()
+        .filter(|gr| matches!(low.node(gr.root).op, Op::AsStrided { .. }))
+        .count();
+    assert_eq!(copies, 0);
+    let inputs = inputs_for(&low, 5, false);
+    let want = evaluate(&low, &inputs).unwrap();
+    let p = plan(&low, &fused, &cpu).unwrap();
+    let got = run_plan(&p, &inputs).unwrap();
+    assert_same(&got[0], &want[0], "conv16 with k blocks");
+    assert!(p.steps.iter().any(|s| matches!(s, Step::Kernel(k)
+        if k.kernel.params.iter().any(|p| p.access == crate::kernel::Access::ReadWrite))));
 }
