@@ -20,6 +20,21 @@ pub(crate) struct Ix {
     pub hi: i128,
     /// `e` as an affine sum of atoms, when it was built as one (see [`Affine`]).
     pub affine: Option<Affine>,
+    /// For a quotient or remainder atom `x / k` or `x % k` (`x >= 0`): `x`, `k` and whether
+    /// it is the remainder, so that a sum holding `k·t·(x / k) + t·(x % k)` folds back to
+    /// `t·x` (views that split an axis and a flat index that merges it again).
+    pub split: Option<Box<Split>>,
+}
+
+/// What a quotient or remainder atom divides (see [`Ix::split`]).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Split {
+    /// The dividend.
+    pub x: Ix,
+    /// The divisor.
+    pub k: i128,
+    /// True for `x % k`, false for `x / k`.
+    pub rem: bool,
 }
 
 /// An index as `c + Σ coef · atom`, where each atom is an index that is not itself a sum or
@@ -49,6 +64,7 @@ impl Ix {
             lo: -FAR,
             hi: FAR,
             affine: None,
+            split: None,
         }
     }
 
@@ -60,6 +76,7 @@ impl Ix {
             lo,
             hi,
             affine: None,
+            split: None,
         }
     }
 
@@ -104,6 +121,27 @@ impl Affine {
         }
         self.terms.retain(|(_, k)| *k != 0);
         self
+    }
+
+    /// Folds each pair `k·t·(x / k) + t·(x % k)` of the terms back into `t·x`.
+    fn fold_splits(mut self) -> Affine {
+        loop {
+            let pair = self.terms.iter().enumerate().find_map(|(i, (q, cq))| {
+                let sq = q.split.as_deref().filter(|s| !s.rem)?;
+                self.terms.iter().enumerate().find_map(|(j, (r, cr))| {
+                    let sr = r.split.as_deref().filter(|s| s.rem)?;
+                    (sr.k == sq.k && sr.x.e == sq.x.e && cr.checked_mul(sq.k) == Some(*cq))
+                        .then(|| (i, j, sq.x.clone(), *cr))
+                })
+            });
+            let Some((i, j, x, t)) = pair else {
+                return self;
+            };
+            let (hi, lo) = (i.max(j), i.min(j));
+            self.terms.remove(hi);
+            self.terms.remove(lo);
+            self = self.plus(x.form().times(t));
+        }
     }
 
     /// `self * k`.
@@ -222,8 +260,14 @@ impl IxMath {
             (_, Some(0)) => a.clone(),
             _ => {
                 let f = a.form().plus(b.form());
+                let (lo, hi) = (a.lo + b.lo, a.hi + b.hi);
+                let folded = f.clone().fold_splits();
+                if folded.terms.len() < f.terms.len() {
+                    // `k·t·(x / k) + t·(x % k)` met again: the sum without them.
+                    return Self::narrowed(self.build(&folded), lo, hi);
+                }
                 self.bin(BinaryOp::Add, a, b, dj_add(a.dj, b.dj))
-                    .bounded(a.lo + b.lo, a.hi + b.hi)
+                    .bounded(lo, hi)
                     .with_affine(f)
             }
         }
@@ -286,8 +330,17 @@ impl IxMath {
             }
         }
         let dj = (a.dj == Some(0)).then_some(0);
-        self.bin(BinaryOp::Div, a, &self.c(k), dj)
-            .bounded(a.lo.max(0) / k, a.hi / k)
+        let mut q = self
+            .bin(BinaryOp::Div, a, &self.c(k), dj)
+            .bounded(a.lo.max(0) / k, a.hi / k);
+        if a.lo >= 0 && q.affine.is_none() {
+            q.split = Some(Box::new(Split {
+                x: a.clone(),
+                k,
+                rem: false,
+            }));
+        }
+        q
     }
 
     /// `a % k` for `a >= 0`, `k >= 1`.
@@ -311,7 +364,15 @@ impl IxMath {
             }
         }
         let dj = (a.dj == Some(0)).then_some(0);
-        self.bin(BinaryOp::Mod, a, &self.c(k), dj).bounded(0, k - 1)
+        let mut r = self.bin(BinaryOp::Mod, a, &self.c(k), dj).bounded(0, k - 1);
+        if a.lo >= 0 && r.affine.is_none() {
+            r.split = Some(Box::new(Split {
+                x: a.clone(),
+                k,
+                rem: true,
+            }));
+        }
+        r
     }
 
     /// `min(max(a, lo), hi)`.
@@ -382,7 +443,7 @@ impl IxMath {
                     // The first axis needs no remainder: the index is in range.
                     out.push(if a == 0 {
                         let top = (d as i128 - 1).max(0);
-                        Ix::within(q.e, q.dj, q.lo.max(0), q.hi.min(top))
+                        Self::narrowed(q, 0, top)
                     } else {
                         self.rem_c(&q, d as i128)
                     });
@@ -465,5 +526,27 @@ mod tests {
             n.e,
             Expr::bin(BinaryOp::Div, i.e.clone(), Expr::int(DType::I32, 10))
         );
+    }
+
+    #[test]
+    fn a_split_axis_merged_again_folds_back() {
+        let (m, q, k) = vars();
+        // k split by 4 and merged again (a reshape of a split axis read through a flat
+        // index): 18 q + 4 (k / 4) + k % 4 = 18 q + k, in either order, with no division.
+        let (d, r) = (m.div_c(&k, 4), m.rem_c(&k, 4));
+        let base = m.mul_c(&q, 18);
+        let want = m.add(&base, &k);
+        let a = m.add(&m.add(&base, &m.mul_c(&d, 4)), &r);
+        assert_eq!(a.e, want.e);
+        let b = m.add(&r, &m.add(&m.mul_c(&d, 4), &base));
+        assert_eq!(b.e, want.e);
+        assert_eq!((a.lo, a.hi), (0, 89));
+        // Scaled: 12 (k / 4) + 3 (k % 4) = 3 k.
+        let c = m.add(&m.mul_c(&d, 12), &m.mul_c(&r, 3));
+        assert_eq!(c.e, m.mul_c(&k, 3).e);
+        // Not folded when the coefficients do not match: 5 (k / 4) + k % 4 keeps both.
+        let e = m.add(&m.mul_c(&d, 5), &r);
+        assert!(matches!(&e.e, Expr::Binary { .. }) && e.e != k.e);
+        assert_eq!(e.affine.as_ref().map(|f| f.terms.len()), Some(2));
     }
 }
