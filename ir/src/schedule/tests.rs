@@ -1967,8 +1967,6 @@ fn packed_cpu_matmul_blocks_k_when_a_whole_panel_does_not_fit() {
 /// outputs are graph outputs, so asking for them keeps their reductions apart).
 #[test]
 fn decomposed_softmax_log_softmax_and_layer_norm_are_one_kernel() {
-    use crate::passes::{decompose::decompose, simplify};
-    let lower = |g: &Graph| simplify(&decompose(&simplify(g).unwrap()).unwrap().graph).unwrap();
     for dtype in [DType::F32, DType::F64] {
         for dims in [&[3usize, 10][..], &[2, 3, 17], &[4, 1], &[1, 33]] {
             for which in ["softmax", "log_softmax", "layer_norm"] {
@@ -1993,7 +1991,7 @@ fn decomposed_softmax_log_softmax_and_layer_norm_are_one_kernel() {
                     }
                 };
                 output(&mut g, y, "y");
-                let low = lower(&g);
+                let low = lowered(&g);
                 let fused = fuse(&low).unwrap();
                 let kinds: Vec<GroupKind> = fused.groups.iter().map(|g| g.kind).collect();
                 assert_eq!(kinds, [GroupKind::Rows], "{which} {dtype} {dims:?}");
@@ -2007,8 +2005,6 @@ fn decomposed_softmax_log_softmax_and_layer_norm_are_one_kernel() {
 /// max and the normalize step stay in the narrow dtype, on every test target.
 #[test]
 fn half_precision_softmax_and_layer_norm_rows() {
-    use crate::passes::{decompose::decompose, simplify};
-    let lower = |g: &Graph| simplify(&decompose(&simplify(g).unwrap()).unwrap().graph).unwrap();
     for dtype in [DType::F16, DType::BF16] {
         for which in ["softmax", "layer_norm"] {
             let mut g = Graph::new(which);
@@ -2052,7 +2048,7 @@ fn half_precision_softmax_and_layer_norm_rows() {
                 y,
             );
             output(&mut g, back, "y");
-            let low = lower(&g);
+            let low = lowered(&g);
             let mut inputs: HashMap<String, Tensor> =
                 [("x".to_string(), data(DType::F32, &[3, 21], 7, false))].into();
             if which == "layer_norm" {
@@ -2167,6 +2163,43 @@ fn check_lane_targets(g: &Graph, what: &str) -> usize {
     guarded
 }
 
+/// `g` decomposed and simplified as the runtime does before fusion.
+fn lowered(g: &Graph) -> Graph {
+    use crate::passes::{decompose::decompose, simplify};
+    simplify(&decompose(&simplify(g).unwrap()).unwrap().graph).unwrap()
+}
+
+/// A 3×3 f32 convolution of input `x` with filters `w`, `(pad, stride, dilation)` on both
+/// spatial axes.
+fn conv_graph(x: &[usize], w: &[usize], (pad, stride, dil): (i64, i64, i64)) -> Graph {
+    let mut g = Graph::new("conv");
+    let xv = input(&mut g, "x", DType::F32, x);
+    let f = input(&mut g, "w", DType::F32, w);
+    let y = node(
+        &mut g,
+        Op::Conv {
+            auto_pad: crate::attr::AutoPad::NotSet,
+            dilations: vec![dil, dil],
+            group: 1,
+            kernel_shape: vec![3, 3],
+            pads: vec![pad; 4],
+            strides: vec![stride, stride],
+        },
+        &[Some(xv), Some(f)],
+    );
+    output(&mut g, y, "y");
+    g
+}
+
+/// How many kernels of `fused` copy an `as_strided` window (convolution's im2col).
+fn im2col_copies(low: &Graph, fused: &crate::fusion::Fused) -> usize {
+    fused
+        .groups
+        .iter()
+        .filter(|gr| matches!(low.node(gr.root).op, Op::AsStrided { .. }))
+        .count()
+}
+
 /// Convolutions lowered through pad + as_strided for every width from 1 to 17 with pads 0
 /// to 3, strides 1 and 2 and dilations 1 and 2, against the graph interpreter on 4-, 8- and
 /// 16-lane CPU targets: the packed matmul copies its B panels straight from the padded
@@ -2174,8 +2207,6 @@ fn check_lane_targets(g: &Graph, what: &str) -> usize {
 /// window is strided along its last axis, an im2col copy kernel does.
 #[test]
 fn padded_windowed_copies_of_odd_widths_match_the_interpreter() {
-    use crate::passes::{decompose::decompose, simplify};
-    let lower = |g: &Graph| simplify(&decompose(&simplify(g).unwrap()).unwrap().graph).unwrap();
     let mut guarded = 0;
     for w in 1..=17usize {
         // Two of the (pad, stride, dilation) kinds per width, in turn, so every kind meets
@@ -2187,24 +2218,9 @@ fn padded_windowed_copies_of_odd_widths_match_the_interpreter() {
             if (w as i64) + 2 * pad < 2 * dil + 1 {
                 continue;
             }
-            let mut g = Graph::new("conv");
-            let x = input(&mut g, "x", DType::F32, &[1, 2, 5, w]);
-            let f = input(&mut g, "w", DType::F32, &[2, 2, 3, 3]);
-            let y = node(
-                &mut g,
-                Op::Conv {
-                    auto_pad: crate::attr::AutoPad::NotSet,
-                    dilations: vec![dil, dil],
-                    group: 1,
-                    kernel_shape: vec![3, 3],
-                    pads: vec![pad, pad, pad, pad],
-                    strides: vec![stride, stride],
-                },
-                &[Some(x), Some(f)],
-            );
-            output(&mut g, y, "y");
+            let g = conv_graph(&[1, 2, 5, w], &[2, 2, 3, 3], (pad, stride, dil));
             let what = format!("width {w}, pad {pad}, stride {stride}, dilation {dil}");
-            guarded += check_lane_targets(&lower(&g), &what);
+            guarded += check_lane_targets(&lowered(&g), &what);
         }
     }
     assert!(guarded > 0, "no im2col copy vectorized under a guard");
@@ -2253,31 +2269,8 @@ fn padded_copies_vectorize_under_guards_and_match_the_interpreter() {
 /// matmul reads it; a target-independent fusion (and a GPU target) keeps the copy kernel.
 #[test]
 fn cpu_fusion_leaves_the_im2col_view_to_the_packed_matmul() {
-    use crate::passes::{decompose::decompose, simplify};
-    let mut g = Graph::new("conv");
-    let x = input(&mut g, "x", DType::F32, &[1, 4, 9, 9]);
-    let f = input(&mut g, "w", DType::F32, &[8, 4, 3, 3]);
-    let y = node(
-        &mut g,
-        Op::Conv {
-            auto_pad: crate::attr::AutoPad::NotSet,
-            dilations: vec![],
-            group: 1,
-            kernel_shape: vec![3, 3],
-            pads: vec![1, 1, 1, 1],
-            strides: vec![],
-        },
-        &[Some(x), Some(f)],
-    );
-    output(&mut g, y, "y");
-    let low = simplify(&decompose(&simplify(&g).unwrap()).unwrap().graph).unwrap();
-    let copies = |fused: &crate::fusion::Fused| {
-        fused
-            .groups
-            .iter()
-            .filter(|gr| matches!(low.node(gr.root).op, Op::AsStrided { .. }))
-            .count()
-    };
+    let low = lowered(&conv_graph(&[1, 4, 9, 9], &[8, 4, 3, 3], (1, 1, 1)));
+    let copies = |fused: &crate::fusion::Fused| im2col_copies(&low, fused);
     let mut cpu = TargetDesc::generic_cpu(2);
     cpu.vector_lanes_f32 = 8;
     assert_eq!(copies(&crate::fusion::fuse_for(&low, &cpu).unwrap()), 0);
@@ -2287,33 +2280,12 @@ fn cpu_fusion_leaves_the_im2col_view_to_the_packed_matmul() {
     assert!(check_lane_targets(&low, "3x3 conv") > 0);
     // 16 input channels (k = 144) on a target whose scratch holds no whole-k panel (64
     // bytes per row): k is blocked (3 blocks of 48), and the pack still reads the window.
-    let mut g = Graph::new("conv16");
-    let x = input(&mut g, "x", DType::F32, &[1, 16, 7, 9]);
-    let f = input(&mut g, "w", DType::F32, &[5, 16, 3, 3]);
-    let y = node(
-        &mut g,
-        Op::Conv {
-            auto_pad: crate::attr::AutoPad::NotSet,
-            dilations: vec![],
-            group: 1,
-            kernel_shape: vec![3, 3],
-            pads: vec![1, 1, 1, 1],
-            strides: vec![],
-        },
-        &[Some(x), Some(f)],
-    );
-    output(&mut g, y, "y");
-    let low = simplify(&decompose(&simplify(&g).unwrap()).unwrap().graph).unwrap();
+    let low = lowered(&conv_graph(&[1, 16, 7, 9], &[5, 16, 3, 3], (1, 1, 1)));
     cpu.shared_bytes = 8192;
     cpu.l1_bytes = 1024;
     assert_eq!(super::matmul::k_block(1024, 64, 144, 8192), Some(48));
     let fused = crate::fusion::fuse_for(&low, &cpu).unwrap();
-    let copies = fused
-        .groups
-        .iter()
-        .filter(|gr| matches!(low.node(gr.root).op, Op::AsStrided { .. }))
-        .count();
-    assert_eq!(copies, 0);
+    assert_eq!(im2col_copies(&low, &fused), 0);
     let inputs = inputs_for(&low, 5, false);
     let want = evaluate(&low, &inputs).unwrap();
     let p = plan(&low, &fused, &cpu).unwrap();
