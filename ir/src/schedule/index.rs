@@ -261,10 +261,18 @@ impl IxMath {
             _ => {
                 let f = a.form().plus(b.form());
                 let (lo, hi) = (a.lo + b.lo, a.hi + b.hi);
-                let folded = f.clone().fold_splits();
-                if folded.terms.len() < f.terms.len() {
-                    // `k·t·(x / k) + t·(x % k)` met again: the sum without them.
-                    return Self::narrowed(self.build(&folded), lo, hi);
+                // `k·t·(x / k) + t·(x % k)` met again: the sum without them (only sums that
+                // hold a quotient or remainder atom are looked at).
+                if f.terms
+                    .iter()
+                    .filter(|(a, _)| a.split.is_some())
+                    .nth(1)
+                    .is_some()
+                {
+                    let folded = f.clone().fold_splits();
+                    if folded.terms.len() < f.terms.len() {
+                        return Self::narrowed(self.build(&folded), lo, hi);
+                    }
                 }
                 self.bin(BinaryOp::Add, a, b, dj_add(a.dj, b.dj))
                     .bounded(lo, hi)
